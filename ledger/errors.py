@@ -1,0 +1,333 @@
+"""The one exception tree of ``ledger``; ``api/`` and the CLI translate it at their edges.
+
+::
+
+    TsunagariError
+    ├── ConfigError            settings that cannot work (devnet key on a real chain, missing keystore)
+    ├── BuildError             compiling contracts failed or the artifacts are missing/stale
+    ├── ChainUnavailable       the JSON-RPC node cannot be reached or keeps failing
+    ├── DeploymentNotFound     no deployments file for this chain id
+    ├── TransactionFailed      a transaction was mined but reverted without a known error
+    └── ContractError          a known custom error of our contracts (one subclass per error)
+        ├── UnknownRegion, RegionExists, InvalidRegionCode, NotRegionAdmin, NotIssuer, RegionPaused
+        ├── InvalidKind, InvalidWindow, UnknownActivity, ActivityClosed, ActivityNotStarted,
+        │   ActivityEnded, ActivityFull, ActivityRegionMismatch, DuplicateContribution
+        ├── BatchAlreadyRecorded, InvalidBatch, ZeroAddress, RecordNotFound, AlreadyRevoked,
+        │   InvalidReason, UnknownProject, ProjectClosed, ZeroAmount, InsufficientBalance
+        ├── SignatureExpired, InvalidSignature, NonceAlreadyUsed, TransfersDisabled,
+        │   NotRegionCoin, AllowancesUnsupported, Paused, MissingRole
+        └── (any other custom error decodes to ContractError itself)
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "TsunagariError",
+    "ConfigError",
+    "BuildError",
+    "ChainUnavailable",
+    "DeploymentNotFound",
+    "TransactionFailed",
+    "ContractError",
+    "CONTRACT_ERRORS",
+    "UnknownRegion",
+    "RegionExists",
+    "InvalidRegionCode",
+    "NotRegionAdmin",
+    "NotIssuer",
+    "RegionPaused",
+    "InvalidKind",
+    "InvalidWindow",
+    "UnknownActivity",
+    "ActivityClosed",
+    "ActivityNotStarted",
+    "ActivityEnded",
+    "ActivityFull",
+    "ActivityRegionMismatch",
+    "BatchAlreadyRecorded",
+    "InvalidBatch",
+    "ZeroAddress",
+    "RecordNotFound",
+    "AlreadyRevoked",
+    "InvalidReason",
+    "UnknownProject",
+    "ProjectClosed",
+    "ZeroAmount",
+    "SignatureExpired",
+    "InvalidSignature",
+    "NonceAlreadyUsed",
+    "TransfersDisabled",
+    "NotRegionCoin",
+    "AllowancesUnsupported",
+    "Paused",
+    "MissingRole",
+]
+
+
+class TsunagariError(Exception):
+    """Root of every error ``ledger`` raises on purpose."""
+
+
+class ConfigError(TsunagariError):
+    """The settings cannot work as given."""
+
+
+class BuildError(TsunagariError):
+    """Compiling failed, or committed artifacts are missing or do not match the sources."""
+
+
+class ChainUnavailable(TsunagariError):
+    """The chain node cannot be reached (or keeps failing) after retries."""
+
+
+class DeploymentNotFound(TsunagariError):
+    """No deployment of the ledger is known for the connected chain."""
+
+
+class TransactionFailed(TsunagariError):
+    """A transaction reverted without a custom error we know."""
+
+
+class ContractError(TsunagariError):
+    """A custom error raised by our contracts, decoded with its arguments.
+
+    ``solidity_name`` is the error's name in Solidity, ``args`` its decoded arguments by name.
+    """
+
+    solidity_name: ClassVar[str] = ""
+    template: ClassVar[str] = "{name}({args})"
+
+    def __init__(self, name: str, args: dict[str, Any]) -> None:
+        self.name = name
+        self.args_by_name = args
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        try:
+            return self.template.format(name=self.name, args=self.args_by_name, **self.args_by_name)
+        except (KeyError, IndexError):
+            return f"{self.name}({self.args_by_name})"
+
+
+class UnknownRegion(ContractError):
+    """LedgerUnknownRegion."""
+
+    solidity_name = "LedgerUnknownRegion"
+    template = "region {region} is not registered"
+
+
+class RegionExists(ContractError):
+    """LedgerRegionExists."""
+
+    solidity_name = "LedgerRegionExists"
+    template = "region {region} is already registered"
+
+
+class InvalidRegionCode(ContractError):
+    """LedgerInvalidRegionCode."""
+
+    solidity_name = "LedgerInvalidRegionCode"
+    template = "{region} is not a JIS municipality code (1..999999)"
+
+
+class NotRegionAdmin(ContractError):
+    """LedgerNotRegionAdmin."""
+
+    solidity_name = "LedgerNotRegionAdmin"
+    template = "{account} is not an admin of region {region}"
+
+
+class NotIssuer(ContractError):
+    """LedgerNotIssuer."""
+
+    solidity_name = "LedgerNotIssuer"
+    template = "{account} is not an issuer of region {region}"
+
+
+class RegionPaused(ContractError):
+    """LedgerRegionPaused."""
+
+    solidity_name = "LedgerRegionPaused"
+    template = "region {region} is paused"
+
+
+class InvalidKind(ContractError):
+    """LedgerInvalidKind."""
+
+    solidity_name = "LedgerInvalidKind"
+    template = "{kind} is not a known contribution kind"
+
+
+class InvalidWindow(ContractError):
+    """LedgerInvalidWindow."""
+
+    solidity_name = "LedgerInvalidWindow"
+    template = "the window ends ({endsAt}) before it starts ({startsAt})"
+
+
+class UnknownActivity(ContractError):
+    """LedgerUnknownActivity."""
+
+    solidity_name = "LedgerUnknownActivity"
+    template = "activity {activityId} does not exist"
+
+
+class ActivityClosed(ContractError):
+    """LedgerActivityClosed."""
+
+    solidity_name = "LedgerActivityClosed"
+    template = "activity {activityId} is closed"
+
+
+class ActivityNotStarted(ContractError):
+    """LedgerActivityNotStarted."""
+
+    solidity_name = "LedgerActivityNotStarted"
+    template = "activity {activityId} opens at {startsAt}"
+
+
+class ActivityEnded(ContractError):
+    """LedgerActivityEnded."""
+
+    solidity_name = "LedgerActivityEnded"
+    template = "activity {activityId} ended at {endsAt}"
+
+
+class ActivityFull(ContractError):
+    """LedgerActivityFull."""
+
+    solidity_name = "LedgerActivityFull"
+    template = "activity {activityId} is full (capacity {capacity})"
+
+
+class ActivityRegionMismatch(ContractError):
+    """LedgerActivityRegionMismatch."""
+
+    solidity_name = "LedgerActivityRegionMismatch"
+    template = "activity {activityId} is not in region {region}"
+
+
+class BatchAlreadyRecorded(ContractError):
+    """LedgerBatchAlreadyRecorded."""
+
+    solidity_name = "LedgerBatchAlreadyRecorded"
+    template = "batch {batchId} was already recorded"
+
+
+class InvalidBatch(ContractError):
+    """LedgerInvalidBatch."""
+
+    solidity_name = "LedgerInvalidBatch"
+    template = "a batch needs a non-zero id and at least one record"
+
+
+class ZeroAddress(ContractError):
+    """LedgerZeroAddress."""
+
+    solidity_name = "LedgerZeroAddress"
+    template = "the zero address is not allowed here"
+
+
+class RecordNotFound(ContractError):
+    """LedgerRecordNotFound."""
+
+    solidity_name = "LedgerRecordNotFound"
+    template = "{participant} has no record for activity {activityId}"
+
+
+class AlreadyRevoked(ContractError):
+    """LedgerAlreadyRevoked."""
+
+    solidity_name = "LedgerAlreadyRevoked"
+    template = "the record of {participant} for activity {activityId} is revoked"
+
+
+class InvalidReason(ContractError):
+    """LedgerInvalidReason."""
+
+    solidity_name = "LedgerInvalidReason"
+    template = "{reason} is not a revocation reason (1..5)"
+
+
+class UnknownProject(ContractError):
+    """LedgerUnknownProject."""
+
+    solidity_name = "LedgerUnknownProject"
+    template = "project {projectId} does not exist"
+
+
+class ProjectClosed(ContractError):
+    """LedgerProjectClosed."""
+
+    solidity_name = "LedgerProjectClosed"
+    template = "project {projectId} is closed"
+
+
+class ZeroAmount(ContractError):
+    """LedgerZeroAmount."""
+
+    solidity_name = "LedgerZeroAmount"
+    template = "the amount must be positive"
+
+
+class SignatureExpired(ContractError):
+    """LedgerSignatureExpired."""
+
+    solidity_name = "LedgerSignatureExpired"
+    template = "the signature expired at {deadline}"
+
+
+class InvalidSignature(ContractError):
+    """LedgerInvalidSignature."""
+
+    solidity_name = "LedgerInvalidSignature"
+    template = "the signature is not {supporter}'s"
+
+
+class NonceAlreadyUsed(ContractError):
+    """InvalidAccountNonce."""
+
+    solidity_name = "InvalidAccountNonce"
+    template = "nonce is not {currentNonce}, the next one for {account}"
+
+
+class TransfersDisabled(ContractError):
+    """LedgerTransfersDisabled."""
+
+    solidity_name = "LedgerTransfersDisabled"
+    template = "coins of region {region} cannot be transferred"
+
+
+class NotRegionCoin(ContractError):
+    """LedgerNotRegionCoin."""
+
+    solidity_name = "LedgerNotRegionCoin"
+    template = "{caller} is not the coin of region {region}"
+
+
+class AllowancesUnsupported(ContractError):
+    """RegionCoinAllowancesUnsupported."""
+
+    solidity_name = "RegionCoinAllowancesUnsupported"
+    template = "region coins have no allowances"
+
+
+class Paused(ContractError):
+    """EnforcedPause."""
+
+    solidity_name = "EnforcedPause"
+    template = "the ledger is paused"
+
+
+class MissingRole(ContractError):
+    """AccessControlUnauthorizedAccount."""
+
+    solidity_name = "AccessControlUnauthorizedAccount"
+    template = "{account} lacks role {neededRole}"
+
+
+CONTRACT_ERRORS: dict[str, type[ContractError]] = {
+    cls.solidity_name: cls for cls in ContractError.__subclasses__()
+}

@@ -1,0 +1,561 @@
+"""The ties model: how a person is tied to one region, computed from their contribution records.
+
+Pure functions, no I/O. The formulas, constants and their sources are stated in ``docs/ties.md``;
+this docstring records the decisions a reader of the code needs.
+
+Basis. 関係人口 is 「特定の地域に継続的に多様な形で関わる者」 (第2期「まち・ひと・しごと創生総合戦略」,
+quoted in the seed deck). The model therefore measures *continuity* and *diversity* first, then
+*frequency* in MLIT's annual visit-day bands, *recency* and *intensity*. Types come from
+:mod:`ledger.taxonomy` (MLIT's typology).
+
+Decisions.
+
+- Calendar. Days, months and seasons are Japan time (UTC+9, a fixed offset: Japan has no DST).
+  Seasons are the Japan Meteorological Agency's: 春 3-5月, 夏 6-8月, 秋 9-11月, 冬 12-2月.
+- What is counted. Records stamped after ``as_of`` are ignored (not yet known at ``as_of``).
+  Revoked records are ignored everywhere and only counted in ``Tie.revoked_records``.
+- 地縁・血縁. Kin records (family / hometown visits) are set aside, as MLIT sets them aside from
+  訪問系: they feed no component and no stage rule, and are shown as ``kin_records`` and
+  ``kin_visit_days`` so nobody wonders where they went. A kin-only tie is stage ``NONE``.
+- 非訪問系. ふるさと納税, remote purchases and online exchange count for continuity, diversity (as
+  one MLIT type), recency and intensity, never for visit days.
+- Two trailing windows, both whole JST calendar days ending on ``as_of``'s date: the *year*
+  (``window_days`` = 365; visit days, types, coins) because MLIT's bands are per year, and the
+  *continuity window* (``continuity_window_days`` = 730) because a tie renewed once a year (the
+  May 田植え, the December ふるさと納税) is the archetype of 継続的 and a one-year window cannot see
+  it. Recency looks at the last record of any age.
+- Monotonicity. Every component is a non-decreasing function of the set of counted records, so
+  adding a record never lowers a component, the score or the stage, and revoking one never raises
+  them. This is why diversity uses the count of distinct types: entropy (``type_entropy``) is
+  shown but would *fall* when someone repeats their main activity, punishing continuity.
+- Duplicates are not merged: the chain allows one record per person per activity, and the
+  indexer keys rows by log, so the model takes its input as given.
+- ``support_given`` (coins spent on 応援) has no timestamp here; the caller passes the sum for the
+  same trailing year. It feeds intensity only.
+- No incremental state object: ``compute_tie`` runs over a person's records for one region in
+  well under a millisecond for ~100 records, so the indexer recomputes a row when it changes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+
+from ledger.taxonomy import MlitType, is_visiting, mlit_type_of
+
+__all__ = [
+    "DEFAULT_PARAMS",
+    "JST_OFFSET_SECONDS",
+    "MAX_TIMESTAMP",
+    "VISIT_BAND_LABELS",
+    "Season",
+    "Stage",
+    "StageCriteria",
+    "Tie",
+    "TieComponents",
+    "TieParams",
+    "TieRecord",
+    "compute_tie",
+    "fine_visit_band",
+    "is_kankei_jinkou",
+    "jst_date",
+    "kankei_category",
+    "season_of_month",
+    "visit_band",
+]
+
+JST_OFFSET_SECONDS = 9 * 3600
+SECONDS_PER_DAY = 86_400
+# The last second whose JST date ``datetime.date`` can still represent (9999-12-31 23:59:59 JST).
+MAX_TIMESTAMP = 253_402_300_799 - JST_OFFSET_SECONDS
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_MLIT_FORMS = 5  # MLIT's four 訪問系 types plus 非訪問系; 地縁・血縁 is not a form of 関係人口
+
+
+# ---------------------------------------------------------------------------------------------
+# Calendar
+# ---------------------------------------------------------------------------------------------
+
+
+class Season(StrEnum):
+    """JMA's seasons (気象庁「季節に関する用語」): three whole months each."""
+
+    SPRING = "spring"  # 春 3-5月
+    SUMMER = "summer"  # 夏 6-8月
+    AUTUMN = "autumn"  # 秋 9-11月
+    WINTER = "winter"  # 冬 12-2月
+
+
+_SEASON_BY_MONTH: dict[int, Season] = {
+    **dict.fromkeys((3, 4, 5), Season.SPRING),
+    **dict.fromkeys((6, 7, 8), Season.SUMMER),
+    **dict.fromkeys((9, 10, 11), Season.AUTUMN),
+    **dict.fromkeys((12, 1, 2), Season.WINTER),
+}
+
+
+def season_of_month(month: int) -> Season:
+    """The JMA season of a calendar month (1-12)."""
+    try:
+        return _SEASON_BY_MONTH[month]
+    except KeyError:
+        raise ValueError(f"month must be 1-12, got {month}") from None
+
+
+def _check_timestamp(name: str, value: int) -> None:
+    if not 0 <= value <= MAX_TIMESTAMP:
+        raise ValueError(f"{name} must be unix seconds in [0, {MAX_TIMESTAMP}], got {value}")
+
+
+def _jst_day(timestamp: int) -> int:
+    """Days since 1970-01-01 in Japan time: the key for "distinct calendar days"."""
+    return (timestamp + JST_OFFSET_SECONDS) // SECONDS_PER_DAY
+
+
+def jst_date(timestamp: int) -> date:
+    """The Japan-time calendar date of a unix timestamp (UTC+9, fixed offset)."""
+    _check_timestamp("timestamp", timestamp)
+    return date.fromordinal(_EPOCH_ORDINAL + _jst_day(timestamp))
+
+
+# ---------------------------------------------------------------------------------------------
+# Visit-day bands
+# ---------------------------------------------------------------------------------------------
+
+# MLIT reports annual visit days in bands; the brief cites the 2-7 band as modal (≈49%) and
+# 就労型 as mostly 8+. "0" is ours (no visit in the year); "8-23" / "24+" split MLIT's 8+ at
+# 24 days, i.e. two days a month, and are our refinement, not MLIT's.
+VISIT_BAND_LABELS: dict[str, tuple[str, str]] = {
+    "0": ("訪問なし", "No visit"),
+    "1": ("1日", "1 day"),
+    "2-7": ("2〜7日", "2-7 days"),
+    "8+": ("8日以上", "8 days or more"),
+    "8-23": ("8〜23日", "8-23 days"),
+    "24+": ("24日以上", "24 days or more"),
+}
+
+
+def visit_band(visit_days: int) -> str:
+    """MLIT-comparable band code of annual visit days: ``"0"``, ``"1"``, ``"2-7"`` or ``"8+"``."""
+    if visit_days < 0:
+        raise ValueError(f"visit_days must be >= 0, got {visit_days}")
+    if visit_days == 0:
+        return "0"
+    if visit_days == 1:
+        return "1"
+    if visit_days <= 7:
+        return "2-7"
+    return "8+"
+
+
+def fine_visit_band(visit_days: int) -> str:
+    """Like :func:`visit_band` but with 8+ split into ``"8-23"`` and ``"24+"`` (our refinement)."""
+    band = visit_band(visit_days)
+    if band != "8+":
+        return band
+    return "8-23" if visit_days < 24 else "24+"
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TieRecord:
+    """One contribution record of a person in a region, as indexed from the chain.
+
+    ``kind`` is the on-chain :class:`~ledger.taxonomy.ContributionKind` code, ``amount`` the coins
+    earned by it, ``timestamp`` unix seconds (UTC).
+    """
+
+    timestamp: int
+    kind: int
+    amount: int
+    activity_id: int
+    revoked: bool = False
+
+    def __post_init__(self) -> None:
+        _check_timestamp("timestamp", self.timestamp)
+        mlit_type_of(self.kind)  # ValueError for a kind the taxonomy does not know
+        if self.amount < 0:
+            raise ValueError(f"amount must be >= 0, got {self.amount}")
+
+
+@dataclass(frozen=True, slots=True)
+class TieParams:
+    """Every constant of the model; the defaults are argued in ``docs/ties.md``."""
+
+    # Windows (whole JST calendar days ending on as_of's date)
+    window_days: int = 365
+    continuity_window_days: int = 730
+    # Component transforms
+    continuity_month_scale: float = 3.0  # months beyond the first, per e-fold
+    continuity_full_span_days: int = 365  # span that counts as fully continuous
+    frequency_scale_days: float = 8.0  # visit days per e-fold: MLIT's 8+ band maps to 1 - 1/e
+    diversity_full_types: int = 4  # distinct MLIT forms that count as fully diverse
+    recency_half_life_days: float = 90.0  # まちのコイン's shorter coin expiry
+    intensity_scale_coins: float = 3000.0  # ≈ 3 hours of volunteering at actcoin's 1,000/h
+    support_weight: float = 1.0  # a coin given in 応援 counts as much as a coin earned
+    # Score weights (normalised by their sum)
+    weight_continuity: float = 0.30
+    weight_frequency: float = 0.25
+    weight_diversity: float = 0.20
+    weight_recency: float = 0.15
+    weight_intensity: float = 0.10
+    # Stage thresholds
+    repeater_min_active_days: int = 2
+    kankei_min_active_months: int = 2
+    kankei_min_span_days: int = 90
+    kankei_min_types: int = 2
+    kankei_min_visit_days: int = 8
+    kankei_min_non_visiting_kinds: int = 2
+    core_max_days_since_last: int = 90
+    core_min_visit_days: int = 8
+    core_min_types_with_visits: int = 2
+    core_min_visit_days_alone: int = 24
+    core_min_types_alone: int = 3
+
+    def __post_init__(self) -> None:
+        if self.window_days < 1:
+            raise ValueError("window_days must be >= 1")
+        if self.continuity_window_days < self.window_days:
+            raise ValueError("continuity_window_days must be >= window_days")
+        positive = {
+            "continuity_month_scale": self.continuity_month_scale,
+            "continuity_full_span_days": self.continuity_full_span_days,
+            "frequency_scale_days": self.frequency_scale_days,
+            "recency_half_life_days": self.recency_half_life_days,
+            "intensity_scale_coins": self.intensity_scale_coins,
+        }
+        for name, value in positive.items():
+            if not value > 0:
+                raise ValueError(f"{name} must be > 0, got {value}")
+        if self.diversity_full_types < 2:
+            raise ValueError("diversity_full_types must be >= 2")
+        if self.support_weight < 0:
+            raise ValueError("support_weight must be >= 0")
+        weights = self.weights
+        if any(w < 0 for w in weights) or sum(weights) <= 0:
+            raise ValueError("score weights must be >= 0 with a positive sum")
+
+    @property
+    def weights(self) -> tuple[float, float, float, float, float]:
+        """Score weights in component order: continuity, frequency, diversity, recency, intensity."""
+        return (
+            self.weight_continuity,
+            self.weight_frequency,
+            self.weight_diversity,
+            self.weight_recency,
+            self.weight_intensity,
+        )
+
+
+DEFAULT_PARAMS = TieParams()
+
+
+# ---------------------------------------------------------------------------------------------
+# Outputs
+# ---------------------------------------------------------------------------------------------
+
+
+class Stage(StrEnum):
+    """Where a tie stands; the value is a stable code, ``ja`` / ``en`` are the labels shown."""
+
+    NONE = "none"
+    VISITOR = "visitor"
+    REPEATER = "repeater"
+    KANKEI = "kankei"
+    CORE = "core"
+
+    @property
+    def ja(self) -> str:
+        return _STAGE_LABELS[self][0]
+
+    @property
+    def en(self) -> str:
+        return _STAGE_LABELS[self][1]
+
+    @property
+    def rank(self) -> int:
+        """0 (NONE) to 4 (CORE): stages are ordered."""
+        return _STAGE_ORDER.index(self)
+
+
+_STAGE_LABELS: dict[Stage, tuple[str, str]] = {
+    Stage.NONE: ("なし", "No current tie"),
+    Stage.VISITOR: ("来訪", "Visitor"),
+    Stage.REPEATER: ("リピーター", "Repeater"),
+    Stage.KANKEI: ("関係人口", "Kankei jinkou (tied person)"),
+    Stage.CORE: ("コア", "Core"),
+}
+_STAGE_ORDER: tuple[Stage, ...] = (
+    Stage.NONE,
+    Stage.VISITOR,
+    Stage.REPEATER,
+    Stage.KANKEI,
+    Stage.CORE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TieComponents:
+    """The five components (each in [0, 1]) and the raw figures behind them.
+
+    "Window" is the trailing year (``window_days``), "continuity window" the longer one.
+    Kin (地縁・血縁) records are excluded from every figure except ``kin_*``.
+    """
+
+    continuity: float
+    frequency: float
+    diversity: float
+    recency: float
+    intensity: float
+    # continuity (continuity window)
+    active_months: int  # distinct JST (year, month)
+    active_seasons: int  # distinct JMA seasons, 0-4
+    span_days: int  # JST days from first to last record in the continuity window
+    active_days_in_continuity_window: int
+    # frequency (window)
+    visit_days_in_window: int  # distinct JST dates with a 訪問系 record
+    visit_band: str  # MLIT-comparable band code, see visit_band()
+    active_days_in_window: int  # distinct JST dates with any non-kin record
+    # diversity (window)
+    distinct_types: int  # distinct MLIT forms, 0-5 (非訪問系 is one)
+    type_entropy: float  # Shannon entropy in bits of records over types; shown, not scored
+    non_visiting_kinds: int  # distinct 非訪問系 kinds (ふるさと納税, purchase, online)
+    # recency (all time up to as_of)
+    days_since_last: int | None  # JST days from the last non-kin record to as_of
+    # intensity (window)
+    coins_earned: int
+    coins_given: int
+    # shown for transparency (window)
+    non_visiting_records: int
+    kin_records: int
+    kin_visit_days: int
+    activities_in_window: int  # distinct activity ids
+
+    def as_tuple(self) -> tuple[float, float, float, float, float]:
+        """The five components in score-weight order."""
+        return (self.continuity, self.frequency, self.diversity, self.recency, self.intensity)
+
+
+@dataclass(frozen=True, slots=True)
+class StageCriteria:
+    """The yes/no tests the stage is derived from, so a page can say *why* a tie is where it is."""
+
+    active: bool  # any non-kin record in the window                          → 来訪
+    returning: bool  # active on enough distinct days in the continuity window   → リピーター
+    continuous: bool  # 継続的: enough distinct months and a long enough span
+    diverse_or_frequent: bool  # 多様な形で (types, non-visiting kinds) or frequent visits
+    recent: bool  # last record recent enough for コア
+    deep: bool  # frequent and diverse, very frequent, or very diverse      → コア
+
+
+@dataclass(frozen=True, slots=True)
+class Tie:
+    """A person×region tie as of ``as_of``: components, score, stage, and why."""
+
+    components: TieComponents
+    score: float  # 0-100, the weighted mean of the components; never shown without them
+    stage: Stage
+    criteria: StageCriteria
+    first_at: int | None  # first non-kin record up to as_of (unix seconds)
+    last_at: int | None  # last non-kin record up to as_of
+    as_of: int
+    revoked_records: int  # revoked records up to as_of, ignored by the model
+
+    @property
+    def kin_only(self) -> bool:
+        """Only 地縁・血縁 records in the window: MLIT would not count this person."""
+        return self.components.kin_records > 0 and self.components.active_days_in_window == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# The model
+# ---------------------------------------------------------------------------------------------
+
+
+def _saturate(x: float, scale: float) -> float:
+    """1 - exp(-x / scale): 0 at 0, 1 - 1/e at ``scale``, approaching 1."""
+    return -math.expm1(-x / scale) if x > 0 else 0.0
+
+
+def _entropy_bits(counts: Counter[MlitType]) -> float:
+    total = sum(counts.values())
+    if total == 0:
+        return 0.0
+    # Sorted so that the float sum does not depend on record order.
+    return sum((n / total) * math.log2(total / n) for _, n in sorted(counts.items()) if n > 0)
+
+
+def compute_tie(
+    records: Iterable[TieRecord],
+    support_given: int,
+    as_of: int,
+    params: TieParams = DEFAULT_PARAMS,
+) -> Tie:
+    """The tie of one person with one region as of ``as_of`` (unix seconds).
+
+    ``records`` are that person's records in that region (any order, revoked ones included or
+    not); ``support_given`` the coins they spent supporting the region's projects over the
+    trailing year.
+    """
+    if support_given < 0:
+        raise ValueError(f"support_given must be >= 0, got {support_given}")
+    _check_timestamp("as_of", as_of)
+    today = _jst_day(as_of)
+
+    revoked = 0
+    first_at: int | None = None
+    last_at: int | None = None
+    # continuity window
+    months: set[tuple[int, int]] = set()
+    seasons: set[Season] = set()
+    cont_days: set[int] = set()
+    # window (year)
+    year_days: set[int] = set()
+    visit_days: set[int] = set()
+    kin_days: set[int] = set()
+    type_counts: Counter[MlitType] = Counter()
+    non_visiting_kinds: set[int] = set()
+    activities: set[int] = set()
+    coins_earned = 0
+    non_visiting_records = 0
+    kin_records = 0
+
+    for record in records:
+        if record.timestamp > as_of:
+            continue
+        if record.revoked:
+            revoked += 1
+            continue
+        day = _jst_day(record.timestamp)
+        age = today - day
+        mlit_type = mlit_type_of(record.kind)
+        if mlit_type is MlitType.KIN:
+            if age < params.window_days:
+                kin_records += 1
+                kin_days.add(day)
+            continue
+
+        if first_at is None or record.timestamp < first_at:
+            first_at = record.timestamp
+        if last_at is None or record.timestamp > last_at:
+            last_at = record.timestamp
+
+        if age < params.continuity_window_days and day not in cont_days:
+            cont_days.add(day)
+            d = date.fromordinal(_EPOCH_ORDINAL + day)
+            months.add((d.year, d.month))
+            seasons.add(_SEASON_BY_MONTH[d.month])
+        if age < params.window_days:
+            year_days.add(day)
+            type_counts[mlit_type] += 1
+            activities.add(record.activity_id)
+            coins_earned += record.amount
+            if is_visiting(record.kind):
+                visit_days.add(day)
+            else:
+                non_visiting_records += 1
+                non_visiting_kinds.add(record.kind)
+
+    span_days = max(cont_days) - min(cont_days) if cont_days else 0
+    days_since_last = today - _jst_day(last_at) if last_at is not None else None
+    distinct_types = len(type_counts)
+
+    continuity = (
+        _saturate(len(months) - 1, params.continuity_month_scale)
+        + max(len(seasons) - 1, 0) / 3
+        + min(span_days / params.continuity_full_span_days, 1.0)
+    ) / 3
+    frequency = _saturate(len(visit_days), params.frequency_scale_days)
+    diversity = min(max(distinct_types - 1, 0) / (params.diversity_full_types - 1), 1.0)
+    recency = 0.0 if days_since_last is None else 0.5 ** (days_since_last / params.recency_half_life_days)
+    intensity = _saturate(coins_earned + params.support_weight * support_given, params.intensity_scale_coins)
+
+    components = TieComponents(
+        continuity=continuity,
+        frequency=frequency,
+        diversity=diversity,
+        recency=recency,
+        intensity=intensity,
+        active_months=len(months),
+        active_seasons=len(seasons),
+        span_days=span_days,
+        active_days_in_continuity_window=len(cont_days),
+        visit_days_in_window=len(visit_days),
+        visit_band=visit_band(len(visit_days)),
+        active_days_in_window=len(year_days),
+        distinct_types=distinct_types,
+        type_entropy=_entropy_bits(type_counts),
+        non_visiting_kinds=len(non_visiting_kinds),
+        days_since_last=days_since_last,
+        coins_earned=coins_earned,
+        coins_given=support_given,
+        non_visiting_records=non_visiting_records,
+        kin_records=kin_records,
+        kin_visit_days=len(kin_days),
+        activities_in_window=len(activities),
+    )
+    criteria = _criteria(components, params)
+    weights = params.weights
+    score = 100.0 * sum(w * c for w, c in zip(weights, components.as_tuple(), strict=True))
+    score = min(max(score / sum(weights), 0.0), 100.0)
+    return Tie(
+        components=components,
+        score=score,
+        stage=_stage(criteria),
+        criteria=criteria,
+        first_at=first_at,
+        last_at=last_at,
+        as_of=as_of,
+        revoked_records=revoked,
+    )
+
+
+def _criteria(c: TieComponents, p: TieParams) -> StageCriteria:
+    visits = c.visit_days_in_window
+    types = c.distinct_types
+    return StageCriteria(
+        active=c.active_days_in_window >= 1,
+        returning=c.active_days_in_continuity_window >= p.repeater_min_active_days,
+        continuous=c.active_months >= p.kankei_min_active_months and c.span_days >= p.kankei_min_span_days,
+        diverse_or_frequent=types >= p.kankei_min_types
+        or visits >= p.kankei_min_visit_days
+        or c.non_visiting_kinds >= p.kankei_min_non_visiting_kinds,
+        recent=c.days_since_last is not None and c.days_since_last <= p.core_max_days_since_last,
+        deep=(visits >= p.core_min_visit_days and types >= p.core_min_types_with_visits)
+        or visits >= p.core_min_visit_days_alone
+        or types >= p.core_min_types_alone,
+    )
+
+
+def _stage(k: StageCriteria) -> Stage:
+    if not k.active:
+        return Stage.NONE
+    if k.continuous and k.diverse_or_frequent:
+        return Stage.CORE if k.recent and k.deep else Stage.KANKEI
+    if k.returning:
+        return Stage.REPEATER
+    return Stage.VISITOR
+
+
+def is_kankei_jinkou(tie: Tie) -> bool:
+    """True when the tie meets the 関係人口 rule (stage 関係人口 or コア)."""
+    return tie.stage in (Stage.KANKEI, Stage.CORE)
+
+
+def kankei_category(tie: Tie) -> str | None:
+    """MLIT's split of 関係人口: ``"visiting"`` (訪問系) or ``"non_visiting"`` (非訪問系).
+
+    ``None`` when the tie is not 関係人口. A 関係人口 with at least one visit day in the window is
+    訪問系, otherwise 非訪問系, so a region's counts line up with MLIT's 18% / 4%.
+    """
+    if not is_kankei_jinkou(tie):
+        return None
+    return "visiting" if tie.components.visit_days_in_window >= 1 else "non_visiting"
