@@ -12,7 +12,7 @@
         ├── UnknownRegion, RegionExists, InvalidRegionCode, NotRegionAdmin, NotIssuer, RegionPaused
         ├── InvalidKind, InvalidWindow, UnknownActivity, ActivityClosed, ActivityNotStarted,
         │   ActivityEnded, ActivityFull, ActivityRegionMismatch, DuplicateContribution
-        ├── BatchAlreadyRecorded, InvalidBatch, ZeroAddress, RecordNotFound, AlreadyRevoked,
+        ├── BatchAlreadyRecorded, BatchOutOfOrder, InvalidBatch, ZeroAddress, RecordNotFound, AlreadyRevoked,
         │   InvalidReason, UnknownProject, ProjectClosed, ZeroAmount, InsufficientBalance
         ├── SignatureExpired, InvalidSignature, NonceAlreadyUsed, TransfersDisabled,
         │   NotRegionCoin, AllowancesUnsupported, Paused, MissingRole
@@ -56,6 +56,9 @@ __all__ = [
     "ProjectClosed",
     "ZeroAmount",
     "SignatureExpired",
+    "DuplicateContribution",
+    "BatchOutOfOrder",
+    "InsufficientBalance",
     "InvalidSignature",
     "NonceAlreadyUsed",
     "TransfersDisabled",
@@ -213,7 +216,7 @@ class BatchAlreadyRecorded(ContractError):
     """LedgerBatchAlreadyRecorded."""
 
     solidity_name = "LedgerBatchAlreadyRecorded"
-    template = "batch {batchId} was already recorded"
+    template = "{issuer} already recorded batch {batchSeq} in region {region}"
 
 
 class InvalidBatch(ContractError):
@@ -272,6 +275,27 @@ class ZeroAmount(ContractError):
     template = "the amount must be positive"
 
 
+class DuplicateContribution(ContractError):
+    """LedgerDuplicateContribution."""
+
+    solidity_name = "LedgerDuplicateContribution"
+    template = "{participant} already has a record for activity {activityId}"
+
+
+class BatchOutOfOrder(ContractError):
+    """LedgerBatchOutOfOrder."""
+
+    solidity_name = "LedgerBatchOutOfOrder"
+    template = "{issuer}'s next batch in region {region} must be number {expected}"
+
+
+class InsufficientBalance(ContractError):
+    """LedgerInsufficientBalance."""
+
+    solidity_name = "LedgerInsufficientBalance"
+    template = "{holder} holds {balance} coins of region {region}, {needed} needed"
+
+
 class SignatureExpired(ContractError):
     """LedgerSignatureExpired."""
 
@@ -328,6 +352,4 @@ class MissingRole(ContractError):
     template = "{account} lacks role {neededRole}"
 
 
-CONTRACT_ERRORS: dict[str, type[ContractError]] = {
-    cls.solidity_name: cls for cls in ContractError.__subclasses__()
-}
+CONTRACT_ERRORS: dict[str, type[ContractError]] = {cls.solidity_name: cls for cls in ContractError.__subclasses__()}

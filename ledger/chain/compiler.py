@@ -12,6 +12,7 @@ Compiler choice, in order: ``TSUNAGARI_SOLC`` (a path), a native ``solc`` on PAT
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -115,8 +116,8 @@ def input_sha256(standard_input: dict[str, Any]) -> str:
 
 def find_solc() -> Path:
     """The compiler to hand py-solc-x as ``solc_binary`` (see the module docstring for the order)."""
-    import solcx  # noqa: PLC0415 - build-time dependency only
-    from solcx.wrapper import get_solc_version  # noqa: PLC0415
+    import solcx
+    from solcx.wrapper import get_solc_version
 
     explicit = os.environ.get("TSUNAGARI_SOLC")
     if explicit:
@@ -125,10 +126,8 @@ def find_solc() -> Path:
     on_path = shutil.which("solc")
     if on_path:
         candidates.append(Path(on_path))
-    try:
-        candidates.append(Path(solcx.get_executable(SOLC_VERSION)))
-    except Exception:  # noqa: BLE001 - not installed is the common case
-        pass
+    with contextlib.suppress(Exception):  # not installed by solcx is the common case
+        candidates.append(Path(solcx.install.get_executable(SOLC_VERSION)))
     for candidate in candidates:
         try:
             if str(get_solc_version(candidate)) == SOLC_VERSION:
@@ -143,8 +142,8 @@ def find_solc() -> Path:
 
 def compile_standard_json(standard_input: dict[str, Any], solc_binary: Path | None = None) -> CompileResult:
     """Compile through py-solc-x; raises :class:`BuildError` listing the compiler's errors."""
-    import solcx  # noqa: PLC0415
-    from solcx.wrapper import get_solc_version  # noqa: PLC0415
+    import solcx
+    from solcx.wrapper import get_solc_version
 
     binary = solc_binary or find_solc()
     version = str(get_solc_version(binary))
@@ -156,8 +155,8 @@ def compile_standard_json(standard_input: dict[str, Any], solc_binary: Path | No
         )
     except solcx.exceptions.SolcError as exc:
         try:
-            output = json.loads(exc.stdout_data)
-        except (TypeError, ValueError):
+            output = json.loads(exc.stdout_data or "")
+        except ValueError:
             raise BuildError(f"{binary} failed: {exc.message} {exc.stderr_data}") from None
     errors = [e for e in output.get("errors", []) if e.get("severity") == "error"]
     if errors:

@@ -1,0 +1,99 @@
+"""One typed settings object for every process (CLI, API, relayer, indexer).
+
+Priority, highest first: keyword arguments to :class:`Settings`, environment variables
+(``TSUNAGARI_`` prefix, ``__`` between nested groups, e.g. ``TSUNAGARI_CHAIN__RPC_URL``), a
+``.env`` file in the working directory, then the defaults below. Every setting is listed with its
+meaning in ``docs/settings.md`` (a test keeps the two in step).
+
+The defaults describe the embedded demo: a local anvil devnet (chain id 31337) and a SQLite file
+under ``.tsunagari/``. The well-known development mnemonic is refused on any other chain id.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = [
+    "DEVNET_CHAIN_ID",
+    "DEV_MNEMONIC",
+    "ChainSettings",
+    "DevnetSettings",
+    "DatabaseSettings",
+    "Settings",
+    "get_settings",
+]
+
+DEVNET_CHAIN_ID = 31337
+# anvil's and Hardhat's public test mnemonic: its keys are known to everyone, so it is only ever
+# accepted on chain id 31337 (see ledger.chain.accounts).
+DEV_MNEMONIC = "test test test test test test test test test test test junk"
+
+
+class ChainSettings(BaseModel):
+    """Where the chain is and who signs."""
+
+    backend: Literal["anvil", "pyevm", "rpc"] = Field(
+        "anvil",
+        description="anvil: the managed local devnet; pyevm: in-process py-evm (no Node); rpc: any EVM node at rpc_url",
+    )
+    rpc_url: str = Field("http://127.0.0.1:8545", description="JSON-RPC endpoint for the anvil and rpc backends")
+    expected_chain_id: int | None = Field(
+        None, description="refuse to run when the node reports another chain id (None: accept what the node says)"
+    )
+    mnemonic: SecretStr | None = Field(
+        None, description="HD mnemonic for operator keys; defaults to the dev mnemonic on chain 31337 only"
+    )
+    keystore_dir: Path | None = Field(
+        None, description="folder of eth-account keystore JSON files (operator keys on real networks)"
+    )
+    keystore_password: SecretStr | None = Field(None, description="password of the keystore files")
+    confirmations: int = Field(0, ge=0, description="blocks after which a block is treated as final")
+    deployments_dir: Path = Field(
+        Path(".tsunagari/deployments"), description="folder holding one <chain id>.json deployments file per chain"
+    )
+    request_timeout_s: float = Field(10.0, gt=0, description="timeout of one JSON-RPC request")
+    poll_interval_s: float = Field(0.2, gt=0, description="how often receipts and new blocks are polled")
+
+
+class DevnetSettings(BaseModel):
+    """The managed local anvil (``tsunagari devnet up``)."""
+
+    host: str = Field("127.0.0.1", description="address anvil listens on (loopback only by default)")
+    port: int = Field(8545, description="port anvil listens on")
+    block_time_s: float | None = Field(
+        None, description="seconds between blocks; None = automine (a block per transaction)"
+    )
+    data_dir: Path = Field(Path(".tsunagari/devnet"), description="anvil state file, pid file and log")
+    accounts: int = Field(10, ge=1, description="number of funded dev accounts")
+
+
+class DatabaseSettings(BaseModel):
+    """The index database."""
+
+    url: str = Field(
+        "sqlite:///.tsunagari/tsunagari.db",
+        description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://user@host/db",
+    )
+
+
+class Settings(BaseSettings):
+    """All settings, grouped."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TSUNAGARI_", env_nested_delimiter="__", env_file=".env", extra="forbid"
+    )
+
+    chain: ChainSettings = Field(default_factory=ChainSettings)
+    devnet: DevnetSettings = Field(default_factory=DevnetSettings)
+    db: DatabaseSettings = Field(default_factory=DatabaseSettings)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()
