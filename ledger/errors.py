@@ -12,10 +12,12 @@
         ├── UnknownRegion, RegionExists, InvalidRegionCode, NotRegionAdmin, NotIssuer, RegionPaused
         ├── InvalidKind, InvalidWindow, UnknownActivity, ActivityClosed, ActivityNotStarted,
         │   ActivityEnded, ActivityFull, ActivityRegionMismatch, DuplicateContribution
-        ├── BatchAlreadyRecorded, BatchOutOfOrder, InvalidBatch, ZeroAddress, RecordNotFound, AlreadyRevoked,
+        ├── ActivityIdsExhausted, UnknownRole, BatchAlreadyRecorded, BatchOutOfOrder, InvalidBatch,
+        │   ZeroAddress, RecordNotFound, AlreadyRevoked,
         │   InvalidReason, UnknownProject, ProjectClosed, ZeroAmount, InsufficientBalance
         ├── SignatureExpired, InvalidSignature, NonceAlreadyUsed, TransfersDisabled,
-        │   NotRegionCoin, AllowancesUnsupported, Paused, MissingRole
+        │   NotRegionCoin, AllowancesUnsupported, Paused, NotPaused, MissingRole,
+        │   BadRenounceConfirmation, StringTooLong, InvalidShortString
         └── (any other custom error decodes to ContractError itself)
 """
 
@@ -57,6 +59,8 @@ __all__ = [
     "ZeroAmount",
     "SignatureExpired",
     "DuplicateContribution",
+    "ActivityIdsExhausted",
+    "UnknownRole",
     "BatchOutOfOrder",
     "InsufficientBalance",
     "InvalidSignature",
@@ -66,6 +70,10 @@ __all__ = [
     "AllowancesUnsupported",
     "Paused",
     "MissingRole",
+    "NotPaused",
+    "BadRenounceConfirmation",
+    "StringTooLong",
+    "InvalidShortString",
 ]
 
 
@@ -223,7 +231,7 @@ class InvalidBatch(ContractError):
     """LedgerInvalidBatch."""
 
     solidity_name = "LedgerInvalidBatch"
-    template = "a batch needs a non-zero id and at least one record"
+    template = "a batch needs at least one record, with ids below 2^48"
 
 
 class ZeroAddress(ContractError):
@@ -273,6 +281,20 @@ class ZeroAmount(ContractError):
 
     solidity_name = "LedgerZeroAmount"
     template = "the amount must be positive"
+
+
+class ActivityIdsExhausted(ContractError):
+    """LedgerActivityIdsExhausted."""
+
+    solidity_name = "LedgerActivityIdsExhausted"
+    template = "no activity ids are left"
+
+
+class UnknownRole(ContractError):
+    """LedgerUnknownRole."""
+
+    solidity_name = "LedgerUnknownRole"
+    template = "role {role} belongs to no registered region"
 
 
 class DuplicateContribution(ContractError):
@@ -350,6 +372,34 @@ class MissingRole(ContractError):
 
     solidity_name = "AccessControlUnauthorizedAccount"
     template = "{account} lacks role {neededRole}"
+
+
+class NotPaused(ContractError):
+    """ExpectedPause."""
+
+    solidity_name = "ExpectedPause"
+    template = "the ledger is not paused"
+
+
+class BadRenounceConfirmation(ContractError):
+    """AccessControlBadConfirmation."""
+
+    solidity_name = "AccessControlBadConfirmation"
+    template = "an account can only renounce its own roles"
+
+
+class StringTooLong(ContractError):
+    """StringTooLong (OpenZeppelin ShortStrings)."""
+
+    solidity_name = "StringTooLong"
+    template = "string too long: {str}"
+
+
+class InvalidShortString(ContractError):
+    """InvalidShortString (OpenZeppelin ShortStrings)."""
+
+    solidity_name = "InvalidShortString"
+    template = "invalid short string"
 
 
 CONTRACT_ERRORS: dict[str, type[ContractError]] = {cls.solidity_name: cls for cls in ContractError.__subclasses__()}

@@ -65,8 +65,8 @@ class DevnetSettings(BaseModel):
 
     host: str = Field("127.0.0.1", description="address anvil listens on (loopback only by default)")
     port: int = Field(8545, description="port anvil listens on")
-    block_time_s: float | None = Field(
-        None, description="seconds between blocks; None = automine (a block per transaction)"
+    block_time_s: float = Field(
+        1.0, ge=0, description="seconds between blocks of the managed devnet; 0 = automine (a block per transaction)"
     )
     data_dir: Path = Field(Path(".tsunagari/devnet"), description="anvil state file, pid file and log")
     accounts: int = Field(10, ge=1, description="number of funded dev accounts")

@@ -202,16 +202,22 @@ class LedgerClient:
     def _send(self, sender: LocalAccount, call: ContractFunction, gas: int | None = None) -> TxReceipt:
         return send_transaction(self.w3, sender, call, gas=gas, timeout_s=self.timeout_s, poll_s=self.poll_s)
 
-    def _event(self, receipt: TxReceipt, name: str) -> dict[str, Any]:
+    def events(self, receipt: TxReceipt, name: str) -> list[dict[str, Any]]:
+        """Every ``name`` event the ledger emitted in ``receipt``, decoded, in log order."""
+        found = []
+        event = self.contract.events[name]()
+        topic = HexBytes(event.topic)
         for log in receipt["logs"]:
-            if log["address"] != self.address:
+            if log["address"] != self.address or not log["topics"] or HexBytes(log["topics"][0]) != topic:
                 continue
-            try:
-                decoded = self.contract.events[name]().process_log(log)
-            except Exception:  # noqa: BLE001 - a log of another event
-                continue
-            return dict(decoded["args"])
-        raise TransactionFailed(f"{name} missing from transaction {receipt['transactionHash'].hex()}")
+            found.append(dict(event.process_log(log)["args"]))
+        return found
+
+    def _event(self, receipt: TxReceipt, name: str) -> dict[str, Any]:
+        found = self.events(receipt, name)
+        if not found:
+            raise TransactionFailed(f"{name} missing from transaction {receipt['transactionHash'].hex()}")
+        return found[0]
 
     # -- platform admin ----------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ them; a real network (``backend = "rpc"``) has none and is reached with :func:`c
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -37,6 +38,7 @@ __all__ = [
     "free_port",
     "connect_rpc",
     "wait_for_rpc",
+    "ManagedDevnet",
 ]
 
 DEVNET_HARDFORK = "prague"
@@ -283,3 +285,95 @@ class PyEvmDevnet:
 
     def close(self) -> None:
         """Nothing to release: the chain lives and dies with the process."""
+
+
+class ManagedDevnet:
+    """The demo's long-lived anvil: started detached, found again through its pid file.
+
+    Its chain lives in ``<data_dir>/state.json`` (flushed every second), so ``down`` then ``up``
+    (or a crash) keeps every block and log.
+    """
+
+    def __init__(
+        self, data_dir: Path, *, host: str = "127.0.0.1", port: int = 8545, block_time_s: float | None = None
+    ) -> None:
+        self.data_dir = data_dir
+        self.host = host
+        self.port = port
+        self.block_time_s = block_time_s
+        self.pid_file = data_dir / "anvil.pid"
+        self.state_file = data_dir / "state.json"
+        self.log_file = data_dir / "anvil.log"
+
+    @property
+    def rpc_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def pid(self) -> int | None:
+        """The pid of our running anvil, or None."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except (ProcessLookupError, PermissionError):
+            return None
+        return pid
+
+    def is_up(self) -> bool:
+        return _rpc_chain_id(self.rpc_url, timeout=1.0) == DEVNET_CHAIN_ID
+
+    def up(self, timeout_s: float = 30.0) -> bool:
+        """Start anvil unless ours already answers; True when this call started it."""
+        if self.pid() is not None and self.is_up():
+            return False
+        if _rpc_chain_id(self.rpc_url, timeout=1.0) is not None:
+            raise ChainUnavailable(f"something else answers at {self.rpc_url}; set devnet.port to a free port")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        command = AnvilDevnet(
+            host=self.host, port=self.port, block_time_s=self.block_time_s, state_file=self.state_file
+        ).command()
+        # posix_spawn in a new session, not subprocess: the node must outlive this process, and a
+        # Popen object that is dropped while its child runs is (rightly) reported as a leak.
+        pid = os.posix_spawn(
+            command[0],
+            command,
+            dict(os.environ),
+            file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                (os.POSIX_SPAWN_OPEN, 1, str(self.log_file), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644),
+                (os.POSIX_SPAWN_DUP2, 1, 2),
+            ],
+            setsid=True,
+        )
+        self.pid_file.write_text(f"{pid}\n")
+        deadline = time.monotonic() + timeout_s
+        while not self.is_up():
+            exited, _status = os.waitpid(pid, os.WNOHANG)
+            if exited or time.monotonic() > deadline:
+                self.pid_file.unlink(missing_ok=True)
+                raise ChainUnavailable(f"anvil did not come up at {self.rpc_url}; see {self.log_file}")
+            time.sleep(0.05)
+        return True
+
+    def down(self, timeout_s: float = 15.0) -> bool:
+        """Stop our anvil (SIGTERM, so it writes its state); True when one was running."""
+        pid = self.pid()
+        if pid is None:
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            with contextlib.suppress(ChildProcessError):  # reap it when it is our child
+                os.waitpid(pid, os.WNOHANG)
+            time.sleep(0.05)
+        else:
+            os.kill(pid, signal.SIGKILL)
+        self.pid_file.unlink(missing_ok=True)
+        return True

@@ -1,0 +1,128 @@
+"""The demo's first steps on a chain: the four regions of the NTT Data project, a few activities and
+contributions, one relayed support — all through the real contracts, idempotently.
+
+Participants are deterministic throwaway keys (derived from a public seed string), so running the
+demo twice gives the same people; they hold no ETH, as real participants would not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_utils.crypto import keccak
+
+from ledger.chain.client import ActivitySpec, LedgerClient, RecordInput
+from ledger.chain.signing import SupportRequest, sign_support
+from ledger.taxonomy import ContributionKind
+
+__all__ = ["DEMO_REGIONS", "DemoRegion", "RegionSummary", "demo_participant", "setup_demo", "summarise"]
+
+
+@dataclass(frozen=True)
+class DemoRegion:
+    code: int  # JIS X 0402
+    name: str
+    coin_name: str
+    symbol: str
+
+
+# The four regions of 「ブロックチェーン技術を活用した地域と人のつながりの可視化」 (NTTデータ経営研究所, 2021).
+DEMO_REGIONS: tuple[DemoRegion, ...] = (
+    DemoRegion(12205, "館山市", "館山つながりコイン", "TATEYAMA"),
+    DemoRegion(12234, "南房総市", "南房総つながりコイン", "MINAMIBOSO"),
+    DemoRegion(15202, "長岡市", "長岡つながりコイン", "NAGAOKA"),
+    DemoRegion(26100, "京都市", "京都つながりコイン", "KYOTO"),
+)
+
+# (region, kind, reward, description) — the first activities of each demo region.
+_FIRST_ACTIVITIES: tuple[tuple[int, ContributionKind, int, str], ...] = (
+    (12205, ContributionKind.VOLUNTEERING, 1000, "海岸清掃ボランティア"),
+    (12205, ContributionKind.FESTIVAL_EVENT, 300, "館山わかしお祭り"),
+    (12234, ContributionKind.FARMING_EXPERIENCE, 500, "棚田の田植え体験"),
+    (15202, ContributionKind.TELEWORK, 800, "ワーケーション滞在"),
+    (26100, ContributionKind.FURUSATO_NOZEI, 200, "ふるさと納税 応援"),
+)
+
+
+@dataclass(frozen=True)
+class RegionSummary:
+    code: int
+    name: str
+    coin: str
+    participants: int
+    minted: int
+    spent: int
+    revoked: int
+    supply: int
+
+
+def demo_participant(index: int) -> LocalAccount:
+    """Deterministic demo participant ``index`` (a public, throwaway key: devnet only)."""
+    account: LocalAccount = Account.from_key(keccak(text=f"tsunagari-demo-participant-{index}"))
+    return account
+
+
+def setup_demo(
+    client: LedgerClient,
+    platform: LocalAccount,
+    region_admin: LocalAccount,
+    relayer: LocalAccount,
+    now: int,
+    participants: int = 12,
+) -> bool:
+    """Register the demo regions, activities and first contributions; False when already done."""
+    for region in DEMO_REGIONS:
+        if not client.region_info(region.code).registered:
+            client.register_region(platform, region.code, region.coin_name, region.symbol, region_admin.address)
+        if not client.is_issuer(region.code, relayer.address):
+            client.grant_issuer(region_admin, region.code, relayer.address)
+    if client.contract.functions.lastIds().call()[0] > 0:
+        return False
+    activity_ids: dict[int, list[int]] = {}
+    for region_code, kind, reward, description in _FIRST_ACTIVITIES:
+        spec = ActivitySpec(
+            region=region_code,
+            kind=kind,
+            reward=reward,
+            starts_at=now - 3600,
+            ends_at=now + 30 * 86_400,
+            capacity=0,
+            metadata_hash=keccak(text=description),
+        )
+        activity_ids.setdefault(region_code, []).append(client.register_activity(region_admin, spec))
+    people = [demo_participant(i) for i in range(participants)]
+    claim = 0
+    for offset, (region_code, ids) in enumerate(activity_ids.items()):
+        batch = []
+        for activity_id in ids:
+            for person in people[offset : offset + 6]:
+                claim += 1
+                batch.append(RecordInput(person.address, activity_id, claim))
+        client.record_batch(relayer, region_code, batch)
+    project = client.register_project(region_admin, DEMO_REGIONS[0].code, keccak(text="館山 海岸の松林を守る"))
+    supporter = people[0]
+    request = SupportRequest(supporter.address, project, 500, client.nonce(supporter.address), now + 3600)
+    client.support_by_sig(relayer, request, sign_support(supporter, request, client.chain_id, client.address))
+    return True
+
+
+def summarise(client: LedgerClient) -> list[RegionSummary]:
+    """Per demo region: coin address, participants and coin totals, read from the chain."""
+    summaries = []
+    for region in DEMO_REGIONS:
+        info = client.region_info(region.code)
+        summaries.append(
+            RegionSummary(
+                code=region.code,
+                name=region.name,
+                coin=info.coin,
+                participants=info.participant_count,
+                minted=info.minted,
+                spent=info.spent,
+                revoked=info.revoked,
+                supply=info.total_supply,
+            )
+        )
+    return summaries

@@ -1,0 +1,1 @@
+"""Developer scripts: benchmarks and tooling run from the repository, not shipped with the package."""

@@ -1,0 +1,33 @@
+"""``python -m scripts.bench [NAME ...]``: run benchmarks, one JSON object per line on stdout.
+
+Each benchmark is a module ``scripts.bench.<name>`` with ``run() -> dict``; it sets up and tears
+down whatever chain or server it measures. Progress goes to stderr so stdout stays JSON lines.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+import time
+
+BENCHMARKS = ("gas",)
+
+
+def main(argv: list[str]) -> int:
+    names = argv or list(BENCHMARKS)
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        print(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}", file=sys.stderr)
+        return 2
+    for name in names:
+        print(f"[bench] {name} ...", file=sys.stderr, flush=True)
+        started = time.monotonic()
+        result = importlib.import_module(f"scripts.bench.{name}").run()
+        print(json.dumps(result, ensure_ascii=False), flush=True)
+        print(f"[bench] {name} done in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

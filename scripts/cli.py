@@ -1,0 +1,516 @@
+"""The ``tsunagari`` command: thin commands over ``ledger``.
+
+Errors from ``ledger`` (one root, :class:`ledger.errors.TsunagariError`) become one line on stderr
+and exit code 1 here, and only here. Every command and option is listed in ``docs/cli.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from ledger.errors import TsunagariError
+from ledger.settings import Settings, get_settings
+
+app = typer.Typer(help="Tsunagari Ledger: regional contribution records and community coins.", no_args_is_help=True)
+devnet_app = typer.Typer(help="The local anvil devnet (chain id 31337).", no_args_is_help=True)
+contracts_app = typer.Typer(help="Compile and check the Solidity contracts.", no_args_is_help=True)
+region_app = typer.Typer(help="Regions, their admins and issuers.", no_args_is_help=True)
+activity_app = typer.Typer(help="Activities that people take part in.", no_args_is_help=True)
+project_app = typer.Typer(help="Projects that people support with coins.", no_args_is_help=True)
+keys_app = typer.Typer(help="Operator keys (encrypted keystores).", no_args_is_help=True)
+app.add_typer(devnet_app, name="devnet")
+app.add_typer(contracts_app, name="contracts")
+app.add_typer(region_app, name="region")
+app.add_typer(activity_app, name="activity")
+app.add_typer(project_app, name="project")
+app.add_typer(keys_app, name="keys")
+
+T = TypeVar("T")
+
+AsOption = Annotated[str, typer.Option("--as", help="operator key to sign with: platform-admin, relayer, region-admin")]
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=1)
+
+
+def _guarded(action: Callable[[], T]) -> T:
+    try:
+        return action()
+    except TsunagariError as exc:
+        _fail(str(exc))
+    except ValueError as exc:  # bad addresses and similar input mistakes
+        _fail(str(exc))
+    raise AssertionError("unreachable")
+
+
+def _settings() -> Settings:
+    return get_settings()
+
+
+def _chain() -> Any:
+    from ledger.chain.context import open_chain
+
+    return _guarded(lambda: open_chain(_settings()))
+
+
+def _emit(data: Any, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(data, ensure_ascii=False, default=str))
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            typer.echo(f"{key}: {value}")
+    else:
+        typer.echo(str(data))
+
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="print JSON")]
+
+
+# -- devnet ---------------------------------------------------------------------------------------
+
+
+def _managed() -> Any:
+    from ledger.chain.devnet import ManagedDevnet
+
+    s = _settings().devnet
+    return ManagedDevnet(s.data_dir, host=s.host, port=s.port, block_time_s=s.block_time_s)
+
+
+@devnet_app.command("up")
+def devnet_up(
+    block_time: Annotated[
+        float | None, typer.Option(help="seconds between blocks (default: devnet.block_time_s; 0 = automine)")
+    ] = None,
+) -> None:
+    """Start anvil detached with persistent state (a restart keeps the chain)."""
+    node = _managed()
+    if block_time is not None:
+        node.block_time_s = block_time
+    started = _guarded(node.up)
+    typer.echo(f"devnet {'started' if started else 'already running'} at {node.rpc_url} (state: {node.state_file})")
+
+
+@devnet_app.command("down")
+def devnet_down() -> None:
+    """Stop the detached anvil; its state file keeps the chain for the next `up`."""
+    node = _managed()
+    typer.echo("devnet stopped" if node.down() else "devnet was not running")
+
+
+@devnet_app.command("status")
+def devnet_status(as_json: JsonFlag = False) -> None:
+    """Whether the devnet runs, and its head block."""
+    node = _managed()
+    data: dict[str, Any] = {"rpc_url": node.rpc_url, "pid": node.pid(), "up": node.is_up()}
+    if data["up"]:
+        from ledger.chain.devnet import connect_rpc
+
+        data["head_block"] = connect_rpc(node.rpc_url).eth.block_number
+    _emit(data, as_json)
+
+
+# -- contracts --------------------------------------------------------------------------------------
+
+
+@contracts_app.command("compile")
+def contracts_compile(
+    solc: Annotated[
+        Path | None, typer.Option(help="solc binary to use (default: native if 0.8.37, else the shim)")
+    ] = None,
+) -> None:
+    """Compile contracts/*.sol through py-solc-x and write contracts/build/*.json."""
+    from ledger.chain.compiler import compile_product_contracts, find_solc, write_artifacts
+
+    binary = solc or _guarded(find_solc)
+    result = _guarded(lambda: compile_product_contracts(binary))
+    for path in write_artifacts(result):
+        typer.echo(f"wrote {path}")
+    typer.echo(f"solc {result.solc_version} via {binary}; input sha256 {result.input_sha256}")
+
+
+@contracts_app.command("check")
+def contracts_check() -> None:
+    """Fail when the committed artifacts were not built from the current sources."""
+    from ledger.chain.artifacts import load_artifact
+    from ledger.chain.compiler import PRODUCT_CONTRACTS, input_sha256, product_sources, standard_json_input
+
+    def stale_artifacts() -> list[str]:
+        expected = input_sha256(standard_json_input(product_sources()))
+        return [name for name in PRODUCT_CONTRACTS if load_artifact(name).input_sha256 != expected]
+
+    stale = _guarded(stale_artifacts)
+    if stale:
+        _fail(f"stale artifacts: {', '.join(stale)}; run `tsunagari contracts compile`")
+    typer.echo("artifacts match the sources")
+
+
+# -- deployment ---------------------------------------------------------------------------------------
+
+
+@app.command("deploy")
+def deploy(
+    platform_admin: Annotated[str | None, typer.Option(help="platform admin address (default: the deployer)")] = None,
+    as_: AsOption = "platform-admin",
+) -> None:
+    """Deploy the ledger and write the deployments file for this chain."""
+    from ledger.chain.deploy import deploy_ledger, save_deployment
+
+    ctx = _chain()
+    deployment = _guarded(lambda: deploy_ledger(ctx.w3, ctx.operator(as_), platform_admin))
+    path = save_deployment(_settings().chain.deployments_dir, deployment)
+    typer.echo(f"ledger {deployment.ledger} on chain {deployment.chain_id} at block {deployment.deploy_block}")
+    typer.echo(f"wrote {path}")
+
+
+# -- regions --------------------------------------------------------------------------------------------
+
+
+@region_app.command("register")
+def region_register(
+    code: Annotated[int, typer.Argument(help="JIS X 0402 municipality code, e.g. 12205")],
+    coin_name: Annotated[str, typer.Argument(help="coin name shown by wallets")],
+    symbol: Annotated[str, typer.Argument(help="coin symbol")],
+    admin: Annotated[str, typer.Option(help="first region admin address")],
+    as_: AsOption = "platform-admin",
+) -> None:
+    """Register a region (platform admin) with its first admin; prints its coin address."""
+    ctx = _chain()
+    coin = _guarded(lambda: ctx.client.register_region(ctx.operator(as_), code, coin_name, symbol, admin))
+    typer.echo(f"region {code} registered; coin {coin}")
+
+
+@region_app.command("grant-issuer")
+def region_grant_issuer(code: int, account: str, as_: AsOption = "region-admin") -> None:
+    """Appoint an issuer of a region (region admin)."""
+    ctx = _chain()
+    _guarded(lambda: ctx.client.grant_issuer(ctx.operator(as_), code, account))
+    typer.echo(f"{account} is an issuer of region {code}")
+
+
+@region_app.command("revoke-issuer")
+def region_revoke_issuer(code: int, account: str, as_: AsOption = "region-admin") -> None:
+    """Remove an issuer of a region (region admin)."""
+    ctx = _chain()
+    _guarded(lambda: ctx.client.revoke_issuer(ctx.operator(as_), code, account))
+    typer.echo(f"{account} is no longer an issuer of region {code}")
+
+
+@region_app.command("grant-admin")
+def region_grant_admin(code: int, account: str, as_: AsOption = "platform-admin") -> None:
+    """Appoint another admin of a region (platform admin)."""
+    ctx = _chain()
+    _guarded(lambda: ctx.client.grant_region_admin(ctx.operator(as_), code, account))
+    typer.echo(f"{account} is an admin of region {code}")
+
+
+@region_app.command("pause")
+def region_pause(
+    code: int,
+    resume: Annotated[bool, typer.Option("--resume", help="lift the pause instead")] = False,
+    as_: AsOption = "region-admin",
+) -> None:
+    """Pause (or resume) one region."""
+    ctx = _chain()
+    _guarded(lambda: ctx.client.set_region_paused(ctx.operator(as_), code, not resume))
+    typer.echo(f"region {code} {'resumed' if resume else 'paused'}")
+
+
+@region_app.command("info")
+def region_info(code: int, as_json: JsonFlag = False) -> None:
+    """A region's state and coin totals, read from the chain."""
+    ctx = _chain()
+    info = _guarded(lambda: ctx.client.region_info(code))
+    if not info.registered:
+        _fail(f"region {code} is not registered")
+    data = {
+        "region": code,
+        "coin": info.coin,
+        "paused": info.paused,
+        "transfers_enabled": info.transfers_enabled,
+        "participants": info.participant_count,
+        "minted": info.minted,
+        "spent": info.spent,
+        "revoked": info.revoked,
+        "supply": info.total_supply,
+    }
+    _emit(data, as_json)
+
+
+# -- activities -------------------------------------------------------------------------------------------
+
+
+@activity_app.command("register")
+def activity_register(
+    region: Annotated[int, typer.Option(help="region code")],
+    kind: Annotated[int, typer.Option(help="contribution kind code (docs/contracts.md), e.g. 21 田植え体験")],
+    reward: Annotated[int, typer.Option(help="coins per record")],
+    starts: Annotated[int | None, typer.Option(help="window start, unix seconds (default: now)")] = None,
+    hours: Annotated[float, typer.Option(help="window length in hours")] = 8.0,
+    capacity: Annotated[int, typer.Option(help="maximum records, 0 = unlimited")] = 0,
+    description: Annotated[str, typer.Option(help="text whose keccak256 becomes the metadata hash")] = "",
+    as_: AsOption = "region-admin",
+) -> None:
+    """Register an activity (region admin); prints its id."""
+    from eth_utils.crypto import keccak
+
+    from ledger.chain.client import ZERO_HASH, ActivitySpec
+    from ledger.taxonomy import ContributionKind
+
+    ctx = _chain()
+    start = starts if starts is not None else int(time.time())
+    kind_code = _guarded(lambda: ContributionKind(kind))
+    spec = ActivitySpec(
+        region=region,
+        kind=kind_code,
+        reward=reward,
+        starts_at=start,
+        ends_at=start + int(hours * 3600),
+        capacity=capacity,
+        metadata_hash=keccak(text=description) if description else ZERO_HASH,
+    )
+    activity_id = _guarded(lambda: ctx.client.register_activity(ctx.operator(as_), spec))
+    typer.echo(f"activity {activity_id} registered in region {region}")
+
+
+@activity_app.command("close")
+def activity_close(activity_id: int, as_: AsOption = "region-admin") -> None:
+    """Close an activity (region admin)."""
+    ctx = _chain()
+    _guarded(lambda: ctx.client.close_activity(ctx.operator(as_), activity_id))
+    typer.echo(f"activity {activity_id} closed")
+
+
+@activity_app.command("info")
+def activity_info(activity_id: int, as_json: JsonFlag = False) -> None:
+    """An activity as registered on chain."""
+    ctx = _chain()
+    info = _guarded(lambda: ctx.client.activity(activity_id))
+    if info.region == 0:
+        _fail(f"activity {activity_id} does not exist")
+    data = {k: (("0x" + v.hex()) if isinstance(v, bytes) else v) for k, v in vars(info).items()}
+    _emit(data, as_json)
+
+
+@app.command("record")
+def record(
+    region: Annotated[int, typer.Option(help="region code")],
+    activity: Annotated[int, typer.Option(help="activity id")],
+    participants: Annotated[list[str], typer.Argument(help="participant addresses")],
+    first_claim_id: Annotated[int, typer.Option(help="claim id of the first record (then +1 each)")] = 1,
+    as_: AsOption = "relayer",
+) -> None:
+    """Record a batch of contributions (issuer) and mint the activity's reward to each participant."""
+    from ledger.chain.client import RecordInput
+
+    ctx = _chain()
+    batch = [RecordInput(p, activity, first_claim_id + i) for i, p in enumerate(participants)]
+    result = _guarded(lambda: ctx.client.record_batch(ctx.operator(as_), region, batch))
+    typer.echo(
+        f"batch {result.batch_seq}: {result.count} records, {result.minted} coins minted, "
+        f"{result.gas_per_record:.0f} gas per record, tx {ctx.client.tx_hash(result.receipt)}"
+    )
+
+
+@app.command("revoke")
+def revoke(
+    activity: Annotated[int, typer.Option(help="activity id")],
+    participant: Annotated[str, typer.Option(help="participant address")],
+    reason: Annotated[int, typer.Option(help="1 error, 2 not present, 3 duplicate person, 4 request, 5 other")],
+    note: Annotated[str, typer.Option(help="explanation kept off chain; its keccak256 goes on chain")] = "",
+    as_: AsOption = "region-admin",
+) -> None:
+    """Revoke a record (region admin); history is kept."""
+    from eth_utils.crypto import keccak
+
+    from ledger.chain.client import ZERO_HASH
+
+    ctx = _chain()
+    evidence = keccak(text=note) if note else ZERO_HASH
+    event = _guarded(lambda: ctx.client.revoke(ctx.operator(as_), activity, participant, reason, evidence))
+    typer.echo(f"revoked: {event['clawedBack']} coins clawed back, {event['shortfall']} already spent")
+
+
+@app.command("balance")
+def balance(
+    address: str,
+    region: Annotated[
+        list[int] | None, typer.Option(help="region code (repeatable; default: the demo regions)")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Coin balances and record counts of an address."""
+    from ledger.demo import DEMO_REGIONS
+
+    ctx = _chain()
+    codes = region or [r.code for r in DEMO_REGIONS]
+
+    def read() -> dict[str, dict[str, int]]:
+        holdings = {code: ctx.client.holding(address, code) for code in codes}
+        return {str(code): {"balance": h.balance, "records": h.records} for code, h in holdings.items()}
+
+    _emit(_guarded(read), as_json)
+
+
+# -- projects and support ----------------------------------------------------------------------------
+
+
+@project_app.command("register")
+def project_register(
+    region: Annotated[int, typer.Option(help="region code")],
+    description: Annotated[str, typer.Option(help="text whose keccak256 becomes the metadata hash")] = "",
+    as_: AsOption = "region-admin",
+) -> None:
+    """Register a project (region admin); prints its id."""
+    from eth_utils.crypto import keccak
+
+    from ledger.chain.client import ZERO_HASH
+
+    ctx = _chain()
+    metadata = keccak(text=description) if description else ZERO_HASH
+    project_id = _guarded(lambda: ctx.client.register_project(ctx.operator(as_), region, metadata))
+    typer.echo(f"project {project_id} registered in region {region}")
+
+
+@project_app.command("close")
+def project_close(project_id: int, as_: AsOption = "region-admin") -> None:
+    """Close a project (region admin)."""
+    ctx = _chain()
+    _guarded(lambda: ctx.client.close_project(ctx.operator(as_), project_id))
+    typer.echo(f"project {project_id} closed")
+
+
+@app.command("support")
+def support(
+    project: Annotated[int, typer.Option(help="project id")],
+    amount: Annotated[int, typer.Option(help="coins to spend")],
+    keystore: Annotated[Path, typer.Option(help="the supporter's keystore file")],
+    password_env: Annotated[
+        str, typer.Option(help="environment variable holding the keystore password")
+    ] = "SUPPORTER_PASSWORD",
+    valid_minutes: Annotated[int, typer.Option(help="signature lifetime")] = 30,
+    as_: AsOption = "relayer",
+) -> None:
+    """Sign a support request with the supporter's key and relay it (the supporter needs no ETH)."""
+    import os
+
+    from ledger.chain.accounts import load_keystore
+    from ledger.chain.signing import SupportRequest, sign_support
+
+    ctx = _chain()
+    password = os.environ.get(password_env)
+    if password is None:
+        _fail(f"set {password_env} to the keystore password")
+    supporter = _guarded(lambda: load_keystore(keystore, password or ""))
+    client = ctx.client
+    request = SupportRequest(
+        supporter.address, project, amount, client.nonce(supporter.address), int(time.time()) + valid_minutes * 60
+    )
+    signature = sign_support(supporter, request, ctx.chain_id, client.address)
+    receipt = _guarded(lambda: client.support_by_sig(ctx.operator(as_), request, signature))
+    typer.echo(f"{supporter.address} supported project {project} with {amount} coins; tx {client.tx_hash(receipt)}")
+
+
+# -- keys -------------------------------------------------------------------------------------------------
+
+
+@keys_app.command("new")
+def keys_new(
+    path: Annotated[Path, typer.Argument(help="keystore file to create, e.g. keys/relayer.json")],
+    password_env: Annotated[str, typer.Option(help="environment variable holding the password")] = "KEYSTORE_PASSWORD",
+) -> None:
+    """Create a new key in an encrypted keystore file (mode 600); prints its address only."""
+    import os
+
+    from eth_account import Account
+
+    from ledger.chain.accounts import write_keystore
+
+    password = os.environ.get(password_env)
+    if not password:
+        _fail(f"set {password_env} to the password to encrypt with")
+    if path.exists():
+        _fail(f"{path} exists; refusing to overwrite a key")
+    account = Account.create()
+    write_keystore(path, account, password or "")
+    typer.echo(f"{account.address} -> {path}")
+
+
+# -- demo -------------------------------------------------------------------------------------------------
+
+
+@app.command("demo")
+def demo(
+    stop: Annotated[bool, typer.Option("--stop", help="stop the devnet when done")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """The main job: devnet up, ledger deployed, the four regions registered, contributions recorded."""
+    from ledger.chain.deploy import deploy_ledger, save_deployment
+    from ledger.chain.devnet import ManagedDevnet
+    from ledger.demo import setup_demo, summarise
+    from ledger.errors import DeploymentNotFound
+
+    settings = _settings()
+    node: ManagedDevnet | None = None
+    if settings.chain.backend == "anvil":
+        node = _managed()
+        started = _guarded(node.up)
+        typer.echo(f"devnet {'started' if started else 'running'} at {node.rpc_url}", err=as_json)
+    ctx = _chain()
+    try:
+        deployment = ctx.deployment
+        if not ctx.w3.eth.get_code(deployment.ledger):
+            raise DeploymentNotFound("the deployments file names a ledger this chain does not have")
+    except DeploymentNotFound:
+        deployment = _guarded(lambda: deploy_ledger(ctx.w3, ctx.operator("platform-admin")))
+        if settings.chain.backend != "pyevm":
+            save_deployment(settings.chain.deployments_dir, deployment)
+        ctx.use_deployment(deployment)
+        typer.echo(f"deployed ledger {deployment.ledger} at block {deployment.deploy_block}", err=as_json)
+    client = ctx.client
+    now = int(ctx.w3.eth.get_block("latest")["timestamp"])
+    seeded = _guarded(
+        lambda: setup_demo(
+            client, ctx.operator("platform-admin"), ctx.operator("region-admin"), ctx.operator("relayer"), now
+        )
+    )
+    summary = summarise(client)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {"chain_id": ctx.chain_id, "ledger": client.address, "regions": [vars(s) for s in summary]},
+                ensure_ascii=False,
+            )
+        )
+    else:
+        typer.echo("" if seeded else "demo data already on chain; showing it")
+        typer.echo(f"chain {ctx.chain_id}, ledger {client.address}")
+        typer.echo(f"{'region':<14}{'coin':<44}{'people':>7}{'minted':>9}{'spent':>7}{'supply':>9}")
+        for s in summary:
+            typer.echo(f"{s.code} {s.name:<8}{s.coin:<44}{s.participants:>7}{s.minted:>9}{s.spent:>7}{s.supply:>9}")
+    if node is not None:
+        if stop:
+            node.down()
+            typer.echo("devnet stopped (its state is kept)", err=as_json)
+        else:
+            typer.echo(f"devnet keeps running at {node.rpc_url}; stop it with `tsunagari devnet down`", err=as_json)
+
+
+def main() -> None:
+    """Entry point of the ``tsunagari`` console script."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

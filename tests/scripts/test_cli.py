@@ -1,0 +1,119 @@
+"""The ``tsunagari`` CLI end to end against a real, detached anvil with persistent state."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ledger.chain.devnet import free_port
+from ledger.demo import DEMO_REGIONS, demo_participant
+from ledger.settings import get_settings
+from scripts.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    port = free_port()
+    monkeypatch.setenv("TSUNAGARI_DEVNET__DATA_DIR", str(tmp_path / "devnet"))
+    monkeypatch.setenv("TSUNAGARI_DEVNET__PORT", str(port))
+    monkeypatch.setenv("TSUNAGARI_CHAIN__RPC_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("TSUNAGARI_CHAIN__DEPLOYMENTS_DIR", str(tmp_path / "deployments"))
+    monkeypatch.setenv("TSUNAGARI_DEVNET__BLOCK_TIME_S", "0")  # automine keeps the test fast
+    get_settings.cache_clear()
+    try:
+        yield tmp_path
+    finally:
+        invoke("devnet", "down")
+        get_settings.cache_clear()
+
+
+def test_demo_brings_up_the_chain_and_survives_a_restart(cli_env: Path) -> None:
+    code, out, err = invoke("demo", "--json")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["chain_id"] == 31337
+    assert [r["code"] for r in summary["regions"]] == [r.code for r in DEMO_REGIONS]
+    tateyama = summary["regions"][0]
+    assert (tateyama["participants"], tateyama["minted"], tateyama["spent"]) == (6, 7800, 500)
+    assert all(r["supply"] == r["minted"] - r["spent"] - r["revoked"] for r in summary["regions"])
+    assert (cli_env / "deployments" / "31337.json").is_file()
+
+    code, out, _ = invoke("demo", "--json")  # idempotent: nothing recorded twice
+    assert code == 0 and json.loads(out) == summary
+
+    assert invoke("devnet", "down")[0] == 0
+    code, out, _ = invoke("devnet", "status", "--json")
+    assert json.loads(out)["up"] is False
+    assert invoke("devnet", "up", "--block-time", "0")[0] == 0
+    code, out, _ = invoke("region", "info", "12205", "--json")
+    assert code == 0 and json.loads(out)["minted"] == 7800  # the chain came back from its state file
+
+
+def test_operator_commands_and_their_errors(cli_env: Path) -> None:
+    assert invoke("demo")[0] == 0
+    code, out, err = invoke("activity", "register", "--region", "15202", "--kind", "40", "--reward", "70")
+    assert code == 0, err
+    activity = int(out.split()[1])
+    person = demo_participant(99).address
+    code, out, err = invoke("record", "--region", "15202", "--activity", str(activity), person)
+    assert code == 0, err
+    assert "1 records, 70 coins minted" in out
+    code, out, _ = invoke("balance", person, "--region", "15202", "--json")
+    assert json.loads(out) == {"15202": {"balance": 70, "records": 1}}
+
+    code, _, err = invoke("record", "--region", "15202", "--activity", str(activity), person)
+    assert code == 1 and "already has a record" in err
+    code, _, err = invoke("record", "--region", "12205", "--activity", str(activity), person)
+    assert code == 1 and f"activity {activity} is not in region 12205" in err
+    code, _, err = invoke("record", "--region", "15202", "--activity", str(activity), "0x1234")
+    assert code == 1 and "not an Ethereum address" in err
+    code, _, err = invoke("activity", "register", "--region", "15202", "--kind", "99", "--reward", "1")
+    assert code == 1 and "99" in err
+
+    code, out, err = invoke(
+        "revoke", "--activity", str(activity), "--participant", person, "--reason", "2", "--note", "x"
+    )
+    assert code == 0, err
+    assert "70 coins clawed back" in out
+    code, out, _ = invoke("region", "info", "15202", "--json")
+    assert json.loads(out)["revoked"] == 70
+
+    code, out, _ = invoke("project", "register", "--region", "15202", "--description", "雪かき応援")
+    assert code == 0 and out.startswith("project ")
+    assert invoke("region", "pause", "15202")[0] == 0
+    code, _, err = invoke("record", "--region", "15202", "--activity", str(activity), demo_participant(98).address)
+    assert code == 1 and "paused" in err
+    assert invoke("region", "pause", "15202", "--resume")[0] == 0
+
+
+def test_commands_without_a_chain_fail_with_one_line(cli_env: Path) -> None:
+    code, _, err = invoke("region", "info", "12205")
+    assert code == 1
+    assert err.startswith("error: cannot reach the chain node") and err.count("\n") == 1
+
+
+def test_contracts_check_passes_on_committed_artifacts() -> None:
+    code, out, _ = invoke("contracts", "check")
+    assert code == 0 and "match" in out
+
+
+def test_keys_new_writes_an_encrypted_keystore(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KEYSTORE_PASSWORD", "correct horse")
+    path = tmp_path / "relayer.json"
+    code, out, _ = invoke("keys", "new", str(path))
+    assert code == 0 and path.is_file()
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    keyfile = json.loads(path.read_text())
+    assert "crypto" in keyfile and out.split()[0].lower().endswith(keyfile["address"].lower())
+    assert invoke("keys", "new", str(path))[0] == 1  # never overwrites a key
