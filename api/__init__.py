@@ -1,0 +1,1 @@
+"""The HTTP API and pages (FastAPI), a thin layer over ``ledger``."""

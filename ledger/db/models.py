@@ -1,0 +1,496 @@
+"""The index schema (one schema for SQLite and PostgreSQL), in three layers.
+
+1. **Event tables** — one row per decoded log, written only by the indexer's handlers. Every row
+   carries its provenance (:class:`Provenance`): chain id, contract, block number, block hash,
+   block timestamp, transaction hash and index, log index; ``(chain_id, tx_hash, log_index)`` is
+   unique, so replaying a log is a no-op. Addresses are stored lowercase ``0x…`` hex (the API
+   presents them checksummed); hashes are ``0x…`` hex; days are JST calendar days as ``YYYYMMDD``
+   integers, months ``YYYYMM``.
+2. **Derived tables** — ``participants``, ``ties``, ``tie_months``, ``region_daily`` and
+   ``region_daily_coins``: functions of the event tables, maintained incrementally. Handlers only
+   mark keys dirty (``dirty_ties``, ``dirty_days``) in the same transaction as the event rows; the
+   refresh step recomputes dirty keys from the event tables. A reorg rollback deletes event rows
+   and marks their keys dirty, so derived rows are rebuilt by the same code that builds them.
+3. **Views** (created by the migration) — ``regions``, ``activities``, ``projects``,
+   ``region_roles``, ``coin_movements``: current entity state read straight from the event
+   tables, so they can never drift from them.
+
+Nothing here is personal data: a participant is a pseudonymous address.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Index, Integer, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+__all__ = [
+    "Provenance",
+    "EVENT_TABLES",
+    "DERIVED_TABLES",
+    "VIEWS",
+    "IndexerCheckpoint",
+    "IndexedBlock",
+    "RegionRegistration",
+    "RegionPauseChange",
+    "RegionTransferSetting",
+    "RegionRoleChange",
+    "RoleChange",
+    "RoleAdminChange",
+    "PauseChange",
+    "DomainChange",
+    "ActivityRegistration",
+    "ActivityClosure",
+    "Contribution",
+    "Batch",
+    "Revocation",
+    "ProjectRegistration",
+    "ProjectClosure",
+    "Support",
+    "CoinTransfer",
+    "UndecodableLog",
+    "Participant",
+    "Tie",
+    "TieMonth",
+    "RegionDaily",
+    "RegionDailyCoins",
+    "DirtyTie",
+    "DirtyDay",
+]
+
+
+# 64-bit row ids on PostgreSQL; on SQLite an INTEGER PRIMARY KEY is the (64-bit) rowid itself.
+_ROW_ID = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Provenance(SQLModel):
+    """Where a row came from on chain; shared by every event table."""
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=_ROW_ID)
+    chain_id: int = Field(sa_type=BigInteger, description="EIP-155 chain id")
+    contract: str = Field(description="address of the emitting contract (lowercase hex)")
+    block_number: int = Field(sa_type=BigInteger, index=True, description="block that contains the log")
+    block_hash: str = Field(description="hash of that block (0x hex)")
+    block_timestamp: int = Field(sa_type=BigInteger, description="that block's timestamp, unix seconds")
+    tx_hash: str = Field(description="transaction hash (0x hex)")
+    tx_index: int = Field(description="position of the transaction in the block")
+    log_index: int = Field(description="position of the log in the block")
+
+
+def _event_args(name: str) -> dict[str, object]:
+    return {"__table_args__": (UniqueConstraint("chain_id", "tx_hash", "log_index", name=f"uq_{name}_log"),)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Indexer bookkeeping
+# ---------------------------------------------------------------------------------------------
+
+
+class IndexerCheckpoint(SQLModel, table=True):
+    """The last block whose logs are fully committed, per chain and contract."""
+
+    __tablename__ = "indexer_checkpoints"
+
+    chain_id: int = Field(sa_type=BigInteger, primary_key=True)
+    contract: str = Field(primary_key=True)
+    block_number: int = Field(sa_type=BigInteger, description="every log up to this block is in the tables")
+    block_hash: str = Field(description="hash of that block when it was indexed")
+    block_timestamp: int = Field(sa_type=BigInteger)
+    updated_at: int = Field(sa_type=BigInteger, description="wall-clock unix seconds of the last commit")
+    head_seen: int = Field(default=0, sa_type=BigInteger, description="chain head when last polled")
+    last_error: str | None = Field(default=None, description="the last RPC or decoding problem, if any")
+    last_error_at: int | None = Field(default=None, sa_type=BigInteger)
+
+
+class IndexedBlock(SQLModel, table=True):
+    """Headers of recent blocks, kept for the unconfirmed window so a reorg can be detected and undone."""
+
+    __tablename__ = "indexed_blocks"
+
+    chain_id: int = Field(sa_type=BigInteger, primary_key=True)
+    number: int = Field(sa_type=BigInteger, primary_key=True)
+    hash: str
+    parent_hash: str
+    timestamp: int = Field(sa_type=BigInteger)
+
+
+# ---------------------------------------------------------------------------------------------
+# Event tables (one per event; RegionRoleGranted/Revoked, RoleGranted/Revoked, Paused/Unpaused
+# share a table with a flag)
+# ---------------------------------------------------------------------------------------------
+
+
+class RegionRegistration(Provenance, table=True):
+    """``RegionRegistered``."""
+
+    __tablename__ = "region_registrations"
+    __table_args__ = _event_args("region_registrations")["__table_args__"]
+
+    region: int = Field(index=True, description="JIS X 0402 municipality code")
+    admin: str = Field(description="first region admin")
+    coin: str = Field(description="the region's RegionCoin (ERC-20) contract")
+    name: str = Field(description="coin name")
+    symbol: str = Field(description="coin symbol")
+
+
+class RegionPauseChange(Provenance, table=True):
+    """``RegionPauseSet``."""
+
+    __tablename__ = "region_pause_changes"
+    __table_args__ = _event_args("region_pause_changes")["__table_args__"]
+
+    region: int = Field(index=True)
+    paused: bool
+    account: str = Field(description="who paused or resumed")
+
+
+class RegionTransferSetting(Provenance, table=True):
+    """``RegionTransfersSet``."""
+
+    __tablename__ = "region_transfer_settings"
+    __table_args__ = _event_args("region_transfer_settings")["__table_args__"]
+
+    region: int = Field(index=True)
+    enabled: bool
+    account: str
+
+
+class RegionRoleChange(Provenance, table=True):
+    """``RegionRoleGranted`` (granted = true) and ``RegionRoleRevoked`` (granted = false)."""
+
+    __tablename__ = "region_role_changes"
+    __table_args__ = _event_args("region_role_changes")["__table_args__"]
+
+    region: int = Field(index=True)
+    role_kind: int = Field(description="1 region admin, 2 issuer")
+    account: str = Field(description="who got or lost the role")
+    sender: str = Field(description="who granted or revoked it")
+    granted: bool
+
+
+class RoleChange(Provenance, table=True):
+    """OpenZeppelin ``RoleGranted`` (granted = true) and ``RoleRevoked`` (granted = false)."""
+
+    __tablename__ = "role_changes"
+    __table_args__ = _event_args("role_changes")["__table_args__"]
+
+    role: str = Field(description="role id (0x hex); 0x00…00 is the platform admin role")
+    account: str
+    sender: str
+    granted: bool
+
+
+class RoleAdminChange(Provenance, table=True):
+    """OpenZeppelin ``RoleAdminChanged``."""
+
+    __tablename__ = "role_admin_changes"
+    __table_args__ = _event_args("role_admin_changes")["__table_args__"]
+
+    role: str
+    previous_admin_role: str
+    new_admin_role: str
+
+
+class PauseChange(Provenance, table=True):
+    """OpenZeppelin ``Paused`` (paused = true) and ``Unpaused`` (paused = false): the global pause."""
+
+    __tablename__ = "pause_changes"
+    __table_args__ = _event_args("pause_changes")["__table_args__"]
+
+    account: str
+    paused: bool
+
+
+class DomainChange(Provenance, table=True):
+    """``EIP712DomainChanged`` (never emitted by this ledger; indexed so nothing is silently dropped)."""
+
+    __tablename__ = "domain_changes"
+    __table_args__ = _event_args("domain_changes")["__table_args__"]
+
+
+class ActivityRegistration(Provenance, table=True):
+    """``ActivityRegistered``."""
+
+    __tablename__ = "activity_registrations"
+    __table_args__ = _event_args("activity_registrations")["__table_args__"]
+
+    activity_id: int = Field(sa_type=BigInteger, index=True)
+    region: int = Field(index=True)
+    kind: int = Field(description="contribution kind code (ledger/taxonomy.py)")
+    mlit_type: int = Field(description="kind // 10: the MLIT type")
+    reward: int = Field(sa_type=BigInteger, description="coins minted per record")
+    starts_at: int = Field(sa_type=BigInteger, description="window start, unix seconds")
+    ends_at: int = Field(sa_type=BigInteger, description="window end, unix seconds")
+    capacity: int = Field(sa_type=BigInteger, description="maximum records, 0 = unlimited")
+    metadata_hash: str = Field(description="hash of the off-chain description")
+    admin: str = Field(description="the region admin who registered it")
+
+
+class ActivityClosure(Provenance, table=True):
+    """``ActivityClosed``."""
+
+    __tablename__ = "activity_closures"
+    __table_args__ = _event_args("activity_closures")["__table_args__"]
+
+    activity_id: int = Field(sa_type=BigInteger, index=True)
+    region: int
+    admin: str
+
+
+class Contribution(Provenance, table=True):
+    """``ContributionRecorded``: one person took part in one activity; ``amount`` coins were minted."""
+
+    __tablename__ = "contributions"
+    __table_args__ = (
+        UniqueConstraint("chain_id", "tx_hash", "log_index", name="uq_contributions_log"),
+        Index("ix_contributions_region_day", "region", "day"),
+        Index("ix_contributions_participant_region", "participant", "region"),
+        Index("ix_contributions_activity_participant", "activity_id", "participant"),
+    )
+
+    participant: str = Field(description="pseudonymous participant address")
+    activity_id: int = Field(sa_type=BigInteger)
+    region: int
+    kind: int = Field(description="contribution kind code")
+    mlit_type: int = Field(description="kind // 10: the MLIT type")
+    amount: int = Field(sa_type=BigInteger, description="coins minted")
+    claim_id: int = Field(sa_type=BigInteger, description="the server's claim id (0 = none)")
+    issuer: str = Field(description="the issuer who recorded it")
+    day: int = Field(description="JST calendar day of the block, YYYYMMDD")
+
+
+class Batch(Provenance, table=True):
+    """``BatchRecorded``."""
+
+    __tablename__ = "batches"
+    __table_args__ = _event_args("batches")["__table_args__"]
+
+    region: int = Field(index=True)
+    issuer: str = Field(index=True)
+    batch_seq: int = Field(sa_type=BigInteger, description="the issuer's batch number in the region")
+    count: int = Field(description="records in the batch")
+    minted: int = Field(sa_type=BigInteger, description="coins minted by the batch")
+
+
+class Revocation(Provenance, table=True):
+    """``ContributionRevoked``."""
+
+    __tablename__ = "revocations"
+    __table_args__ = (
+        UniqueConstraint("chain_id", "tx_hash", "log_index", name="uq_revocations_log"),
+        Index("ix_revocations_activity_participant", "activity_id", "participant"),
+        Index("ix_revocations_region_day", "region", "day"),
+    )
+
+    participant: str
+    activity_id: int = Field(sa_type=BigInteger)
+    region: int
+    reason: int = Field(description="1 issued in error, 2 not present, 3 duplicate person, 4 request, 5 other")
+    clawed_back: int = Field(sa_type=BigInteger, description="coins burned from the participant")
+    shortfall: int = Field(sa_type=BigInteger, description="coins already spent, left spent")
+    evidence_hash: str = Field(description="hash of the off-chain explanation")
+    admin: str
+    day: int = Field(description="JST calendar day of the block, YYYYMMDD")
+
+
+class ProjectRegistration(Provenance, table=True):
+    """``ProjectRegistered``."""
+
+    __tablename__ = "project_registrations"
+    __table_args__ = _event_args("project_registrations")["__table_args__"]
+
+    project_id: int = Field(sa_type=BigInteger, index=True)
+    region: int = Field(index=True)
+    metadata_hash: str
+    admin: str
+
+
+class ProjectClosure(Provenance, table=True):
+    """``ProjectClosed``."""
+
+    __tablename__ = "project_closures"
+    __table_args__ = _event_args("project_closures")["__table_args__"]
+
+    project_id: int = Field(sa_type=BigInteger, index=True)
+    region: int
+    admin: str
+
+
+class Support(Provenance, table=True):
+    """``ProjectSupported``: coins spent on 応援."""
+
+    __tablename__ = "supports"
+    __table_args__ = (
+        UniqueConstraint("chain_id", "tx_hash", "log_index", name="uq_supports_log"),
+        Index("ix_supports_supporter_region", "supporter", "region"),
+        Index("ix_supports_region_day", "region", "day"),
+    )
+
+    project_id: int = Field(sa_type=BigInteger, index=True)
+    region: int
+    supporter: str
+    amount: int = Field(sa_type=BigInteger)
+    relayer: str = Field(description="who submitted it (zero address when the supporter did)")
+    day: int = Field(description="JST calendar day of the block, YYYYMMDD")
+
+
+class CoinTransfer(Provenance, table=True):
+    """``CoinTransferred`` (only in regions that enabled transfers)."""
+
+    __tablename__ = "coin_transfers"
+    __table_args__ = _event_args("coin_transfers")["__table_args__"]
+
+    region: int = Field(index=True)
+    from_account: str
+    to_account: str
+    amount: int = Field(sa_type=BigInteger)
+
+
+class UndecodableLog(Provenance, table=True):
+    """A log of an indexed contract that could not be decoded: kept and reported, never dropped."""
+
+    __tablename__ = "undecodable_logs"
+    __table_args__ = _event_args("undecodable_logs")["__table_args__"]
+
+    topic0: str
+    topics: str = Field(description="all topics, comma separated")
+    data: str
+    reason: str
+
+
+# ---------------------------------------------------------------------------------------------
+# Derived tables
+# ---------------------------------------------------------------------------------------------
+
+
+class Participant(SQLModel, table=True):
+    """Everyone who has at least one (unrevoked or revoked) record: address and first appearance."""
+
+    __tablename__ = "participants"
+
+    address: str = Field(primary_key=True)
+    first_block: int = Field(sa_type=BigInteger)
+    first_at: int = Field(sa_type=BigInteger, description="timestamp of the first record")
+    regions: int = Field(description="regions with at least one live record")
+
+
+class Tie(SQLModel, table=True):
+    """The person×region tie as computed by ledger/ties.py at ``as_of`` (components always shown)."""
+
+    __tablename__ = "ties"
+    __table_args__ = (Index("ix_ties_region_stage", "region", "stage"),)
+
+    participant: str = Field(primary_key=True)
+    region: int = Field(primary_key=True)
+    records: int = Field(description="live records")
+    revoked_records: int
+    coins_earned: int = Field(sa_type=BigInteger, description="coins minted by live records in the year")
+    coins_given: int = Field(sa_type=BigInteger, description="coins spent on support in the year")
+    first_at: int = Field(sa_type=BigInteger)
+    last_at: int = Field(sa_type=BigInteger)
+    first_month: int = Field(description="YYYYMM of the first live record")
+    visit_days: int = Field(description="visit days in the year (訪問系, kin excluded)")
+    visit_band: str = Field(description="MLIT band: 0, 1, 2-7, 8+")
+    active_months: int
+    distinct_types: int
+    non_visiting_records: int
+    kin_records: int
+    continuity: float
+    frequency: float
+    diversity: float
+    recency: float
+    intensity: float
+    score: float = Field(description="0-100")
+    stage: str = Field(description="none, visitor, repeater, kankei, core")
+    kankei: bool = Field(description="counts as 関係人口")
+    category: str | None = Field(default=None, description="visiting or non_visiting when kankei")
+    as_of: int = Field(sa_type=BigInteger, description="the moment the tie was computed for")
+
+
+class TieMonth(SQLModel, table=True):
+    """The tie as of the end of each month from the first record's month to the head's month."""
+
+    __tablename__ = "tie_months"
+    __table_args__ = (Index("ix_tie_months_participant", "participant", "region"),)
+
+    region: int = Field(primary_key=True)
+    month: int = Field(primary_key=True, description="YYYYMM (JST)")
+    participant: str = Field(primary_key=True)
+    first_month: int = Field(description="YYYYMM of the first live record (the cohort)")
+    active: bool = Field(description="at least one live record in this month")
+    records: int = Field(description="live records in this month")
+    stage: str
+    score: float
+    kankei: bool
+    category: str | None = None
+    visit_band: str
+
+
+class RegionDaily(SQLModel, table=True):
+    """Per region, JST day and contribution kind: live records, distinct participants, coins issued."""
+
+    __tablename__ = "region_daily"
+
+    region: int = Field(primary_key=True)
+    day: int = Field(primary_key=True, description="YYYYMMDD (JST)")
+    kind: int = Field(primary_key=True)
+    mlit_type: int
+    records: int
+    participants: int
+    coins_issued: int = Field(sa_type=BigInteger)
+    revoked_records: int = Field(description="records of this day that were later revoked")
+
+
+class RegionDailyCoins(SQLModel, table=True):
+    """Per region and JST day: coins issued, spent on support and clawed back by revocations."""
+
+    __tablename__ = "region_daily_coins"
+
+    region: int = Field(primary_key=True)
+    day: int = Field(primary_key=True)
+    issued: int = Field(sa_type=BigInteger)
+    spent: int = Field(sa_type=BigInteger)
+    clawed_back: int = Field(sa_type=BigInteger)
+    supports: int
+    revocations: int
+
+
+class DirtyTie(SQLModel, table=True):
+    """A tie whose inputs changed since it was last computed."""
+
+    __tablename__ = "dirty_ties"
+
+    participant: str = Field(primary_key=True)
+    region: int = Field(primary_key=True)
+
+
+class DirtyDay(SQLModel, table=True):
+    """A region-day whose aggregates must be recomputed."""
+
+    __tablename__ = "dirty_days"
+
+    region: int = Field(primary_key=True)
+    day: int = Field(primary_key=True)
+
+
+EVENT_TABLES: tuple[type[Provenance], ...] = (
+    RegionRegistration,
+    RegionPauseChange,
+    RegionTransferSetting,
+    RegionRoleChange,
+    RoleChange,
+    RoleAdminChange,
+    PauseChange,
+    DomainChange,
+    ActivityRegistration,
+    ActivityClosure,
+    Contribution,
+    Batch,
+    Revocation,
+    ProjectRegistration,
+    ProjectClosure,
+    Support,
+    CoinTransfer,
+    UndecodableLog,
+)
+DERIVED_TABLES: tuple[type[SQLModel], ...] = (Participant, Tie, TieMonth, RegionDaily, RegionDailyCoins)
+VIEWS = ("regions", "activities", "projects", "region_roles", "coin_movements")

@@ -1,0 +1,393 @@
+"""Recomputing the derived tables (ties, tie months, participants, daily aggregates) from dirty keys.
+
+Handlers and reorg rollbacks only mark keys dirty; this module turns dirty keys back into rows by
+reading the event tables, so forward indexing and rollback share one definition of every derived
+row. Each batch of keys is recomputed and its dirty markers removed in one transaction: a crash
+leaves the markers, and the next refresh finishes the job.
+
+The moment ties are computed for (``as_of``) is the end of the JST day of the indexed head block,
+so the derived rows depend only on the chain, never on the wall clock. When the head moves into a
+new day every tie computed for an earlier day is marked dirty again (recency decays).
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Connection, Engine, text
+
+from ledger.ties import (
+    DEFAULT_PARAMS,
+    JST_OFFSET_SECONDS,
+    TieParams,
+    TieRecord,
+    compute_tie,
+    is_kankei_jinkou,
+    jst_date,
+    kankei_category,
+)
+
+__all__ = ["RefreshResult", "DerivedRefresher", "day_end", "month_end", "month_of"]
+
+_SECONDS_PER_DAY = 86_400
+
+
+def day_end(timestamp: int) -> int:
+    """The last second of ``timestamp``'s JST day."""
+    return ((timestamp + JST_OFFSET_SECONDS) // _SECONDS_PER_DAY + 1) * _SECONDS_PER_DAY - JST_OFFSET_SECONDS - 1
+
+
+def month_of(timestamp: int) -> int:
+    """``YYYYMM`` of ``timestamp`` in JST."""
+    day = jst_date(timestamp)
+    return day.year * 100 + day.month
+
+
+def month_end(month: int) -> int:
+    """The last second of JST month ``YYYYMM``."""
+    year, mon = divmod(month, 100)
+    last = date(year, mon, calendar.monthrange(year, mon)[1])
+    return (last.toordinal() - date(1970, 1, 1).toordinal() + 1) * _SECONDS_PER_DAY - JST_OFFSET_SECONDS - 1
+
+
+def _next_month(month: int) -> int:
+    year, mon = divmod(month, 100)
+    return (year + 1) * 100 + 1 if mon == 12 else month + 1
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    ties: int
+    days: int
+    as_of: int
+
+
+class DerivedRefresher:
+    """Brings the derived tables of one chain's index up to date."""
+
+    def __init__(self, engine: Engine, chain_id: int, params: TieParams = DEFAULT_PARAMS, batch: int = 500) -> None:
+        self.engine = engine
+        self.chain_id = chain_id
+        self.params = params
+        self.batch = batch
+        self._postgres = engine.dialect.name == "postgresql"
+
+    def head_as_of(self, conn: Connection) -> int | None:
+        timestamp = conn.execute(
+            text("SELECT MAX(block_timestamp) FROM indexer_checkpoints WHERE chain_id = :c"), {"c": self.chain_id}
+        ).scalar()
+        return day_end(int(timestamp)) if timestamp is not None else None
+
+    def pending(self) -> tuple[int, int]:
+        """(dirty ties, dirty days) waiting to be recomputed."""
+        with self.engine.connect() as conn:
+            ties = conn.execute(text("SELECT COUNT(*) FROM dirty_ties")).scalar() or 0
+            days = conn.execute(text("SELECT COUNT(*) FROM dirty_days")).scalar() or 0
+        return int(ties), int(days)
+
+    def __call__(self) -> RefreshResult:
+        return self.refresh()
+
+    def refresh(self) -> RefreshResult:
+        """Recompute every dirty key; returns how many ties and days were recomputed."""
+        with self.engine.begin() as conn:
+            as_of = self.head_as_of(conn)
+            if as_of is None:
+                return RefreshResult(0, 0, 0)
+            # A new day: every tie computed for an earlier day decays, so recompute it.
+            conn.execute(
+                text(
+                    "INSERT INTO dirty_ties (participant, region) SELECT participant, region FROM ties "
+                    "WHERE as_of < :a ON CONFLICT DO NOTHING"
+                ),
+                {"a": as_of},
+            )
+        ties = 0
+        while True:
+            with self.engine.begin() as conn:
+                keys = [
+                    (str(r[0]), int(r[1]))
+                    for r in conn.execute(
+                        text("SELECT participant, region FROM dirty_ties ORDER BY participant, region LIMIT :n"),
+                        {"n": self.batch},
+                    )
+                ]
+                if not keys:
+                    break
+                self._refresh_ties(conn, keys, as_of)
+                ties += len(keys)
+        days = 0
+        while True:
+            with self.engine.begin() as conn:
+                day_keys = [
+                    (int(r[0]), int(r[1]))
+                    for r in conn.execute(
+                        text("SELECT region, day FROM dirty_days ORDER BY region, day LIMIT :n"), {"n": self.batch}
+                    )
+                ]
+                if not day_keys:
+                    break
+                self._refresh_days(conn, day_keys)
+                days += len(day_keys)
+        return RefreshResult(ties, days, as_of)
+
+    # -- ties ------------------------------------------------------------------------------------
+
+    def _refresh_ties(self, conn: Connection, keys: list[tuple[str, int]], as_of: int) -> None:
+        participants = sorted({p for p, _ in keys})
+        wanted = set(keys)
+        holders = ", ".join(f":p{i}" for i in range(len(participants)))
+        params: dict[str, Any] = {f"p{i}": p for i, p in enumerate(participants)}
+        params["c"] = self.chain_id
+        revoked = {
+            (str(r[0]), int(r[1]))
+            for r in conn.execute(
+                text(
+                    "SELECT participant, activity_id FROM revocations "
+                    f"WHERE chain_id = :c AND participant IN ({holders})"
+                ),
+                params,
+            )
+        }
+        records: dict[tuple[str, int], list[TieRecord]] = defaultdict(list)
+        first_seen: dict[str, tuple[int, int]] = {}
+        for participant, region, activity_id, kind, amount, timestamp, block in conn.execute(
+            text(
+                "SELECT participant, region, activity_id, kind, amount, block_timestamp, block_number "
+                f"FROM contributions WHERE chain_id = :c AND participant IN ({holders})"
+            ),
+            params,
+        ):
+            seen = first_seen.get(participant)
+            if seen is None or block < seen[0]:
+                first_seen[participant] = (int(block), int(timestamp))
+            key = (str(participant), int(region))
+            if key in wanted:
+                records[key].append(
+                    TieRecord(
+                        int(timestamp), int(kind), int(amount), int(activity_id), (key[0], int(activity_id)) in revoked
+                    )
+                )
+        supports: dict[tuple[str, int], list[tuple[int, int]]] = defaultdict(list)
+        for supporter, region, amount, timestamp in conn.execute(
+            text(
+                "SELECT supporter, region, amount, block_timestamp FROM supports "
+                f"WHERE chain_id = :c AND supporter IN ({holders})"
+            ),
+            params,
+        ):
+            supports[str(supporter), int(region)].append((int(timestamp), int(amount)))
+
+        tie_rows: list[dict[str, Any]] = []
+        month_rows: list[dict[str, Any]] = []
+        for key in keys:
+            self._tie_rows(key, records.get(key, []), supports.get(key, []), as_of, tie_rows, month_rows)
+
+        delete = [{"p": p, "r": r} for p, r in keys]
+        conn.execute(text("DELETE FROM ties WHERE participant = :p AND region = :r"), delete)
+        conn.execute(text("DELETE FROM tie_months WHERE participant = :p AND region = :r"), delete)
+        conn.execute(text("DELETE FROM dirty_ties WHERE participant = :p AND region = :r"), delete)
+        if tie_rows:
+            columns = list(tie_rows[0])
+            conn.execute(
+                text(f"INSERT INTO ties ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})"),
+                tie_rows,
+            )
+        if month_rows:
+            columns = list(month_rows[0])
+            conn.execute(
+                text(f"INSERT INTO tie_months ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})"),
+                month_rows,
+            )
+        self._refresh_participants(conn, participants, first_seen)
+
+    def _support_in_year(self, supports: list[tuple[int, int]], as_of: int) -> int:
+        start = as_of - self.params.window_days * _SECONDS_PER_DAY
+        return sum(amount for timestamp, amount in supports if start < timestamp <= as_of)
+
+    def _tie_rows(
+        self,
+        key: tuple[str, int],
+        records: list[TieRecord],
+        supports: list[tuple[int, int]],
+        as_of: int,
+        tie_rows: list[dict[str, Any]],
+        month_rows: list[dict[str, Any]],
+    ) -> None:
+        if not records:
+            return  # no record at all (e.g. only coins received by transfer): no tie
+        participant, region = key
+        tie = compute_tie(records, self._support_in_year(supports, as_of), as_of, self.params)
+        live = [r for r in records if not r.revoked and r.timestamp <= as_of]
+        c = tie.components
+        first_month = month_of(min(r.timestamp for r in live)) if live else 0
+        tie_rows.append(
+            {
+                "participant": participant,
+                "region": region,
+                "records": len(live),
+                "revoked_records": tie.revoked_records,
+                "coins_earned": c.coins_earned,
+                "coins_given": c.coins_given,
+                "first_at": min((r.timestamp for r in live), default=0),
+                "last_at": max((r.timestamp for r in live), default=0),
+                "first_month": first_month,
+                "visit_days": c.visit_days_in_window,
+                "visit_band": c.visit_band,
+                "active_months": c.active_months,
+                "distinct_types": c.distinct_types,
+                "non_visiting_records": c.non_visiting_records,
+                "kin_records": c.kin_records,
+                "continuity": c.continuity,
+                "frequency": c.frequency,
+                "diversity": c.diversity,
+                "recency": c.recency,
+                "intensity": c.intensity,
+                "score": tie.score,
+                "stage": tie.stage.value,
+                "kankei": is_kankei_jinkou(tie),
+                "category": kankei_category(tie),
+                "as_of": as_of,
+            }
+        )
+        if not live:
+            return
+        per_month: dict[int, int] = defaultdict(int)
+        for r in live:
+            per_month[month_of(r.timestamp)] += 1
+        month, last_month = first_month, month_of(as_of)
+        while month <= last_month:
+            end = min(month_end(month), as_of)
+            at_month = compute_tie(records, self._support_in_year(supports, end), end, self.params)
+            month_rows.append(
+                {
+                    "region": region,
+                    "month": month,
+                    "participant": participant,
+                    "first_month": first_month,
+                    "active": per_month.get(month, 0) > 0,
+                    "records": per_month.get(month, 0),
+                    "stage": at_month.stage.value,
+                    "score": at_month.score,
+                    "kankei": is_kankei_jinkou(at_month),
+                    "category": kankei_category(at_month),
+                    "visit_band": at_month.components.visit_band,
+                }
+            )
+            month = _next_month(month)
+
+    def _refresh_participants(
+        self, conn: Connection, participants: list[str], first_seen: dict[str, tuple[int, int]]
+    ) -> None:
+        holders = ", ".join(f":p{i}" for i in range(len(participants)))
+        params = {f"p{i}": p for i, p in enumerate(participants)}
+        regions = {
+            str(r[0]): int(r[1])
+            for r in conn.execute(
+                text(
+                    f"SELECT participant, COUNT(*) FROM ties WHERE participant IN ({holders}) AND records > 0 "
+                    "GROUP BY participant"
+                ),
+                params,
+            )
+        }
+        conn.execute(text(f"DELETE FROM participants WHERE address IN ({holders})"), params)
+        rows = [
+            {"a": p, "b": first_seen[p][0], "t": first_seen[p][1], "r": regions.get(p, 0)}
+            for p in participants
+            if p in first_seen
+        ]
+        if rows:
+            conn.execute(
+                text("INSERT INTO participants (address, first_block, first_at, regions) VALUES (:a, :b, :t, :r)"), rows
+            )
+
+    # -- daily aggregates ------------------------------------------------------------------------------
+
+    def _refresh_days(self, conn: Connection, keys: list[tuple[int, int]]) -> None:
+        daily: list[dict[str, Any]] = []
+        coins: list[dict[str, Any]] = []
+        for region, day in keys:
+            params = {"c": self.chain_id, "r": region, "d": day}
+            for kind, mlit_type, live, people, issued, revoked in conn.execute(
+                text(
+                    "SELECT c.kind, c.mlit_type, "
+                    "SUM(CASE WHEN v.id IS NULL THEN 1 ELSE 0 END), "
+                    "COUNT(DISTINCT CASE WHEN v.id IS NULL THEN c.participant END), "
+                    "SUM(c.amount), SUM(CASE WHEN v.id IS NULL THEN 0 ELSE 1 END) "
+                    "FROM contributions c LEFT JOIN revocations v ON v.chain_id = c.chain_id "
+                    "AND v.activity_id = c.activity_id AND v.participant = c.participant "
+                    "WHERE c.chain_id = :c AND c.region = :r AND c.day = :d GROUP BY c.kind, c.mlit_type"
+                ),
+                params,
+            ):
+                daily.append(
+                    {
+                        "region": region,
+                        "day": day,
+                        "kind": int(kind),
+                        "mlit_type": int(mlit_type),
+                        "records": int(live),
+                        "participants": int(people),
+                        "coins_issued": int(issued),
+                        "revoked_records": int(revoked),
+                    }
+                )
+            issued_total = conn.execute(
+                text(
+                    "SELECT COALESCE(SUM(amount), 0) FROM contributions "
+                    "WHERE chain_id = :c AND region = :r AND day = :d"
+                ),
+                params,
+            ).scalar()
+            spent, supports = conn.execute(
+                text(
+                    "SELECT COALESCE(SUM(amount), 0), COUNT(*) FROM supports "
+                    "WHERE chain_id = :c AND region = :r AND day = :d"
+                ),
+                params,
+            ).one()
+            clawed, revocations = conn.execute(
+                text(
+                    "SELECT COALESCE(SUM(clawed_back), 0), COUNT(*) FROM revocations "
+                    "WHERE chain_id = :c AND region = :r AND day = :d"
+                ),
+                params,
+            ).one()
+            if issued_total or supports or revocations:
+                coins.append(
+                    {
+                        "region": region,
+                        "day": day,
+                        "issued": int(issued_total or 0),
+                        "spent": int(spent),
+                        "clawed_back": int(clawed),
+                        "supports": int(supports),
+                        "revocations": int(revocations),
+                    }
+                )
+        delete = [{"r": r, "d": d} for r, d in keys]
+        conn.execute(text("DELETE FROM region_daily WHERE region = :r AND day = :d"), delete)
+        conn.execute(text("DELETE FROM region_daily_coins WHERE region = :r AND day = :d"), delete)
+        conn.execute(text("DELETE FROM dirty_days WHERE region = :r AND day = :d"), delete)
+        if daily:
+            conn.execute(
+                text(
+                    "INSERT INTO region_daily (region, day, kind, mlit_type, records, participants, coins_issued, "
+                    "revoked_records) VALUES (:region, :day, :kind, :mlit_type, :records, :participants, "
+                    ":coins_issued, :revoked_records)"
+                ),
+                daily,
+            )
+        if coins:
+            conn.execute(
+                text(
+                    "INSERT INTO region_daily_coins (region, day, issued, spent, clawed_back, supports, revocations) "
+                    "VALUES (:region, :day, :issued, :spent, :clawed_back, :supports, :revocations)"
+                ),
+                coins,
+            )

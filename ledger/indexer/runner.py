@@ -1,0 +1,312 @@
+"""The indexer's engine: order, ranges, retries, confirmations, reorgs, checkpoints.
+
+One code path serves backfill and live follow: :meth:`Indexer.step` indexes the next chunk of
+blocks up to ``head - confirmations`` and commits its rows, dirty keys, block headers and
+checkpoint in one transaction; :meth:`Indexer.backfill` repeats it until caught up,
+:meth:`Indexer.follow` keeps doing it as blocks arrive.
+
+- **Ranges** adapt: a node's "too many results / range too large" halves the range, a chunk with
+  few logs doubles it (up to ``max_range``), a chunk with many logs shrinks it.
+- **Retries**: an unreachable or failing node is retried with exponential backoff (0.2 s → 10 s);
+  the problem is recorded for ``tsunagari index status``; no range is ever skipped.
+- **Order**: logs are handled strictly by (block, transaction index, log index).
+- **Reorgs**: before each chunk the stored hash of the checkpoint block is compared with the
+  chain's; on a mismatch the stored headers of the unconfirmed window are walked back to the
+  newest one the chain still has (the common ancestor), everything above it is rolled back, and
+  indexing resumes from there. Within a chunk every log's block hash must match the block header
+  fetched after the logs, and the checkpoint block must still be canonical, else the chunk is
+  thrown away and retried.
+- **Derived tables** (ties, daily aggregates) are refreshed from their dirty keys when the
+  indexer is caught up, so a backfill spends its time on the event rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ledger.errors import ChainUnavailable, TsunagariError
+from ledger.indexer.decoding import DecodeError, EventDecoder
+from ledger.indexer.handlers import HANDLERS, LogContext, jst_day
+from ledger.indexer.rpc import JsonRpc, RangeTooLarge, RpcError
+from ledger.indexer.spec import IndexSpec
+from ledger.indexer.store import BlockHeader, Checkpoint, ChunkSink, IndexStore
+
+__all__ = ["IndexerConfig", "ChunkResult", "Indexer", "ReorgTooDeep"]
+
+log = logging.getLogger("tsunagari.indexer")
+
+
+class ReorgTooDeep(TsunagariError):
+    """The chain forked below every stored block header: re-index from scratch."""
+
+
+@dataclass(frozen=True)
+class IndexerConfig:
+    confirmations: int = 0
+    initial_range: int = 2_000
+    max_range: int = 50_000
+    target_logs: int = 20_000  # shrink the range when a chunk brings more logs than this
+    reorg_window: int = 256  # block headers kept below the checkpoint to find a common ancestor
+    header_batch: int = 200
+    poll_interval_s: float = 0.5
+    backoff_initial_s: float = 0.2
+    backoff_max_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    from_block: int
+    to_block: int
+    logs: int
+    head: int
+    rolled_back_to: int | None = None
+
+
+def _int(value: Any) -> int:
+    return int(value, 16) if isinstance(value, str) else int(value)
+
+
+def _header(raw: dict[str, Any]) -> BlockHeader:
+    return BlockHeader(
+        number=_int(raw["number"]),
+        hash=str(raw["hash"]).lower(),
+        parent_hash=str(raw["parentHash"]).lower(),
+        timestamp=_int(raw["timestamp"]),
+    )
+
+
+class Indexer:
+    """Indexes one :class:`IndexSpec` into one store through one JSON-RPC endpoint."""
+
+    def __init__(
+        self,
+        spec: IndexSpec,
+        store: IndexStore,
+        rpc: JsonRpc,
+        config: IndexerConfig | None = None,
+        refresh: Callable[[], Any] | None = None,
+        fault: Callable[[str], None] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.store = store
+        self.rpc = rpc
+        self.config = config or IndexerConfig()
+        self.decoder = EventDecoder(spec.contracts)
+        self.range = self.config.initial_range
+        self.refresh = refresh
+        self.fault = fault or (lambda _where: None)  # test hook: raise to simulate a crash
+        # One checkpoint row for the whole spec, under the first contract's address.
+        self.checkpoint_key = spec.contracts[0].address
+        self._addresses = spec.addresses if len(spec.addresses) > 1 else spec.addresses[0]
+
+    # -- chain reads ---------------------------------------------------------------------------
+
+    def head(self) -> int:
+        return _int(self.rpc.call("eth_blockNumber", []))
+
+    def _headers(self, numbers: list[int]) -> dict[int, BlockHeader]:
+        headers: dict[int, BlockHeader] = {}
+        size = self.config.header_batch
+        for start in range(0, len(numbers), size):
+            part = numbers[start : start + size]
+            answers = self.rpc.batch([("eth_getBlockByNumber", [hex(n), False]) for n in part])
+            for number, raw in zip(part, answers, strict=True):
+                if raw is None:
+                    raise ChainUnavailable(f"block {number} is not (or no longer) on the chain")
+                headers[number] = _header(raw)
+        return headers
+
+    # -- reorgs ----------------------------------------------------------------------------------
+
+    def _find_ancestor(self, checkpoint: Checkpoint, head: int) -> BlockHeader:
+        stored = self.store.stored_blocks(min(checkpoint.block_number, head), self.config.reorg_window + 1)
+        if not stored:
+            raise ReorgTooDeep("no stored block headers to compare with the chain")
+        canonical = self._headers([b.number for b in stored])
+        for block in stored:  # newest first
+            if canonical[block.number].hash == block.hash:
+                return block
+        raise ReorgTooDeep(
+            f"the chain no longer has any of the last {len(stored)} indexed blocks (down to {stored[-1].number})"
+        )
+
+    def _check_reorg(self, checkpoint: Checkpoint, head: int) -> BlockHeader | None:
+        """The common ancestor when the checkpoint block was replaced, else None."""
+        if checkpoint.block_number <= head:
+            current = self._headers([checkpoint.block_number])[checkpoint.block_number]
+            if current.hash == checkpoint.block_hash:
+                return None
+        return self._find_ancestor(checkpoint, head)
+
+    # -- one chunk -------------------------------------------------------------------------------
+
+    def step(self) -> ChunkResult:
+        """Index the next chunk (or roll back a reorg); raises on RPC problems (see :meth:`run_step`)."""
+        head = self.head()
+        safe_head = head - self.config.confirmations
+        checkpoint = self.store.checkpoint(self.checkpoint_key)
+        if checkpoint is not None:
+            ancestor = self._check_reorg(checkpoint, head)
+            if ancestor is not None:
+                removed = self.store.rollback_to(self.checkpoint_key, ancestor)
+                log.warning("reorg: rolled back to block %s (%s rows removed)", ancestor.number, removed)
+                return ChunkResult(ancestor.number + 1, ancestor.number, 0, head, rolled_back_to=ancestor.number)
+            from_block = checkpoint.block_number + 1
+        else:
+            from_block = self.spec.start_block
+        if from_block > safe_head:
+            return ChunkResult(from_block, from_block - 1, 0, head)
+        while True:
+            to_block = min(from_block + self.range - 1, safe_head)
+            try:
+                raw_logs = self.rpc.call(
+                    "eth_getLogs",
+                    [{"fromBlock": hex(from_block), "toBlock": hex(to_block), "address": self._addresses}],
+                )
+                break
+            except RangeTooLarge:
+                if self.range == 1:
+                    raise
+                self.range = max(1, self.range // 2)
+                log.info("range too large: shrinking to %s blocks", self.range)
+        logs: list[dict[str, Any]] = raw_logs or []
+        count = self._apply(logs, from_block, to_block, head, checkpoint)
+        if count > self.config.target_logs:
+            self.range = max(1, self.range // 2)
+        elif count < self.config.target_logs // 4:
+            self.range = min(self.config.max_range, self.range * 2)
+        return ChunkResult(from_block, to_block, count, head)
+
+    def _apply(
+        self, logs: list[dict[str, Any]], from_block: int, to_block: int, head: int, checkpoint: Checkpoint | None
+    ) -> int:
+        logs = [entry for entry in logs if not entry.get("removed")]
+        if len(logs) > 1:
+            logs.sort(key=lambda e: (_int(e["blockNumber"]), _int(e["transactionIndex"]), _int(e["logIndex"])))
+        wanted = sorted({_int(e["blockNumber"]) for e in logs} | {to_block})
+        if checkpoint is not None:
+            wanted.insert(0, checkpoint.block_number)
+        headers = self._headers(wanted)
+        if checkpoint is not None and headers[checkpoint.block_number].hash != checkpoint.block_hash:
+            raise ChainUnavailable("the chain reorganised while the chunk was read; retrying")
+        sink = ChunkSink()
+        chain_id = self.spec.chain_id
+        decoder, handlers, fault = self.decoder, HANDLERS, self.fault
+        day_of: dict[int, int] = {}
+        for entry in logs:
+            number = _int(entry["blockNumber"])
+            header = headers[number]
+            block_hash = str(entry["blockHash"]).lower()
+            if block_hash != header.hash:
+                raise ChainUnavailable(f"block {number} changed while the chunk was read; retrying")
+            timestamp = header.timestamp
+            day = day_of.get(timestamp)
+            if day is None:
+                day = day_of[timestamp] = jst_day(timestamp)
+            address = str(entry["address"]).lower()
+            topics: list[str] = entry["topics"]
+            data: str = entry["data"]
+            sink.provenance = (
+                chain_id,
+                address,
+                number,
+                block_hash,
+                timestamp,
+                str(entry["transactionHash"]).lower(),
+                _int(entry["transactionIndex"]),
+                _int(entry["logIndex"]),
+            )
+            try:
+                plan = decoder.plan_for(address, topics)
+                handler = handlers.get(plan.key)
+                if handler is None:
+                    raise DecodeError(f"no handler for {plan.key}")
+                args = plan.decode(topics, data)
+            except DecodeError as exc:
+                topic0 = topics[0] if topics else ""
+                sink.row("undecodable_logs", (topic0, ",".join(topics), data, str(exc)))
+                log.error("undecodable log at block %s: %s", number, exc)
+                continue
+            handler(args, LogContext(number, timestamp, day), sink)
+            fault("handler")
+        end = headers[to_block]
+        keep_from = max(0, to_block - self.config.reorg_window)
+        stored = [h for n, h in headers.items() if n >= keep_from]
+        self.store.write_chunk(
+            self.checkpoint_key,
+            sink,
+            stored,
+            Checkpoint(end.number, end.hash, end.timestamp),
+            head,
+            keep_from,
+        )
+        fault("committed")
+        return len(logs)
+
+    # -- loops -----------------------------------------------------------------------------------
+
+    def run_step(self, stop: threading.Event | None = None) -> ChunkResult | None:
+        """:meth:`step` with retries and backoff; None if ``stop`` was set while waiting."""
+        delay = self.config.backoff_initial_s
+        while True:
+            try:
+                return self.step()
+            except (ChainUnavailable, RpcError) as exc:
+                log.warning("indexer: %s (retrying in %.1f s)", exc, delay)
+                self._note_error(str(exc))
+            if stop is not None and stop.wait(delay):
+                return None
+            if stop is None:
+                time.sleep(delay)
+            delay = min(delay * 2, self.config.backoff_max_s)
+
+    def _note_error(self, message: str) -> None:
+        try:
+            self.store.record_error(self.checkpoint_key, message)
+        except Exception:
+            log.exception("could not record the indexer error")
+
+    def backfill(self, stop: threading.Event | None = None, until: int | None = None) -> int:
+        """Index until caught up with the head seen at the start (or ``until``); returns logs indexed."""
+        target = until if until is not None else self._with_retries(self.head) - self.config.confirmations
+        total = 0
+        while stop is None or not stop.is_set():
+            result = self.run_step(stop)
+            if result is None:
+                break
+            total += result.logs
+            if result.rolled_back_to is None and result.to_block >= target:
+                break
+            if result.rolled_back_to is None and result.to_block < result.from_block:
+                break  # nothing more to read yet
+        if self.refresh is not None:
+            self.refresh()
+        return total
+
+    def follow(self, stop: threading.Event) -> None:
+        """Index new blocks as they come until ``stop`` is set."""
+        while not stop.is_set():
+            result = self.run_step(stop)
+            if result is None:
+                return
+            caught_up = result.rolled_back_to is None and result.to_block >= result.head - self.config.confirmations
+            if caught_up or result.rolled_back_to is not None:
+                if self.refresh is not None:
+                    self.refresh()
+                if caught_up:
+                    stop.wait(self.config.poll_interval_s)
+
+    def _with_retries(self, call: Callable[[], int]) -> int:
+        delay = self.config.backoff_initial_s
+        while True:
+            try:
+                return call()
+            except (ChainUnavailable, RpcError) as exc:
+                log.warning("indexer: %s (retrying in %.1f s)", exc, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, self.config.backoff_max_s)

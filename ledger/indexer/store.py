@@ -1,0 +1,246 @@
+"""The indexer's writes: event rows, dirty keys, block headers and the checkpoint, in one transaction.
+
+Rows go in with the driver's ``executemany`` (``INSERT … ON CONFLICT DO NOTHING``): no ORM objects
+in the hot path, and a replayed log (same chain id, tx hash, log index) is a no-op. A reorg
+rollback deletes every event row above the common ancestor, marks the derived keys those rows fed
+as dirty, and moves the checkpoint back — again in one transaction.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Engine, text
+
+from ledger.db import models
+from ledger.indexer.handlers import TABLE_COLUMNS
+
+__all__ = ["BlockHeader", "ChunkSink", "Checkpoint", "IndexStore"]
+
+_PROVENANCE_COLUMNS = (
+    "chain_id",
+    "contract",
+    "block_number",
+    "block_hash",
+    "block_timestamp",
+    "tx_hash",
+    "tx_index",
+    "log_index",
+)
+
+
+@dataclass(frozen=True)
+class BlockHeader:
+    number: int
+    hash: str
+    parent_hash: str
+    timestamp: int
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    block_number: int
+    block_hash: str
+    block_timestamp: int
+
+
+@dataclass
+class ChunkSink:
+    """Collects one chunk's rows and dirty keys (the handlers' :class:`~ledger.indexer.handlers.Sink`)."""
+
+    provenance: tuple[Any, ...] = ()
+    rows: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
+    ties: set[tuple[str, int]] = field(default_factory=set)
+    days: set[tuple[int, int]] = field(default_factory=set)
+    record_days: set[tuple[int, str]] = field(default_factory=set)
+    count: int = 0
+
+    def row(self, table: str, values: tuple[Any, ...]) -> None:
+        bucket = self.rows.get(table)
+        if bucket is None:
+            bucket = self.rows[table] = []
+        bucket.append(self.provenance + values)
+        self.count += 1
+
+    def tie(self, participant: str, region: int) -> None:
+        self.ties.add((participant, region))
+
+    def day(self, region: int, day: int) -> None:
+        self.days.add((region, day))
+
+    def record_day(self, activity_id: int, participant: str) -> None:
+        self.record_days.add((activity_id, participant))
+
+
+class IndexStore:
+    """Reads and writes of the indexer's own state for one chain and contract set."""
+
+    def __init__(self, engine: Engine, chain_id: int) -> None:
+        self.engine = engine
+        self.chain_id = chain_id
+        self._postgres = engine.dialect.name == "postgresql"
+        mark = "%s" if self._postgres else "?"
+        self._insert_sql: dict[str, str] = {}
+        for table, columns in TABLE_COLUMNS.items():
+            names = (*_PROVENANCE_COLUMNS, *columns)
+            self._insert_sql[table] = (
+                f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join([mark] * len(names))}) "
+                "ON CONFLICT DO NOTHING"
+            )
+        self._mark = mark
+
+    # -- reads -----------------------------------------------------------------------------------
+
+    def checkpoint(self, contract: str) -> Checkpoint | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                text(
+                    "SELECT block_number, block_hash, block_timestamp FROM indexer_checkpoints "
+                    "WHERE chain_id = :c AND contract = :a"
+                ),
+                {"c": self.chain_id, "a": contract},
+            ).first()
+        return Checkpoint(int(row[0]), str(row[1]), int(row[2])) if row else None
+
+    def stored_blocks(self, at_most: int, limit: int) -> list[BlockHeader]:
+        """Stored headers at or below ``at_most``, newest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT number, hash, parent_hash, timestamp FROM indexed_blocks "
+                    "WHERE chain_id = :c AND number <= :n ORDER BY number DESC LIMIT :l"
+                ),
+                {"c": self.chain_id, "n": at_most, "l": limit},
+            ).all()
+        return [BlockHeader(int(r[0]), str(r[1]), str(r[2]), int(r[3])) for r in rows]
+
+    # -- writes ------------------------------------------------------------------------------------
+
+    def _executemany(self, conn: Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        if rows:
+            conn.exec_driver_sql(sql, rows)
+
+    def write_chunk(
+        self,
+        contract: str,
+        sink: ChunkSink,
+        headers: Iterable[BlockHeader],
+        checkpoint: Checkpoint,
+        head_seen: int,
+        keep_blocks_from: int,
+    ) -> None:
+        """Everything one chunk produced, atomically, including the new checkpoint."""
+        m = self._mark
+        with self.engine.begin() as conn:
+            for table, rows in sink.rows.items():
+                self._executemany(conn, self._insert_sql[table], rows)
+            self._mark_dirty(conn, sink.ties, sink.days, sink.record_days)
+            self._executemany(
+                conn,
+                f"INSERT INTO indexed_blocks (chain_id, number, hash, parent_hash, timestamp) "
+                f"VALUES ({m}, {m}, {m}, {m}, {m}) ON CONFLICT DO NOTHING",
+                [(self.chain_id, h.number, h.hash, h.parent_hash, h.timestamp) for h in headers],
+            )
+            conn.execute(
+                text("DELETE FROM indexed_blocks WHERE chain_id = :c AND number < :n"),
+                {"c": self.chain_id, "n": keep_blocks_from},
+            )
+            self._save_checkpoint(conn, contract, checkpoint, head_seen)
+
+    def _mark_dirty(
+        self,
+        conn: Connection,
+        ties: set[tuple[str, int]],
+        days: set[tuple[int, int]],
+        record_days: set[tuple[int, str]],
+    ) -> None:
+        m = self._mark
+        self._executemany(
+            conn, f"INSERT INTO dirty_ties (participant, region) VALUES ({m}, {m}) ON CONFLICT DO NOTHING", list(ties)
+        )
+        self._executemany(
+            conn, f"INSERT INTO dirty_days (region, day) VALUES ({m}, {m}) ON CONFLICT DO NOTHING", list(days)
+        )
+        for activity_id, participant in record_days:  # rare: revocations
+            conn.execute(
+                text(
+                    "INSERT INTO dirty_days (region, day) SELECT DISTINCT region, day FROM contributions "
+                    "WHERE chain_id = :c AND activity_id = :a AND participant = :p ON CONFLICT DO NOTHING"
+                ),
+                {"c": self.chain_id, "a": activity_id, "p": participant},
+            )
+
+    def _save_checkpoint(self, conn: Connection, contract: str, checkpoint: Checkpoint, head_seen: int) -> None:
+        conn.execute(
+            text(
+                "INSERT INTO indexer_checkpoints "
+                "(chain_id, contract, block_number, block_hash, block_timestamp, updated_at, head_seen, last_error) "
+                "VALUES (:c, :a, :n, :h, :t, :u, :head, NULL) "
+                "ON CONFLICT (chain_id, contract) DO UPDATE SET block_number = excluded.block_number, "
+                "block_hash = excluded.block_hash, block_timestamp = excluded.block_timestamp, "
+                "updated_at = excluded.updated_at, head_seen = excluded.head_seen, last_error = NULL"
+            ),
+            {
+                "c": self.chain_id,
+                "a": contract,
+                "n": checkpoint.block_number,
+                "h": checkpoint.block_hash,
+                "t": checkpoint.block_timestamp,
+                "u": int(time.time()),
+                "head": head_seen,
+            },
+        )
+
+    def record_error(self, contract: str, message: str, head_seen: int | None = None) -> None:
+        """Remember the last problem for ``tsunagari index status`` (no-op before the first checkpoint)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "UPDATE indexer_checkpoints SET last_error = :e, last_error_at = :t, "
+                    "head_seen = COALESCE(:h, head_seen) WHERE chain_id = :c AND contract = :a"
+                ),
+                {"e": message[:1000], "t": int(time.time()), "h": head_seen, "c": self.chain_id, "a": contract},
+            )
+
+    def rollback_to(self, contract: str, ancestor: BlockHeader) -> int:
+        """Undo everything above ``ancestor``; returns how many event rows were removed."""
+        removed = 0
+        params = {"c": self.chain_id, "n": ancestor.number}
+        with self.engine.begin() as conn:
+            for statement in (
+                "INSERT INTO dirty_ties (participant, region) SELECT DISTINCT participant, region FROM contributions "
+                "WHERE chain_id = :c AND block_number > :n ON CONFLICT DO NOTHING",
+                "INSERT INTO dirty_ties (participant, region) SELECT DISTINCT participant, region FROM revocations "
+                "WHERE chain_id = :c AND block_number > :n ON CONFLICT DO NOTHING",
+                "INSERT INTO dirty_ties (participant, region) SELECT DISTINCT supporter, region FROM supports "
+                "WHERE chain_id = :c AND block_number > :n ON CONFLICT DO NOTHING",
+                "INSERT INTO dirty_days (region, day) SELECT DISTINCT region, day FROM contributions "
+                "WHERE chain_id = :c AND block_number > :n ON CONFLICT DO NOTHING",
+                "INSERT INTO dirty_days (region, day) SELECT DISTINCT region, day FROM revocations "
+                "WHERE chain_id = :c AND block_number > :n ON CONFLICT DO NOTHING",
+                "INSERT INTO dirty_days (region, day) SELECT DISTINCT region, day FROM supports "
+                "WHERE chain_id = :c AND block_number > :n ON CONFLICT DO NOTHING",
+                # the days of records whose revocation is being undone
+                "INSERT INTO dirty_days (region, day) SELECT DISTINCT c.region, c.day FROM contributions c "
+                "JOIN revocations r ON r.chain_id = c.chain_id AND r.activity_id = c.activity_id "
+                "AND r.participant = c.participant WHERE r.chain_id = :c AND r.block_number > :n "
+                "ON CONFLICT DO NOTHING",
+            ):
+                conn.execute(text(statement), params)
+            for model in models.EVENT_TABLES:
+                result = conn.execute(
+                    text(f"DELETE FROM {model.__tablename__} WHERE chain_id = :c AND block_number > :n"), params
+                )
+                removed += int(result.rowcount or 0)
+            conn.execute(text("DELETE FROM indexed_blocks WHERE chain_id = :c AND number > :n"), params)
+            conn.execute(
+                text(
+                    "UPDATE indexer_checkpoints SET block_number = :n, block_hash = :h, block_timestamp = :t, "
+                    "updated_at = :u WHERE chain_id = :c AND contract = :a"
+                ),
+                {**params, "h": ancestor.hash, "t": ancestor.timestamp, "u": int(time.time()), "a": contract},
+            )
+        return removed
