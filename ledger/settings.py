@@ -24,6 +24,7 @@ __all__ = [
     "ChainSettings",
     "DevnetSettings",
     "DatabaseSettings",
+    "IndexerSettings",
     "Settings",
     "get_settings",
 ]
@@ -81,6 +82,16 @@ class DatabaseSettings(BaseModel):
     )
 
 
+class IndexerSettings(BaseModel):
+    """The indexer (``tsunagari index ...``); confirmations are ``chain.confirmations``."""
+
+    initial_range: int = Field(2_000, ge=1, description="blocks per eth_getLogs call at start (adapts)")
+    max_range: int = Field(50_000, ge=1, description="largest eth_getLogs block range")
+    target_logs: int = Field(20_000, ge=100, description="shrink the range when a call brings more logs than this")
+    reorg_window: int = Field(256, ge=1, description="block headers kept to find a common ancestor after a reorg")
+    poll_interval_s: float = Field(0.5, gt=0, description="how often `index run` looks for new blocks")
+
+
 class Settings(BaseSettings):
     """All settings, grouped."""
 
@@ -91,6 +102,7 @@ class Settings(BaseSettings):
     chain: ChainSettings = Field(default_factory=ChainSettings)
     devnet: DevnetSettings = Field(default_factory=DevnetSettings)
     db: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    indexer: IndexerSettings = Field(default_factory=IndexerSettings)
 
 
 @lru_cache(maxsize=1)

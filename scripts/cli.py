@@ -25,12 +25,16 @@ region_app = typer.Typer(help="Regions, their admins and issuers.", no_args_is_h
 activity_app = typer.Typer(help="Activities that people take part in.", no_args_is_help=True)
 project_app = typer.Typer(help="Projects that people support with coins.", no_args_is_help=True)
 keys_app = typer.Typer(help="Operator keys (encrypted keystores).", no_args_is_help=True)
+index_app = typer.Typer(help="The indexer: chain events into the database.", no_args_is_help=True)
+db_app = typer.Typer(help="The index database.", no_args_is_help=True)
 app.add_typer(devnet_app, name="devnet")
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(region_app, name="region")
 app.add_typer(activity_app, name="activity")
 app.add_typer(project_app, name="project")
 app.add_typer(keys_app, name="keys")
+app.add_typer(index_app, name="index")
+app.add_typer(db_app, name="db")
 
 T = TypeVar("T")
 
@@ -442,6 +446,53 @@ def keys_new(
     account = Account.create()
     write_keystore(path, account, password or "")
     typer.echo(f"{account.address} -> {path}")
+
+
+# -- database and indexer -----------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending schema migrations to TSUNAGARI_DB__URL."""
+    from ledger.db.engine import make_engine, upgrade_to_head
+
+    revision = _guarded(lambda: upgrade_to_head(make_engine(_settings().db.url)))
+    typer.echo(f"database at revision {revision}")
+
+
+def _indexer() -> Any:
+    from ledger.indexer.service import build_indexer
+
+    ctx = _chain()
+    return _guarded(lambda: build_indexer(ctx))
+
+
+@index_app.command("backfill")
+def index_backfill() -> None:
+    """Index every block up to the current head (minus confirmations), refresh derived tables, exit."""
+    service = _indexer()
+    started = time.monotonic()
+    logs = _guarded(service.indexer.backfill)
+    typer.echo(f"indexed {logs} logs in {time.monotonic() - started:.1f} s")
+
+
+@index_app.command("run")
+def index_run() -> None:
+    """Follow the chain: index new blocks as they arrive, until interrupted (Ctrl-C)."""
+    import logging
+    import signal
+    import threading
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    service = _indexer()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    typer.echo("indexer following the chain (Ctrl-C to stop)")
+    try:
+        _guarded(lambda: service.indexer.follow(stop))
+    except KeyboardInterrupt:
+        stop.set()
+    typer.echo("indexer stopped")
 
 
 # -- demo -------------------------------------------------------------------------------------------------

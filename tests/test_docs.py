@@ -92,3 +92,35 @@ def test_readme_starts_with_the_two_commands() -> None:
     first_block = re.search(r"```(?:sh|bash)?\n(.*?)```", text, re.S)
     assert first_block is not None
     assert first_block.group(1).split() == ["./run", "demo", "./run", "test"]
+
+
+def _sections(path: Path) -> dict[str, str]:
+    text = path.read_text(encoding="utf-8")
+    return {
+        m.group(1): m.group(2)
+        for m in re.finditer(r"^### `?(\w+)`?[^\n]*\n(.*?)(?=^#{1,3} |\Z)", text, re.M | re.S)
+    }
+
+
+def test_every_indexed_event_and_table_column_is_documented() -> None:
+    from sqlmodel import SQLModel
+
+    import ledger.db.models  # noqa: F401 - registers the tables
+    from ledger.indexer.handlers import EVENT_TABLE, HANDLERS
+
+    sections = _sections(DOCS / "events.md")
+    problems = []
+    for item in load_artifact("TsunagariLedger").abi:
+        if item["type"] != "event":
+            continue
+        assert f"TsunagariLedger:{item['name']}" in HANDLERS, f"no handler for {item['name']}"
+        section = sections.get(item["name"])
+        if section is None or f"`{EVENT_TABLE[item['name']]}`" not in section:
+            problems.append(f"event {item['name']} (and its table {EVENT_TABLE[item['name']]})")
+    for table in SQLModel.metadata.sorted_tables:
+        section = sections.get(table.name)
+        if section is None:
+            problems.append(f"table {table.name}")
+            continue
+        problems += [f"{table.name}.{c.name}" for c in table.columns if f"`{c.name}`" not in section]
+    assert not problems, f"document in docs/events.md: {problems}"

@@ -111,6 +111,7 @@ class IndexedBlock(SQLModel, table=True):
     hash: str
     parent_hash: str
     timestamp: int = Field(sa_type=BigInteger)
+    has_logs: bool = Field(description="false for a chunk's end block kept only as the checkpoint")
 
 
 # ---------------------------------------------------------------------------------------------

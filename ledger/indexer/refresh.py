@@ -13,6 +13,7 @@ new day every tie computed for an earlier day is marked dirty again (recency dec
 from __future__ import annotations
 
 import calendar
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
@@ -89,11 +90,16 @@ class DerivedRefresher:
             days = conn.execute(text("SELECT COUNT(*) FROM dirty_days")).scalar() or 0
         return int(ties), int(days)
 
-    def __call__(self) -> RefreshResult:
-        return self.refresh()
+    def __call__(self, budget_s: float | None = None) -> RefreshResult:
+        return self.refresh(budget_s)
 
-    def refresh(self) -> RefreshResult:
-        """Recompute every dirty key; returns how many ties and days were recomputed."""
+    def refresh(self, budget_s: float | None = None) -> RefreshResult:
+        """Recompute dirty keys, all of them or as many batches as fit in ``budget_s`` seconds.
+
+        A budget keeps a live indexer responsive: the day's full recompute of every tie is spread
+        over many short refreshes between new blocks instead of one long stall.
+        """
+        deadline = None if budget_s is None else time.monotonic() + budget_s
         with self.engine.begin() as conn:
             as_of = self.head_as_of(conn)
             if as_of is None:
@@ -107,7 +113,7 @@ class DerivedRefresher:
                 {"a": as_of},
             )
         ties = 0
-        while True:
+        while deadline is None or time.monotonic() < deadline:
             with self.engine.begin() as conn:
                 keys = [
                     (str(r[0]), int(r[1]))
@@ -121,7 +127,7 @@ class DerivedRefresher:
                 self._refresh_ties(conn, keys, as_of)
                 ties += len(keys)
         days = 0
-        while True:
+        while deadline is None or time.monotonic() < deadline:
             with self.engine.begin() as conn:
                 day_keys = [
                     (int(r[0]), int(r[1]))

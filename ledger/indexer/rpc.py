@@ -63,6 +63,7 @@ class HttpJsonRpc:
         self.url = url
         self._client = httpx.Client(timeout=timeout_s, headers={"Content-Type": "application/json"})
         self._id = 0
+        self.batching = True  # switched off for good when the node refuses batch requests
 
     def _post(self, payload: Any) -> Any:
         try:
@@ -88,6 +89,8 @@ class HttpJsonRpc:
     def batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
         if not calls:
             return []
+        if not self.batching:
+            return [self.call(method, params) for method, params in calls]
         first = self._id + 1
         self._id += len(calls)
         payload = [
@@ -95,8 +98,9 @@ class HttpJsonRpc:
             for i, (method, params) in enumerate(calls)
         ]
         answers = self._post(payload)
-        if not isinstance(answers, list):  # some nodes answer a batch with one error object
-            raise ChainUnavailable(f"{self.url} did not answer the batch: {answers}")
+        if not isinstance(answers, list):  # a node without batch support answers with one error object
+            self.batching = False
+            return [self.call(method, params) for method, params in calls]
         by_id = {a.get("id"): a for a in answers if isinstance(a, dict)}
         results = []
         for i, (method, _params) in enumerate(calls):

@@ -26,7 +26,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ledger.errors import ChainUnavailable, TsunagariError
@@ -56,6 +56,7 @@ class IndexerConfig:
     poll_interval_s: float = 0.5
     backoff_initial_s: float = 0.2
     backoff_max_s: float = 10.0
+    refresh_budget_s: float = 2.0  # derived-table work per pause while following the chain
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ class Indexer:
         store: IndexStore,
         rpc: JsonRpc,
         config: IndexerConfig | None = None,
-        refresh: Callable[[], Any] | None = None,
+        refresh: Callable[[float | None], Any] | None = None,
         fault: Callable[[str], None] | None = None,
     ) -> None:
         self.spec = spec
@@ -103,6 +104,16 @@ class Indexer:
         # One checkpoint row for the whole spec, under the first contract's address.
         self.checkpoint_key = spec.contracts[0].address
         self._addresses = spec.addresses if len(spec.addresses) > 1 else spec.addresses[0]
+
+    def close(self) -> None:
+        """Release the RPC connection."""
+        self.rpc.close()
+
+    def __enter__(self) -> Indexer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- chain reads ---------------------------------------------------------------------------
 
@@ -124,23 +135,30 @@ class Indexer:
     # -- reorgs ----------------------------------------------------------------------------------
 
     def _find_ancestor(self, checkpoint: Checkpoint, head: int) -> BlockHeader:
-        stored = self.store.stored_blocks(min(checkpoint.block_number, head), self.config.reorg_window + 1)
-        if not stored:
-            raise ReorgTooDeep("no stored block headers to compare with the chain")
-        canonical = self._headers([b.number for b in stored])
+        stored = self.store.stored_blocks(min(checkpoint.block_number, head), self.config.reorg_window + 2)
+        canonical = self._headers([b.number for b in stored]) if stored else {}
         for block in stored:  # newest first
             if canonical[block.number].hash == block.hash:
                 return block
+        if not any(block.has_logs for block in stored) and not self.store.has_rows():
+            # Nothing indexed yet (only empty blocks): start over from the spec's first block.
+            start = max(0, self.spec.start_block - 1)
+            return self._headers([start])[start]
+        oldest = stored[-1].number if stored else checkpoint.block_number
         raise ReorgTooDeep(
-            f"the chain no longer has any of the last {len(stored)} indexed blocks (down to {stored[-1].number})"
+            f"the chain no longer has any of the last {len(stored)} indexed block headers (down to {oldest}); "
+            "re-index into a fresh database or raise indexer.reorg_window"
         )
 
     def _check_reorg(self, checkpoint: Checkpoint, head: int) -> BlockHeader | None:
         """The common ancestor when the checkpoint block was replaced, else None."""
-        if checkpoint.block_number <= head:
-            current = self._headers([checkpoint.block_number])[checkpoint.block_number]
-            if current.hash == checkpoint.block_hash:
-                return None
+        if head < checkpoint.block_number:
+            # A node that is behind (a lagging replica behind a load balancer, a restarted node still
+            # syncing) looks like a shorter chain; wait for it instead of rolling anything back.
+            raise ChainUnavailable(f"the node's head {head} is behind the indexed block {checkpoint.block_number}")
+        current = self._headers([checkpoint.block_number])[checkpoint.block_number]
+        if current.hash == checkpoint.block_hash:
+            return None
         return self._find_ancestor(checkpoint, head)
 
     # -- one chunk -------------------------------------------------------------------------------
@@ -169,11 +187,14 @@ class Indexer:
                     [{"fromBlock": hex(from_block), "toBlock": hex(to_block), "address": self._addresses}],
                 )
                 break
-            except RangeTooLarge:
+            except RpcError as exc:
+                # Providers word their range limits in many ways (and some time out instead); any
+                # error answer to eth_getLogs halves the range before it counts as a failure.
                 if self.range == 1:
                     raise
                 self.range = max(1, self.range // 2)
-                log.info("range too large: shrinking to %s blocks", self.range)
+                level = logging.INFO if isinstance(exc, RangeTooLarge) else logging.WARNING
+                log.log(level, "eth_getLogs refused (%s): shrinking the range to %s blocks", exc, self.range)
         logs: list[dict[str, Any]] = raw_logs or []
         count = self._apply(logs, from_block, to_block, head, checkpoint)
         if count > self.config.target_logs:
@@ -188,7 +209,8 @@ class Indexer:
         logs = [entry for entry in logs if not entry.get("removed")]
         if len(logs) > 1:
             logs.sort(key=lambda e: (_int(e["blockNumber"]), _int(e["transactionIndex"]), _int(e["logIndex"])))
-        wanted = sorted({_int(e["blockNumber"]) for e in logs} | {to_block})
+        log_blocks = {_int(e["blockNumber"]) for e in logs}
+        wanted = sorted(log_blocks | {to_block})
         if checkpoint is not None:
             wanted.insert(0, checkpoint.block_number)
         headers = self._headers(wanted)
@@ -236,7 +258,7 @@ class Indexer:
             fault("handler")
         end = headers[to_block]
         keep_from = max(0, to_block - self.config.reorg_window)
-        stored = [h for n, h in headers.items() if n >= keep_from]
+        stored = [replace(h, has_logs=n in log_blocks) for n, h in headers.items() if n >= keep_from]
         self.store.write_chunk(
             self.checkpoint_key,
             sink,
@@ -285,7 +307,7 @@ class Indexer:
             if result.rolled_back_to is None and result.to_block < result.from_block:
                 break  # nothing more to read yet
         if self.refresh is not None:
-            self.refresh()
+            self.refresh(None)
         return total
 
     def follow(self, stop: threading.Event) -> None:
@@ -297,7 +319,7 @@ class Indexer:
             caught_up = result.rolled_back_to is None and result.to_block >= result.head - self.config.confirmations
             if caught_up or result.rolled_back_to is not None:
                 if self.refresh is not None:
-                    self.refresh()
+                    self.refresh(self.config.refresh_budget_s)
                 if caught_up:
                     stop.wait(self.config.poll_interval_s)
 

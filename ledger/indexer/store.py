@@ -38,6 +38,7 @@ class BlockHeader:
     hash: str
     parent_hash: str
     timestamp: int
+    has_logs: bool = False
 
 
 @dataclass(frozen=True)
@@ -110,12 +111,23 @@ class IndexStore:
         with self.engine.connect() as conn:
             rows = conn.execute(
                 text(
-                    "SELECT number, hash, parent_hash, timestamp FROM indexed_blocks "
+                    "SELECT number, hash, parent_hash, timestamp, has_logs FROM indexed_blocks "
                     "WHERE chain_id = :c AND number <= :n ORDER BY number DESC LIMIT :l"
                 ),
                 {"c": self.chain_id, "n": at_most, "l": limit},
             ).all()
-        return [BlockHeader(int(r[0]), str(r[1]), str(r[2]), int(r[3])) for r in rows]
+        return [BlockHeader(int(r[0]), str(r[1]), str(r[2]), int(r[3]), bool(r[4])) for r in rows]
+
+    def has_rows(self) -> bool:
+        """Whether any event row of this chain is stored."""
+        with self.engine.connect() as conn:
+            for model in models.EVENT_TABLES:
+                found = conn.execute(
+                    text(f"SELECT 1 FROM {model.__tablename__} WHERE chain_id = :c LIMIT 1"), {"c": self.chain_id}
+                ).first()
+                if found:
+                    return True
+        return False
 
     # -- writes ------------------------------------------------------------------------------------
 
@@ -140,13 +152,21 @@ class IndexStore:
             self._mark_dirty(conn, sink.ties, sink.days, sink.record_days)
             self._executemany(
                 conn,
-                f"INSERT INTO indexed_blocks (chain_id, number, hash, parent_hash, timestamp) "
-                f"VALUES ({m}, {m}, {m}, {m}, {m}) ON CONFLICT DO NOTHING",
-                [(self.chain_id, h.number, h.hash, h.parent_hash, h.timestamp) for h in headers],
+                f"INSERT INTO indexed_blocks (chain_id, number, hash, parent_hash, timestamp, has_logs) "
+                f"VALUES ({m}, {m}, {m}, {m}, {m}, {m}) ON CONFLICT DO NOTHING",
+                [(self.chain_id, h.number, h.hash, h.parent_hash, h.timestamp, h.has_logs) for h in headers],
             )
+            # Keep the headers of the reorg window's blocks with logs and of the checkpoint block: the
+            # same set whatever the chunking was, so two runs over one chain leave identical tables.
+            # The newest block with logs is kept even when it is older than the window, so a reorg on a
+            # quiet chain still finds an ancestor.
             conn.execute(
-                text("DELETE FROM indexed_blocks WHERE chain_id = :c AND number < :n"),
-                {"c": self.chain_id, "n": keep_blocks_from},
+                text(
+                    "DELETE FROM indexed_blocks WHERE chain_id = :c AND "
+                    "((number < :n AND number <> (SELECT COALESCE(MAX(number), -1) FROM indexed_blocks "
+                    "WHERE chain_id = :c AND has_logs = true)) OR (number < :checkpoint AND has_logs = false))"
+                ),
+                {"c": self.chain_id, "n": keep_blocks_from, "checkpoint": checkpoint.block_number},
             )
             self._save_checkpoint(conn, contract, checkpoint, head_seen)
 

@@ -11,7 +11,7 @@ import json
 import sys
 import time
 
-BENCHMARKS = ("gas",)
+BENCHMARKS = ("gas", "index")
 
 
 def main(argv: list[str]) -> int:

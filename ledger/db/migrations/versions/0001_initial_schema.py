@@ -232,6 +232,7 @@ def upgrade() -> None:
         sa.Column("hash", sa.String(), nullable=False),
         sa.Column("parent_hash", sa.String(), nullable=False),
         sa.Column("timestamp", sa.BigInteger(), nullable=False),
+        sa.Column("has_logs", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("chain_id", "number"),
     )
     op.create_table(
