@@ -472,7 +472,8 @@ def index_backfill() -> None:
     """Index every block up to the current head (minus confirmations), refresh derived tables, exit."""
     service = _indexer()
     started = time.monotonic()
-    logs = _guarded(service.indexer.backfill)
+    with service.indexer:
+        logs = _guarded(service.indexer.backfill)
     typer.echo(f"indexed {logs} logs in {time.monotonic() - started:.1f} s")
 
 
@@ -489,10 +490,70 @@ def index_run() -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     typer.echo("indexer following the chain (Ctrl-C to stop)")
     try:
-        _guarded(lambda: service.indexer.follow(stop))
+        with service.indexer:
+            _guarded(lambda: service.indexer.follow(stop))
     except KeyboardInterrupt:
         stop.set()
     typer.echo("indexer stopped")
+
+
+@index_app.command("status")
+def index_status(as_json: JsonFlag = False) -> None:
+    """Head, checkpoint, lag, pending derived work, undecodable logs and the last error."""
+    from ledger import queries
+    from ledger.db.engine import current_revision, make_engine
+
+    settings = _settings()
+    engine = make_engine(settings.db.url)
+    try:
+        migrated = current_revision(engine) is not None
+    except Exception as exc:  # noqa: BLE001 - any database problem is one line for the operator
+        _fail(f"cannot read the index at {settings.db.url}: {exc}")
+    if not migrated:
+        _fail("the database has no schema yet: run `tsunagari db upgrade` or `tsunagari index backfill`")
+    with engine.connect() as conn:
+        status = queries.index_status(conn)
+    head: int | None = None
+    head_time: int | None = None
+    try:
+        ctx = _chain()
+        block = ctx.w3.eth.get_block("latest")
+        head, head_time = int(block["number"]), int(block["timestamp"])
+    except (typer.Exit, Exception):  # noqa: BLE001 - status must work with the node down
+        head = None
+    target = None if head is None else head - settings.chain.confirmations
+    data: dict[str, Any] = {
+        "head": head,
+        "confirmations": settings.chain.confirmations,
+        "dirty_ties": status.dirty_ties,
+        "dirty_days": status.dirty_days,
+        "undecodable_logs": status.undecodable_logs,
+        "checkpoints": [
+            {
+                "chain_id": c.chain_id,
+                "contract": c.contract,
+                "block": c.block_number,
+                "lag_blocks": None if target is None else max(0, target - c.block_number),
+                "lag_seconds": None if head_time is None else max(0, head_time - c.block_timestamp),
+                "last_error": c.last_error,
+            }
+            for c in status.checkpoints
+        ],
+    }
+    if as_json:
+        _emit(data, True)
+        return
+    typer.echo(f"head: {head if head is not None else 'unreachable'} (confirmations {settings.chain.confirmations})")
+    if not status.checkpoints:
+        typer.echo("nothing indexed yet")
+    for c in data["checkpoints"]:
+        typer.echo(
+            f"checkpoint block {c['block']} of {c['contract']}: lag {c['lag_blocks']} blocks, {c['lag_seconds']} s"
+        )
+        if c["last_error"]:
+            typer.echo(f"last error: {c['last_error']}")
+    typer.echo(f"derived work pending: {status.dirty_ties} ties, {status.dirty_days} days")
+    typer.echo(f"undecodable logs: {status.undecodable_logs}")
 
 
 # -- demo -------------------------------------------------------------------------------------------------

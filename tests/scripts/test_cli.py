@@ -30,6 +30,7 @@ def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("TSUNAGARI_CHAIN__RPC_URL", f"http://127.0.0.1:{port}")
     monkeypatch.setenv("TSUNAGARI_CHAIN__DEPLOYMENTS_DIR", str(tmp_path / "deployments"))
     monkeypatch.setenv("TSUNAGARI_DEVNET__BLOCK_TIME_S", "0")  # automine keeps the test fast
+    monkeypatch.setenv("TSUNAGARI_DB__URL", f"sqlite:///{tmp_path / 'index.db'}")
     get_settings.cache_clear()
     try:
         yield tmp_path
@@ -117,3 +118,22 @@ def test_keys_new_writes_an_encrypted_keystore(tmp_path: Path, monkeypatch: pyte
     keyfile = json.loads(path.read_text())
     assert "crypto" in keyfile and out.split()[0].lower().endswith(keyfile["address"].lower())
     assert invoke("keys", "new", str(path))[0] == 1  # never overwrites a key
+
+
+def test_index_backfill_and_status(cli_env: Path) -> None:
+    code, out, err = invoke("index", "status")
+    assert code == 1 and "no schema yet" in err
+    assert invoke("demo")[0] == 0
+    code, out, err = invoke("index", "backfill")
+    assert code == 0, err
+    assert out.startswith("indexed ") and int(out.split()[1]) > 30
+    code, out, _ = invoke("index", "status", "--json")
+    status = json.loads(out)
+    assert status["dirty_ties"] == status["dirty_days"] == status["undecodable_logs"] == 0
+    (checkpoint,) = status["checkpoints"]
+    assert checkpoint["lag_blocks"] == 0 and checkpoint["last_error"] is None
+    code, out, _ = invoke("index", "backfill")  # nothing new: a no-op
+    assert out.startswith("indexed 0 logs")
+    assert invoke("devnet", "down")[0] == 0
+    code, out, _ = invoke("index", "status")  # the node is down: status still answers from the database
+    assert code == 0 and "head: unreachable" in out
