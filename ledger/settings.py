@@ -25,6 +25,7 @@ __all__ = [
     "DevnetSettings",
     "DatabaseSettings",
     "IndexerSettings",
+    "ApiSettings",
     "Settings",
     "get_settings",
 ]
@@ -92,6 +93,15 @@ class IndexerSettings(BaseModel):
     poll_interval_s: float = Field(0.5, gt=0, description="how often `index run` looks for new blocks")
 
 
+class ApiSettings(BaseModel):
+    """The HTTP API (``tsunagari api serve``)."""
+
+    host: str = Field("127.0.0.1", description="address the API listens on")
+    port: int = Field(8000, description="port the API listens on")
+    max_body_bytes: int = Field(65_536, ge=1024, description="larger request bodies are refused with 413")
+    public_k: int = Field(5, ge=1, description="k of the k-anonymity suppression of public aggregates")
+
+
 class Settings(BaseSettings):
     """All settings, grouped."""
 
@@ -103,6 +113,7 @@ class Settings(BaseSettings):
     devnet: DevnetSettings = Field(default_factory=DevnetSettings)
     db: DatabaseSettings = Field(default_factory=DatabaseSettings)
     indexer: IndexerSettings = Field(default_factory=IndexerSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
 
 
 @lru_cache(maxsize=1)

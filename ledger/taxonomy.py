@@ -46,19 +46,28 @@ class ContributionKind(IntEnum):
     KIN_VISIT = 60  # 帰省・地縁・血縁的な訪問
 
 
+_VISITING_TYPES = frozenset(
+    (MlitType.HOBBY_CONSUMPTION, MlitType.PARTICIPATION_EXCHANGE, MlitType.WORK, MlitType.DIRECT_CONTRIBUTION)
+)
+# Looked up per record in the ties model's hot loop: dicts, not Enum construction.
+_TYPE_OF: dict[int, MlitType] = {int(kind): MlitType(kind // 10) for kind in ContributionKind}
+_VISITING: dict[int, bool] = {kind: mlit in _VISITING_TYPES for kind, mlit in _TYPE_OF.items()}
+
+
 def mlit_type_of(kind: int) -> MlitType:
     """The MLIT type of an on-chain kind code; ``ValueError`` for an unknown code."""
-    return MlitType(ContributionKind(kind) // 10)
+    try:
+        return _TYPE_OF[kind]
+    except KeyError:
+        raise ValueError(f"{kind} is not a contribution kind") from None
 
 
 def is_visiting(kind: int) -> bool:
     """True for 訪問系 kinds as MLIT counts them: not 非訪問系 and not 地縁・血縁."""
-    return mlit_type_of(kind) in (
-        MlitType.HOBBY_CONSUMPTION,
-        MlitType.PARTICIPATION_EXCHANGE,
-        MlitType.WORK,
-        MlitType.DIRECT_CONTRIBUTION,
-    )
+    try:
+        return _VISITING[kind]
+    except KeyError:
+        raise ValueError(f"{kind} is not a contribution kind") from None
 
 
 TYPE_LABELS: dict[MlitType, tuple[str, str]] = {

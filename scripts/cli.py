@@ -25,6 +25,7 @@ region_app = typer.Typer(help="Regions, their admins and issuers.", no_args_is_h
 activity_app = typer.Typer(help="Activities that people take part in.", no_args_is_help=True)
 project_app = typer.Typer(help="Projects that people support with coins.", no_args_is_help=True)
 keys_app = typer.Typer(help="Operator keys (encrypted keystores).", no_args_is_help=True)
+api_app = typer.Typer(help="The HTTP API and API keys.", no_args_is_help=True)
 index_app = typer.Typer(help="The indexer: chain events into the database.", no_args_is_help=True)
 db_app = typer.Typer(help="The index database.", no_args_is_help=True)
 app.add_typer(devnet_app, name="devnet")
@@ -34,6 +35,7 @@ app.add_typer(activity_app, name="activity")
 app.add_typer(project_app, name="project")
 app.add_typer(keys_app, name="keys")
 app.add_typer(index_app, name="index")
+app.add_typer(api_app, name="api")
 app.add_typer(db_app, name="db")
 
 T = TypeVar("T")
@@ -554,6 +556,76 @@ def index_status(as_json: JsonFlag = False) -> None:
             typer.echo(f"last error: {c['last_error']}")
     typer.echo(f"derived work pending: {status.dirty_ties} ties, {status.dirty_days} days")
     typer.echo(f"undecodable logs: {status.undecodable_logs}")
+
+
+# -- API ------------------------------------------------------------------------------------------------
+
+
+@api_app.command("serve")
+def api_serve(
+    host: Annotated[str | None, typer.Option(help="listen address (default api.host)")] = None,
+    port: Annotated[int | None, typer.Option(help="listen port (default api.port)")] = None,
+) -> None:
+    """Serve the HTTP API with uvicorn (one worker) after migrating the database."""
+    import uvicorn
+
+    from api.app import create_app
+    from ledger.db.engine import make_engine, upgrade_to_head
+
+    settings = _settings()
+    _guarded(lambda: upgrade_to_head(make_engine(settings.db.url)))
+    uvicorn.run(create_app(settings), host=host or settings.api.host, port=port or settings.api.port, log_level="info")
+
+
+@api_app.command("key-create")
+def api_key_create(
+    role: Annotated[str, typer.Option(help="operator (one region), researcher or platform")],
+    label: Annotated[str, typer.Option(help="who or what the key is for")],
+    region: Annotated[int | None, typer.Option(help="region the key is scoped to")] = None,
+) -> None:
+    """Create an API key; it is printed once and only its hash is stored."""
+    from ledger.auth import create_api_key
+    from ledger.db.engine import make_engine, upgrade_to_head
+
+    engine = make_engine(_settings().db.url)
+    _guarded(lambda: upgrade_to_head(engine))
+    with engine.begin() as conn:
+        key, credential = _guarded(lambda: create_api_key(conn, role, label, region))  # type: ignore[arg-type]
+    typer.echo(key)
+    typer.echo(
+        f"key {credential.key_id}: {credential.role}, region {credential.region or 'all'} (store it now)", err=True
+    )
+
+
+@api_app.command("key-list")
+def api_key_list(as_json: JsonFlag = False) -> None:
+    """Every API key (ids, roles, scopes; never secrets)."""
+    from ledger.auth import list_api_keys
+    from ledger.db.engine import make_engine
+
+    with make_engine(_settings().db.url).connect() as conn:
+        keys = _guarded(lambda: list_api_keys(conn))
+    rows = [
+        {"key_id": c.key_id, "label": c.label, "role": c.role, "region": c.region, "created_at": t, "revoked_at": r}
+        for c, t, r in keys
+    ]
+    if as_json:
+        _emit(rows, True)
+    for row in rows if not as_json else []:
+        typer.echo(" ".join(f"{k}={v}" for k, v in row.items()))
+
+
+@api_app.command("key-revoke")
+def api_key_revoke(key_id: str) -> None:
+    """Revoke an API key by its id."""
+    from ledger.auth import revoke_api_key
+    from ledger.db.engine import make_engine
+
+    with make_engine(_settings().db.url).begin() as conn:
+        revoked = revoke_api_key(conn, key_id)
+    if not revoked:
+        _fail(f"no live key {key_id}")
+    typer.echo(f"key {key_id} revoked")
 
 
 # -- demo -------------------------------------------------------------------------------------------------

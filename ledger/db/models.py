@@ -55,6 +55,7 @@ __all__ = [
     "RegionDailyCoins",
     "DirtyTie",
     "DirtyDay",
+    "ApiKey",
 ]
 
 
@@ -471,6 +472,20 @@ class DirtyDay(SQLModel, table=True):
 
     region: int = Field(primary_key=True)
     day: int = Field(primary_key=True)
+
+
+class ApiKey(SQLModel, table=True):
+    """An operator or researcher API key (ledger/auth.py); only a hash of its secret is stored."""
+
+    __tablename__ = "api_keys"
+
+    key_id: str = Field(primary_key=True, description="public part of the key")
+    secret_sha256: str = Field(description="sha256 of the secret part (hex)")
+    label: str = Field(description="who or what the key is for")
+    role: str = Field(description="operator, researcher or platform")
+    region: int | None = Field(default=None, description="the region the key is scoped to (None = every region)")
+    created_at: int = Field(sa_type=BigInteger)
+    revoked_at: int | None = Field(default=None, sa_type=BigInteger)
 
 
 EVENT_TABLES: tuple[type[Provenance], ...] = (

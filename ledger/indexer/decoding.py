@@ -10,6 +10,7 @@ which the runner records as an undecodable log instead of crashing or dropping i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +68,8 @@ class EventPlan:
     topic_count: int
     data_types: tuple[str, ...]
     static_data: bool
+    # per input: (name, from_topic, topic index or hex offset in the data, converter); static events only
+    readers: tuple[tuple[str, bool, int, Callable[[str], Any]], ...] = ()
 
     def decode(self, topics: list[str], data: str) -> dict[str, Any]:
         """The event's arguments by name; :class:`DecodeError` when the log does not fit."""
@@ -76,42 +79,63 @@ class EventPlan:
         if self.static_data:
             if len(body) != 64 * len(self.data_types):
                 raise DecodeError(f"{self.name}: {len(body) // 2} data bytes, expected {32 * len(self.data_types)}")
-            dynamic: tuple[Any, ...] = ()
-        else:
-            try:
-                dynamic = abi_decode(list(self.data_types), bytes.fromhex(body))
-            except Exception as exc:  # noqa: BLE001 - eth_abi raises several types for bad data
-                raise DecodeError(f"{self.name}: {exc}") from None
-        args: dict[str, Any] = {}
+            args: dict[str, Any] = {}
+            for name, from_topic, start, read in self.readers:
+                word = topics[start][2:] if from_topic else body[start : start + 64]
+                if from_topic and len(word) != 64:
+                    raise DecodeError(f"{self.name}: malformed topic for {name}")
+                args[name] = read(word)
+            return args
+        try:
+            dynamic = abi_decode(list(self.data_types), bytes.fromhex(body))
+        except Exception as exc:  # noqa: BLE001 - eth_abi raises several types for bad data
+            raise DecodeError(f"{self.name}: {exc}") from None
+        args = {}
         for name, (from_topic, position, kind) in zip(self.names, self.fields, strict=True):
-            if not from_topic and not self.static_data:
-                value: Any = dynamic[position]
-                if isinstance(value, bytes):
-                    value = "0x" + value.hex()
-                elif isinstance(value, str) and value.startswith("0x") and len(value) == 42:
-                    value = value.lower()
-                args[name] = value
+            if from_topic:
+                word = topics[position][2:]
+                if len(word) != 64:
+                    raise DecodeError(f"{self.name}: malformed topic for {name}")
+                args[name] = _READERS[kind or "bytes32"](word)
                 continue
-            word = topics[position][2:] if from_topic else body[64 * position : 64 * position + 64]
-            if len(word) != 64:
-                raise DecodeError(f"{self.name}: malformed word for {name}")
-            args[name] = _read(word, kind)
+            value: Any = dynamic[position]
+            if isinstance(value, bytes):
+                value = "0x" + value.hex()
+            elif isinstance(value, str) and value.startswith("0x") and len(value) == 42:
+                value = value.lower()
+            args[name] = value
         return args
 
 
-def _read(word: str, kind: str | None) -> Any:
-    if kind == "uint":
-        return int(word, 16)
-    if kind == "address":
-        return "0x" + word[24:].lower()
-    if kind == "bool":
-        return word[63] != "0"
-    if kind == "bytes32":
-        return "0x" + word.lower()
-    if kind == "int":
-        value = int(word, 16)
-        return value - (1 << 256) if value >= 1 << 255 else value
-    raise DecodeError(f"unsupported type {kind}")
+
+def _uint(word: str) -> int:
+    return int(word, 16)
+
+
+def _address(word: str) -> str:
+    return "0x" + word[24:].lower()
+
+
+def _bool(word: str) -> bool:
+    return word[63] != "0"
+
+
+def _bytes32(word: str) -> str:
+    return "0x" + word.lower()
+
+
+def _int_signed(word: str) -> int:
+    value = int(word, 16)
+    return value - (1 << 256) if value >= 1 << 255 else value
+
+
+_READERS: dict[str, Callable[[str], Any]] = {
+    "uint": _uint,
+    "address": _address,
+    "bool": _bool,
+    "bytes32": _bytes32,
+    "int": _int_signed,
+}
 
 
 def _plan(contract: IndexedContract, event: dict[str, Any]) -> EventPlan:
@@ -141,6 +165,10 @@ def _plan(contract: IndexedContract, event: dict[str, Any]) -> EventPlan:
         topic_count=topic_position,
         data_types=tuple(data_types),
         static_data=static,
+        readers=tuple(
+            (name, from_topic, position if from_topic else 64 * position, _READERS[kind or "bytes32"])
+            for name, (from_topic, position, kind) in zip(names, fields, strict=True)
+        ),
     )
 
 

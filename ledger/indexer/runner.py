@@ -206,10 +206,14 @@ class Indexer:
     def _apply(
         self, logs: list[dict[str, Any]], from_block: int, to_block: int, head: int, checkpoint: Checkpoint | None
     ) -> int:
-        logs = [entry for entry in logs if not entry.get("removed")]
-        if len(logs) > 1:
-            logs.sort(key=lambda e: (_int(e["blockNumber"]), _int(e["transactionIndex"]), _int(e["logIndex"])))
-        log_blocks = {_int(e["blockNumber"]) for e in logs}
+        parsed = [
+            (_int(e["blockNumber"]), _int(e["transactionIndex"]), _int(e["logIndex"]), e)
+            for e in logs
+            if not e.get("removed")
+        ]
+        if any(parsed[i][:3] > parsed[i + 1][:3] for i in range(len(parsed) - 1)):
+            parsed.sort(key=lambda p: p[:3])  # nodes return chain order; enforce it when they do not
+        log_blocks = {p[0] for p in parsed}
         wanted = sorted(log_blocks | {to_block})
         if checkpoint is not None:
             wanted.insert(0, checkpoint.block_number)
@@ -219,29 +223,27 @@ class Indexer:
         sink = ChunkSink()
         chain_id = self.spec.chain_id
         decoder, handlers, fault = self.decoder, HANDLERS, self.fault
-        day_of: dict[int, int] = {}
-        for entry in logs:
-            number = _int(entry["blockNumber"])
+        contexts: dict[int, LogContext] = {}
+        for number, tx_index, log_index, entry in parsed:
             header = headers[number]
-            block_hash = str(entry["blockHash"]).lower()
-            if block_hash != header.hash:
+            block_hash = entry["blockHash"]
+            if block_hash != header.hash and block_hash.lower() != header.hash:
                 raise ChainUnavailable(f"block {number} changed while the chunk was read; retrying")
-            timestamp = header.timestamp
-            day = day_of.get(timestamp)
-            if day is None:
-                day = day_of[timestamp] = jst_day(timestamp)
-            address = str(entry["address"]).lower()
+            context = contexts.get(number)
+            if context is None:
+                context = contexts[number] = LogContext(number, header.timestamp, jst_day(header.timestamp))
+            address = entry["address"].lower()
             topics: list[str] = entry["topics"]
             data: str = entry["data"]
             sink.provenance = (
                 chain_id,
                 address,
                 number,
-                block_hash,
-                timestamp,
-                str(entry["transactionHash"]).lower(),
-                _int(entry["transactionIndex"]),
-                _int(entry["logIndex"]),
+                header.hash,
+                header.timestamp,
+                entry["transactionHash"].lower(),
+                tx_index,
+                log_index,
             )
             try:
                 plan = decoder.plan_for(address, topics)
@@ -254,7 +256,7 @@ class Indexer:
                 sink.row("undecodable_logs", (topic0, ",".join(topics), data, str(exc)))
                 log.error("undecodable log at block %s: %s", number, exc)
                 continue
-            handler(args, LogContext(number, timestamp, day), sink)
+            handler(args, context, sink)
             fault("handler")
         end = headers[to_block]
         keep_from = max(0, to_block - self.config.reorg_window)
@@ -268,7 +270,7 @@ class Indexer:
             keep_from,
         )
         fault("committed")
-        return len(logs)
+        return len(parsed)
 
     # -- loops -----------------------------------------------------------------------------------
 

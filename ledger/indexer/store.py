@@ -188,9 +188,9 @@ class IndexStore:
             conn.execute(
                 text(
                     "INSERT INTO dirty_days (region, day) SELECT DISTINCT region, day FROM contributions "
-                    "WHERE chain_id = :c AND activity_id = :a AND participant = :p ON CONFLICT DO NOTHING"
+                    "WHERE activity_id = :a AND participant = :p ON CONFLICT DO NOTHING"
                 ),
-                {"c": self.chain_id, "a": activity_id, "p": participant},
+                {"a": activity_id, "p": participant},
             )
 
     def _save_checkpoint(self, conn: Connection, contract: str, checkpoint: Checkpoint, head_seen: int) -> None:
@@ -228,31 +228,32 @@ class IndexStore:
     def rollback_to(self, contract: str, ancestor: BlockHeader) -> int:
         """Undo everything above ``ancestor``; returns how many event rows were removed."""
         removed = 0
+        # One database indexes one chain: filtering on block_number alone lets SQLite use its index.
         params = {"c": self.chain_id, "n": ancestor.number}
         with self.engine.begin() as conn:
             for statement in (
                 "INSERT INTO dirty_ties (participant, region) SELECT DISTINCT participant, region FROM contributions "
-                "WHERE chain_id = :c AND block_number > :n ON CONFLICT DO NOTHING",
+                "WHERE block_number > :n ON CONFLICT DO NOTHING",
                 "INSERT INTO dirty_ties (participant, region) SELECT DISTINCT participant, region FROM revocations "
-                "WHERE chain_id = :c AND block_number > :n ON CONFLICT DO NOTHING",
+                "WHERE block_number > :n ON CONFLICT DO NOTHING",
                 "INSERT INTO dirty_ties (participant, region) SELECT DISTINCT supporter, region FROM supports "
-                "WHERE chain_id = :c AND block_number > :n ON CONFLICT DO NOTHING",
+                "WHERE block_number > :n ON CONFLICT DO NOTHING",
                 "INSERT INTO dirty_days (region, day) SELECT DISTINCT region, day FROM contributions "
-                "WHERE chain_id = :c AND block_number > :n ON CONFLICT DO NOTHING",
+                "WHERE block_number > :n ON CONFLICT DO NOTHING",
                 "INSERT INTO dirty_days (region, day) SELECT DISTINCT region, day FROM revocations "
-                "WHERE chain_id = :c AND block_number > :n ON CONFLICT DO NOTHING",
+                "WHERE block_number > :n ON CONFLICT DO NOTHING",
                 "INSERT INTO dirty_days (region, day) SELECT DISTINCT region, day FROM supports "
-                "WHERE chain_id = :c AND block_number > :n ON CONFLICT DO NOTHING",
+                "WHERE block_number > :n ON CONFLICT DO NOTHING",
                 # the days of records whose revocation is being undone
                 "INSERT INTO dirty_days (region, day) SELECT DISTINCT c.region, c.day FROM contributions c "
                 "JOIN revocations r ON r.chain_id = c.chain_id AND r.activity_id = c.activity_id "
-                "AND r.participant = c.participant WHERE r.chain_id = :c AND r.block_number > :n "
+                "AND r.participant = c.participant WHERE r.block_number > :n "
                 "ON CONFLICT DO NOTHING",
             ):
                 conn.execute(text(statement), params)
             for model in models.EVENT_TABLES:
                 result = conn.execute(
-                    text(f"DELETE FROM {model.__tablename__} WHERE chain_id = :c AND block_number > :n"), params
+                    text(f"DELETE FROM {model.__tablename__} WHERE block_number > :n"), params
                 )
                 removed += int(result.rowcount or 0)
             conn.execute(text("DELETE FROM indexed_blocks WHERE chain_id = :c AND number > :n"), params)

@@ -1,0 +1,47 @@
+"""The FastAPI application factory: settings, database engine, error shape, body limit, routes.
+
+``api`` is a thin layer over ``ledger``: routes call query functions and core services and turn
+``ledger`` errors into the one JSON error shape (``api/errors.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+
+from api.errors import error_body, install_error_handlers
+from api.routes import health, people, regions
+from ledger.db.engine import make_engine
+from ledger.settings import Settings, get_settings
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A configured app; the database schema must already be migrated (``tsunagari db upgrade``)."""
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Tsunagari Ledger API",
+        version="0.1.0",
+        description="関係人口 made visible and verifiable: ties, region dashboards and the researcher export.",
+    )
+    app.state.settings = settings
+    app.state.engine = make_engine(settings.db.url)
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > settings.api.max_body_bytes):
+            return JSONResponse(
+                error_body("too_large", f"request bodies are limited to {settings.api.max_body_bytes} bytes"),
+                status_code=413,
+            )
+        return await call_next(request)
+
+    app.include_router(health.router)
+    app.include_router(regions.router)
+    app.include_router(people.router)
+    return app

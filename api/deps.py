@@ -1,0 +1,72 @@
+"""Request wiring: settings, database connections and credentials as ``Annotated`` dependencies.
+
+Tests swap any of these with ``app.dependency_overrides``; route bodies never open engines or
+build Web3 objects themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from sqlalchemy import Connection, Engine
+
+from api.errors import ApiError
+from ledger.auth import Credential, Role, authenticate
+from ledger.settings import Settings
+
+__all__ = ["SettingsDep", "EngineDep", "ConnDep", "CredentialDep", "require"]
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+
+
+def get_conn(engine: EngineDep) -> Iterator[Connection]:
+    with engine.connect() as conn:
+        yield conn
+
+
+ConnDep = Annotated[Connection, Depends(get_conn)]
+
+
+def get_credential(
+    engine: EngineDep,
+    authorization: Annotated[str | None, Header(description="Bearer <API key>")] = None,
+    x_api_key: Annotated[str | None, Header(description="the API key, as an alternative header")] = None,
+) -> Credential:
+    key = x_api_key
+    if authorization:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not value:
+            raise ApiError(401, "unauthorized", "use 'Authorization: Bearer <API key>'")
+        key = value.strip()
+    if not key:
+        raise ApiError(401, "unauthorized", "this endpoint needs an API key")
+    with engine.connect() as conn:
+        return authenticate(conn, key)
+
+
+CredentialDep = Annotated[Credential, Depends(get_credential)]
+
+
+def require(*roles: Role) -> Callable[[Credential], Credential]:
+    """A dependency that lets only ``roles`` through (403 otherwise)."""
+
+    def check(credential: CredentialDep) -> Credential:
+        if credential.role not in roles:
+            raise ApiError(403, "forbidden", f"this endpoint is for {' or '.join(roles)} keys")
+        return credential
+
+    return check

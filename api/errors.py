@@ -1,0 +1,70 @@
+"""One JSON error shape for every failure: ``{"error": {"code": "...", "message": "..."}}``.
+
+``ledger`` errors are translated here and only here (``ledger`` never raises HTTP errors).
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ledger.auth import AuthError
+from ledger.errors import ChainUnavailable, ConfigError, DeploymentNotFound, TsunagariError
+
+__all__ = ["ApiError", "error_body", "install_error_handlers"]
+
+
+class ApiError(Exception):
+    """An HTTP error raised by a route, with a stable machine-readable code."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
+    return {"error": {"code": code, "message": message}}
+
+
+def _status_of(exc: TsunagariError) -> tuple[int, str]:
+    if isinstance(exc, AuthError):
+        return 401, "unauthorized"
+    if isinstance(exc, ChainUnavailable):
+        return 503, "chain_unavailable"
+    if isinstance(exc, DeploymentNotFound):
+        return 503, "not_deployed"
+    if isinstance(exc, ConfigError):
+        return 500, "misconfigured"
+    return 400, "bad_request"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status)
+
+    @app.exception_handler(TsunagariError)
+    async def ledger_error(_: Request, exc: TsunagariError) -> JSONResponse:
+        status, code = _status_of(exc)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse(error_body(code, str(exc)), status_code=status, headers=headers)
+
+    @app.exception_handler(ValueError)
+    async def value_error(_: Request, exc: ValueError) -> JSONResponse:
+        return JSONResponse(error_body("invalid", str(exc)), status_code=422)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in exc.errors()
+        )
+        return JSONResponse(error_body("invalid", problems or "invalid request"), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status_code, "http_error")
+        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
