@@ -107,7 +107,6 @@ class EventPlan:
         return args
 
 
-
 def _uint(word: str) -> int:
     return int(word, 16)
 

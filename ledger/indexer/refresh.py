@@ -153,9 +153,7 @@ class DerivedRefresher:
         revoked = {
             (str(r[0]), int(r[1]))
             for r in conn.execute(
-                text(
-                    f"SELECT participant, activity_id FROM revocations WHERE participant IN ({holders})"
-                ),
+                text(f"SELECT participant, activity_id FROM revocations WHERE participant IN ({holders})"),
                 params,
             )
         }
@@ -180,10 +178,7 @@ class DerivedRefresher:
                 )
         supports: dict[tuple[str, int], list[tuple[int, int]]] = defaultdict(list)
         for supporter, region, amount, timestamp in conn.execute(
-            text(
-                "SELECT supporter, region, amount, block_timestamp FROM supports "
-                f"WHERE supporter IN ({holders})"
-            ),
+            text(f"SELECT supporter, region, amount, block_timestamp FROM supports WHERE supporter IN ({holders})"),
             params,
         ):
             supports[str(supporter), int(region)].append((int(timestamp), int(amount)))
@@ -354,24 +349,15 @@ class DerivedRefresher:
                     }
                 )
             issued_total = conn.execute(
-                text(
-                    "SELECT COALESCE(SUM(amount), 0) FROM contributions "
-                    "WHERE region = :r AND day = :d"
-                ),
+                text("SELECT COALESCE(SUM(amount), 0) FROM contributions WHERE region = :r AND day = :d"),
                 params,
             ).scalar()
             spent, supports = conn.execute(
-                text(
-                    "SELECT COALESCE(SUM(amount), 0), COUNT(*) FROM supports "
-                    "WHERE region = :r AND day = :d"
-                ),
+                text("SELECT COALESCE(SUM(amount), 0), COUNT(*) FROM supports WHERE region = :r AND day = :d"),
                 params,
             ).one()
             clawed, revocations = conn.execute(
-                text(
-                    "SELECT COALESCE(SUM(clawed_back), 0), COUNT(*) FROM revocations "
-                    "WHERE region = :r AND day = :d"
-                ),
+                text("SELECT COALESCE(SUM(clawed_back), 0), COUNT(*) FROM revocations WHERE region = :r AND day = :d"),
                 params,
             ).one()
             if issued_total or supports or revocations:

@@ -57,7 +57,9 @@ class JsonRpc(Protocol):
 
 
 class HttpJsonRpc:
-    """JSON-RPC over HTTP with keep-alive and orjson."""
+    """JSON-RPC over HTTP with keep-alive and orjson; safe to call from two threads."""
+
+    thread_safe = True
 
     def __init__(self, url: str, timeout_s: float = 10.0) -> None:
         self.url = url
@@ -78,7 +80,7 @@ class HttpJsonRpc:
             raise ChainUnavailable(f"{self.url} sent malformed JSON (HTTP {response.status_code})") from exc
 
     def call(self, method: str, params: list[Any]) -> Any:
-        self._id += 1
+        self._id += 1  # ids only need to be unique within one request
         answer = self._post({"jsonrpc": "2.0", "id": self._id, "method": method, "params": params})
         if not isinstance(answer, dict):
             raise ChainUnavailable(f"{self.url} sent an unexpected answer to {method}")

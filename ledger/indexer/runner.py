@@ -26,6 +26,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -101,12 +102,17 @@ class Indexer:
         self.range = self.config.initial_range
         self.refresh = refresh
         self.fault = fault or (lambda _where: None)  # test hook: raise to simulate a crash
+        # Prefetching the next range overlaps the node's work with ours; only for thread-safe clients.
+        self._prefetcher = ThreadPoolExecutor(max_workers=1) if getattr(rpc, "thread_safe", False) else None
+        self._prefetched: tuple[int, int, Future[Any]] | None = None
         # One checkpoint row for the whole spec, under the first contract's address.
         self.checkpoint_key = spec.contracts[0].address
         self._addresses = spec.addresses if len(spec.addresses) > 1 else spec.addresses[0]
 
     def close(self) -> None:
-        """Release the RPC connection."""
+        """Release the RPC connection and the prefetch thread."""
+        if self._prefetcher is not None:
+            self._prefetcher.shutdown(wait=True, cancel_futures=True)
         self.rpc.close()
 
     def __enter__(self) -> Indexer:
@@ -182,10 +188,9 @@ class Indexer:
         while True:
             to_block = min(from_block + self.range - 1, safe_head)
             try:
-                raw_logs = self.rpc.call(
-                    "eth_getLogs",
-                    [{"fromBlock": hex(from_block), "toBlock": hex(to_block), "address": self._addresses}],
-                )
+                raw_logs = self._take_prefetched(from_block, to_block)
+                if raw_logs is None:
+                    raw_logs = self._get_logs(from_block, to_block)
                 break
             except RpcError as exc:
                 # Providers word their range limits in many ways (and some time out instead); any
@@ -196,12 +201,33 @@ class Indexer:
                 level = logging.INFO if isinstance(exc, RangeTooLarge) else logging.WARNING
                 log.log(level, "eth_getLogs refused (%s): shrinking the range to %s blocks", exc, self.range)
         logs: list[dict[str, Any]] = raw_logs or []
+        if to_block < safe_head and self._prefetcher is not None:
+            # Far behind the head: read the next range while this one is decoded and written. The
+            # logs are checked against block headers fetched afterwards, so a reorg in between is
+            # caught like any other (the chunk is retried).
+            next_to = min(to_block + self.range, safe_head)
+            self._prefetched = (to_block + 1, next_to, self._prefetcher.submit(self._get_logs, to_block + 1, next_to))
         count = self._apply(logs, from_block, to_block, head, checkpoint)
         if count > self.config.target_logs:
             self.range = max(1, self.range // 2)
         elif count < self.config.target_logs // 4:
             self.range = min(self.config.max_range, self.range * 2)
         return ChunkResult(from_block, to_block, count, head)
+
+    def _get_logs(self, from_block: int, to_block: int) -> Any:
+        query = {"fromBlock": hex(from_block), "toBlock": hex(to_block), "address": self._addresses}
+        return self.rpc.call("eth_getLogs", [query])
+
+    def _take_prefetched(self, from_block: int, to_block: int) -> Any:
+        """The prefetched logs of exactly this range, else None (a stale prefetch is dropped)."""
+        prefetched, self._prefetched = self._prefetched, None
+        if prefetched is None:
+            return None
+        start, end, future = prefetched
+        if (start, end) != (from_block, to_block):
+            future.cancel()
+            return None
+        return future.result()  # raises what the call raised: handled like a direct call
 
     def _apply(
         self, logs: list[dict[str, Any]], from_block: int, to_block: int, head: int, checkpoint: Checkpoint | None

@@ -252,9 +252,7 @@ class IndexStore:
             ):
                 conn.execute(text(statement), params)
             for model in models.EVENT_TABLES:
-                result = conn.execute(
-                    text(f"DELETE FROM {model.__tablename__} WHERE block_number > :n"), params
-                )
+                result = conn.execute(text(f"DELETE FROM {model.__tablename__} WHERE block_number > :n"), params)
                 removed += int(result.rowcount or 0)
             conn.execute(text("DELETE FROM indexed_blocks WHERE chain_id = :c AND number > :n"), params)
             conn.execute(
