@@ -31,27 +31,39 @@ Conventions.
   range. Differences between overlapping ranges or consecutive months are not protected: publish
   fixed periods.
 
-Indexes each query relies on (created by the initial migration unless marked *wanted*).
+Indexes each query relies on (all in the initial migration except those marked *wanted*; the
+timings are SQLite at 1M records from ``scripts/bench/synthetic.py``, p95 over ranges of 1-365 days,
+on a shared 2-CPU machine, so read them as orders of magnitude).
 
 ========================  ====================================================================
-``person_ties``           ``ties`` PK (participant, region)
-``person_history``        ``ix_contributions_participant_region``, ``ix_supports_supporter_region``,
-                          ``ix_revocations_activity_participant``
+``person_ties``           ``ties`` PK (participant, region)                            < 1 ms
+``person_history``        ``ix_contributions_participant_region``,                     < 2 ms
+                          ``ix_supports_supporter_region``, ``ix_revocations_activity_participant``
 ``person_coins``          the ``coin_movements`` view: ``ix_contributions_participant_region``,
-                          ``ix_supports_supporter_region``, revocations and coin transfers by
-                          account (*wanted*: ``revocations (participant)``,
+                          ``ix_supports_supporter_region``; it *scans* ``revocations`` and
+                          ``coin_transfers`` (*wanted*: ``revocations (participant)``,
                           ``coin_transfers (from_account)``, ``coin_transfers (to_account)``)
-``region_summary``        ``tie_months`` PK (region, month, participant); ``region_daily`` PK
-                          (region, day, kind); ``region_daily_coins`` PK (region, day)
-``region_monthly``        the same
-``cohort_retention``      ``tie_months`` PK (region, month, participant)
-``returning_activities``  ``ix_contributions_region_day``, ``ix_revocations_activity_participant``
+``region_summary``        ``tie_months`` PK (region, month, participant), ``ties`` via
+                          ``ix_ties_region_stage``, ``region_daily`` PK (region, day, kind),
+                          ``region_daily_coins`` PK (region, day). p95 230-370 ms as is; ~100 ms
+                          with the *wanted* covering index ``tie_months (region, month, active,
+                          first_month, stage, kankei, category, visit_band)``; ~16 ms when
+                          ``tie_months`` also gets a ``last_active_month`` column in that index
+                          (active / new / returning then come from the one month slice)
+``region_monthly``        as ``region_summary`` (p95 186 ms; 66 ms with the covering index)
+``cohort_retention``      ``tie_months`` PK (p95 179 ms; 48 ms with the covering index)
+``returning_activities``  ``ix_contributions_region_day``, ``ix_revocations_activity_participant``:
+                          reads the region's records of the range (p95 350-570 ms; ~300 ms with the
+                          *wanted* covering ``contributions (region, day, participant,
+                          activity_id)``); a panel to cache, not a per-request query
 ``issuer_audit``          ``ix_batches_region``, ``ix_revocations_region_day``,
                           ``ix_contributions_activity_participant``, ``ix_region_role_changes_region``
-``region_overlap``        ``tie_months`` PK, ``ix_tie_months_participant``
-``national_graph``        ``tie_months`` scanned by month (*wanted*: ``tie_months (month, region,
-                          participant)``); with a kind: contributions by day (*wanted*:
-                          ``contributions (day)``)
+``region_overlap``        ``ties`` PK or ``tie_months`` PK + ``ix_tie_months_participant``
+                          (p95 370 ms; 162 ms with the covering index)
+``national_graph``        ``ties`` or ``tie_months`` read once (p95 400-650 ms); with a kind or type
+                          it reads ``contributions`` by type and day: a full scan, 2.7-5.7 s,
+                          without the *wanted* ``contributions (mlit_type, day, kind, region,
+                          participant, activity_id)`` (~250 ms with it)
 ``index_status``          tiny tables
 ========================  ====================================================================
 """
@@ -59,9 +71,11 @@ Indexes each query relies on (created by the initial migration unless marked *wa
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from itertools import combinations
 from typing import Any, Literal, TypeVar
 
 from sqlalchemy import Connection, bindparam, text
@@ -412,13 +426,6 @@ def _kind_labels(kind: int) -> tuple[str, str]:
         return KIND_LABELS[ContributionKind(kind)]
     except ValueError:
         return (str(kind), str(kind))
-
-
-def _type_labels(mlit_type: int) -> tuple[str, str]:
-    try:
-        return TYPE_LABELS[MlitType(mlit_type)]
-    except ValueError:
-        return (str(mlit_type), str(mlit_type))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1125,8 +1132,17 @@ def returning_activities(
         ),
         {"r": region, "d0": day_int(start), "d1": day_int(end)},
     ).all()
-    counted = [(int(a), int(p), int(n or 0)) for a, p, n in rows if k is None or int(p) >= k]
-    if not counted:
+    ranked = []
+    for activity_id, participants, returned in rows:
+        if k is not None and int(participants) < k:
+            continue
+        shown = suppress(int(returned or 0), k)
+        ranked.append(
+            (int(activity_id), int(participants), shown, None if shown is None else shown / int(participants))
+        )
+    ranked.sort(key=lambda a: (a[3] is None, -(a[3] or 0.0), -a[1], a[0]))
+    ranked = ranked[:limit]
+    if not ranked:
         return []
     details = {
         int(r[0]): (int(r[1]), int(r[2]), int(r[3]))
@@ -1134,22 +1150,17 @@ def returning_activities(
             text(
                 "SELECT activity_id, kind, mlit_type, reward FROM activity_registrations WHERE activity_id IN :ids"
             ).bindparams(bindparam("ids", expanding=True)),
-            {"ids": [a for a, _, _ in counted]},
+            {"ids": [a[0] for a in ranked]},
         )
     }
     result = []
-    for activity_id, participants, returned in counted:
+    for activity_id, participants, returned, rate in ranked:
         kind, mlit_type, reward = details.get(activity_id, (0, 0, 0))
         kind_ja, kind_en = _kind_labels(kind)
-        shown = suppress(returned, k)
         result.append(
-            ActivityReturn(
-                activity_id, kind, kind_ja, kind_en, mlit_type, reward, participants, shown,
-                None if shown is None else returned / participants,
-            )
-        )  # fmt: skip
-    result.sort(key=lambda a: (a.return_rate is None, -(a.return_rate or 0.0), -a.participants, a.activity_id))
-    return result[:limit]
+            ActivityReturn(activity_id, kind, kind_ja, kind_en, mlit_type, reward, participants, returned, rate)
+        )
+    return result
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1482,35 +1493,34 @@ def national_graph(
     if kind is None and mlit_type is None:
         pairs = _pairs_sql(at_head, region=False)
     else:
-        column = "kind" if kind is not None else "mlit_type"
+        # kind // 10 is the type, so a kind filter is also a type filter: one index serves both.
         params.update(
             d0=day_int(_month_first_day(first)),
             d1=day_int(_month_last_day(last)) if first <= last else 0,
-            f=kind if kind is not None else mlit_type,
+            t=mlit_type if kind is None else kind // 10,
+            kd=kind,
         )
         pairs = (
             "SELECT DISTINCT c.region, c.participant FROM contributions c "
-            f"WHERE c.day BETWEEN :d0 AND :d1 AND c.{column} = :f AND NOT EXISTS ("
-            "SELECT 1 FROM revocations v WHERE v.activity_id = c.activity_id AND v.participant = c.participant)"
+            "WHERE c.mlit_type = :t AND c.day BETWEEN :d0 AND :d1"
+            + (" AND c.kind = :kd" if kind is not None else "")
+            + " AND NOT EXISTS (SELECT 1 FROM revocations v "
+            "WHERE v.activity_id = c.activity_id AND v.participant = c.participant)"
         )
+    # One pass over the (region, person) pairs; nodes and links are counted here rather than by a
+    # self-join, which would read the pairs twice.
+    regions_of: dict[str, list[int]] = {}
+    for region, participant in conn.execute(text(f"SELECT region, participant FROM ({pairs}) p"), params):
+        regions_of.setdefault(str(participant), []).append(int(region))
+    people: Counter[int] = Counter()
+    shared: Counter[tuple[int, int]] = Counter()
+    for regions in regions_of.values():
+        people.update(regions)
+        if len(regions) > 1:
+            shared.update(combinations(sorted(regions), 2))
     names = _region_names(conn)
-    nodes = [
-        GraphNode(int(region), names.get(int(region)), suppress(int(n), k))
-        for region, n in conn.execute(
-            text(f"WITH p AS ({pairs}) SELECT region, COUNT(*) FROM p GROUP BY region ORDER BY region"), params
-        )
-    ]
-    links = [
-        GraphLink(int(a), int(b), int(n))
-        for a, b, n in conn.execute(
-            text(
-                f"WITH p AS ({pairs}) SELECT x.region, y.region, COUNT(*) FROM p x JOIN p y "
-                "ON x.participant = y.participant AND x.region < y.region GROUP BY x.region, y.region"
-            ),
-            params,
-        )
-        if suppress(int(n), k) is not None
-    ]
+    nodes = [GraphNode(region, names.get(region), suppress(people[region], k)) for region in sorted(people)]
+    links = [GraphLink(a, b, n) for (a, b), n in shared.items() if suppress(n, k) is not None]
     links.sort(key=lambda link: (-link.shared, link.source, link.target))
     return NationalGraph(start, end, first, last, kind, mlit_type, k, tuple(nodes), tuple(links))
 

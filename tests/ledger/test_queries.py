@@ -42,6 +42,7 @@ p6's only record is a 帰省 (kin): active, but stage none. p7: 観光 then ふ�
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -69,7 +70,7 @@ from ledger.taxonomy import ContributionKind as K
 from ledger.taxonomy import MlitType
 from ledger.ties import Stage
 
-POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+POSTGRES_URL = os.environ.get("TSUNAGARI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 JST = timezone(timedelta(hours=9))
 A, B, C = 12205, 12234, 15202
 YEAR = date(2031, 1, 1), date(2031, 6, 30)
@@ -278,7 +279,7 @@ def test_person_ties_in_every_region(story: Story, conn: Connection) -> None:
     assert ties[2].category is None and ties[2].visit_band == "0"  # オンライン交流: not a visit
 
 
-def test_person_ties_keep_a_fully_revoked_tie_and_reject_bad_addresses(story: Story, conn: Connection) -> None:
+def test_person_ties_count_revoked_and_kin_records_and_reject_bad_addresses(story: Story, conn: Connection) -> None:
     (p4,) = q.person_ties(conn, story.p(4))
     assert (p4.stage, p4.records, p4.revoked_records, p4.first_month) == (Stage.VISITOR, 1, 1, 203104)
     (p6,) = q.person_ties(conn, story.p(6).upper().replace("0X", "0x"))
