@@ -356,15 +356,21 @@ def _pairs_params(first: int, last: int) -> dict[str, Any]:
 
 def _people_in_range(conn: Connection, region: int, first: int, last: int, via_ties: bool) -> tuple[int, int]:
     """(active, new): people with a live record in the region in months ``first``..``last``, and those
-    of them whose first live record is in that range."""
+    of them whose first live record is in that range.
+
+    One month's slice answers it: every tie has a ``tie_months`` row for each month from its first
+    record to the head, and ``last_active_month`` says when it was last active (covering index
+    ``ix_tie_months_slice``). ``via_ties`` is kept for callers; both paths read the same rows.
+    """
     if first > last:
         return 0, 0
     row = conn.execute(
         text(
-            f"WITH p AS ({_pairs_sql(via_ties, region=True)}) "
-            "SELECT COUNT(*), SUM(CASE WHEN first_month >= :m0 THEN 1 ELSE 0 END) FROM p"
+            "SELECT SUM(CASE WHEN last_active_month >= :m0 THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN first_month >= :m0 THEN 1 ELSE 0 END) "
+            "FROM tie_months WHERE region = :r AND month = :m1"
         ),
-        {"r": region, **_pairs_params(first, last)},
+        {"r": region, "m0": first, "m1": last},
     ).one()
     return int(row[0] or 0), int(row[1] or 0)
 

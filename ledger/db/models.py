@@ -412,13 +412,31 @@ class TieMonth(SQLModel, table=True):
     """The tie as of the end of each month from the first record's month to the head's month."""
 
     __tablename__ = "tie_months"
-    __table_args__ = (Index("ix_tie_months_participant", "participant", "region"),)
+    __table_args__ = (
+        Index("ix_tie_months_participant", "participant", "region"),
+        # Covers the region figures: one month's slice answers "active / new since month m0".
+        Index(
+            "ix_tie_months_slice",
+            "region",
+            "month",
+            "last_active_month",
+            "first_month",
+            "active",
+            "stage",
+            "kankei",
+            "category",
+            "visit_band",
+        ),
+    )
 
     region: int = Field(primary_key=True)
     month: int = Field(primary_key=True, description="YYYYMM (JST)")
     participant: str = Field(primary_key=True)
     first_month: int = Field(description="YYYYMM of the first live record (the cohort)")
-    active: bool = Field(description="at least one live record in this month")
+    active: bool = Field(description="at least one live (non-kin) record in this month")
+    last_active_month: int = Field(
+        default=0, description="YYYYMM of the latest month up to this one with a live (non-kin) record"
+    )
     records: int = Field(description="live records in this month")
     stage: str
     score: float

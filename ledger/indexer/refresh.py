@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
+from ledger.taxonomy import MlitType, mlit_type_of
 from ledger.ties import (
     DEFAULT_PARAMS,
     JST_OFFSET_SECONDS,
@@ -234,8 +235,10 @@ class DerivedRefresher:
         participant, region = key
         tie = compute_tie(records, self._support_in_year(supports, as_of), as_of, self.params)
         live = [r for r in records if not r.revoked and r.timestamp <= as_of]
+        # Kin (地縁・血縁) records count for nothing in the model, so they make nobody active or new.
+        counted = [r for r in live if mlit_type_of(r.kind) is not MlitType.KIN]
         c = tie.components
-        first_month = month_of(min(r.timestamp for r in live)) if live else 0
+        first_month = month_of(min(r.timestamp for r in counted)) if counted else 0
         tie_rows.append(
             {
                 "participant": participant,
@@ -244,8 +247,8 @@ class DerivedRefresher:
                 "revoked_records": tie.revoked_records,
                 "coins_earned": c.coins_earned,
                 "coins_given": c.coins_given,
-                "first_at": min((r.timestamp for r in live), default=0),
-                "last_at": max((r.timestamp for r in live), default=0),
+                "first_at": min((r.timestamp for r in counted), default=0),
+                "last_at": max((r.timestamp for r in counted), default=0),
                 "first_month": first_month,
                 "visit_days": c.visit_days_in_window,
                 "visit_band": c.visit_band,
@@ -265,13 +268,16 @@ class DerivedRefresher:
                 "as_of": as_of,
             }
         )
-        if not live:
+        if not counted:
             return
         per_month: dict[int, int] = defaultdict(int)
-        for r in live:
+        for r in counted:
             per_month[month_of(r.timestamp)] += 1
         month, last_month = first_month, month_of(as_of)
+        last_active = 0
         while month <= last_month:
+            if per_month.get(month, 0) > 0:
+                last_active = month
             end = min(month_end(month), as_of)
             at_month = compute_tie(records, self._support_in_year(supports, end), end, self.params)
             month_rows.append(
@@ -281,6 +287,7 @@ class DerivedRefresher:
                     "participant": participant,
                     "first_month": first_month,
                     "active": per_month.get(month, 0) > 0,
+                    "last_active_month": last_active,
                     "records": per_month.get(month, 0),
                     "stage": at_month.stage.value,
                     "score": at_month.score,

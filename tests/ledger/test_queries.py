@@ -36,7 +36,8 @@ p8    -           visitor*    visitor     visitor     visitor     visitor
 (* = active.) p0 reaches コア in April: 3 days over 100 days (continuous), 3 forms (diverse and deep),
 10 days since the last one (recent). p1: 2 forms over 100 days = 関係人口. p2's February record and
 p4's January one are revoked, so p2 stays a one-day visitor and p4's first live month is April.
-p6's only record is a 帰省 (kin): active, but stage none. p7: 観光 then ふるさと納税 15 days later =
+p6's only record is a 帰省 (kin): it counts for nothing (MLIT sets 地縁・血縁 apart), so p6 is in no
+region figure, only in its own ties (stage none). p7: 観光 then ふるさと納税 15 days later =
 リピーター (not continuous).
 """
 
@@ -343,10 +344,10 @@ def test_person_coins_match_the_chain(story: Story, conn: Connection) -> None:
 def test_region_summary_over_the_half_year(conn: Connection) -> None:
     s = q.region_summary(conn, A, *YEAR)
     assert (s.region_name, s.first_month, s.as_of_month) == ("館山コイン", 203101, 203106)
-    assert (s.participants, s.kankei, s.kankei_visiting, s.kankei_non_visiting) == (9, 2, 2, 0)
-    assert stages(s.stages) == {"none": 1, "visitor": 5, "repeater": 1, "kankei": 1, "core": 1}
+    assert (s.participants, s.kankei, s.kankei_visiting, s.kankei_non_visiting) == (8, 2, 2, 0)
+    assert stages(s.stages) == {"none": 0, "visitor": 5, "repeater": 1, "kankei": 1, "core": 1}
     assert [c.label_ja for c in s.stages] == ["なし", "来訪", "リピーター", "関係人口", "コア"]
-    assert (s.active, s.new, s.returning) == (9, 9, 0)
+    assert (s.active, s.new, s.returning) == (8, 8, 0)
     assert (s.records, s.revoked_records) == (13, 2)
     mix = {t.mlit_type: t for t in s.type_mix}
     assert {t: m.records for t, m in mix.items()} == {
@@ -362,7 +363,7 @@ def test_region_summary_over_the_half_year(conn: Connection) -> None:
     assert mix[MlitType.HOBBY_CONSUMPTION].national_share == 0.38
     assert mix[MlitType.NON_VISITING].share_of_visiting is None
     bands = {b.band: b for b in s.visit_bands}
-    assert {b: c.people for b, c in bands.items()} == {"0": 2, "1": 5, "2-7": 2, "8+": 0}
+    assert {b: c.people for b, c in bands.items()} == {"0": 1, "1": 5, "2-7": 2, "8+": 0}
     assert bands["2-7"].share_of_visitors == pytest.approx(2 / 7) and bands["2-7"].national_share == 0.49
     assert s.coins == q.CoinTotals(5350, 1100, 1100, 3, 2, 1100 / 5350)
     assert s.national is q.NATIONAL_REFERENCE and "118,963" in s.national.source
@@ -370,7 +371,7 @@ def test_region_summary_over_the_half_year(conn: Connection) -> None:
 
 def test_region_summary_of_a_shorter_range(conn: Connection) -> None:
     s = q.region_summary(conn, A, *SPRING)
-    assert (s.active, s.new, s.returning) == (6, 4, 2)  # p0 p1 back; p4 p5 p6 p7 new
+    assert (s.active, s.new, s.returning) == (5, 3, 2)  # p0 p1 back; p4 p5 p7 new (p6: kin only)
     assert (s.records, s.revoked_records) == (7, 0)
     assert s.coins == q.CoinTotals(850, 400, 0, 1, 0, 400 / 850)
     march = q.region_summary(conn, A, date(2031, 3, 1), date(2031, 3, 31))
@@ -379,15 +380,15 @@ def test_region_summary_of_a_shorter_range(conn: Connection) -> None:
     assert march.coins == q.CoinTotals(0, 0, 1100, 0, 2, None)
     # A range reaching past the head is read as of the head's month.
     future = q.region_summary(conn, A, date(2031, 6, 1), date(2031, 12, 31))
-    assert (future.as_of_month, future.participants, future.kankei) == (203106, 9, 2)
+    assert (future.as_of_month, future.participants, future.kankei) == (203106, 8, 2)
     other = q.region_summary(conn, B, *YEAR)
     assert (other.participants, other.kankei, other.records, other.coins.issued) == (3, 1, 4, 2300)
 
 
 def test_region_summary_of_a_range_before_the_head(conn: Connection) -> None:
     s = q.region_summary(conn, A, date(2031, 2, 1), date(2031, 5, 31))  # counted from tie_months
-    assert (s.as_of_month, s.participants, s.kankei) == (203105, 9, 2)
-    assert (s.active, s.new, s.returning) == (7, 5, 2)  # p0 p1 back; p8 p4 p7 p5 p6 new
+    assert (s.as_of_month, s.participants, s.kankei) == (203105, 8, 2)
+    assert (s.active, s.new, s.returning) == (6, 4, 2)  # p0 p1 back; p8 p4 p7 p5 new (p6: kin only)
     assert (s.records, s.revoked_records, s.coins.issued, s.coins.revocations) == (9, 1, 3850, 2)
 
 
@@ -400,7 +401,7 @@ def test_ties_and_tie_months_agree_at_the_head(conn: Connection) -> None:
             for flag in (True, False)
         }
         assert via[True] == via[False]
-        assert len(via[True]) == {203101: 14, 203102: 10, 203104: 9, 203106: 0}[first]
+        assert len(via[True]) == {203101: 13, 203102: 9, 203104: 8, 203106: 0}[first]
         for region in (A, B, C):
             assert q._people_in_range(conn, region, first, 203106, via_ties=True) == q._people_in_range(
                 conn, region, first, 203106, via_ties=False
@@ -409,17 +410,17 @@ def test_ties_and_tie_months_agree_at_the_head(conn: Connection) -> None:
 
 def test_region_summary_suppresses_small_cells(conn: Connection) -> None:
     s = q.region_summary(conn, A, *YEAR, k=5)
-    assert (s.participants, s.kankei, s.kankei_visiting, s.kankei_non_visiting) == (9, None, None, 0)
-    assert stages(s.stages) == {"none": None, "visitor": 5, "repeater": None, "kankei": None, "core": None}
-    assert (s.active, s.new, s.returning, s.records) == (9, 9, 0, 13)
+    assert (s.participants, s.kankei, s.kankei_visiting, s.kankei_non_visiting) == (8, None, None, 0)
+    assert stages(s.stages) == {"none": 0, "visitor": 5, "repeater": None, "kankei": None, "core": None}
+    assert (s.active, s.new, s.returning, s.records) == (8, 8, 0, 13)
     assert {t.mlit_type: t.records for t in s.type_mix}[MlitType.HOBBY_CONSUMPTION] is None
     assert {b.band: (b.people, b.share_of_visitors) for b in s.visit_bands} == {
         "0": (None, None), "1": (5, pytest.approx(5 / 7)), "2-7": (None, None), "8+": (0, 0.0),
     }  # fmt: skip
-    assert s.coins.issued == 5350  # 9 people were active
+    assert s.coins.issued == 5350  # 8 people were active
     spring = q.region_summary(conn, A, *SPRING, k=7)
     assert (spring.active, spring.new, spring.returning) == (None, None, None)
-    assert spring.coins == q.CoinTotals(None, None, None, None, None, None)  # 6 active people < 7
+    assert spring.coins == q.CoinTotals(None, None, None, None, None, None)  # 5 active people < 7
     with pytest.raises(ValueError, match="after"):
         q.region_summary(conn, A, date(2031, 2, 1), date(2031, 1, 1))
 
@@ -432,16 +433,16 @@ def test_region_monthly_series(conn: Connection) -> None:
         (5, 2, 1, 1, 0),
         (5, 0, 0, 0, 0),
         (7, 4, 2, 2, 2),
-        (9, 3, 2, 1, 2),
-        (9, 0, 0, 0, 2),
+        (8, 2, 1, 1, 2),
+        (8, 0, 0, 0, 2),
     ]
     assert stages(months[1].stages) == {"none": 0, "visitor": 4, "repeater": 1, "kankei": 0, "core": 0}
-    assert stages(months[4].stages) == {"none": 1, "visitor": 5, "repeater": 1, "kankei": 1, "core": 1}
+    assert stages(months[4].stages) == {"none": 0, "visitor": 5, "repeater": 1, "kankei": 1, "core": 1}
     assert [m.records for m in months] == [4, 2, 0, 4, 3, 0]  # whole months, live records
     assert [m.coins.issued for m in months] == [1500, 3000, 0, 400, 450, 0]
     assert [m.coins.clawed_back for m in months] == [0, 0, 1100, 0, 0, 0]
     suppressed = q.region_monthly(conn, A, *YEAR, k=5)
-    assert [m.participants for m in suppressed] == [None, 5, 5, 7, 9, 9]
+    assert [m.participants for m in suppressed] == [None, 5, 5, 7, 8, 8]
     assert suppressed[0].coins.issued is None and suppressed[2].coins.issued == 0  # nobody active: nothing to hide
     assert q.region_monthly(conn, A, date(2031, 8, 1), date(2031, 9, 1)) == []
 
@@ -452,7 +453,7 @@ def test_cohort_retention(conn: Connection) -> None:
         (203101, 4, [4, 1, 0, 2, 0, 0]),
         (203102, 1, [1, 0, 0, 0, 0]),
         (203104, 2, [2, 1, 0]),
-        (203105, 2, [2, 0]),
+        (203105, 1, [1, 0]),
     ]
     january = cohorts[0].months
     assert (january[3].month, january[3].offset, january[3].share) == (203104, 3, 0.5)
@@ -463,7 +464,7 @@ def test_cohort_retention(conn: Connection) -> None:
         (4, [4, None, 0, 2, 0, 0]),
         (None, [None] * 5),
         (2, [2, None, 0]),
-        (2, [2, 0]),
+        (None, [None, None]),
     ]
     assert hidden[0].months[1].share is None
 
@@ -530,12 +531,12 @@ def test_issuer_audit(story: Story, conn: Connection) -> None:
 
 def test_region_overlap(conn: Connection) -> None:
     overlap = q.region_overlap(conn, A, *YEAR)
-    assert overlap.people == 9
+    assert overlap.people == 8  # p6 (kin only) is not counted
     assert [(o.region, o.region_name, o.shared) for o in overlap.others] == [
         (B, "南房総コイン", 3),
         (C, "長岡コイン", 2),
     ]
-    assert overlap.others[0].share == pytest.approx(3 / 9)
+    assert overlap.others[0].share == pytest.approx(3 / 8)
     spring = q.region_overlap(conn, A, *SPRING)
     assert [(o.region, o.shared) for o in spring.others] == [(C, 2), (B, 1)]  # B's p1 and p5 were there in January
     assert q.region_overlap(conn, A, *YEAR, k=3).others[0].region == B
@@ -547,7 +548,7 @@ def test_region_overlap(conn: Connection) -> None:
 
 def test_national_graph(conn: Connection) -> None:
     graph = q.national_graph(conn, *YEAR)
-    assert [(n.region, n.people) for n in graph.nodes] == [(A, 9), (B, 3), (C, 2)]
+    assert [(n.region, n.people) for n in graph.nodes] == [(A, 8), (B, 3), (C, 2)]
     assert [(link.source, link.target, link.shared) for link in graph.links] == [(A, B, 3), (A, C, 2), (B, C, 1)]
     exchange = q.national_graph(conn, *YEAR, mlit_type=MlitType.PARTICIPATION_EXCHANGE)
     assert [(n.region, n.people) for n in exchange.nodes] == [(A, 4), (B, 3)]  # p4's festival was revoked
@@ -560,7 +561,7 @@ def test_national_graph(conn: Connection) -> None:
     assert [(n.region, n.people) for n in winter.nodes] == [(A, 5), (B, 3)]
     assert [(link.source, link.target, link.shared) for link in winter.links] == [(A, B, 2)]
     public = q.national_graph(conn, *YEAR, k=3)
-    assert [(n.region, n.people) for n in public.nodes] == [(A, 9), (B, 3), (C, None)]
+    assert [(n.region, n.people) for n in public.nodes] == [(A, 8), (B, 3), (C, None)]
     assert [(link.source, link.target) for link in public.links] == [(A, B)]
     with pytest.raises(ValueError):
         q.national_graph(conn, *YEAR, kind=99)
