@@ -97,8 +97,7 @@ def test_readme_starts_with_the_two_commands() -> None:
 def _sections(path: Path) -> dict[str, str]:
     text = path.read_text(encoding="utf-8")
     return {
-        m.group(1): m.group(2)
-        for m in re.finditer(r"^### `?(\w+)`?[^\n]*\n(.*?)(?=^#{1,3} |\Z)", text, re.M | re.S)
+        m.group(1): m.group(2) for m in re.finditer(r"^### `?(\w+)`?[^\n]*\n(.*?)(?=^#{1,3} |\Z)", text, re.M | re.S)
     }
 
 
