@@ -8,16 +8,31 @@ demo twice gives the same people; they hold no ETH, as real participants would n
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
+from sqlalchemy import Engine
 
 from ledger.chain.client import ActivitySpec, LedgerClient, RecordInput
+from ledger.chain.context import ChainContext
 from ledger.chain.signing import SupportRequest, sign_support
+from ledger.errors import ConfigError
 from ledger.taxonomy import ContributionKind
+from ledger.ties import jst_date
 
-__all__ = ["DEMO_REGIONS", "DemoRegion", "RegionSummary", "demo_participant", "setup_demo", "summarise"]
+__all__ = [
+    "DEMO_REGIONS",
+    "DemoRegion",
+    "RegionSummary",
+    "IndexedRegion",
+    "demo_participant",
+    "setup_demo",
+    "summarise",
+    "index_demo",
+]
 
 
 @dataclass(frozen=True)
@@ -126,3 +141,68 @@ def summarise(client: LedgerClient) -> list[RegionSummary]:
             )
         )
     return summaries
+
+
+@dataclass(frozen=True)
+class IndexedRegion:
+    """What the index says about a demo region (the same figures the dashboards will show)."""
+
+    code: int
+    name: str
+    participants: int
+    records: int
+    stages: dict[str, int]
+    kankei: int
+
+
+def index_demo(ctx: ChainContext) -> tuple[int, list[IndexedRegion]]:
+    """Index the demo chain into the configured database; returns (logs indexed, per-region figures).
+
+    An index built for another ledger (the devnet was reset) is moved aside as ``*.stale`` when it is
+    the default SQLite file, so the demo never mixes two chains' histories.
+    """
+    from ledger import queries
+    from ledger.db.engine import make_engine
+    from ledger.indexer.service import build_indexer
+
+    engine = make_engine(ctx.settings.db.url)
+    _drop_stale_index(engine, ctx.deployment.ledger)
+    service = build_indexer(ctx, engine)
+    with service.indexer:
+        logs = service.indexer.backfill()
+    today = jst_date(int(ctx.w3.eth.get_block("latest")["timestamp"]))
+    regions = []
+    with engine.connect() as conn:
+        for region in DEMO_REGIONS:
+            summary = queries.region_summary(conn, region.code, date(2000, 1, 1), today)
+            regions.append(
+                IndexedRegion(
+                    code=region.code,
+                    name=region.name,
+                    participants=summary.participants or 0,
+                    records=summary.records or 0,
+                    stages={str(s.stage): s.people or 0 for s in summary.stages},
+                    kankei=summary.kankei or 0,
+                )
+            )
+    engine.dispose()
+    return logs, regions
+
+
+def _drop_stale_index(engine: Engine, ledger_address: str) -> None:
+    from sqlalchemy import inspect, text
+
+    if "indexer_checkpoints" not in inspect(engine).get_table_names():
+        return
+    with engine.connect() as conn:
+        contracts = {str(r[0]) for r in conn.execute(text("SELECT contract FROM indexer_checkpoints"))}
+    if not contracts or contracts == {ledger_address.lower()}:
+        return
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database:
+        raise ConfigError(f"the index at {engine.url} belongs to another ledger ({', '.join(sorted(contracts))})")
+    engine.dispose()
+    for suffix in ("", "-wal", "-shm"):
+        path = Path(database + suffix)
+        if path.exists():
+            path.replace(path.with_name(path.name + ".stale"))

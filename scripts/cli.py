@@ -639,7 +639,7 @@ def demo(
     """The main job: devnet up, ledger deployed, the four regions registered, contributions recorded."""
     from ledger.chain.deploy import deploy_ledger, save_deployment
     from ledger.chain.devnet import ManagedDevnet
-    from ledger.demo import setup_demo, summarise
+    from ledger.demo import index_demo, setup_demo, summarise
     from ledger.errors import DeploymentNotFound
 
     settings = _settings()
@@ -667,19 +667,28 @@ def demo(
         )
     )
     summary = summarise(client)
+    logs, indexed = _guarded(lambda: index_demo(ctx))
     if as_json:
-        typer.echo(
-            json.dumps(
-                {"chain_id": ctx.chain_id, "ledger": client.address, "regions": [vars(s) for s in summary]},
-                ensure_ascii=False,
-            )
-        )
+        document = {
+            "chain_id": ctx.chain_id,
+            "ledger": client.address,
+            "regions": [vars(s) for s in summary],
+            "indexed_logs": logs,
+            "index": [vars(r) for r in indexed],
+        }
+        typer.echo(json.dumps(document, ensure_ascii=False))
     else:
         typer.echo("" if seeded else "demo data already on chain; showing it")
         typer.echo(f"chain {ctx.chain_id}, ledger {client.address}")
         typer.echo(f"{'region':<14}{'coin':<44}{'people':>7}{'minted':>9}{'spent':>7}{'supply':>9}")
         for s in summary:
             typer.echo(f"{s.code} {s.name:<8}{s.coin:<44}{s.participants:>7}{s.minted:>9}{s.spent:>7}{s.supply:>9}")
+        typer.echo(f"\nindexed {logs} new logs into {settings.db.url}; ties by region (model: docs/ties.md):")
+        for r in indexed:
+            stages = ", ".join(f"{k} {v}" for k, v in r.stages.items() if v)
+            typer.echo(
+                f"{r.code} {r.name}: {r.participants} people, {r.records} records, 関係人口 {r.kankei} ({stages})"
+            )
     if node is not None:
         if stop:
             node.down()

@@ -50,8 +50,13 @@ def test_demo_brings_up_the_chain_and_survives_a_restart(cli_env: Path) -> None:
     assert all(r["supply"] == r["minted"] - r["spent"] - r["revoked"] for r in summary["regions"])
     assert (cli_env / "deployments" / "31337.json").is_file()
 
-    code, out, _ = invoke("demo", "--json")  # idempotent: nothing recorded twice
-    assert code == 0 and json.loads(out) == summary
+    assert summary["indexed_logs"] > 60
+    indexed = {r["code"]: r for r in summary["index"]}
+    assert indexed[12205]["participants"] == 6 and indexed[12205]["records"] == 12
+    code, out, _ = invoke("demo", "--json")  # idempotent: nothing recorded (or indexed) twice
+    again = json.loads(out)
+    assert code == 0 and again["indexed_logs"] == 0
+    assert {**again, "indexed_logs": summary["indexed_logs"]} == summary
 
     assert invoke("devnet", "down")[0] == 0
     code, out, _ = invoke("devnet", "status", "--json")
@@ -123,10 +128,11 @@ def test_keys_new_writes_an_encrypted_keystore(tmp_path: Path, monkeypatch: pyte
 def test_index_backfill_and_status(cli_env: Path) -> None:
     code, out, err = invoke("index", "status")
     assert code == 1 and "no schema yet" in err
-    assert invoke("demo")[0] == 0
+    assert invoke("demo")[0] == 0  # the demo indexes what it recorded
+    assert invoke("record", "--region", "12205", "--activity", "1", demo_participant(77).address)[0] == 0
     code, out, err = invoke("index", "backfill")
     assert code == 0, err
-    assert out.startswith("indexed ") and int(out.split()[1]) > 30
+    assert out.startswith("indexed 2 logs")  # the new record and its batch
     code, out, _ = invoke("index", "status", "--json")
     status = json.loads(out)
     assert status["dirty_ties"] == status["dirty_days"] == status["undecodable_logs"] == 0
