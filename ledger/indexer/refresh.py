@@ -114,7 +114,10 @@ class DerivedRefresher:
                 {"a": as_of},
             )
         ties = 0
-        while deadline is None or time.monotonic() < deadline:
+        # A positive budget always gets one batch done, so slow statements cannot stall progress.
+        progress = budget_s is None or budget_s > 0
+        while progress or deadline is None or time.monotonic() < deadline:
+            progress = False
             with self.engine.begin() as conn:
                 keys = [
                     (str(r[0]), int(r[1]))
@@ -128,7 +131,9 @@ class DerivedRefresher:
                 self._refresh_ties(conn, keys, as_of)
                 ties += len(keys)
         days = 0
-        while deadline is None or time.monotonic() < deadline:
+        progress = budget_s is None or budget_s > 0
+        while progress or deadline is None or time.monotonic() < deadline:
+            progress = False
             with self.engine.begin() as conn:
                 day_keys = [
                     (int(r[0]), int(r[1]))
