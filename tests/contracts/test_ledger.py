@@ -12,7 +12,7 @@ from web3.logs import DISCARD
 
 from ledger import errors
 from ledger.chain.client import ActivitySpec, RecordInput, pack_record, send_transaction
-from ledger.chain.signing import EIP712_NAME, SupportRequest, sign_support
+from ledger.chain.signing import EIP712_NAME, SupportRequest, sign_support, support_typed_data
 from ledger.taxonomy import ContributionKind
 from tests.conftest import REGION_A, REGION_B, World
 
@@ -586,3 +586,28 @@ def test_packed_record_matches_the_contract(world: World) -> None:
     on_chain = world.client.contract.functions.packRecord(world.outsider.address, 123, 456).call()
     assert pack_record(record) == on_chain
     assert Web3.to_checksum_address(hex(on_chain >> 96)[2:].rjust(40, "0")) == world.outsider.address
+
+
+def test_unpausing_a_running_ledger_and_renouncing_roles(world: World) -> None:
+    with pytest.raises(errors.NotPaused):
+        world.client.unpause(world.platform)
+    ledger = world.client.contract.functions
+    issuer_role = ledger.regionIssuerRole(REGION_A).call()
+    with pytest.raises(errors.BadRenounceConfirmation):  # one can only renounce one's own role
+        send_transaction(world.devnet.w3, world.issuer_a, ledger.renounceRole(issuer_role, world.admin_a.address))
+    receipt = send_transaction(
+        world.devnet.w3, world.issuer_a, ledger.renounceRole(issuer_role, world.issuer_a.address)
+    )
+    assert world.client.events(receipt, "RegionRoleRevoked") == [
+        {"region": REGION_A, "roleKind": 2, "account": world.issuer_a.address, "sender": world.issuer_a.address}
+    ]
+    with pytest.raises(errors.NotIssuer):
+        world.client.record_batch(world.issuer_a, REGION_A, records(world, world.activity_a, 1))
+
+
+def test_domain_separator_matches_the_python_typed_data(world: World) -> None:
+    from eth_account.messages import encode_typed_data
+
+    request = SupportRequest(world.outsider.address, 1, 1, 0, 1)
+    message = encode_typed_data(full_message=support_typed_data(request, 31337, world.client.address))
+    assert world.client.contract.functions.domainSeparator().call() == bytes(message.header)
