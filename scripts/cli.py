@@ -26,6 +26,7 @@ activity_app = typer.Typer(help="Activities that people take part in.", no_args_
 project_app = typer.Typer(help="Projects that people support with coins.", no_args_is_help=True)
 keys_app = typer.Typer(help="Operator keys (encrypted keystores).", no_args_is_help=True)
 api_app = typer.Typer(help="The HTTP API and API keys.", no_args_is_help=True)
+export_app = typer.Typer(help="The researcher export and its verification against the chain.")
 index_app = typer.Typer(help="The indexer: chain events into the database.", no_args_is_help=True)
 db_app = typer.Typer(help="The index database.", no_args_is_help=True)
 app.add_typer(devnet_app, name="devnet")
@@ -36,6 +37,7 @@ app.add_typer(project_app, name="project")
 app.add_typer(keys_app, name="keys")
 app.add_typer(index_app, name="index")
 app.add_typer(api_app, name="api")
+app.add_typer(export_app, name="export")
 app.add_typer(db_app, name="db")
 
 T = TypeVar("T")
@@ -556,6 +558,111 @@ def index_status(as_json: JsonFlag = False) -> None:
             typer.echo(f"last error: {c['last_error']}")
     typer.echo(f"derived work pending: {status.dirty_ties} ties, {status.dirty_days} days")
     typer.echo(f"undecodable logs: {status.undecodable_logs}")
+
+
+# -- researcher export -----------------------------------------------------------------------------------
+
+
+@export_app.callback(invoke_without_command=True)
+def export(
+    ctx: typer.Context,
+    out: Annotated[Path | None, typer.Option(help="folder to create (must not exist or be empty)")] = None,
+    format_: Annotated[str, typer.Option("--format", help="csv, parquet or jsonl")] = "parquet",
+    from_block: Annotated[int | None, typer.Option(help="first block (inclusive)")] = None,
+    to_block: Annotated[int | None, typer.Option(help="last block (inclusive)")] = None,
+    from_date: Annotated[str | None, typer.Option(help="first JST day, YYYY-MM-DD")] = None,
+    to_date: Annotated[str | None, typer.Option(help="last JST day, YYYY-MM-DD")] = None,
+    region: Annotated[list[int] | None, typer.Option(help="region code to keep (repeatable)")] = None,
+    table: Annotated[list[str] | None, typer.Option(help="table to export (repeatable; default all)")] = None,
+    raw_addresses: Annotated[
+        bool, typer.Option("--raw-addresses", help="export people's addresses unhashed (operator's decision)")
+    ] = False,
+    salt_env: Annotated[
+        str | None, typer.Option(help="environment variable with a hex salt to reuse (joinable exports)")
+    ] = None,
+    k: Annotated[int, typer.Option(help="small-cell threshold of the aggregate tables")] = 5,
+    partition_by_month: Annotated[bool, typer.Option(help="one file per JST month for large tables")] = False,
+) -> None:
+    """Export the indexed ledger as a verifiable dataset (`tsunagari export verify` checks it)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import os
+    from datetime import date
+
+    from ledger.db.engine import make_engine
+    from ledger.export import ExportOptions, export_dataset
+    from ledger.indexer.rpc import json_rpc_for
+
+    if out is None:
+        _fail("--out FOLDER is required")
+    salt = None
+    if salt_env:
+        value = os.environ.get(salt_env)
+        if not value:
+            _fail(f"set {salt_env} to the hex salt")
+        salt = _guarded(lambda: bytes.fromhex(value or ""))
+    options = ExportOptions(
+        format=format_,  # type: ignore[arg-type]
+        from_block=from_block,
+        to_block=to_block,
+        from_date=_guarded(lambda: date.fromisoformat(from_date)) if from_date else None,
+        to_date=_guarded(lambda: date.fromisoformat(to_date)) if to_date else None,
+        regions=tuple(region) if region else None,
+        tables=tuple(table) if table else None,
+        pseudonymise=not raw_addresses,
+        salt=salt,
+        k=k,
+        partition_by_month=partition_by_month,
+    )
+    chain = _chain()
+    rpc_url = None if chain.settings.chain.backend == "pyevm" else chain.settings.chain.rpc_url
+    rpc = json_rpc_for(chain.w3, rpc_url)
+    try:
+        engine = make_engine(_settings().db.url)
+        result = _guarded(lambda: export_dataset(engine, chain.deployment, options, out, rpc=rpc))  # type: ignore[arg-type]
+    finally:
+        rpc.close()
+    typer.echo(f"exported {sum(result.row_counts.values())} rows into {result.path}")
+    for name, rows in result.row_counts.items():
+        typer.echo(f"  {name}: {rows}")
+    if result.salt_hex:
+        typer.echo(f"salt (keep it secret; it is not in the export): {result.salt_hex}", err=True)
+
+
+@export_app.command("verify")
+def export_verify(
+    folder: Annotated[Path, typer.Argument(help="an export folder")],
+    rpc: Annotated[str | None, typer.Option(help="JSON-RPC URL of the chain (default chain.rpc_url)")] = None,
+    salt_env: Annotated[
+        str | None, typer.Option(help="environment variable with the export's hex salt (checks people's fields)")
+    ] = None,
+) -> None:
+    """Check an export's files against its manifest and every row against the chain's logs."""
+    import os
+
+    from ledger.export import verify_export
+    from ledger.indexer.rpc import HttpJsonRpc
+
+    salt = None
+    if salt_env:
+        value = os.environ.get(salt_env)
+        if not value:
+            _fail(f"set {salt_env} to the hex salt")
+        salt = _guarded(lambda: bytes.fromhex(value or ""))
+    client = HttpJsonRpc(rpc or _settings().chain.rpc_url)
+    try:
+        report = _guarded(lambda: verify_export(folder, client, salt))
+    finally:
+        client.close()
+    for line in report.lines():
+        typer.echo(line)
+    checked = ", ".join(f"{n} {name}" for name, n in report.checked.items())
+    if not report.ok:
+        typer.echo(f"FAILED: {report.discrepancy_count} discrepancies ({checked})", err=True)
+        raise typer.Exit(code=1)
+    typer.echo(f"OK: every row is on chain and nothing in the range is missing ({checked})")
+    if not report.personal_fields_checked:
+        typer.echo("people's fields were not checked (no salt given); counts and every other field were")
 
 
 # -- API ------------------------------------------------------------------------------------------------

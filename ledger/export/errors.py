@@ -37,13 +37,20 @@ class InvalidExportOptions(ExportError):
 class RangeBeyondHead(ExportError):
     """The requested range ends after the last block the index holds completely."""
 
-    def __init__(self, requested: int, head: int) -> None:
+    def __init__(self, requested: int, head: int, requested_label: str = "", head_day: str = "") -> None:
         self.requested = requested
         self.head = head
-        super().__init__(
-            f"block {requested} is beyond the indexed head {head}: index further "
-            f"(`tsunagari index backfill`) or end the range at block {head} or earlier"
-        )
+        if requested_label:
+            message = (
+                f"{requested_label} is beyond the indexed head, block {head} of {head_day} (JST): index further "
+                "(`tsunagari index backfill`) or end the range on that day or earlier"
+            )
+        else:
+            message = (
+                f"block {requested} is beyond the indexed head {head}: index further "
+                f"(`tsunagari index backfill`) or end the range at block {head} or earlier"
+            )
+        super().__init__(message)
 
 
 class IndexNotReady(ExportError):

@@ -11,7 +11,7 @@ import json
 import sys
 import time
 
-BENCHMARKS = ("gas", "index")
+BENCHMARKS = ("gas", "index", "export")
 
 
 def main(argv: list[str]) -> int:

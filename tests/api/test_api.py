@@ -14,11 +14,14 @@ import uvicorn
 
 from api.app import create_app
 from ledger.auth import create_api_key
-from ledger.chain.devnet import PyEvmDevnet, free_port
+from ledger.chain.deploy import save_deployment
+from ledger.chain.devnet import Devnet, PyEvmDevnet, free_port
 from ledger.db.engine import make_engine, upgrade_to_head
 from ledger.settings import Settings
 from tests.indexer.helpers import make_indexer
 from tests.indexer.test_indexer import TATEYAMA, build_history
+
+CHAINS: dict[str, Devnet] = {}
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +38,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
     with engine.begin() as conn:
         researcher, _ = create_api_key(conn, "researcher", "test researcher")
         operator, _ = create_api_key(conn, "operator", "館山 staff", TATEYAMA)
-    settings = Settings(db={"url": url}, api={"max_body_bytes": 4096})  # type: ignore[arg-type]
+    save_deployment(path.parent / "deployments", history.deployment)
+    settings = Settings(
+        db={"url": url},  # type: ignore[arg-type]
+        api={"max_body_bytes": 4096},  # type: ignore[arg-type]
+        chain={"deployments_dir": path.parent / "deployments"},  # type: ignore[arg-type]
+    )
     port = free_port()
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
     uv = uvicorn.Server(config)
@@ -45,6 +53,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
     while not uv.started and time.monotonic() < deadline:
         time.sleep(0.05)
     people = {"first": history.people[0].address, "researcher": researcher, "operator": operator}
+    CHAINS["devnet"] = devnet
     try:
         yield f"http://127.0.0.1:{port}", people
     finally:
@@ -107,3 +116,34 @@ def test_oversized_and_wrong_method(server: tuple[str, dict[str, str]]) -> None:
         assert big.status_code == 413 and big.json()["error"]["code"] == "too_large"
         assert http.post("/health", content=b"{}").status_code == 405
         assert http.get("/nope").json()["error"]["code"] == "not_found"
+
+
+def test_researcher_export_streams_a_verifiable_zip(server: tuple[str, dict[str, str]], tmp_path: Path) -> None:
+    import zipfile
+
+    from ledger.export import verify_export
+    from ledger.indexer.rpc import ProviderJsonRpc
+
+    base, keys = server
+    with httpx.Client(base_url=base, timeout=60) as http:
+        denied = http.get("/api/v1/export", headers={"Authorization": f"Bearer {keys['operator']}"})
+        assert denied.status_code == 403 and denied.json()["error"]["code"] == "forbidden"
+        assert http.get("/api/v1/export").status_code == 401
+        bad = http.get("/api/v1/export", params={"format": "xls"}, headers={"X-API-Key": keys["researcher"]})
+        assert bad.status_code == 422
+        with http.stream(
+            "GET", "/api/v1/export", params={"format": "csv"}, headers={"X-API-Key": keys["researcher"]}
+        ) as response:
+            assert response.status_code == 200 and response.headers["content-type"] == "application/zip"
+            archive = tmp_path / "export.zip"
+            with archive.open("wb") as out:
+                for chunk in response.iter_bytes():
+                    out.write(chunk)
+    folder = tmp_path / "export"
+    with zipfile.ZipFile(archive) as z:
+        names = z.namelist()
+        z.extractall(folder)
+    assert {"manifest.json", "datapackage.json", "README.md"} <= set(names)
+    report = verify_export(folder, ProviderJsonRpc(CHAINS["devnet"].w3), salt=None)
+    assert report.ok, report.lines()
+    assert not report.personal_fields_checked  # the salt stays on the server

@@ -143,3 +143,28 @@ def test_index_backfill_and_status(cli_env: Path) -> None:
     assert invoke("devnet", "down")[0] == 0
     code, out, _ = invoke("index", "status")  # the node is down: status still answers from the database
     assert code == 0 and "head: unreachable" in out
+
+
+def test_export_and_verify_after_the_demo(cli_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert invoke("demo")[0] == 0
+    out = cli_env / "export"
+    code, stdout, err = invoke("export", "--out", str(out), "--format", "csv")
+    assert code == 0, err
+    assert "exported" in stdout and "salt (keep it secret" in err
+    salt = err.split("export): ")[1].split()[0]
+    assert (out / "manifest.json").is_file() and salt not in (out / "manifest.json").read_text()
+    rpc = f"http://127.0.0.1:{get_settings().devnet.port}"
+    code, stdout, err = invoke("export", "verify", str(out), "--rpc", rpc)
+    assert code == 0, stdout + err
+    assert stdout.startswith("OK") and "not checked (no salt given)" in stdout
+    monkeypatch.setenv("EXPORT_SALT", salt)
+    code, stdout, _ = invoke("export", "verify", str(out), "--rpc", rpc, "--salt-env", "EXPORT_SALT")
+    assert code == 0 and "not checked" not in stdout
+    contributions = out / "contributions.csv"
+    lines = contributions.read_text(encoding="utf-8").splitlines()
+    lines[1] = lines[1].replace(",100,", ",101,", 1) if ",100," in lines[1] else lines[1] + "x"
+    contributions.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code, stdout, err = invoke("export", "verify", str(out), "--rpc", rpc)
+    assert code == 1 and "contributions.csv" in stdout and "FAILED" in err
+    code, _, err = invoke("export", "--out", str(out))
+    assert code == 1 and "already exists" in err

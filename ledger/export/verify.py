@@ -1,0 +1,939 @@
+"""Checking an export against the chain: is every row on chain, is anything in the range missing?
+
+:func:`verify_export` works from the folder and a JSON-RPC endpoint alone — no database:
+
+1. **Files.** ``manifest.json`` must be an export manifest; every file it lists must be there with
+   its sha256; any other file is reported.
+2. **Chain.** The node's chain id (when it can say), the ABI hash, and the hashes of the range's
+   first and last blocks must be the manifest's.
+3. **Rows.** The logs of the indexed contracts are fetched again (``eth_getLogs`` over the range,
+   adaptively chunked) and turned into rows by the project's own decoder and handlers
+   (:class:`~ledger.indexer.decoding.EventDecoder`, :data:`~ledger.indexer.handlers.HANDLERS`), so
+   "the same fields" means exactly what the indexer stores. Event tables are compared row by row
+   in block order, a chunk of the chain at a time against the files read in step (memory stays
+   flat); rows are matched on their key (block number, log index, and the movement for coin
+   movements). Entity tables (regions, activities, projects) are rebuilt from their registration
+   logs from the deployment on, with their state at the last block. Each row whose fields differ,
+   each file row with no log, and each log with no row is a :class:`Discrepancy` naming the file,
+   the 1-based data row and the field. Revocations are taken into account: a record's ``revoked``
+   flag and reference must match the chain's revocation at or before the last block.
+4. **People.** With the exporter's salt, person fields are pseudonymised the same way on the chain
+   side and compared; without it they are skipped (the report says so) and everything else —
+   provenance, amounts, counts — is still checked. A wrong salt is reported as such.
+
+Derived, aggregate and reference tables are covered by their hashes and row counts only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.csv as pacsv  # type: ignore[import-untyped]
+import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+from ledger.chain.artifacts import abi_sha256 as current_abi_sha256
+from ledger.chain.artifacts import load_artifact
+from ledger.errors import BuildError, ChainUnavailable
+from ledger.export.errors import NotAnExport
+from ledger.export.package import DATAPACKAGE, FORMAT_NAME, FORMAT_VERSION, MANIFEST, README
+from ledger.export.pseudonym import Pseudonymiser, salt_fingerprint
+from ledger.export.schema import TABLES, ExportTable
+from ledger.indexer.decoding import DecodeError, EventDecoder
+from ledger.indexer.handlers import HANDLERS, LogContext, jst_day
+from ledger.indexer.rpc import JsonRpc, ProviderJsonRpc, RpcError
+from ledger.indexer.spec import IndexedContract
+from ledger.indexer.store import ChunkSink
+from ledger.ties import JST_OFFSET_SECONDS
+
+__all__ = ["Discrepancy", "VerifyReport", "verify_export", "read_manifest", "MAX_LISTED"]
+
+MAX_LISTED = 1_000  # discrepancies listed one by one; the rest are counted
+_PAIRING_LIMIT = 2_000  # leftovers paired field by field only when both sides are this small
+_HEADER_BATCH = 200
+_TARGET_LOGS = 20_000  # logs per eth_getLogs call, about
+_SKIP = object()  # a person field that cannot be checked without the salt
+
+
+@dataclass(frozen=True)
+class Discrepancy:
+    """One thing that does not hold. ``row`` is the 1-based data row in ``file`` (None: not a row)."""
+
+    file: str
+    row: int | None
+    key: str | None
+    field: str | None
+    expected: str | None
+    found: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file + (f" row {self.row}" if self.row is not None else "")
+        if self.key:
+            where += f" ({self.key})"
+        field_name = f"{self.field}: " if self.field else ""
+        values = ""
+        if self.expected is not None or self.found is not None:
+            values = f" (expected {self.expected!r}, found {self.found!r})"
+        return f"{where}: {field_name}{self.message}{values}"
+
+
+@dataclass
+class VerifyReport:
+    """The outcome of :func:`verify_export`; ``ok`` only when nothing was found."""
+
+    ok: bool = True
+    discrepancies: list[Discrepancy] = field(default_factory=list)
+    discrepancy_count: int = 0
+    checked: dict[str, int] = field(default_factory=dict)
+    personal_fields_checked: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, discrepancy: Discrepancy) -> None:
+        self.ok = False
+        self.discrepancy_count += 1
+        if len(self.discrepancies) < MAX_LISTED:
+            self.discrepancies.append(discrepancy)
+
+    def count(self, name: str, n: int = 1) -> None:
+        self.checked[name] = self.checked.get(name, 0) + n
+
+    def lines(self) -> list[str]:
+        out = [str(d) for d in self.discrepancies]
+        if self.discrepancy_count > len(self.discrepancies):
+            out.append(f"… and {self.discrepancy_count - len(self.discrepancies)} more discrepancies")
+        return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The manifest and the files
+# ---------------------------------------------------------------------------------------------
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """The export manifest of ``folder``; :class:`NotAnExport` saying exactly what is wrong."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise NotAnExport(f"{folder} is not a folder")
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise NotAnExport(f"{folder} is not an export: it has no {MANIFEST}")
+    try:
+        manifest = orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        raise NotAnExport(f"{path} is not valid JSON ({exc})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
+        raise NotAnExport(f'{path} is not a Tsunagari Ledger export manifest (no "format": "{FORMAT_NAME}")')
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise NotAnExport(
+            f"{path} is export format version {manifest.get('format_version')!r}; "
+            f"this tool reads version {FORMAT_VERSION}"
+        )
+    for key in ("chain", "range", "options", "tables", "files"):
+        if not isinstance(manifest.get(key), dict):
+            raise NotAnExport(f"{path} has no {key!r} section")
+    return manifest
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_files(folder: Path, manifest: dict[str, Any], report: VerifyReport) -> set[str]:
+    """Hashes of every listed file; returns the files that are missing."""
+    listed: dict[str, Any] = manifest["files"]
+    missing: set[str] = set()
+    for name, entry in listed.items():
+        path = folder / name
+        if not path.is_file():
+            report.add(Discrepancy(name, None, None, None, None, None, "listed in the manifest but missing"))
+            missing.add(name)
+            continue
+        found = _sha256(path)
+        report.count("files_hashed")
+        if found != entry.get("sha256"):
+            report.add(
+                Discrepancy(
+                    name, None, None, "sha256", entry.get("sha256"), found, "the file differs from the manifest"
+                )
+            )
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            relative = path.relative_to(folder).as_posix()
+            if relative != MANIFEST and relative not in listed:
+                report.add(
+                    Discrepancy(
+                        relative, None, None, None, None, None, "is not part of the export (not in the manifest)"
+                    )
+                )
+    return missing
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading rows back, as canonical text
+# ---------------------------------------------------------------------------------------------
+
+
+def _canon(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+class _BadFile(Exception):
+    pass
+
+
+def _file_rows(path: Path, fmt: str, t: ExportTable) -> Iterator[tuple[int, tuple[str | None, ...]]]:
+    """(1-based row, canonical values in the table's field order) for every data row of a file."""
+    names = list(t.field_names)
+    row_no = 0
+    if fmt == "csv":
+        convert = pacsv.ConvertOptions(
+            column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True, quoted_strings_can_be_null=False
+        )
+        try:
+            reader = pacsv.open_csv(path, convert_options=convert)
+        except pa.ArrowInvalid as exc:
+            raise _BadFile(f"cannot be read as CSV: {exc}") from None
+        header = reader.schema.names
+        if header != names:
+            raise _BadFile(f"its columns are {header}, the data dictionary says {names}")
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                return
+            except pa.ArrowInvalid as exc:
+                raise _BadFile(f"cannot be read as CSV after row {row_no}: {exc}") from None
+            for values in zip(*(c.to_pylist() for c in batch.columns), strict=True):
+                row_no += 1
+                yield row_no, values
+    elif fmt == "parquet":
+        try:
+            parquet = pq.ParquetFile(path)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise _BadFile(f"cannot be read as Parquet: {exc}") from None
+        if parquet.schema_arrow.names != names:
+            raise _BadFile(f"its columns are {parquet.schema_arrow.names}, the data dictionary says {names}")
+        for batch in parquet.iter_batches(batch_size=65_536):
+            for values in zip(*(c.to_pylist() for c in batch.columns), strict=True):
+                row_no += 1
+                yield row_no, tuple(_canon(v) for v in values)
+    else:
+        with open(path, "rb") as handle:
+            for line in handle:
+                row_no += 1
+                try:
+                    obj = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    yield row_no, ("\x00not json",) * len(names)
+                    continue
+                if not isinstance(obj, dict):
+                    yield row_no, ("\x00not an object",) * len(names)
+                    continue
+                yield row_no, tuple(_canon(obj.get(n)) for n in names)
+
+
+# ---------------------------------------------------------------------------------------------
+# Logs → rows, the indexer's way
+# ---------------------------------------------------------------------------------------------
+
+
+def _int(value: Any) -> int:
+    return int(value, 16) if isinstance(value, str) else int(value)
+
+
+def _chain_id(rpc: JsonRpc) -> int | None:
+    if isinstance(rpc, ProviderJsonRpc):
+        return int(rpc.w3.eth.chain_id)
+    try:
+        return _int(rpc.call("eth_chainId", []))
+    except RpcError:
+        return None
+
+
+def _headers(rpc: JsonRpc, numbers: Sequence[int]) -> dict[int, tuple[str, int]]:
+    found: dict[int, tuple[str, int]] = {}
+    for start in range(0, len(numbers), _HEADER_BATCH):
+        part = list(numbers[start : start + _HEADER_BATCH])
+        answers = rpc.batch([("eth_getBlockByNumber", [hex(n), False]) for n in part])
+        for number, raw in zip(part, answers, strict=True):
+            if raw is not None:
+                found[number] = (str(raw["hash"]).lower(), _int(raw["timestamp"]))
+    return found
+
+
+class _Decoder:
+    """Decodes raw logs into index rows (per index table) exactly as the indexer's runner does."""
+
+    def __init__(self, contracts: Sequence[dict[str, Any]], chain_id: int) -> None:
+        indexed = tuple(
+            IndexedContract(
+                c["name"], str(c["address"]).lower(), int(c["start_block"]), tuple(load_artifact(c["name"]).abi)
+            )
+            for c in contracts
+        )
+        self.decoder = EventDecoder(indexed)
+        self.addresses = [c.address for c in indexed]
+        self.chain_id = chain_id
+        self.topics_by_event: dict[str, set[str]] = {}
+        for plan in self.decoder.plans.values():
+            self.topics_by_event.setdefault(plan.name, set()).add(plan.topic0)
+
+    def fetch(
+        self, rpc: JsonRpc, lo: int, hi: int, events: set[str] | None = None, expected_logs: int | None = None
+    ) -> Iterator[tuple[int, int, ChunkSink, int]]:
+        """(first block, last block, rows, logs) chunk by chunk over [lo, hi]; ``events`` filters by name."""
+        topics: set[str] | None = None
+        if events is not None:
+            topics = set().union(*(self.topics_by_event.get(e, set()) for e in events)) if events else set()
+            if not topics:
+                return
+        # Start with a range expected to hold about _TARGET_LOGS logs (from the manifest's row
+        # counts), then adapt to what the chain really holds.
+        blocks = hi - lo + 1
+        span = 2_000 if not expected_logs else max(1, min(100_000, blocks * _TARGET_LOGS // expected_logs))
+        while lo <= hi:
+            end = min(hi, lo + span - 1)
+            query: dict[str, Any] = {"fromBlock": hex(lo), "toBlock": hex(end), "address": self.addresses}
+            if topics is not None:
+                query["topics"] = [sorted(topics)]
+            try:
+                logs = rpc.call("eth_getLogs", [query]) or []
+            except RpcError:
+                if span == 1:
+                    raise
+                span = max(1, span // 2)
+                continue
+            logs = [e for e in logs if not e.get("removed")]
+            if topics is not None:  # nodes may ignore the topic filter (py-evm's provider does)
+                logs = [e for e in logs if e.get("topics") and str(e["topics"][0]).lower() in topics]
+            sink = self._rows(rpc, logs)
+            yield lo, end, sink, len(logs)
+            if len(logs) > _TARGET_LOGS:
+                span = max(1, span // 2)
+            elif len(logs) < _TARGET_LOGS // 4:
+                span = min(span * 2, 100_000)
+            lo = end + 1
+
+    def _rows(self, rpc: JsonRpc, logs: list[dict[str, Any]]) -> ChunkSink:
+        logs.sort(key=lambda e: (_int(e["blockNumber"]), _int(e["logIndex"])))
+        headers = _headers(rpc, sorted({_int(e["blockNumber"]) for e in logs}))
+        sink = ChunkSink()
+        decoder, chain_id = self.decoder, self.chain_id
+        days: dict[int, int] = {}
+        for entry in logs:
+            number = _int(entry["blockNumber"])
+            header = headers.get(number)
+            if header is None:
+                raise ChainUnavailable(f"block {number} disappeared while the export was being verified")
+            block_hash = str(entry["blockHash"]).lower()
+            timestamp = header[1]
+            day = days.get(timestamp)
+            if day is None:
+                day = days[timestamp] = jst_day(timestamp)
+            address = str(entry["address"]).lower()
+            topics: list[str] = entry["topics"]
+            data: str = entry["data"]
+            sink.provenance = (
+                chain_id,
+                address,
+                number,
+                block_hash,
+                timestamp,
+                str(entry["transactionHash"]).lower(),
+                _int(entry["transactionIndex"]),
+                _int(entry["logIndex"]),
+            )
+            try:
+                plan = decoder.plan_for(address, topics)
+                handler = HANDLERS.get(plan.key)
+                if handler is None:
+                    raise DecodeError(f"no handler for {plan.key}")
+                args = plan.decode(topics, data)
+            except DecodeError as exc:
+                topic0 = topics[0] if topics else ""
+                sink.row("undecodable_logs", (topic0, ",".join(topics), data, str(exc)))
+                continue
+            handler(args, LogContext(number, timestamp, day), sink)
+        return sink
+
+
+# ---------------------------------------------------------------------------------------------
+# Index rows → export rows (canonical text)
+# ---------------------------------------------------------------------------------------------
+
+_PROV = 8  # provenance columns at the front of every index row
+
+
+def _date_text(day: int) -> str:
+    return f"{day // 10_000:04d}-{day // 100 % 100:02d}-{day % 100:02d}"
+
+
+class _Mapper:
+    """Builds the export's rows from index rows, with the export's person ids and region filter."""
+
+    def __init__(self, pseudonymiser: Pseudonymiser | None, personal_raw: bool, regions: set[int] | None) -> None:
+        self.pseudonymiser = pseudonymiser
+        self.personal_raw = personal_raw
+        self.regions = regions
+        self.revoked: dict[tuple[int, str], tuple[int, str, int]] = {}
+
+    def person(self, address: str) -> Any:
+        if self.personal_raw:
+            return address
+        if self.pseudonymiser is None:
+            return _SKIP
+        return self.pseudonymiser.one(address)
+
+    def keep(self, t: ExportTable, row: Sequence[Any]) -> bool:
+        if self.regions is None or t.region_field is None:
+            return True
+        return int(row[t.field_names.index(t.region_field)]) in self.regions
+
+    def canon_row(self, t: ExportTable, values: Sequence[Any]) -> tuple[Any, ...]:
+        out: list[Any] = []
+        for f, v in zip(t.fields, values, strict=True):
+            if f.personal and v is not None:
+                out.append(self.person(v))
+            elif f.type == "date" and v is not None:
+                out.append(_date_text(int(v)))
+            else:
+                out.append(_canon(v))
+        return tuple(out)
+
+    def event_rows(self, t: ExportTable, sink: ChunkSink) -> list[tuple[Any, ...]]:
+        """Rows of event table ``t`` from one chunk's index rows, in key order."""
+        if t.name == "coin_movements":
+            rows = self._movements(sink)
+        elif t.name == "contributions":
+            rows = []
+            for r in sink.rows.get("contributions", []):
+                revoked = self.revoked.get((int(r[_PROV + 1]), str(r[_PROV])))
+                extra = (True, *revoked) if revoked else (False, None, None, None)
+                rows.append((*r, *extra))
+        else:
+            rows = list(sink.rows.get(t.index_table or t.name, []))
+        return [self.canon_row(t, r) for r in rows if self.keep(t, r)]
+
+    def _movements(self, sink: ChunkSink) -> list[tuple[Any, ...]]:
+        # The coin_movements view of the initial migration, row for row.
+        rows: list[tuple[Any, ...]] = []
+        for r in sink.rows.get("contributions", []):
+            p, a = r[:_PROV], r[_PROV:]
+            rows.append((*p, a[2], a[0], "mint", a[5], a[1]))
+        for r in sink.rows.get("revocations", []):
+            p, a = r[:_PROV], r[_PROV:]
+            rows.append((*p, a[2], a[0], "revoke", -a[4], a[1]))
+        for r in sink.rows.get("supports", []):
+            p, a = r[:_PROV], r[_PROV:]
+            rows.append((*p, a[1], a[2], "support", -a[3], a[0]))
+        for r in sink.rows.get("coin_transfers", []):
+            p, a = r[:_PROV], r[_PROV:]
+            rows.append((*p, a[0], a[1], "transfer_out", -a[3], 0))
+            rows.append((*p, a[0], a[2], "transfer_in", a[3], 0))
+        rows.sort(key=lambda row: (row[2], row[7], row[10]))
+        return rows
+
+
+def _key_of(t: ExportTable, values: Sequence[Any]) -> tuple[Any, ...] | None:
+    key: list[Any] = []
+    for name in t.key:
+        v = values[t.field_names.index(name)]
+        if name in ("block_number", "log_index"):
+            try:
+                key.append(int(v))
+            except (TypeError, ValueError):
+                return None
+        else:
+            key.append(v)
+    return tuple(key)
+
+
+def _key_text(t: ExportTable, key: tuple[Any, ...] | None) -> str | None:
+    if key is None:
+        return None
+    return ", ".join(f"{n} {v}" for n, v in zip(t.key, key, strict=True))
+
+
+# ---------------------------------------------------------------------------------------------
+# Comparing one table
+# ---------------------------------------------------------------------------------------------
+
+
+def _month_file(t: ExportTable, files: Sequence[str], timestamp_text: Any) -> str:
+    if len(files) == 1 and "/" not in files[0]:
+        return files[0]
+    try:
+        moment = int(timestamp_text) + JST_OFFSET_SECONDS
+    except (TypeError, ValueError):
+        return files[0] if files else t.name
+    day = date.fromordinal(moment // 86_400 + date(1970, 1, 1).toordinal())
+    tag = f"-{day.year:04d}-{day.month:02d}."
+    for name in files:
+        if tag in name:
+            return name
+    return files[0] if files else t.name
+
+
+class _TableCheck:
+    """Compares one verified table's files with the rows rebuilt from the chain."""
+
+    def __init__(self, folder: Path, fmt: str, t: ExportTable, files: Sequence[str], report: VerifyReport) -> None:
+        self.t = t
+        self.files = list(files)
+        self.report = report
+        self.names = t.field_names
+        self._ts = self.names.index("block_timestamp")
+        self._rows = self._all_rows(folder, fmt)
+        self._peek: tuple[str, int, tuple[Any, ...], tuple[Any, ...] | None] | None = None
+        self._advance()
+        self.unmatched_file: dict[tuple[Any, ...], tuple[str, int, tuple[Any, ...]]] = {}
+        self.unkeyed: list[tuple[str, int, tuple[Any, ...]]] = []
+        self.unmatched_chain: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        self.file_rows = 0
+        self.chain_rows = 0
+
+    def _all_rows(self, folder: Path, fmt: str) -> Iterator[tuple[str, int, tuple[Any, ...]]]:
+        for name in self.files:
+            try:
+                for row_no, values in _file_rows(folder / name, fmt, self.t):
+                    yield name, row_no, values
+            except _BadFile as exc:
+                self.report.add(Discrepancy(name, None, None, None, None, None, str(exc)))
+            except OSError as exc:
+                self.report.add(Discrepancy(name, None, None, None, None, None, f"cannot be read: {exc}"))
+
+    def _advance(self) -> None:
+        nxt = next(self._rows, None)
+        if nxt is None:
+            self._peek = None
+            return
+        name, row_no, values = nxt
+        self._peek = (name, row_no, values, _key_of(self.t, values))
+
+    def _take_file_rows(self, upto_block: int | None) -> dict[tuple[Any, ...], tuple[str, int, tuple[Any, ...]]]:
+        taken: dict[tuple[Any, ...], tuple[str, int, tuple[Any, ...]]] = {}
+        while self._peek is not None:
+            name, row_no, values, key = self._peek
+            if key is not None and upto_block is not None and key[0] > upto_block:
+                break
+            self.file_rows += 1
+            if key is None:
+                self.unkeyed.append((name, row_no, values))
+            elif key in taken or key in self.unmatched_file:
+                self.report.add(
+                    Discrepancy(
+                        name, row_no, _key_text(self.t, key), None, None, None, "repeats the key of an earlier row"
+                    )
+                )
+            else:
+                taken[key] = (name, row_no, values)
+            self._advance()
+        return taken
+
+    def feed(self, chain_rows: Sequence[tuple[Any, ...]], upto_block: int) -> None:
+        taken = self._take_file_rows(upto_block)
+        for values in chain_rows:
+            self.chain_rows += 1
+            key = _key_of(self.t, values)
+            assert key is not None
+            found = taken.pop(key, None) or self.unmatched_file.pop(key, None)
+            if found is None:
+                self.unmatched_chain[key] = values
+            else:
+                self._compare(found, values, key)
+        self.unmatched_file.update(taken)
+
+    def _compare(
+        self, found: tuple[str, int, tuple[Any, ...]], expected: tuple[Any, ...], key: tuple[Any, ...] | None
+    ) -> None:
+        _compare_row(self.report, self.t, found, expected, _key_text(self.t, key))
+
+    def finish(self) -> None:
+        self.unmatched_file.update(self._take_file_rows(None))
+        # Late matches: rows out of order in the file.
+        for key in list(self.unmatched_chain):
+            found = self.unmatched_file.pop(key, None)
+            if found is not None:
+                self._compare(found, self.unmatched_chain.pop(key), key)
+        leftovers_file = list(self.unmatched_file.values()) + self.unkeyed
+        leftovers_chain = list(self.unmatched_chain.items())
+        # A row whose key itself was edited: pair it with the log it most resembles.
+        if (
+            leftovers_file
+            and leftovers_chain
+            and len(leftovers_file) <= _PAIRING_LIMIT
+            and len(leftovers_chain) <= _PAIRING_LIMIT
+        ):
+            for chain_key, chain_values in list(leftovers_chain):
+                best, best_score = None, len(self.names) // 2
+                for i, (_name, _row, values) in enumerate(leftovers_file):
+                    score = sum(1 for a, b in zip(chain_values, values, strict=True) if a is _SKIP or a == b)
+                    if score > best_score:
+                        best, best_score = i, score
+                if best is not None:
+                    self._compare(leftovers_file.pop(best), chain_values, chain_key)
+                    leftovers_chain.remove((chain_key, chain_values))
+        for name, row_no, values in leftovers_file:
+            self.report.add(
+                Discrepancy(
+                    name,
+                    row_no,
+                    _key_text(self.t, _key_of(self.t, values)),
+                    None,
+                    None,
+                    None,
+                    "is not on chain: no log of the indexed contracts in the range matches this row",
+                )
+            )
+        for key, expected in leftovers_chain:
+            self.report.add(
+                Discrepancy(
+                    _month_file(self.t, self.files, expected[self._ts]),
+                    None,
+                    _key_text(self.t, key),
+                    None,
+                    None,
+                    None,
+                    f"is missing: the chain has this {self.t.name} row (tx {expected[self.names.index('tx_hash')]}) "
+                    "but the export does not",
+                )
+            )
+
+
+def _compare_row(
+    report: VerifyReport,
+    t: ExportTable,
+    found: tuple[str, int, tuple[Any, ...]],
+    expected: tuple[Any, ...],
+    key: str | None,
+) -> None:
+    """One discrepancy per field of the file row that is not what the chain says."""
+    name, row_no, values = found
+    if values == expected:
+        return
+    for field_name, want, got in zip(t.field_names, expected, values, strict=True):
+        if want is not _SKIP and want != got:
+            report.add(Discrepancy(name, row_no, key, field_name, want, got, "differs from the chain"))
+
+
+def _compare_entities(
+    folder: Path,
+    fmt: str,
+    t: ExportTable,
+    files: Sequence[str],
+    expected: dict[Any, tuple[Any, ...]],
+    report: VerifyReport,
+) -> tuple[int, int]:
+    index = t.field_names.index(t.key[0])
+    seen: dict[Any, tuple[str, int, tuple[Any, ...]]] = {}
+    rows = 0
+    for name in files:
+        try:
+            for row_no, values in _file_rows(folder / name, fmt, t):
+                rows += 1
+                key = values[index]
+                if key in seen:
+                    report.add(
+                        Discrepancy(name, row_no, f"{t.key[0]} {key}", None, None, None, "repeats an earlier row")
+                    )
+                    continue
+                seen[key] = (name, row_no, values)
+        except _BadFile as exc:
+            report.add(Discrepancy(name, None, None, None, None, None, str(exc)))
+    for key, want in expected.items():
+        found = seen.pop(key, None)
+        if found is None:
+            report.add(
+                Discrepancy(
+                    files[0] if files else t.name,
+                    None,
+                    f"{t.key[0]} {key}",
+                    None,
+                    None,
+                    None,
+                    f"is missing: the chain registered this {t.key[0]} but the export has no row for it",
+                )
+            )
+        else:
+            _compare_row(report, t, found, want, f"{t.key[0]} {key}")
+    for key, (name, row_no, _values) in seen.items():
+        report.add(
+            Discrepancy(
+                name,
+                row_no,
+                f"{t.key[0]} {key}",
+                None,
+                None,
+                None,
+                "is not on chain: no registration log matches this row",
+            )
+        )
+    return rows, len(expected)
+
+
+# ---------------------------------------------------------------------------------------------
+# Verify
+# ---------------------------------------------------------------------------------------------
+
+
+def _entity_rows(
+    mapper: _Mapper, collected: dict[str, list[tuple[Any, ...]]], t: ExportTable, to_block: int
+) -> dict[Any, tuple[Any, ...]]:
+    def latest(table: str, region: int, column: int) -> Any:
+        changes = [r for r in collected.get(table, []) if int(r[_PROV]) == region and int(r[2]) <= to_block]
+        if not changes:
+            return False
+        return max(changes, key=lambda r: (int(r[2]), int(r[7])))[column]
+
+    rows: dict[Any, tuple[Any, ...]] = {}
+    if t.name == "regions":
+        for r in collected.get("region_registrations", []):
+            p, a = r[:_PROV], r[_PROV:]
+            region = int(a[0])
+            values = (*p, region, a[3], a[4], a[2], a[1], latest("region_pause_changes", region, _PROV + 1),
+                      latest("region_transfer_settings", region, _PROV + 1))  # fmt: skip
+            if mapper.keep(t, values):
+                rows[str(region)] = mapper.canon_row(t, values)
+        return rows
+    registrations, closures = (
+        ("activity_registrations", "activity_closures")
+        if t.name == "activities"
+        else ("project_registrations", "project_closures")
+    )
+    closed_at: dict[int, int] = {}
+    for r in collected.get(closures, []):
+        entity, block = int(r[_PROV]), int(r[2])
+        if block <= to_block:
+            closed_at[entity] = min(block, closed_at.get(entity, block))
+    for r in collected.get(registrations, []):
+        entity = int(r[_PROV])
+        closed = closed_at.get(entity)
+        values = (*r, closed is not None, closed)
+        if mapper.keep(t, values):
+            rows[str(entity)] = mapper.canon_row(t, values)
+    return rows
+
+
+def verify_export(folder: Path, rpc: JsonRpc, salt: bytes | None = None) -> VerifyReport:
+    """Check the export in ``folder`` against the chain behind ``rpc`` (see the module docstring).
+
+    Raises :class:`NotAnExport` when ``folder`` is not an export at all; everything else that does
+    not hold is a :class:`Discrepancy` in the report.
+    """
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    report = VerifyReport()
+    missing = _check_files(folder, manifest, report)
+    chain, span, options = manifest["chain"], manifest["range"], manifest["options"]
+    chain_id = int(chain["chain_id"])
+    fmt = str(options["format"])
+
+    node_chain = _chain_id(rpc)
+    if node_chain is None:
+        report.notes.append("the node does not answer eth_chainId; the chain is identified by its block hashes")
+    elif node_chain != chain_id:
+        report.add(
+            Discrepancy(
+                MANIFEST,
+                None,
+                None,
+                "chain_id",
+                str(chain_id),
+                str(node_chain),
+                f"the export is of chain {chain_id} but the node serves chain {node_chain}; nothing else was compared",
+            )
+        )
+        return report
+    for c in chain["contracts"]:
+        try:
+            current = current_abi_sha256(c["name"])
+        except BuildError:
+            current = None
+        if current != c.get("abi_sha256"):
+            report.add(
+                Discrepancy(
+                    MANIFEST,
+                    None,
+                    c["name"],
+                    "abi_sha256",
+                    c.get("abi_sha256"),
+                    current,
+                    "the export was made with another ABI than this tool decodes with",
+                )
+            )
+    from_block, to_block = int(span["from_block"]), int(span["to_block"])
+    head = _int(rpc.call("eth_blockNumber", []))
+    if head < to_block:
+        report.add(
+            Discrepancy(
+                MANIFEST,
+                None,
+                None,
+                "to_block",
+                str(to_block),
+                str(head),
+                f"the node's head {head} is below the export's last block: another chain, or a node still syncing",
+            )
+        )
+        return report
+    ends = _headers(rpc, sorted({from_block, to_block}))
+    for label, number, want in (
+        ("from_block_hash", from_block, span["from_block_hash"]),
+        ("to_block_hash", to_block, span["to_block_hash"]),
+    ):
+        got = ends.get(number, (None, 0))[0]
+        if got != want:
+            report.add(
+                Discrepancy(
+                    MANIFEST,
+                    None,
+                    f"block {number}",
+                    label,
+                    want,
+                    got,
+                    "the chain's block differs: the export is of another chain or of blocks later reorganised away",
+                )
+            )
+    if not report.ok and any(d.field in ("from_block_hash", "to_block_hash") for d in report.discrepancies):
+        report.notes.append("rows were not compared: the range's end blocks are not the chain's")
+        return report
+
+    pseudonymised = bool(options.get("pseudonymised"))
+    pseudonymiser: Pseudonymiser | None = None
+    if pseudonymised and salt is not None:
+        expected_fp = (manifest.get("pseudonym") or {}).get("salt_fingerprint")
+        if salt_fingerprint(salt) != expected_fp:
+            report.add(
+                Discrepancy(
+                    MANIFEST,
+                    None,
+                    None,
+                    "salt",
+                    None,
+                    None,
+                    "the salt given is not the one this export was made with; person fields were not compared",
+                )
+            )
+        else:
+            pseudonymiser = Pseudonymiser(salt)
+    report.personal_fields_checked = not pseudonymised or pseudonymiser is not None
+    if not report.personal_fields_checked:
+        report.notes.append("person fields were not compared (pseudonymised export, no matching salt)")
+    regions = set(options["regions"]) if options.get("regions") else None
+    mapper = _Mapper(pseudonymiser, personal_raw=not pseudonymised, regions=regions)
+    decoder = _Decoder(chain["contracts"], chain_id)
+    tables = {name: TABLES[name] for name in manifest["tables"] if name in TABLES and TABLES[name].verified}
+    unreadable = {name for name in tables if any(f in missing for f in manifest["tables"][name].get("files", []))}
+    for name in sorted(unreadable):
+        report.notes.append(f"{name}: rows were not compared (a file of the table is missing)")
+    start = min(int(c["start_block"]) for c in chain["contracts"])
+
+    # Pass 1: what rows depend on beyond their own log — registrations and their state, revocations.
+    need_revocations = "contributions" in tables
+    entity_events: set[str] = set()
+    for name, t in tables.items():
+        if t.kind == "entities" and name not in unreadable:
+            entity_events.update(t.events)
+    if need_revocations:
+        entity_events.add("ContributionRevoked")
+    collected: dict[str, list[tuple[Any, ...]]] = {}
+    if entity_events:
+        for _lo, _hi, sink, logs in decoder.fetch(rpc, start, to_block, entity_events):
+            report.count("logs_fetched", logs)
+            for table_name, index_rows in sink.rows.items():
+                collected.setdefault(table_name, []).extend(index_rows)
+    for r in collected.get("revocations", []):
+        if int(r[2]) <= to_block:
+            mapper.revoked[(int(r[_PROV + 1]), str(r[_PROV]))] = (int(r[2]), str(r[5]), int(r[7]))
+    for name, t in tables.items():
+        if t.kind != "entities" or name in unreadable:
+            continue
+        files = manifest["tables"][name].get("files", [])
+        expected = _entity_rows(mapper, collected, t, to_block)
+        in_files, on_chain = _compare_entities(folder, fmt, t, files, expected, report)
+        _check_count(report, manifest, t, files, in_files, on_chain)
+        report.count(f"rows:{name}", in_files)
+
+    # Pass 2: every log of the range, against the event tables, a chunk at a time.
+    checks = {
+        name: _TableCheck(folder, fmt, t, manifest["tables"][name].get("files", []), report)
+        for name, t in tables.items()
+        if t.kind == "events" and name not in unreadable
+    }
+    if checks:
+        expected_logs = sum(
+            int(entry.get("rows") or 0)
+            for name, entry in manifest["tables"].items()
+            if name in TABLES and TABLES[name].kind == "events" and name != "coin_movements"
+        )
+        for _lo, hi, sink, logs in decoder.fetch(rpc, from_block, to_block, expected_logs=expected_logs):
+            report.count("logs_fetched", logs)
+            for check in checks.values():
+                check.feed(mapper.event_rows(check.t, sink), hi)
+        for name, check in checks.items():
+            check.finish()
+            _check_count(report, manifest, check.t, check.files, check.file_rows, check.chain_rows)
+            report.count(f"rows:{name}", check.file_rows)
+
+    # The other tables: rows as the manifest says (their bytes are covered by the hashes).
+    for name, entry in manifest["tables"].items():
+        other = TABLES.get(name)
+        if other is None:
+            report.add(Discrepancy(MANIFEST, None, name, None, None, None, "names a table this tool does not know"))
+            continue
+        if other.verified:
+            continue
+        files = [f for f in entry.get("files", []) if f not in missing]
+        rows = 0
+        for f in files:
+            try:
+                rows += sum(1 for _ in _file_rows(folder / f, fmt, other))
+            except _BadFile as exc:
+                report.add(Discrepancy(f, None, None, None, None, None, str(exc)))
+        if len(files) == len(entry.get("files", [])):
+            _check_count(report, manifest, other, files, rows, None)
+        report.count(f"rows:{name}", rows)
+    report.count("tables", len(manifest["tables"]))
+    for extra in (DATAPACKAGE, README):
+        if extra not in manifest["files"]:
+            report.add(Discrepancy(extra, None, None, None, None, None, "is not listed in the manifest"))
+    return report
+
+
+def _check_count(
+    report: VerifyReport,
+    manifest: dict[str, Any],
+    t: ExportTable,
+    files: Sequence[str],
+    in_files: int,
+    on_chain: int | None,
+) -> None:
+    listed = manifest["tables"][t.name].get("rows")
+    where = files[0] if len(files) == 1 else f"{t.name} ({len(files)} files)"
+    if listed != in_files:
+        report.add(
+            Discrepancy(where, None, None, "rows", str(listed), str(in_files), "row count differs from the manifest")
+        )
+    if on_chain is not None and on_chain != in_files:
+        report.add(
+            Discrepancy(where, None, None, "rows", str(on_chain), str(in_files), "row count differs from the chain")
+        )
