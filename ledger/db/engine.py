@@ -1,6 +1,7 @@
 """Database engines for SQLite (default) and PostgreSQL, and the schema migrations that create them.
 
-SQLite runs in WAL mode with ``synchronous=NORMAL`` (a committed transaction survives a crash of
+SQLite runs in WAL mode with ``synchronous=NORMAL``, with every transaction (DDL included) begun
+explicitly so that a migration is all-or-nothing, (a committed transaction survives a crash of
 the process; only a power loss can drop the last ones, which the indexer re-reads from the chain),
 a 5 s busy timeout so readers and the writer wait instead of failing, and foreign keys on.
 PostgreSQL needs nothing special: the same schema, the same code, another URL.
@@ -31,6 +32,9 @@ def is_sqlite(engine: Engine) -> bool:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin (see _sqlite_begin):
+    # the module's own handling commits before DDL, so a crash mid-migration could leave half a schema.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
@@ -39,6 +43,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA temp_store=MEMORY")
     cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache
     cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -50,6 +58,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
 

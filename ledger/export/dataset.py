@@ -361,12 +361,10 @@ def _snapshot(engine_or_conn: Engine | Connection) -> Iterator[Connection]:
             with conn.begin():
                 yield conn
         else:
-            # pysqlite starts no transaction for SELECTs; an explicit one pins one WAL snapshot.
-            opened.exec_driver_sql("BEGIN")
-            try:
+            # The engine begins every SQLite transaction explicitly (ledger/db/engine.py), so this
+            # read transaction pins one WAL snapshot for the whole export.
+            with opened.begin():
                 yield opened
-            finally:
-                opened.exec_driver_sql("ROLLBACK")
 
 
 def _run(gen: Generator[None, None, dict[str, Any]]) -> dict[str, Any]:

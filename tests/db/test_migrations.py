@@ -33,3 +33,23 @@ def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def test_a_failing_migration_leaves_the_previous_schema_whole(tmp_path: Path) -> None:
+    """SQLite DDL runs inside the migration's transaction: a crash mid-way changes nothing."""
+    from alembic import command
+
+    from ledger.db.engine import alembic_config, make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    command.upgrade(alembic_config(engine), "0002")
+    with engine.begin() as conn:  # make 0003's index creation fail after its column was added
+        conn.execute(text("CREATE INDEX ix_tie_months_slice ON api_keys (label)"))
+    with pytest.raises(Exception, match="ix_tie_months_slice"):
+        upgrade_to_head(engine)
+    assert current_revision(engine) == "0002"
+    with engine.connect() as conn:
+        columns = {c["name"] for c in inspect(conn).get_columns("tie_months")}
+        tables = set(inspect(conn).get_table_names())
+    assert "last_active_month" not in columns
+    assert not any(t.startswith("_alembic_tmp") for t in tables)

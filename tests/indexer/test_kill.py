@@ -24,14 +24,15 @@ from tests.indexer.helpers import dump
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _backfill(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "scripts.cli", "index", "backfill"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+def _backfill(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as sink:  # the child keeps its own descriptor; no pipe to drain or leak
+        return subprocess.Popen(
+            [sys.executable, "-m", "scripts.cli", "index", "backfill"],
+            cwd=ROOT,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def test_kill_9_during_backfill_then_restart_gives_the_uninterrupted_database(tmp_path: Path) -> None:
@@ -65,8 +66,9 @@ def test_kill_9_during_backfill_then_restart_gives_the_uninterrupted_database(tm
                 "TSUNAGARI_INDEXER__MAX_RANGE": "1",
             }
 
-        reference = _backfill(env_for(tmp_path / "reference.db"))
-        assert reference.wait(timeout=120) == 0, reference.stderr.read() if reference.stderr else ""
+        log = tmp_path / "backfill.log"
+        reference = _backfill(env_for(tmp_path / "reference.db"), log)
+        assert reference.wait(timeout=120) == 0, log.read_text()
         expected = dump(make_engine(f"sqlite:///{tmp_path / 'reference.db'}"))
         assert len(expected["contributions"]) == 12 * len(people)
 
@@ -74,20 +76,14 @@ def test_kill_9_during_backfill_then_restart_gives_the_uninterrupted_database(tm
         victim_db = tmp_path / "victim.db"
         kills = 0
         for _ in range(6):  # bounded: six attempts to kill it mid-run
-            process = _backfill(env_for(victim_db))
+            process = _backfill(env_for(victim_db), log)
             time.sleep(rng.uniform(0.8, 2.5))
             if process.poll() is None:
                 os.kill(process.pid, signal.SIGKILL)
                 kills += 1
             process.wait(timeout=60)
-            if process.stderr:
-                process.stderr.close()
-        final = _backfill(env_for(victim_db))
-        assert final.wait(timeout=120) == 0
-        if final.stderr:
-            final.stderr.close()
-        if reference.stderr:
-            reference.stderr.close()
+        final = _backfill(env_for(victim_db), log)
+        assert final.wait(timeout=120) == 0, log.read_text()[-3000:]
         assert kills >= 1, "no kill landed while the indexer was running; widen the timing"
         assert dump(make_engine(f"sqlite:///{victim_db}")) == expected
     finally:

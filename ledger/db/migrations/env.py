@@ -15,6 +15,7 @@ with engine.begin() as connection:
         target_metadata=SQLModel.metadata,
         render_as_batch=engine.dialect.name == "sqlite",
         compare_type=True,
+        transactional_ddl=True,  # one transaction for all pending migrations (SQLite too, see engine.py)
     )
     with context.begin_transaction():
         context.run_migrations()
