@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 from sqlalchemy import text
+from starlette.background import BackgroundTask
 
 from api.deps import EngineDep, SettingsDep, require
 from api.errors import ApiError
@@ -69,4 +70,5 @@ def download_export(
         iter(stream),
         media_type="application/zip",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        background=BackgroundTask(stream.close),  # releases the database even if the client leaves early
     )

@@ -226,7 +226,8 @@ def readme(manifest_body: Mapping[str, Any], files_by_table: Mapping[str, Sequen
         "",
         "`manifest.json` lists the sha256 of every file. With access to the chain, "
         "`tsunagari export verify FOLDER --rpc URL` re-reads the logs of the range and reports any row that is not "
-        "on chain, any log that is missing, and any file that changed (add `--salt HEX` to check person ids too).",
+        "on chain, any log that is missing, and any file that changed (with the exporter's salt, in hex in the "
+        "environment variable named by `--salt-env`, it checks person ids too).",
         "",
         "## Licence",
         "",

@@ -23,6 +23,7 @@ the chain by ``verify``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 import pyarrow as pa  # type: ignore[import-untyped]
@@ -116,9 +117,14 @@ class ExportTable:
     region_field: str | None = "region"  # filtered by the regions option when set
     partitionable: bool = False
 
-    @property
+    @cached_property
     def field_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields)
+
+    @cached_property
+    def positions(self) -> dict[str, int]:
+        """Each field's column position."""
+        return {f.name: i for i, f in enumerate(self.fields)}
 
     def field(self, name: str) -> ExportField:
         for f in self.fields:

@@ -1,22 +1,23 @@
 """Reading the index for an export: the block range, and every table as a stream of Arrow batches.
 
-Memory stays flat in the number of rows: every query is read in chunks (``chunk_rows`` rows, one
-Parquet row group each) through a streaming cursor, rows are ordered by an index the database
-can walk (``block_number``) and never sorted whole. ``coin_movements`` is a ``UNION ALL`` view that
-neither SQLite nor PostgreSQL can read in block order without sorting it all, so it is read in
-block windows sized to about ``chunk_rows`` rows each (counted on the underlying tables' indexes).
+Memory stays flat in the number of rows. Event tables are read in **block windows** of about
+``chunk_rows`` rows (at most twice that, unless one block holds more), sized by counting on the
+``block_number`` indexes; nothing is ever sorted whole — not even ``coin_movements``, a ``UNION ALL``
+view that no database can read in block order without sorting all of it. Each window is one
+Parquet row group. Other tables are read through a streaming cursor in chunks of ``chunk_rows``.
 
 Two ways rows become Arrow arrays:
 
 - *generic* (any database, any table): the driver's rows are turned into columns in Python;
-- *SQLite text* (event tables on SQLite, the large ones): SQLite formats each row as one line of
-  unit-separated text (``printf``), and Arrow's C++ CSV parser turns a chunk of lines into typed
-  columns. Python then handles one string per row instead of one object per value, which is what
-  makes a million-row export take seconds. It is used only where every column is an integer, a
-  boolean or 0x-hex text, which can never contain the separator; anything else would make the
-  parser fail loudly, never misread.
+- *SQLite text* (event tables on SQLite, the large ones): SQLite formats each row of a window as
+  one line of unit-separated text (``printf``) and joins the window into one string
+  (``group_concat``), all in C and off the GIL, so a worker thread reads the next window while this
+  one is converted; Arrow's C++ CSV parser turns the string into typed columns, and the window is
+  sorted by key in Arrow when SQLite did not return it in order. Python never handles a row. It is
+  used only where every column is an integer, a boolean or 0x-hex text, which can never contain the
+  separator; anything else makes the parser fail loudly, never misread.
 
-Both paths produce the same columns (a test exports each table both ways and compares the files).
+Both paths produce the same files (a test exports every table both ways and compares them).
 """
 
 from __future__ import annotations
@@ -524,6 +525,7 @@ def _to_dates(values: pa.Array) -> pa.Array:
 def _finish(table: ExportTable, batch: pa.RecordBatch, plan: ReadPlan) -> pa.RecordBatch:
     """Database columns → the export's: dates, pseudonyms, flags and exact types."""
     schema = arrow_schema(table)
+    pseudonymiser = plan.pseudonymiser
     arrays: list[pa.Array] = []
     for f in table.fields:
         if f.name in ("revoked", "closed"):
@@ -533,8 +535,8 @@ def _finish(table: ExportTable, batch: pa.RecordBatch, plan: ReadPlan) -> pa.Rec
         column = batch.column(f.name)
         if f.type == "date":
             column = _to_dates(column)
-        elif f.personal and plan.pseudonymiser is not None:
-            column = plan.pseudonymiser.array(column)
+        elif f.personal and pseudonymiser is not None:
+            column = pseudonymiser.array(column)
         target = arrow_type(f)
         if column.type != target:
             column = column.cast(target)
@@ -578,7 +580,12 @@ def _event_query(conn: Connection, table: ExportTable, plan: ReadPlan) -> _Event
                 "AND r.chain_id = c.chain_id AND r.block_number <= :t"
             )
         return _EventQuery(
-            columns, source, "c.block_number", "c.region", ["block_number", "log_index"], (("contributions", 1),)
+            columns,
+            source,
+            "c.block_number",
+            "c.region",
+            ["block_number", "log_index"],
+            (("contributions", 1),),
         )
     if table.name == "coin_movements":
         counts = (("contributions", 1), ("revocations", 1), ("supports", 1), ("coin_transfers", 2))

@@ -8,7 +8,10 @@ row deleted, a file removed or added, the manifest pointed at another chain.
 from __future__ import annotations
 
 import csv
+import io
 import json
+import zipfile
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +25,19 @@ from ledger.chain.client import LedgerClient
 from ledger.chain.deploy import deploy_ledger
 from ledger.chain.devnet import AnvilDevnet
 from ledger.demo import DEMO_REGIONS, setup_demo, summarise
-from ledger.export import Discrepancy, ExportOptions, NotAnExport, VerifyReport, export_dataset, verify_export
+from ledger.export import (
+    Discrepancy,
+    ExportOptions,
+    NotAnExport,
+    VerifyReport,
+    export_dataset,
+    stream_export_zip,
+    verify_export,
+)
 from ledger.indexer.rpc import json_rpc_for
 from tests.export.conftest import Indexed, indexed_history
 from tests.indexer.helpers import OPEN_INDEXERS, database, make_indexer
+from tests.indexer.test_indexer import NAGAOKA
 
 SALT = bytes(range(100, 132))
 
@@ -83,9 +95,20 @@ def test_a_raw_export_verifies_people_without_a_salt(anvil_indexed: Indexed, tmp
 @pytest.mark.postgres
 def test_an_export_of_a_postgresql_index_verifies(tmp_path: Path) -> None:
     with indexed_history("anvil", "postgres", tmp_path) as indexed:
-        export(indexed, tmp_path / "out", format="parquet")
-        sqlite_free = verify_export(tmp_path / "out", indexed.rpc, SALT)
-        assert sqlite_free.ok, sqlite_free.lines()
+        whole = export(indexed, tmp_path / "out", format="parquet")
+        report = verify_export(tmp_path / "out", indexed.rpc, SALT)
+        assert report.ok, report.lines()
+        first_day = whole["range"]["first_day"]
+        regional = export(
+            indexed, tmp_path / "regional", format="csv", regions=(NAGAOKA,), from_date=date.fromisoformat(first_day)
+        )
+        assert regional["row_counts"]["contributions"] == 4 * 3
+        report = verify_export(tmp_path / "regional", indexed.rpc, SALT)
+        assert report.ok, report.lines()
+        stream = stream_export_zip(indexed.engine, indexed.history.deployment, ExportOptions(format="jsonl", salt=SALT))
+        zipfile.ZipFile(io.BytesIO(b"".join(stream))).extractall(tmp_path / "zipped")
+        report = verify_export(tmp_path / "zipped", indexed.rpc, SALT)
+        assert report.ok, report.lines()
 
 
 # -- tampering is named ---------------------------------------------------------------------------------
@@ -180,7 +203,10 @@ def test_a_row_that_is_not_on_chain_is_reported(anvil_indexed: Indexed, tmp_path
 
 
 def test_an_edited_entity_row_is_named(anvil_indexed: Indexed, tmp_path: Path) -> None:
-    export(anvil_indexed, tmp_path / "out", format="csv", tables=("regions", "activities"))
+    export(anvil_indexed, tmp_path / "out", format="csv", tables=("regions", "activities", "supports"))
+    clean = verify_export(tmp_path / "out", anvil_indexed.rpc)
+    assert clean.ok, clean.lines()
+    assert any("feed contributions, a table this export does not include" in n for n in clean.notes)
 
     def pause(rows: list[list[str]]) -> list[list[str]]:
         rows[2][rows[0].index("paused")] = "true"
