@@ -45,8 +45,8 @@ from ledger.export.errors import NotAnExport
 from ledger.export.package import DATAPACKAGE, FORMAT_NAME, FORMAT_VERSION, MANIFEST, README
 from ledger.export.pseudonym import Pseudonymiser, salt_fingerprint
 from ledger.export.schema import TABLES, ExportTable, arrow_schema
-from ledger.indexer.decoding import DecodeError, EventDecoder
-from ledger.indexer.handlers import HANDLERS, LogContext, jst_day
+from ledger.indexer.decoding import EventDecoder
+from ledger.indexer.handlers import LogContext, apply_log, jst_day
 from ledger.indexer.rpc import JsonRpc, ProviderJsonRpc, RpcError
 from ledger.indexer.spec import IndexedContract
 from ledger.indexer.store import ChunkSink
@@ -399,17 +399,7 @@ class _Decoder:
                 _int(entry["transactionIndex"]),
                 _int(entry["logIndex"]),
             )
-            try:
-                plan = decoder.plan_for(address, topics)
-                handler = HANDLERS.get(plan.key)
-                if handler is None:
-                    raise DecodeError(f"no handler for {plan.key}")
-                args = plan.decode(topics, data)
-            except DecodeError as exc:
-                topic0 = topics[0] if topics else ""
-                sink.row("undecodable_logs", (topic0, ",".join(topics), data, str(exc)))
-                continue
-            handler(args, LogContext(number, timestamp, day), sink)
+            apply_log(decoder, address, topics, data, LogContext(number, timestamp, day), sink)
         return sink
 
 

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ledger.db import models
+from ledger.indexer.decoding import DecodeError, EventDecoder
 from ledger.ties import jst_date
 
-__all__ = ["LogContext", "Sink", "Handler", "HANDLERS", "EVENT_TABLE", "TABLE_COLUMNS", "jst_day"]
+__all__ = ["LogContext", "Sink", "Handler", "HANDLERS", "EVENT_TABLE", "TABLE_COLUMNS", "jst_day", "apply_log"]
 
 
 def jst_day(timestamp: int) -> int:
@@ -226,3 +227,21 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     model.__tablename__: _event_columns(model)  # type: ignore[misc]
     for model in models.EVENT_TABLES
 }
+
+
+def apply_log(
+    decoder: EventDecoder, address: str, topics: list[str], data: str, context: LogContext, sink: Sink
+) -> str | None:
+    """Decode one log and let its handler write to ``sink``; a log that does not decode becomes an
+    ``undecodable_logs`` row instead, and the reason is returned (None when it decoded)."""
+    try:
+        plan = decoder.plan_for(address, topics)
+        handler = HANDLERS.get(plan.key)
+        if handler is None:
+            raise DecodeError(f"no handler for {plan.key}")
+        args = plan.decode(topics, data)
+    except DecodeError as exc:
+        sink.row("undecodable_logs", (topics[0] if topics else "", ",".join(topics), data, str(exc)))
+        return str(exc)
+    handler(args, context, sink)
+    return None

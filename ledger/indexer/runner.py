@@ -31,8 +31,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ledger.errors import ChainUnavailable, TsunagariError
-from ledger.indexer.decoding import DecodeError, EventDecoder
-from ledger.indexer.handlers import HANDLERS, LogContext, jst_day
+from ledger.indexer.decoding import EventDecoder
+from ledger.indexer.handlers import LogContext, apply_log, jst_day
 from ledger.indexer.rpc import JsonRpc, RangeTooLarge, RpcError
 from ledger.indexer.spec import IndexSpec
 from ledger.indexer.store import BlockHeader, Checkpoint, ChunkSink, IndexStore
@@ -248,7 +248,7 @@ class Indexer:
             raise ChainUnavailable("the chain reorganised while the chunk was read; retrying")
         sink = ChunkSink()
         chain_id = self.spec.chain_id
-        decoder, handlers, fault = self.decoder, HANDLERS, self.fault
+        decoder, fault = self.decoder, self.fault
         contexts: dict[int, LogContext] = {}
         for number, tx_index, log_index, entry in parsed:
             header = headers[number]
@@ -271,18 +271,10 @@ class Indexer:
                 tx_index,
                 log_index,
             )
-            try:
-                plan = decoder.plan_for(address, topics)
-                handler = handlers.get(plan.key)
-                if handler is None:
-                    raise DecodeError(f"no handler for {plan.key}")
-                args = plan.decode(topics, data)
-            except DecodeError as exc:
-                topic0 = topics[0] if topics else ""
-                sink.row("undecodable_logs", (topic0, ",".join(topics), data, str(exc)))
-                log.error("undecodable log at block %s: %s", number, exc)
+            problem = apply_log(decoder, address, topics, data, context, sink)
+            if problem is not None:
+                log.error("undecodable log at block %s: %s", number, problem)
                 continue
-            handler(args, context, sink)
             fault("handler")
         end = headers[to_block]
         keep_from = max(0, to_block - self.config.reorg_window)
