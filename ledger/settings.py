@@ -26,6 +26,8 @@ __all__ = [
     "DatabaseSettings",
     "IndexerSettings",
     "ApiSettings",
+    "CheckinSettings",
+    "RelaySettings",
     "Settings",
     "get_settings",
 ]
@@ -102,6 +104,51 @@ class ApiSettings(BaseModel):
     public_k: int = Field(5, ge=1, description="k of the k-anonymity suppression of public aggregates")
 
 
+class CheckinSettings(BaseModel):
+    """QR check-in: kiosk tokens, claim intake and its rate limits (docs/checkin.md)."""
+
+    public_url: str = Field(
+        "", description="base URL phones reach the API at, put in QR codes (empty: http://<api.host>:<api.port>)"
+    )
+    secret: SecretStr | None = Field(
+        None, description="HMAC key of kiosk tokens (empty: a random key kept in secret_file)"
+    )
+    secret_file: Path = Field(
+        Path(".tsunagari/kiosk.key"),
+        description="where the generated kiosk key is kept (mode 600) when secret is unset",
+    )
+    rotation_s: int = Field(30, ge=5, le=3600, description="seconds a kiosk QR code is shown before it changes")
+    grace_s: int = Field(
+        30, ge=0, le=3600, description="seconds a QR code stays valid after it was replaced (scanned just before)"
+    )
+    kiosk_session_hours: int = Field(24, ge=1, description="lifetime of a kiosk URL an operator opens")
+    rate_ip_per_min: int = Field(
+        600, ge=0, description="claims per minute from one IP address (a venue's Wi-Fi shares one; 0 = no limit)"
+    )
+    rate_participant_per_min: int = Field(
+        10, ge=0, description="claim attempts per minute by one participant address (0 = no limit)"
+    )
+    max_batch_wait_ms: int = Field(
+        5, ge=0, description="how long the intake writer waits to group concurrent claims into one commit"
+    )
+
+
+class RelaySettings(BaseModel):
+    """The relayer (``tsunagari relay``; embedded in the demo): outbox → recordBatch / supportBySig."""
+
+    batch_size: int = Field(100, ge=1, le=500, description="most claims in one recordBatch transaction")
+    max_wait_s: float = Field(
+        0.5, ge=0, description="longest a claim waits for a fuller batch before it is sent anyway"
+    )
+    poll_interval_s: float = Field(0.2, gt=0, description="how often the outbox is polled when idle")
+    bump_after_s: float = Field(
+        20.0, gt=0, description="resend a transaction with higher fees when it is not mined after this long"
+    )
+    fee_bump_percent: int = Field(25, ge=10, description="fee increase of each bump (nodes require at least 10)")
+    max_fee_gwei: float = Field(500.0, gt=0, description="never offer more than this per gas")
+    in_flight: int = Field(4, ge=1, description="transactions per account sent before waiting for receipts")
+
+
 class Settings(BaseSettings):
     """All settings, grouped."""
 
@@ -114,6 +161,8 @@ class Settings(BaseSettings):
     db: DatabaseSettings = Field(default_factory=DatabaseSettings)
     indexer: IndexerSettings = Field(default_factory=IndexerSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    checkin: CheckinSettings = Field(default_factory=CheckinSettings)
+    relay: RelaySettings = Field(default_factory=RelaySettings)
 
 
 @lru_cache(maxsize=1)

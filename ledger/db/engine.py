@@ -12,6 +12,8 @@ nothing calls ``create_all`` on a live database.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +21,18 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-__all__ = ["make_engine", "is_sqlite", "alembic_config", "upgrade_to_head", "current_revision", "head_revision"]
+__all__ = [
+    "make_engine",
+    "write_transaction",
+    "is_sqlite",
+    "alembic_config",
+    "upgrade_to_head",
+    "current_revision",
+    "head_revision",
+]
 
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -46,7 +56,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN")
+    # A writer that reads first (the claim intake's uniqueness check, the relayer's batch building)
+    # must take the write lock up front: upgrading a WAL read snapshot to a write fails at once with
+    # SQLITE_BUSY when another process wrote meanwhile, instead of waiting out the busy timeout.
+    immediate = connection.get_execution_options().get("sqlite_immediate", False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -61,6 +75,16 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A read-then-write transaction that holds the write lock from its start (SQLite ``BEGIN
+    IMMEDIATE``; a plain transaction on PostgreSQL, where row locks and constraints do the work)."""
+    with engine.connect() as plain:
+        conn = plain.execution_options(sqlite_immediate=True)
+        with conn.begin():
+            yield conn
 
 
 def alembic_config(engine: Engine) -> Config:

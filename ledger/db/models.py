@@ -56,6 +56,12 @@ __all__ = [
     "DirtyTie",
     "DirtyDay",
     "ApiKey",
+    "ActivityMetadata",
+    "Claim",
+    "RelayBatch",
+    "RelayAttempt",
+    "SupportRequest",
+    "CHECKIN_TABLES",
 ]
 
 
@@ -505,6 +511,131 @@ class ApiKey(SQLModel, table=True):
     created_at: int = Field(sa_type=BigInteger)
     revoked_at: int | None = Field(default=None, sa_type=BigInteger)
 
+
+# ---------------------------------------------------------------------------------------------
+# Check-in and relaying (written by the API and the relayer, never by the indexer). This is the
+# durable outbox: a claim row exists before the participant is told "受け付けました", and the
+# relayer's batch rows exist before their transaction is sent (ledger/checkin, ledger/relay).
+# ---------------------------------------------------------------------------------------------
+
+
+class ActivityMetadata(SQLModel, table=True):
+    """The off-chain text of an activity or project; the chain holds only ``keccak256`` of its JSON."""
+
+    __tablename__ = "activity_metadata"
+
+    metadata_hash: str = Field(primary_key=True, description="0x hex keccak256 the chain stores")
+    name: str = Field(description="name shown on the kiosk and the claim page")
+    description: str = Field(default="", description="longer text (no personal data)")
+    venue: str = Field(default="", description="where it takes place")
+    created_at: int = Field(sa_type=BigInteger, description="unix seconds")
+
+
+class Claim(SQLModel, table=True):
+    """One participant's check-in at one activity; its id is the ``claimId`` recorded on chain.
+
+    Status: ``accepted`` (in the outbox) → ``submitted`` (in a sent batch) → ``confirmed`` (the batch
+    is mined) or ``rejected`` (the chain refused it for good; ``error_code`` says why).
+    """
+
+    __tablename__ = "claims"
+    __table_args__ = (
+        UniqueConstraint("activity_id", "participant", name="uq_claims_activity_participant"),
+        UniqueConstraint("request_hash", name="uq_claims_request"),
+        Index("ix_claims_pending", "status", "region", "id"),
+        Index("ix_claims_batch", "batch_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=_ROW_ID)
+    activity_id: int = Field(sa_type=BigInteger)
+    region: int
+    participant: str = Field(description="lowercase hex address that signed the claim")
+    request_hash: str = Field(description="EIP-712 digest of the signed claim request (replay key)")
+    token_slot: int = Field(sa_type=BigInteger, description="kiosk time slot of the scanned token")
+    status: str = Field(description="accepted, submitted, confirmed or rejected")
+    accepted_at_ms: int = Field(sa_type=BigInteger, description="unix milliseconds when it was accepted")
+    batch_id: int | None = Field(default=None, sa_type=BigInteger, description="relay_batches.id once batched")
+    tx_hash: str | None = Field(default=None, description="transaction that recorded it")
+    block_number: int | None = Field(default=None, sa_type=BigInteger)
+    confirmed_at_ms: int | None = Field(default=None, sa_type=BigInteger)
+    error_code: str | None = Field(default=None)
+    error_message: str | None = Field(default=None)
+
+
+class RelayBatch(SQLModel, table=True):
+    """One transaction's worth of relayed work: a ``recordBatch`` of claims or one ``supportBySig``.
+
+    Written (with its claims marked) before the transaction is sent; ``(region, issuer, batch_seq)``
+    is the on-chain idempotency key of a record batch, so a restart can ask the chain whether it landed.
+    """
+
+    __tablename__ = "relay_batches"
+    __table_args__ = (
+        UniqueConstraint("region", "issuer", "batch_seq", name="uq_relay_batches_seq"),
+        Index("ix_relay_batches_status", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=_ROW_ID)
+    kind: str = Field(description="record or support")
+    region: int
+    issuer: str = Field(description="lowercase hex address of the sending account")
+    batch_seq: int | None = Field(default=None, sa_type=BigInteger, description="recordBatch sequence number")
+    size: int = Field(description="claims (or 1 support) in the batch")
+    status: str = Field(description="built, sent, confirmed or failed")
+    nonce: int | None = Field(default=None, sa_type=BigInteger, description="account nonce of its transactions")
+    tx_hash: str | None = Field(default=None, description="the transaction that was mined")
+    block_number: int | None = Field(default=None, sa_type=BigInteger)
+    gas_used: int | None = Field(default=None, sa_type=BigInteger)
+    created_at_ms: int = Field(sa_type=BigInteger)
+    sent_at_ms: int | None = Field(default=None, sa_type=BigInteger)
+    confirmed_at_ms: int | None = Field(default=None, sa_type=BigInteger)
+    error: str | None = Field(default=None)
+
+
+class RelayAttempt(SQLModel, table=True):
+    """One signed transaction of a batch (the first send and each fee bump share the nonce)."""
+
+    __tablename__ = "relay_attempts"
+    __table_args__ = (Index("ix_relay_attempts_batch", "batch_id"),)
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=_ROW_ID)
+    batch_id: int = Field(sa_type=BigInteger)
+    tx_hash: str
+    nonce: int = Field(sa_type=BigInteger)
+    max_fee_per_gas: int = Field(sa_type=BigInteger)
+    max_priority_fee_per_gas: int = Field(sa_type=BigInteger)
+    raw_tx: str = Field(description="the signed transaction (0x hex), kept to rebroadcast")
+    sent_at_ms: int = Field(sa_type=BigInteger)
+
+
+class SupportRequest(SQLModel, table=True):
+    """A participant's signed 応援 (``supportBySig``) waiting for, or done by, the relayer."""
+
+    __tablename__ = "support_requests"
+    __table_args__ = (
+        UniqueConstraint("supporter", "nonce", name="uq_support_requests_nonce"),
+        Index("ix_support_requests_status", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=_ROW_ID)
+    supporter: str = Field(description="lowercase hex address that signed")
+    project_id: int = Field(sa_type=BigInteger)
+    region: int
+    amount: int = Field(sa_type=BigInteger)
+    nonce: int = Field(sa_type=BigInteger, description="the supporter's ledger nonce the signature uses")
+    deadline: int = Field(sa_type=BigInteger, description="unix seconds after which the signature is void")
+    signature: str = Field(description="0x hex EIP-712 signature")
+    status: str = Field(description="accepted, submitted, confirmed or rejected")
+    accepted_at_ms: int = Field(sa_type=BigInteger)
+    batch_id: int | None = Field(default=None, sa_type=BigInteger)
+    tx_hash: str | None = Field(default=None)
+    block_number: int | None = Field(default=None, sa_type=BigInteger)
+    confirmed_at_ms: int | None = Field(default=None, sa_type=BigInteger)
+    error_code: str | None = Field(default=None)
+    error_message: str | None = Field(default=None)
+
+
+CHECKIN_TABLES: tuple[type[SQLModel], ...] = (ActivityMetadata, Claim, RelayBatch, RelayAttempt, SupportRequest)
 
 EVENT_TABLES: tuple[type[Provenance], ...] = (
     RegionRegistration,
