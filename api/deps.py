@@ -6,17 +6,32 @@ build Web3 objects themselves.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, FastAPI, Header, Request
 from sqlalchemy import Connection, Engine
 
 from api.errors import ApiError
 from ledger.auth import Credential, Role, authenticate
+from ledger.chain.context import ChainContext, open_chain
+from ledger.checkin.service import CheckinService, build_checkin
 from ledger.settings import Settings
 
-__all__ = ["SettingsDep", "EngineDep", "ConnDep", "CredentialDep", "require"]
+_LOCK = threading.Lock()
+
+__all__ = [
+    "SettingsDep",
+    "EngineDep",
+    "ConnDep",
+    "CredentialDep",
+    "ChainDep",
+    "CheckinDep",
+    "require",
+    "chain_of",
+    "checkin_of",
+]
 
 
 def get_settings(request: Request) -> Settings:
@@ -70,3 +85,43 @@ def require(*roles: Role) -> Callable[[Credential], Credential]:
         return credential
 
     return check
+
+
+def chain_of(app: FastAPI) -> ChainContext:
+    """The app's connection to the chain, opened on first use (the API starts while the node is down)."""
+    ctx: ChainContext | None = getattr(app.state, "chain", None)
+    if ctx is None:
+        with _LOCK:
+            ctx = getattr(app.state, "chain", None)
+            if ctx is None:
+                ctx = open_chain(app.state.settings)
+                ctx.deployment  # noqa: B018 - fail now (503 not_deployed) rather than mid-request
+                app.state.chain = ctx
+    return ctx
+
+
+def checkin_of(app: FastAPI) -> CheckinService:
+    """The app's check-in service (tokens, intake, kiosk), built once the chain has been reached."""
+    service: CheckinService | None = getattr(app.state, "checkin", None)
+    if service is None:
+        ctx = chain_of(app)
+        with _LOCK:
+            service = getattr(app.state, "checkin", None)
+            if service is None:
+                service = build_checkin(
+                    app.state.settings, app.state.engine, ctx.chain_id, ctx.deployment.ledger, ctx.client
+                )
+                app.state.checkin = service
+    return service
+
+
+def get_chain(request: Request) -> ChainContext:
+    return chain_of(request.app)
+
+
+def get_checkin(request: Request) -> CheckinService:
+    return checkin_of(request.app)
+
+
+ChainDep = Annotated[ChainContext, Depends(get_chain)]
+CheckinDep = Annotated[CheckinService, Depends(get_checkin)]

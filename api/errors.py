@@ -5,15 +5,18 @@
 
 from __future__ import annotations
 
+import re
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ledger.auth import AuthError
-from ledger.errors import ChainUnavailable, ConfigError, DeploymentNotFound, TsunagariError
+from ledger.checkin.errors import CheckinRejected
+from ledger.errors import ChainUnavailable, ConfigError, ContractError, DeploymentNotFound, TsunagariError
 
-__all__ = ["ApiError", "error_body", "install_error_handlers"]
+__all__ = ["ApiError", "CHECKIN_STATUS", "error_body", "install_error_handlers"]
 
 
 class ApiError(Exception):
@@ -30,6 +33,28 @@ def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
     return {"error": {"code": code, "message": message}}
 
 
+# HTTP status of each check-in rejection code (ledger/checkin/errors.py).
+CHECKIN_STATUS: dict[str, int] = {
+    "token_malformed": 400,
+    "token_forged": 403,
+    "token_expired": 410,
+    "token_wrong_activity": 403,
+    "token_wrong_region": 403,
+    "bad_address": 422,
+    "bad_signature": 403,
+    "unknown_activity": 404,
+    "activity_closed": 409,
+    "activity_not_started": 409,
+    "activity_ended": 409,
+    "activity_full": 409,
+    "already_claimed": 409,
+    "replayed_request": 409,
+    "rate_limited": 429,
+    "kiosk_session_invalid": 401,
+    "unknown_claim": 404,
+}
+
+
 def _status_of(exc: TsunagariError) -> tuple[int, str]:
     if isinstance(exc, AuthError):
         return 401, "unauthorized"
@@ -39,6 +64,8 @@ def _status_of(exc: TsunagariError) -> tuple[int, str]:
         return 503, "not_deployed"
     if isinstance(exc, ConfigError):
         return 500, "misconfigured"
+    if isinstance(exc, ContractError):  # the chain refused: e.g. RecordNotFound -> record_not_found
+        return 409, re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
     return 400, "bad_request"
 
 
@@ -46,6 +73,16 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status)
+
+    @app.exception_handler(CheckinRejected)
+    async def checkin_rejected(_: Request, exc: CheckinRejected) -> JSONResponse:
+        body: dict[str, dict[str, object]] = {"error": {"code": exc.code, "message": exc.message}}
+        if exc.claim_id is not None:
+            body["error"]["claim_id"] = exc.claim_id
+        headers = None
+        if exc.retry_after_s is not None:
+            headers = {"Retry-After": str(max(1, int(exc.retry_after_s + 0.999)))}
+        return JSONResponse(body, status_code=CHECKIN_STATUS.get(exc.code, 400), headers=headers)
 
     @app.exception_handler(TsunagariError)
     async def ledger_error(_: Request, exc: TsunagariError) -> JSONResponse:

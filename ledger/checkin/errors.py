@@ -1,0 +1,51 @@
+"""Why a check-in was refused: one stable code per cause (the API maps codes to HTTP statuses).
+
+Codes: ``token_malformed``, ``token_forged``, ``token_expired``, ``token_wrong_activity``,
+``token_wrong_region``, ``bad_address``, ``bad_signature``, ``unknown_activity``,
+``activity_closed``, ``activity_not_started``, ``activity_ended``, ``activity_full``,
+``already_claimed``, ``replayed_request``, ``rate_limited``, ``kiosk_session_invalid``,
+``unknown_claim``.
+"""
+
+from __future__ import annotations
+
+from ledger.errors import TsunagariError
+
+__all__ = ["CheckinRejected", "REJECTION_CODES"]
+
+REJECTION_CODES = frozenset(
+    {
+        "token_malformed",
+        "token_forged",
+        "token_expired",
+        "token_wrong_activity",
+        "token_wrong_region",
+        "bad_address",
+        "bad_signature",
+        "unknown_activity",
+        "activity_closed",
+        "activity_not_started",
+        "activity_ended",
+        "activity_full",
+        "already_claimed",
+        "replayed_request",
+        "rate_limited",
+        "kiosk_session_invalid",
+        "unknown_claim",
+    }
+)
+
+
+class CheckinRejected(TsunagariError):
+    """A claim (or kiosk request) refused for a reason the participant can be told."""
+
+    def __init__(
+        self, code: str, message: str, *, claim_id: int | None = None, retry_after_s: float | None = None
+    ) -> None:
+        if code not in REJECTION_CODES:
+            raise ValueError(f"unknown rejection code {code!r}")
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.claim_id = claim_id
+        self.retry_after_s = retry_after_s

@@ -1,0 +1,368 @@
+"""Claim intake: check a scanned claim, then write it to the durable outbox before anyone is told
+"受け付けました".
+
+Checks, cheapest first, each with its own code (:mod:`ledger.checkin.errors`): the caller's IP rate,
+the kiosk token (format, MAC, slot and grace window), the participant's address, the activity the
+token names (exists, same region, open now), the participant's EIP-712 signature over the token
+(so nobody claims into an address they do not control), the participant's rate. Then, in ONE write
+transaction: the activity's capacity, one claim per participant per activity (a unique key), and the
+insert. Only after that transaction commits does the caller get its claim id.
+
+Concurrent claims are committed together (:class:`GroupCommit`): while one transaction is being
+written, the next claims queue and go into the following one. That keeps SQLite's single writer
+busy with few, larger transactions instead of one fsync-and-lock round per claim; each claim is
+still answered only after the transaction holding it committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine, text
+
+from ledger.checkin.activities import ActivityDirectory, ActivityView, activity_state
+from ledger.checkin.errors import CheckinRejected
+from ledger.checkin.signing import ClaimSigning, normalise_address
+from ledger.checkin.tokens import KioskTokens, TokenPayload
+from ledger.db.engine import write_transaction
+
+__all__ = [
+    "ClaimRequest",
+    "PreparedClaim",
+    "AcceptedClaim",
+    "RateLimiter",
+    "ClaimIntake",
+    "GroupCommit",
+    "claim_status",
+    "list_claims",
+    "claim_counts",
+]
+
+
+@dataclass(frozen=True)
+class ClaimRequest:
+    """What the claim page posts."""
+
+    token: str
+    participant: str
+    requested_at: int
+    signature: str
+    activity_id: int | None = None  # optional: the activity the page believes it is claiming
+
+
+@dataclass(frozen=True)
+class PreparedClaim:
+    """A claim whose token, signature and activity checked out; not yet in the outbox."""
+
+    activity: ActivityView
+    participant: str
+    request_hash: str
+    slot: int
+
+
+@dataclass(frozen=True)
+class AcceptedClaim:
+    claim_id: int
+    activity_id: int
+    region: int
+    participant: str
+    accepted_at_ms: int
+
+
+class RateLimiter:
+    """Token buckets per key: ``per_minute`` requests a minute, bursts up to the same number."""
+
+    def __init__(self, per_minute: int, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_minute = per_minute
+        self._rate = per_minute / 60.0
+        self._clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def hit(self, key: str) -> float | None:
+        """Take one token; None when allowed, else the seconds until one is available."""
+        if self.per_minute <= 0:
+            return None
+        now = self._clock()
+        with self._lock:
+            tokens, last = self._buckets.get(key, (float(self.per_minute), now))
+            tokens = min(float(self.per_minute), tokens + (now - last) * self._rate)
+            if tokens < 1.0:
+                self._buckets[key] = (tokens, now)
+                return (1.0 - tokens) / self._rate
+            self._buckets[key] = (tokens - 1.0, now)
+            if len(self._buckets) > 100_000:  # forget idle keys (full buckets) so memory stays bounded
+                full = [k for k, (t, seen) in self._buckets.items() if t + (now - seen) * self._rate >= self.per_minute]
+                for k in full:
+                    del self._buckets[k]
+            return None
+
+
+_INSERT = text(
+    "INSERT INTO claims (activity_id, region, participant, request_hash, token_slot, status, accepted_at_ms) "
+    "VALUES (:activity_id, :region, :participant, :request_hash, :slot, 'accepted', :now) "
+    "ON CONFLICT DO NOTHING RETURNING id"
+)
+_BY_REQUEST = text("SELECT id FROM claims WHERE request_hash = :h")
+_BY_PERSON = text("SELECT id FROM claims WHERE activity_id = :a AND participant = :p")
+_LIVE_COUNT = text("SELECT COUNT(*) FROM claims WHERE activity_id = :a AND status <> 'rejected'")
+
+
+class ClaimIntake:
+    """Checks and commits claims for one deployment."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        tokens: KioskTokens,
+        signing: ClaimSigning,
+        directory: ActivityDirectory,
+        *,
+        ip_limiter: RateLimiter | None = None,
+        participant_limiter: RateLimiter | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.engine = engine
+        self.tokens = tokens
+        self.signing = signing
+        self.directory = directory
+        self.ip_limiter = ip_limiter or RateLimiter(0)
+        self.participant_limiter = participant_limiter or RateLimiter(0)
+        self.clock = clock
+
+    # -- reading a token ----------------------------------------------------------------------------
+
+    def resolve(self, token: str) -> tuple[TokenPayload, ActivityView]:
+        """The token's payload and activity (what the claim page shows before signing)."""
+        payload = self.tokens.verify(token, self.clock())
+        activity = self.directory.get(payload.activity_id)
+        if activity.region != payload.region:
+            raise CheckinRejected("token_wrong_region", "this check-in code belongs to another region")
+        return payload, activity
+
+    # -- checks without the database ----------------------------------------------------------------
+
+    def prepare(self, request: ClaimRequest, client: str) -> PreparedClaim:
+        """Every check that needs no write; :class:`CheckinRejected` names the first that fails."""
+        wait = self.ip_limiter.hit(f"ip:{client}")
+        if wait is not None:
+            raise CheckinRejected(
+                "rate_limited", "too many check-ins from this network: wait a moment", retry_after_s=wait
+            )
+        payload, activity = self.resolve(request.token)
+        if request.activity_id is not None and request.activity_id != payload.activity_id:
+            raise CheckinRejected(
+                "token_wrong_activity",
+                f"this check-in code is for activity {payload.activity_id}, not {request.activity_id}",
+            )
+        participant = normalise_address(request.participant)
+        digest = self.signing.digest(payload.activity_id, request.token, participant, request.requested_at)
+        if self.signing.recover(digest, request.signature) != participant:
+            raise CheckinRejected("bad_signature", "the signature was not made by the participant's key")
+        wait = self.participant_limiter.hit(f"p:{participant}")
+        if wait is not None:
+            raise CheckinRejected(
+                "rate_limited", "too many attempts for this address: wait a moment", retry_after_s=wait
+            )
+        state = activity_state(activity, self.clock(), 0)
+        if state != "open":
+            raise _state_rejection(activity, state)
+        return PreparedClaim(
+            activity=activity, participant=participant, request_hash="0x" + digest.hex(), slot=payload.slot
+        )
+
+    # -- the outbox --------------------------------------------------------------------------------
+
+    def commit(self, claims: Sequence[PreparedClaim]) -> list[AcceptedClaim | CheckinRejected]:
+        """Insert ``claims`` in one transaction; one result per claim, in order."""
+        results: list[AcceptedClaim | CheckinRejected] = []
+        now_ms = int(self.clock() * 1000)
+        with write_transaction(self.engine) as conn:
+            live: dict[int, int] = {}
+            for claim in claims:
+                results.append(self._insert(conn, claim, live, now_ms))
+        return results
+
+    def _insert(
+        self, conn: Connection, claim: PreparedClaim, live: dict[int, int], now_ms: int
+    ) -> AcceptedClaim | CheckinRejected:
+        activity = claim.activity
+        if activity.capacity:
+            if activity.activity_id not in live:
+                live[activity.activity_id] = int(conn.execute(_LIVE_COUNT, {"a": activity.activity_id}).scalar_one())
+            if live[activity.activity_id] >= activity.capacity:
+                return _state_rejection(activity, "full")
+        row = conn.execute(
+            _INSERT,
+            {
+                "activity_id": activity.activity_id,
+                "region": activity.region,
+                "participant": claim.participant,
+                "request_hash": claim.request_hash,
+                "slot": claim.slot,
+                "now": now_ms,
+            },
+        ).first()
+        if row is None:
+            replay = conn.execute(_BY_REQUEST, {"h": claim.request_hash}).scalar()
+            if replay is not None:
+                return CheckinRejected(
+                    "replayed_request", "this exact request was already received", claim_id=int(replay)
+                )
+            earlier = conn.execute(_BY_PERSON, {"a": activity.activity_id, "p": claim.participant}).scalar()
+            return CheckinRejected(
+                "already_claimed",
+                "you have already checked in to this activity",
+                claim_id=int(earlier) if earlier is not None else None,
+            )
+        if activity.capacity:
+            live[activity.activity_id] += 1
+        return AcceptedClaim(
+            claim_id=int(row[0]),
+            activity_id=activity.activity_id,
+            region=activity.region,
+            participant=claim.participant,
+            accepted_at_ms=now_ms,
+        )
+
+    def accept(self, request: ClaimRequest, client: str) -> AcceptedClaim:
+        """Check and commit one claim (the synchronous path: CLI, tests)."""
+        result = self.commit([self.prepare(request, client)])[0]
+        if isinstance(result, CheckinRejected):
+            raise result
+        return result
+
+
+def _state_rejection(activity: ActivityView, state: str) -> CheckinRejected:
+    messages = {
+        "closed": (f"activity {activity.activity_id} is closed", "activity_closed"),
+        "not_started": (f"activity {activity.activity_id} has not started yet", "activity_not_started"),
+        "ended": (f"activity {activity.activity_id} has ended", "activity_ended"),
+        "full": (f"activity {activity.activity_id} is full ({activity.capacity} people)", "activity_full"),
+    }
+    message, code = messages[state]
+    return CheckinRejected(code, message)
+
+
+class GroupCommit:
+    """Commits concurrently submitted claims together, off the event loop, one transaction at a time."""
+
+    def __init__(self, intake: ClaimIntake, *, max_wait_ms: int = 5, max_batch: int = 256) -> None:
+        self.intake = intake
+        self.max_wait_s = max_wait_ms / 1000
+        self.max_batch = max_batch
+        self._queue: asyncio.Queue[tuple[PreparedClaim, asyncio.Future[AcceptedClaim]]] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def submit(self, claim: PreparedClaim) -> AcceptedClaim:
+        if self._queue is None or self._task is None or self._task.done():
+            self._queue = asyncio.Queue()
+            self._task = asyncio.get_running_loop().create_task(self._run(self._queue))
+        future: asyncio.Future[AcceptedClaim] = asyncio.get_running_loop().create_future()
+        await self._queue.put((claim, future))
+        return await future
+
+    async def _run(self, queue: asyncio.Queue[tuple[PreparedClaim, asyncio.Future[AcceptedClaim]]]) -> None:
+        while True:
+            batch = [await queue.get()]
+            if self.max_wait_s > 0 and queue.empty():
+                await asyncio.sleep(self.max_wait_s)
+            while not queue.empty() and len(batch) < self.max_batch:
+                batch.append(queue.get_nowait())
+            try:
+                results = await asyncio.to_thread(self.intake.commit, [claim for claim, _ in batch])
+            except Exception as exc:  # noqa: BLE001 - the database failed: every waiting claim hears it
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), result in zip(batch, results, strict=True):
+                if future.done():
+                    continue
+                if isinstance(result, CheckinRejected):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+
+# -- reading claims back --------------------------------------------------------------------------------
+
+
+def claim_status(conn: Connection, claim_id: int) -> dict[str, Any] | None:
+    """A claim's progress: accepted → submitted → confirmed → indexed, or rejected."""
+    row = conn.execute(
+        text(
+            "SELECT c.id, c.activity_id, c.region, c.participant, c.status, c.tx_hash, c.block_number, "
+            "c.accepted_at_ms, c.confirmed_at_ms, c.error_code, c.error_message, "
+            "EXISTS (SELECT 1 FROM contributions k WHERE k.activity_id = c.activity_id "
+            "        AND k.participant = c.participant AND k.claim_id = c.id) AS indexed "
+            "FROM claims c WHERE c.id = :id"
+        ),
+        {"id": claim_id},
+    ).first()
+    if row is None:
+        return None
+    status = "indexed" if row.status == "confirmed" and row.indexed else str(row.status)
+    return {
+        "claim_id": int(row.id),
+        "activity_id": int(row.activity_id),
+        "region": int(row.region),
+        "participant": str(row.participant),
+        "status": status,
+        "tx_hash": row.tx_hash,
+        "block_number": row.block_number,
+        "accepted_at_ms": int(row.accepted_at_ms),
+        "confirmed_at_ms": row.confirmed_at_ms,
+        "error": {"code": row.error_code, "message": row.error_message} if row.error_code else None,
+    }
+
+
+def list_claims(
+    conn: Connection, activity_id: int, *, status: str | None = None, after_id: int = 0, limit: int = 100
+) -> list[dict[str, Any]]:
+    """An activity's claims in id order (page with ``after_id``)."""
+    rows = conn.execute(
+        text(
+            "SELECT id, participant, status, tx_hash, block_number, accepted_at_ms, confirmed_at_ms, "
+            "error_code, error_message FROM claims WHERE activity_id = :a AND id > :after "
+            + ("AND status = :s " if status else "")
+            + "ORDER BY id LIMIT :limit"
+        ),
+        {"a": activity_id, "after": after_id, "s": status, "limit": limit},
+    )
+    return [
+        {
+            "claim_id": int(r.id),
+            "participant": str(r.participant),
+            "status": str(r.status),
+            "tx_hash": r.tx_hash,
+            "block_number": r.block_number,
+            "accepted_at_ms": int(r.accepted_at_ms),
+            "confirmed_at_ms": r.confirmed_at_ms,
+            "error": {"code": r.error_code, "message": r.error_message} if r.error_code else None,
+        }
+        for r in rows
+    ]
+
+
+def claim_counts(conn: Connection, activity_id: int) -> dict[str, int]:
+    """accepted (every claim not rejected), confirmed (on chain) and rejected, for the kiosk."""
+    rows = conn.execute(
+        text("SELECT status, COUNT(*) AS n FROM claims WHERE activity_id = :a GROUP BY status"), {"a": activity_id}
+    )
+    by_status = {str(r.status): int(r.n) for r in rows}
+    rejected = by_status.pop("rejected", 0)
+    return {"accepted": sum(by_status.values()), "confirmed": by_status.get("confirmed", 0), "rejected": rejected}

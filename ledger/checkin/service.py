@@ -1,0 +1,178 @@
+"""Check-in for one deployment, assembled from settings: tokens, signing, activities, intake, kiosk.
+
+The API builds one :class:`CheckinService` per process (lazily, so the API starts even when the
+chain node is down; once built it needs the node only for activities the indexer has not seen yet).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import segno
+from sqlalchemy import Engine
+
+from ledger.chain.client import LedgerClient
+from ledger.checkin.activities import ActivityDirectory, activity_state
+from ledger.checkin.intake import ClaimIntake, RateLimiter, claim_counts
+from ledger.checkin.signing import ClaimSigning
+from ledger.checkin.tokens import KioskTokens, load_secret
+from ledger.errors import ChainUnavailable
+from ledger.settings import Settings
+
+__all__ = ["CheckinService", "KioskFrame", "build_checkin"]
+
+
+@dataclass(frozen=True)
+class KioskFrame:
+    """What the kiosk screen shows now."""
+
+    state: str
+    activity: dict[str, object]
+    claim_url: str
+    qr_svg: str
+    slot: int
+    rotation_s: int
+    rotates_at: int
+    server_time: float
+    counts: dict[str, int]
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class CheckinService:
+    def __init__(
+        self,
+        engine: Engine,
+        tokens: KioskTokens,
+        signing: ClaimSigning,
+        directory: ActivityDirectory,
+        intake: ClaimIntake,
+        public_url: str,
+        kiosk_session_s: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.engine = engine
+        self.tokens = tokens
+        self.signing = signing
+        self.directory = directory
+        self.intake = intake
+        self.public_url = public_url.rstrip("/")
+        self.kiosk_session_s = kiosk_session_s
+        self.clock = clock
+        self._qr_cache: dict[tuple[int, int], tuple[str, str]] = {}
+        self._qr_lock = threading.Lock()
+
+    def claim_url(self, token: str) -> str:
+        return f"{self.public_url}/c/{token}"
+
+    def kiosk_url(self, activity_id: int) -> tuple[str, int]:
+        """A kiosk link for ``activity_id`` and when it expires (the operator opens it on the tablet)."""
+        activity = self.directory.get(activity_id)
+        expires = int(self.clock()) + self.kiosk_session_s
+        expires = min(expires, activity.ends_at + 3600) if activity.ends_at > self.clock() else expires
+        session = self.tokens.open_session(activity_id, expires)
+        return f"{self.public_url}/kiosk/{activity_id}?k={session}", expires
+
+    def frame(self, activity_id: int, session: str) -> KioskFrame:
+        now = self.clock()
+        self.tokens.check_session(session, activity_id, now)
+        activity = self.directory.get(activity_id)
+        with self.engine.connect() as conn:
+            counts = claim_counts(conn, activity_id)
+        state = activity_state(activity, now, counts["accepted"])
+        slot = self.tokens.slot_at(now)
+        url, svg = self._qr(activity.region, activity_id, slot)
+        if state != "open":
+            url, svg = "", ""
+        return KioskFrame(
+            state=state,
+            activity=activity.as_dict(state),
+            claim_url=url,
+            qr_svg=svg,
+            slot=slot,
+            rotation_s=self.tokens.rotation_s,
+            rotates_at=self.tokens.rotates_at(slot),
+            server_time=now,
+            counts=counts,
+        )
+
+    def _qr(self, region: int, activity_id: int, slot: int) -> tuple[str, str]:
+        key = (activity_id, slot)
+        with self._qr_lock:
+            hit = self._qr_cache.get(key)
+        if hit is not None:
+            return hit
+        url = self.claim_url(self.tokens.issue(region, activity_id, slot))
+        svg = segno.make(url, error="m").svg_inline(scale=1, border=4, omitsize=True, dark="#000", light="#fff")
+        with self._qr_lock:
+            if len(self._qr_cache) > 1000:
+                self._qr_cache.clear()
+            self._qr_cache[key] = (url, svg)
+        return url, svg
+
+
+def _chain_reader(client: LedgerClient) -> Callable[[int], tuple[int, int, int, int, int, int, bool, str] | None]:
+    def read(activity_id: int) -> tuple[int, int, int, int, int, int, bool, str] | None:
+        try:
+            info = client.activity(activity_id)
+        except ChainUnavailable:
+            raise
+        except Exception as exc:
+            if isinstance(exc, (ConnectionError, OSError, TimeoutError)):
+                raise ChainUnavailable(f"cannot read activity {activity_id} from the chain: {exc}") from exc
+            return None
+        if info.region == 0:
+            return None
+        return (
+            info.region,
+            info.kind,
+            info.reward,
+            info.starts_at,
+            info.ends_at,
+            info.capacity,
+            info.closed,
+            "0x" + info.metadata_hash.hex(),
+        )
+
+    return read
+
+
+def build_checkin(
+    settings: Settings,
+    engine: Engine,
+    chain_id: int,
+    ledger: str,
+    client: LedgerClient | None = None,
+    *,
+    clock: Callable[[], float] = time.time,
+) -> CheckinService:
+    """The check-in service of the deployment ``ledger`` on ``chain_id``."""
+    checkin = settings.checkin
+    tokens = KioskTokens(load_secret(checkin), chain_id, ledger, rotation_s=checkin.rotation_s, grace_s=checkin.grace_s)
+    signing = ClaimSigning(chain_id, ledger)
+    directory = ActivityDirectory(engine, chain_id, _chain_reader(client) if client is not None else None)
+    intake = ClaimIntake(
+        engine,
+        tokens,
+        signing,
+        directory,
+        ip_limiter=RateLimiter(checkin.rate_ip_per_min),
+        participant_limiter=RateLimiter(checkin.rate_participant_per_min),
+        clock=clock,
+    )
+    public_url = checkin.public_url or f"http://{settings.api.host}:{settings.api.port}"
+    return CheckinService(
+        engine,
+        tokens,
+        signing,
+        directory,
+        intake,
+        public_url,
+        checkin.kiosk_session_hours * 3600,
+        clock=clock,
+    )
