@@ -672,8 +672,10 @@ def export_verify(
 def api_serve(
     host: Annotated[str | None, typer.Option(help="listen address (default api.host)")] = None,
     port: Annotated[int | None, typer.Option(help="listen port (default api.port)")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="uvicorn worker processes")] = 1,
+    access_log: Annotated[bool, typer.Option(help="log every request")] = True,
 ) -> None:
-    """Serve the HTTP API with uvicorn (one worker) after migrating the database."""
+    """Serve the HTTP API (pages, check-in, dashboards, export) with uvicorn after migrating the database."""
     import uvicorn
 
     from api.app import create_app
@@ -681,7 +683,11 @@ def api_serve(
 
     settings = _settings()
     _guarded(lambda: upgrade_to_head(make_engine(settings.db.url)))
-    uvicorn.run(create_app(settings), host=host or settings.api.host, port=port or settings.api.port, log_level="info")
+    host, port = host or settings.api.host, port or settings.api.port
+    if workers > 1:  # each worker builds its own app from the same environment
+        uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers, access_log=access_log)
+    else:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=access_log)
 
 
 @api_app.command("key-create")
