@@ -665,6 +665,41 @@ def export_verify(
         typer.echo("people's fields were not checked (no salt given); counts and every other field were")
 
 
+# -- relayer --------------------------------------------------------------------------------------------
+
+
+@app.command("relay")
+def relay(
+    once: Annotated[bool, typer.Option("--once", help="drain the outbox, wait for every receipt, then exit")] = False,
+) -> None:
+    """Relay accepted claims (recordBatch) and signed supports (supportBySig) to the chain."""
+    import logging
+    import signal
+    import threading
+
+    from ledger.db.engine import make_engine, upgrade_to_head
+    from ledger.relay import Relayer
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    settings = _settings()
+    engine = make_engine(settings.db.url)
+    _guarded(lambda: upgrade_to_head(engine))
+    ctx = _chain()
+    relayer = _guarded(lambda: Relayer(settings, engine, ctx))
+    if once:
+        report = _guarded(relayer.run_once)
+        typer.echo(f"claims: {report.claims}; supports: {report.supports}")
+        return
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    typer.echo(f"relayer {relayer.account.address} running (Ctrl-C to stop)")
+    try:
+        _guarded(lambda: relayer.run(stop))
+    except KeyboardInterrupt:
+        stop.set()
+    typer.echo("relayer stopped")
+
+
 # -- API ------------------------------------------------------------------------------------------------
 
 
