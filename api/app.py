@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from api.errors import error_body, install_error_handlers
-from api.routes import export, health, pages, people, regions
+from api.routes import export, health, pages, people, regions, supports
 from ledger.db.engine import make_engine
 from ledger.settings import Settings, get_settings
 
@@ -45,5 +45,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(regions.router)
     app.include_router(people.router)
     app.include_router(export.router)
+    app.include_router(supports.router)
     app.include_router(pages.router)
     return app

@@ -1,0 +1,78 @@
+"""Signed supports (応援): a participant's EIP-712 signature in, the relayer's transaction out.
+
+``POST`` validates and queues (202); the relayer (``tsunagari relay``) submits ``supportBySig`` and
+``GET`` shows where it stands: ``accepted`` → ``submitted`` → ``confirmed`` or ``rejected``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request
+from pydantic import BaseModel, Field
+
+from api.deps import EngineDep, SettingsDep
+from api.errors import ApiError
+from ledger.chain.context import ChainContext, open_chain
+from ledger.relay.supports import SupportRefused, accept_support, support_status
+
+router = APIRouter(prefix="/api/v1/supports", tags=["supports"])
+
+
+def get_chain(request: Request, settings: SettingsDep) -> ChainContext:
+    """The app's chain connection, opened on first use (503 while the node is unreachable)."""
+    ctx = getattr(request.app.state, "chain", None)
+    if not isinstance(ctx, ChainContext):
+        ctx = open_chain(settings)
+        request.app.state.chain = ctx
+    return ctx
+
+
+ChainDep = Annotated[ChainContext, Depends(get_chain)]
+
+
+class SupportBody(BaseModel):
+    """A signed ``Support(supporter, projectId, amount, nonce, deadline)`` (see docs/contracts.md 3.5)."""
+
+    supporter: str = Field(description="the address that signed (0x hex)")
+    project_id: int = Field(description="the project to support")
+    amount: int = Field(description="coins of the project's region to spend")
+    nonce: int = Field(description="the supporter's next ledger nonce (`nonces(supporter)`)")
+    deadline: int = Field(description="unix seconds after which the signature is void")
+    signature: str = Field(description="65-byte EIP-712 signature, 0x hex")
+
+
+@router.post("", status_code=202, summary="Queue a signed support for the relayer")
+def create_support(body: SupportBody, engine: EngineDep, chain: ChainDep) -> dict[str, Any]:
+    try:
+        queued = accept_support(
+            engine,
+            chain.client,
+            supporter=body.supporter,
+            project_id=body.project_id,
+            amount=body.amount,
+            nonce=body.nonce,
+            deadline=body.deadline,
+            signature=body.signature,
+        )
+    except SupportRefused as exc:
+        raise ApiError(exc.status, exc.code, exc.message) from None
+    return {"support_id": queued.support_id, "status": queued.status}
+
+
+@router.get("/{support_id}", summary="Where a support stands: status, transaction, error")
+def get_support(support_id: Annotated[int, Path(ge=1)], engine: EngineDep) -> dict[str, Any]:
+    found = support_status(engine, support_id)
+    if found is None:
+        raise ApiError(404, "not_found", f"no support {support_id}")
+    error = None if found.error_code is None else {"code": found.error_code, "message": found.error_message}
+    return {
+        "support_id": found.support_id,
+        "status": found.status,
+        "supporter": found.supporter,
+        "project_id": found.project_id,
+        "amount": found.amount,
+        "tx_hash": found.tx_hash,
+        "block_number": found.block_number,
+        "error": error,
+    }
