@@ -116,6 +116,12 @@ class ActivityDirectory:
             if entry is not None:
                 self._cache[activity_id] = (entry[0], replace(entry[1], closed=True))
 
+    def is_fresh(self, activity_id: int) -> bool:
+        """Whether :meth:`get` would answer from memory (no database or chain read)."""
+        with self._lock:
+            entry = self._cache.get(activity_id)
+        return entry is not None and self._clock() - entry[0] < self._ttl_s
+
     def get(self, activity_id: int) -> ActivityView:
         """The activity; :class:`CheckinRejected` ``unknown_activity`` when neither index nor chain has it."""
         now = self._clock()

@@ -24,7 +24,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, bindparam, text
+from sqlalchemy.exc import IntegrityError
 
 from ledger.checkin.activities import ActivityDirectory, ActivityView, activity_state
 from ledger.checkin.errors import CheckinRejected
@@ -109,6 +110,16 @@ _INSERT = text(
     "VALUES (:activity_id, :region, :participant, :request_hash, :slot, 'accepted', :now) "
     "ON CONFLICT DO NOTHING RETURNING id"
 )
+_INSERT_MANY = text(
+    "INSERT INTO claims (activity_id, region, participant, request_hash, token_slot, status, accepted_at_ms) "
+    "VALUES (:activity_id, :region, :participant, :request_hash, :slot, 'accepted', :now)"
+)
+_REQUESTS_IN = text("SELECT id, request_hash FROM claims WHERE request_hash IN :hashes").bindparams(
+    bindparam("hashes", expanding=True)
+)
+_PEOPLE_IN = text("SELECT id, participant FROM claims WHERE activity_id = :a AND participant IN :people").bindparams(
+    bindparam("people", expanding=True)
+)
 _BY_REQUEST = text("SELECT id FROM claims WHERE request_hash = :h")
 _BY_PERSON = text("SELECT id FROM claims WHERE activity_id = :a AND participant = :p")
 _LIVE_COUNT = text("SELECT COUNT(*) FROM claims WHERE activity_id = :a AND status <> 'rejected'")
@@ -146,6 +157,16 @@ class ClaimIntake:
             raise CheckinRejected("token_wrong_region", "this check-in code belongs to another region")
         return payload, activity
 
+    def needs_io(self, token: str) -> bool:
+        """Whether :meth:`prepare` may block on the database or the chain (an activity not in memory).
+
+        The API prepares on the event loop when it will not, and in a worker thread when it may."""
+        try:
+            payload = self.tokens.verify(token, self.clock())
+        except CheckinRejected:
+            return False
+        return not self.directory.is_fresh(payload.activity_id)
+
     # -- checks without the database ----------------------------------------------------------------
 
     def prepare(self, request: ClaimRequest, client: str) -> PreparedClaim:
@@ -180,13 +201,103 @@ class ClaimIntake:
     # -- the outbox --------------------------------------------------------------------------------
 
     def commit(self, claims: Sequence[PreparedClaim]) -> list[AcceptedClaim | CheckinRejected]:
-        """Insert ``claims`` in one transaction; one result per claim, in order."""
-        results: list[AcceptedClaim | CheckinRejected] = []
+        """Insert ``claims`` in one transaction; one result per claim, in order.
+
+        Set-based: one lookup of the requests and people already in the outbox, one multi-row
+        insert, one read of the new ids. SQLite's ``BEGIN IMMEDIATE`` makes the lookup and the
+        insert atomic; on PostgreSQL a concurrent worker can still win a unique key in between, and
+        then the batch is redone row by row with ``ON CONFLICT DO NOTHING``.
+        """
+        if not claims:
+            return []
         now_ms = int(self.clock() * 1000)
-        with write_transaction(self.engine) as conn:
-            live: dict[int, int] = {}
-            for claim in claims:
-                results.append(self._insert(conn, claim, live, now_ms))
+        try:
+            with write_transaction(self.engine) as conn:
+                return self._commit_set(conn, claims, now_ms)
+        except IntegrityError:
+            with write_transaction(self.engine) as conn:
+                live: dict[int, int] = {}
+                return [self._insert(conn, claim, live, now_ms) for claim in claims]
+
+    def _commit_set(
+        self, conn: Connection, claims: Sequence[PreparedClaim], now_ms: int
+    ) -> list[AcceptedClaim | CheckinRejected]:
+        known_requests = {
+            str(r[1]): int(r[0]) for r in conn.execute(_REQUESTS_IN, {"hashes": list({c.request_hash for c in claims})})
+        }
+        known_people: dict[tuple[int, str], int] = {}
+        for activity_id in {c.activity.activity_id for c in claims}:
+            people = list({c.participant for c in claims if c.activity.activity_id == activity_id})
+            for r in conn.execute(_PEOPLE_IN, {"a": activity_id, "people": people}):
+                known_people[(activity_id, str(r[1]))] = int(r[0])
+        live: dict[int, int] = {}
+        fresh: list[PreparedClaim] = []
+        first_by_request: dict[str, PreparedClaim] = {}
+        first_by_person: dict[tuple[int, str], PreparedClaim] = {}
+        plan: list[CheckinRejected | PreparedClaim] = []
+        for claim in claims:
+            activity = claim.activity
+            person = (activity.activity_id, claim.participant)
+            if claim.request_hash in known_requests:
+                plan.append(_replayed(known_requests[claim.request_hash]))
+            elif person in known_people:
+                plan.append(_already(known_people[person]))
+            elif claim.request_hash in first_by_request or person in first_by_person:
+                plan.append(claim)  # a repeat within this batch: answered with the first one's id
+            else:
+                if activity.capacity:
+                    if activity.activity_id not in live:
+                        live[activity.activity_id] = int(
+                            conn.execute(_LIVE_COUNT, {"a": activity.activity_id}).scalar_one()
+                        )
+                    if live[activity.activity_id] >= activity.capacity:
+                        plan.append(_state_rejection(activity, "full"))
+                        continue
+                    live[activity.activity_id] += 1
+                first_by_request[claim.request_hash] = claim
+                first_by_person[person] = claim
+                fresh.append(claim)
+                plan.append(claim)
+        ids: dict[str, int] = {}
+        if fresh:
+            conn.execute(
+                _INSERT_MANY,
+                [
+                    {
+                        "activity_id": c.activity.activity_id,
+                        "region": c.activity.region,
+                        "participant": c.participant,
+                        "request_hash": c.request_hash,
+                        "slot": c.slot,
+                        "now": now_ms,
+                    }
+                    for c in fresh
+                ],
+            )
+            ids = {
+                str(r[1]): int(r[0]) for r in conn.execute(_REQUESTS_IN, {"hashes": [c.request_hash for c in fresh]})
+            }
+        results: list[AcceptedClaim | CheckinRejected] = []
+        for item in plan:
+            if isinstance(item, CheckinRejected):
+                results.append(item)
+                continue
+            person = (item.activity.activity_id, item.participant)
+            first = first_by_request.get(item.request_hash)
+            if first is item:
+                results.append(
+                    AcceptedClaim(
+                        claim_id=ids[item.request_hash],
+                        activity_id=item.activity.activity_id,
+                        region=item.activity.region,
+                        participant=item.participant,
+                        accepted_at_ms=now_ms,
+                    )
+                )
+            elif first is not None:
+                results.append(_replayed(ids[first.request_hash]))
+            else:
+                results.append(_already(ids[first_by_person[person].request_hash]))
         return results
 
     def _insert(
@@ -212,15 +323,9 @@ class ClaimIntake:
         if row is None:
             replay = conn.execute(_BY_REQUEST, {"h": claim.request_hash}).scalar()
             if replay is not None:
-                return CheckinRejected(
-                    "replayed_request", "this exact request was already received", claim_id=int(replay)
-                )
+                return _replayed(int(replay))
             earlier = conn.execute(_BY_PERSON, {"a": activity.activity_id, "p": claim.participant}).scalar()
-            return CheckinRejected(
-                "already_claimed",
-                "you have already checked in to this activity",
-                claim_id=int(earlier) if earlier is not None else None,
-            )
+            return _already(int(earlier) if earlier is not None else None)
         if activity.capacity:
             live[activity.activity_id] += 1
         return AcceptedClaim(
@@ -237,6 +342,14 @@ class ClaimIntake:
         if isinstance(result, CheckinRejected):
             raise result
         return result
+
+
+def _replayed(claim_id: int) -> CheckinRejected:
+    return CheckinRejected("replayed_request", "this exact request was already received", claim_id=claim_id)
+
+
+def _already(claim_id: int | None) -> CheckinRejected:
+    return CheckinRejected("already_claimed", "you have already checked in to this activity", claim_id=claim_id)
 
 
 def _state_rejection(activity: ActivityView, state: str) -> CheckinRejected:

@@ -15,17 +15,25 @@ Wallets show the typed fields to the user (``eth_signTypedData_v4``).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from eth_keys.datatypes import Signature
-from eth_keys.exceptions import BadSignature
-from eth_utils.address import is_hex_address, to_checksum_address
-from eth_utils.crypto import keccak
-from eth_utils.exceptions import ValidationError as KeyValidationError
+import coincurve
+import sha3
+from eth_utils.address import to_checksum_address
 
 from ledger.checkin.errors import CheckinRejected
 
-__all__ = ["DOMAIN_NAME", "DOMAIN_VERSION", "CLAIM_TYPES", "ClaimSigning", "normalise_address"]
+__all__ = ["DOMAIN_NAME", "DOMAIN_VERSION", "CLAIM_TYPES", "ClaimSigning", "keccak", "normalise_address"]
+
+
+def keccak(data: bytes = b"", *, text: str | None = None) -> bytes:
+    """keccak256 through pysha3's C code: ~1 µs against ~20 µs through eth_utils' backend dispatch,
+    and the intake hashes five times per claim."""
+    return bytes(sha3.keccak_256(text.encode() if text is not None else data).digest())
+
+
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 
 DOMAIN_NAME = "Tsunagari Check-in"
 DOMAIN_VERSION = "1"
@@ -47,16 +55,20 @@ _U64 = 1 << 64
 
 
 def normalise_address(address: object) -> str:
-    """Lowercase ``0x`` hex; :class:`CheckinRejected` ``bad_address`` for anything else."""
-    if not isinstance(address, str) or not is_hex_address(address):
-        raise CheckinRejected("bad_address", f"{str(address)[:60]!r} is not an Ethereum address")
-    hex_part = address[2:] if address[:2] in ("0x", "0X") else address
-    mixed_case = hex_part != hex_part.lower() and hex_part != hex_part.upper()
-    if mixed_case and to_checksum_address(address) != address:
+    """Lowercase ``0x`` hex; :class:`CheckinRejected` ``bad_address`` for anything else, including a
+    mixed-case address whose EIP-55 checksum is wrong (a typo)."""
+    if not isinstance(address, str) or not _ADDRESS.fullmatch(address):
+        raise CheckinRejected("bad_address", f"{str(address)[:60]!r} is not an Ethereum address (0x and 40 hex digits)")
+    lower = address.lower()
+    body = address[2:]
+    if body != body.lower() and body != body.upper() and _checksummed(lower) != address:
         raise CheckinRejected("bad_address", f"{address} has a wrong checksum (mistyped?)")
-    if not address.startswith("0x"):
-        raise CheckinRejected("bad_address", f"{address!r} must start with 0x")
-    return address.lower()
+    return lower
+
+
+def _checksummed(lower: str) -> str:
+    digest = keccak(lower[2:].encode()).hex()
+    return "0x" + "".join(c.upper() if int(digest[i], 16) >= 8 else c for i, c in enumerate(lower[2:]))
 
 
 class ClaimSigning:
@@ -125,7 +137,7 @@ class ClaimSigning:
         if v not in (0, 1):
             raise CheckinRejected("bad_signature", "the signature's recovery id is invalid")
         try:
-            public_key = Signature(signature_bytes=raw[:64] + bytes([v])).recover_public_key_from_msg_hash(digest)
-        except (BadSignature, KeyValidationError, ValueError):
+            public_key = coincurve.PublicKey.from_signature_and_message(raw[:64] + bytes([v]), digest, hasher=None)
+        except (ValueError, TypeError):
             raise CheckinRejected("bad_signature", "the signature does not verify") from None
-        return public_key.to_address().lower()
+        return "0x" + keccak(public_key.format(compressed=False)[1:])[-20:].hex()

@@ -11,7 +11,7 @@ import json
 import sys
 import time
 
-BENCHMARKS = ("gas", "index", "export")
+BENCHMARKS = ("gas", "index", "export", "claims")
 
 
 def main(argv: list[str]) -> int:

@@ -364,3 +364,24 @@ def test_operator_endpoints_are_scoped_to_their_region(stack: Stack) -> None:
         assert after["state"] == "closed" and after["qr_svg"] == ""
         late = http.post("/api/v1/claims", json=sign(Account.create(), stack, token, activity_id))
         assert error_code(late) == "activity_closed"
+
+
+def test_repeats_inside_one_group_commit_get_the_first_ones_id(stack: Stack) -> None:
+    from ledger.checkin.intake import AcceptedClaim, ClaimRequest
+
+    service = stack.service
+    token = stack.token("open")
+    person, other = Account.create(), Account.create()
+    first = sign(person, stack, token, stack.activities["open"], 5_000)
+    second = sign(person, stack, token, stack.activities["open"], 5_001)
+    third = sign(other, stack, token, stack.activities["open"], 5_000)
+    prepared = [service.intake.prepare(ClaimRequest(**body), "127.0.0.1") for body in (first, first, second, third)]
+    results = service.intake.commit(prepared)
+    assert isinstance(results[0], AcceptedClaim) and isinstance(results[3], AcceptedClaim)
+    codes = [(r.code, r.claim_id) for r in results[1:3] if not isinstance(r, AcceptedClaim)]
+    assert codes == [("replayed_request", results[0].claim_id), ("already_claimed", results[0].claim_id)]
+    again = service.intake.commit(prepared[:1])[0]
+    assert not isinstance(again, AcceptedClaim) and (again.code, again.claim_id) == (
+        "replayed_request",
+        results[0].claim_id,
+    )

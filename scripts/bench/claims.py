@@ -1,0 +1,270 @@
+"""Check-in benchmark: claim intake throughput and latency against the same app's trivial endpoint,
+then the relayer's drain, counting every claim on chain; and scan→confirmed at a festival's pace.
+
+Setup (:mod:`scripts.devstack`): anvil with 1 s blocks, the ledger, an open activity, and the
+production processes — ``tsunagari api serve`` (uvicorn, one worker, access log off), ``tsunagari
+relay`` and ``tsunagari index run`` — on 127.0.0.1. The per-IP rate limit is off (every simulated
+phone comes from 127.0.0.1); everything else is the default configuration.
+
+1. **bare**: 64 concurrent keep-alive connections send ``GET /health`` (constant JSON, same app,
+   same worker) for ``DURATION_S``.
+2. **claims**: 64 connections send valid, distinct, pre-signed claims (``POST /api/v1/claims``,
+   one participant each, the kiosk's current token) for ``DURATION_S``; every 202 is a claim in
+   the durable outbox. ``ratio`` = claims/s ÷ bare requests/s.
+3. **drain**: wait until the relayer has confirmed every accepted claim; count ``ContributionRecorded``
+   logs by claim id on chain: ``lost`` = accepted claims with no log, ``duplicated`` = claim ids
+   with more than one.
+4. **festival pace**: a fresh activity; 100 claims a second for 20 s (a 10,000-person festival
+   admitting everyone in under two minutes), each timed from the phone's request to the relayer
+   marking it confirmed on chain: ``scan_to_confirmed_p95_s``. (In phase 3 that time is dominated by
+   the backlog the flood built, so it is reported separately as ``flood_drain_s``.)
+
+The load generator is a small asyncio HTTP/1.1 client (pre-serialised requests, keep-alive, status
+line and Content-Length parsing only) so that the client costs as little CPU as possible on this
+2-core machine; both sides of the ratio use it identically.
+
+Targets (check-in issue): ratio ≥ 0.4, claim p99 < 100 ms, lost = duplicated = 0,
+scan→confirmed p95 ≤ 3 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from eth_keys.datatypes import PrivateKey
+from eth_utils.crypto import keccak
+from sqlalchemy import text
+
+from ledger.chain.accounts import dev_account
+from ledger.chain.client import ActivitySpec
+from ledger.checkin.signing import ClaimSigning
+from ledger.taxonomy import ContributionKind
+from scripts.devstack import TATEYAMA, DevStack, running_stack
+
+CONCURRENCY = 64
+DURATION_S = 10.0
+PACE_PER_S = 100
+PACE_S = 20.0
+
+
+def _log(message: str) -> None:
+    print(f"[claims] {message}", file=sys.stderr, flush=True)
+
+
+def presign(signing: ClaimSigning, token: str, activity_id: int, count: int, seed: str) -> list[bytes]:
+    """``count`` distinct claims as ready-to-send JSON bodies (signing is not part of the measurement)."""
+    bodies = []
+    requested_at = int(time.time())
+    for i in range(count):
+        key = PrivateKey(keccak(text=f"{seed}-{i}"))
+        address = key.public_key.to_checksum_address()
+        digest = signing.digest(activity_id, token, address.lower(), requested_at)
+        signature = key.sign_msg_hash(digest)
+        raw = signature.to_bytes()
+        sig_hex = "0x" + raw[:64].hex() + format(raw[64] + 27, "02x")
+        body = {
+            "token": token,
+            "participant": address,
+            "requested_at": requested_at,
+            "signature": sig_hex,
+            "activity_id": activity_id,
+        }
+        bodies.append(json.dumps(body, separators=(",", ":")).encode())
+    return bodies
+
+
+def _request(method: str, path: str, port: int, body: bytes = b"") -> bytes:
+    head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: keep-alive\r\n"
+    if method == "POST":
+        head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+    return (head + "\r\n").encode() + body
+
+
+async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> tuple[int, bytes]:
+    writer.write(request)
+    status_line = await reader.readline()
+    status = int(status_line.split(b" ", 2)[1])
+    length = 0
+    while True:
+        line = await reader.readline()
+        if line in (b"\r\n", b""):
+            break
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    return status, await reader.readexactly(length)
+
+
+async def load(
+    port: int, requests: list[bytes] | bytes, duration_s: float, concurrency: int
+) -> tuple[int, float, list[float], dict[int, int], list[tuple[float, bytes]]]:
+    """Drive the server; returns (ok count, elapsed, latencies ms, statuses, [(sent_at, body)] of 2xx)."""
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    answered: list[tuple[float, bytes]] = []
+    next_index = 0
+    deadline = 0.0
+
+    async def client() -> None:
+        nonlocal next_index
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while time.monotonic() < deadline:
+                if isinstance(requests, bytes):
+                    request = requests
+                else:
+                    if next_index >= len(requests):
+                        return
+                    request = requests[next_index]
+                    next_index += 1
+                sent = time.monotonic()
+                wall = time.time()
+                status, body = await _exchange(reader, writer, request)
+                latencies.append((time.monotonic() - sent) * 1000)
+                statuses[status] = statuses.get(status, 0) + 1
+                if 200 <= status < 300 and not isinstance(requests, bytes):
+                    answered.append((wall, body))
+        finally:
+            writer.close()
+
+    started = time.monotonic()
+    deadline = started + duration_s
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    elapsed = time.monotonic() - started
+    ok = sum(n for s, n in statuses.items() if 200 <= s < 300)
+    return ok, elapsed, latencies, statuses, answered
+
+
+def _pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] if ordered else float("nan")
+
+
+async def paced(port: int, bodies: list[bytes], per_s: float) -> list[tuple[float, bytes]]:
+    """Send ``bodies`` at ``per_s`` a second (one connection per in-flight request, like phones)."""
+    answered: list[tuple[float, bytes]] = []
+
+    async def one(body: bytes) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            wall = time.time()
+            status, answer = await _exchange(reader, writer, _request("POST", "/api/v1/claims", port, body))
+            if status == 202:
+                answered.append((wall, answer))
+        finally:
+            writer.close()
+
+    tasks = []
+    started = time.monotonic()
+    for i, body in enumerate(bodies):
+        delay = started + i / per_s - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(body)))
+    await asyncio.gather(*tasks)
+    return answered
+
+
+def _confirmed_at(stack: DevStack, claim_ids: list[int]) -> dict[int, int]:
+    with stack.engine.connect() as conn:
+        rows = conn.execute(text("SELECT id, confirmed_at_ms FROM claims WHERE status = 'confirmed'")).all()
+    wanted = set(claim_ids)
+    return {int(r[0]): int(r[1]) for r in rows if int(r[0]) in wanted}
+
+
+def run() -> dict[str, Any]:
+    with (
+        tempfile.TemporaryDirectory(prefix="tsunagari-bench-claims-") as tmp,
+        running_stack(Path(tmp), settings={"TSUNAGARI_CHECKIN__RATE_IP_PER_MIN": "0"}) as stack,
+    ):
+        return _run(stack)
+
+
+def _run(stack: DevStack) -> dict[str, Any]:
+    port = stack.api_port
+    _log(f"stack up at {stack.api_url}")
+    kiosk = stack.kiosk_url()
+    signing = stack.signing
+    # Warm up both paths (imports, caches, the activity lookup) before measuring.
+    warm = presign(signing, stack.current_token(kiosk), stack.activity_id, 50, "warm")
+    asyncio.run(load(port, [_request("POST", "/api/v1/claims", port, b) for b in warm], 5, 8))
+    asyncio.run(load(port, _request("GET", "/health", port), 2, 8))
+
+    bare_ok, bare_s, bare_lat, bare_status, _ = asyncio.run(
+        load(port, _request("GET", "/health", port), DURATION_S, CONCURRENCY)
+    )
+    bare_rps = bare_ok / bare_s
+    _log(f"bare: {bare_rps:.0f} req/s {bare_status}")
+
+    token = stack.current_token(kiosk)
+    count = int(max(bare_rps, 1000) * DURATION_S * 1.2)
+    bodies = presign(signing, token, stack.activity_id, count, "flood")
+    _log(f"pre-signed {len(bodies)} claims")
+    requests = [_request("POST", "/api/v1/claims", port, b) for b in bodies]
+    ok, claims_s, lat, statuses, answered = asyncio.run(load(port, requests, DURATION_S, CONCURRENCY))
+    claims_rps = ok / claims_s
+    _log(f"claims: {claims_rps:.0f}/s {statuses} p50 {_pct(lat, 50):.1f} ms p99 {_pct(lat, 99):.1f} ms")
+    accepted_ids = [int(json.loads(body)["claim_id"]) for _, body in answered]
+
+    drain_started = time.monotonic()
+    stack.wait_until_settled(timeout_s=600)
+    flood_drain_s = time.monotonic() - drain_started
+    _log(f"drained in {flood_drain_s:.1f} s")
+
+    # Festival pace on a fresh activity.
+    now = int(time.time())
+    pace_activity = stack.client.register_activity(
+        dev_account(2), ActivitySpec(TATEYAMA, ContributionKind.FESTIVAL_EVENT, 300, now - 60, now + 3600, 0)
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # wait until the API can see it (indexer or chain)
+        if (
+            httpx.post(
+                f"{stack.api_url}/api/v1/activities/{pace_activity}/kiosk",
+                headers={"Authorization": f"Bearer {stack.operator_key}"},
+                timeout=10,
+            ).status_code
+            == 200
+        ):
+            break
+        time.sleep(0.5)
+    pace_kiosk = stack.kiosk_url(pace_activity)
+    pace_bodies = presign(signing, stack.current_token(pace_kiosk), pace_activity, int(PACE_PER_S * PACE_S), "pace")
+    pace_answered = asyncio.run(paced(port, pace_bodies, PACE_PER_S))
+    stack.wait_until_settled(timeout_s=300)
+    sent_at = {int(json.loads(body)["claim_id"]): wall for wall, body in pace_answered}
+    confirmed = _confirmed_at(stack, list(sent_at))
+    scan_to_confirmed = [confirmed[c] / 1000 - sent_at[c] for c in sent_at if c in confirmed]
+    _log(f"festival pace: {len(pace_answered)} claims, p95 scan→confirmed {_pct(scan_to_confirmed, 95):.2f} s")
+
+    claims = stack.claims()
+    on_chain = stack.on_chain()
+    every_accepted = set(accepted_ids) | set(sent_at)
+    lost = sum(1 for c in every_accepted if on_chain.get(c, 0) == 0)
+    duplicated = sum(1 for n in on_chain.values() if n > 1)
+    return {
+        "bench": "claims",
+        "concurrency": CONCURRENCY,
+        "duration_s": DURATION_S,
+        "bare_requests_per_s": round(bare_rps, 1),
+        "claims_per_s": round(claims_rps, 1),
+        "ratio": round(claims_rps / bare_rps, 3),
+        "bare_p99_ms": round(_pct(bare_lat, 99), 2),
+        "claim_p50_ms": round(_pct(lat, 50), 2),
+        "claim_p99_ms": round(_pct(lat, 99), 2),
+        "accepted": len(every_accepted),
+        "on_chain": sum(1 for c in every_accepted if on_chain.get(c, 0) > 0),
+        "rejected_by_chain": sum(1 for _, status in claims.values() if status == "rejected"),
+        "lost": lost,
+        "duplicated": duplicated,
+        "flood_drain_s": round(flood_drain_s, 1),
+        "pace_claims_per_s": PACE_PER_S,
+        "scan_to_confirmed_p50_s": round(_pct(scan_to_confirmed, 50), 2),
+        "scan_to_confirmed_p95_s": round(_pct(scan_to_confirmed, 95), 2),
+    }
