@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Route, expect, sync_playwright
 
 from tests.stack import DevStack, running_stack
 
@@ -179,4 +179,44 @@ def test_kiosk_with_a_bad_session_says_so(stack: DevStack, browser: Browser, con
     page.goto(f"{stack.api_url}/kiosk/{stack.activity_id}?k=ks1.forged")
     expect(page.locator("main")).to_have_attribute("data-state", "session_invalid")
     expect(page.locator("#state-title")).to_have_text("This kiosk link cannot be used")
+    context.close()
+
+
+def test_a_lost_answer_is_retried_with_the_same_signed_body(
+    stack: DevStack, browser: Browser, console: Console
+) -> None:
+    claim_url = f"{stack.api_url}/c/{stack.current_token(stack.kiosk_url())}"
+    context = new_phone(browser)
+    page = console.watch(context.new_page(), "phone", allow=("net::ERR_FAILED",))
+    bodies: list[str] = []
+
+    def flaky(route: Route) -> None:
+        bodies.append(route.request.post_data or "")
+        if len(bodies) == 1:
+            route.abort()  # the first answer never arrives (Wi-Fi dropped)
+        else:
+            route.continue_()
+
+    page.route("**/api/v1/claims", flaky)
+    page.goto(claim_url)
+    expect(page.locator("#status-headline")).to_have_text("受け付けました", timeout=15_000)
+    assert len(bodies) == 2 and bodies[0] == bodies[1], "a retry must resend the same signed body"
+    page.wait_for_selector(DONE, timeout=30_000)
+    assert page.evaluate("() => localStorage.getItem('tsunagari.pending.v1')") == "{}"
+    context.close()
+
+
+def test_the_kiosk_keeps_its_code_when_offline(stack: DevStack, browser: Browser, console: Console) -> None:
+    context = browser.new_context(viewport={"width": 800, "height": 1280}, locale="ja-JP")
+    page = console.watch(context.new_page(), "kiosk", allow=("net::ERR_FAILED",))
+    page.goto(stack.kiosk_url())
+    qr = page.locator("#qr")
+    expect(qr).to_have_attribute("data-claim-url", re.compile(r"/c/"))
+    page.route("**/frame?*", lambda route: route.abort())
+    expect(page.locator("#offline-badge")).to_be_visible(timeout=10_000)
+    expect(qr.locator("svg")).to_be_visible()  # the last code stays (valid for the grace period)
+    expect(qr).to_have_attribute("data-claim-url", re.compile(r"/c/"))
+    page.unroute("**/frame?*")
+    expect(page.locator("#offline-badge")).to_be_hidden(timeout=15_000)
+    expect(qr).to_have_attribute("data-claim-url", re.compile(r"/c/"))
     context.close()
