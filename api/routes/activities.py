@@ -5,8 +5,6 @@ another region's key gets 403 ``wrong_region``. Chain writes are signed by the s
 
 from __future__ import annotations
 
-import json
-import time
 from typing import Annotated, Any
 
 from eth_utils.crypto import keccak
@@ -19,6 +17,7 @@ from api.errors import ApiError
 from ledger.auth import Credential
 from ledger.chain.client import ActivitySpec
 from ledger.checkin.intake import claim_counts, list_claims
+from ledger.checkin.metadata import store_metadata
 from ledger.checkin.signing import normalise_address
 from ledger.taxonomy import ContributionKind
 
@@ -65,17 +64,6 @@ class RevokeBody(BaseModel):
     note: str = Field("", max_length=2000, description="the explanation; only its keccak256 goes on chain")
 
 
-def metadata_document(name: str, description: str, venue: str) -> tuple[str, str]:
-    """Canonical JSON of an activity's text and its keccak256 (0x hex), as the chain stores it."""
-    document = json.dumps(
-        {"name": name, "description": description, "venue": venue},
-        ensure_ascii=False,
-        sort_keys=True,
-        separators=(",", ":"),
-    )
-    return document, "0x" + keccak(text=document).hex()
-
-
 def _activity_region(conn: ConnDep, chain: ChainDep, activity_id: int) -> int:
     row = conn.execute(
         text("SELECT region FROM activities WHERE chain_id = :c AND activity_id = :a"),
@@ -99,15 +87,8 @@ def create_activity(
     region: RegionCode, body: ActivityCreate, credential: OperatorDep, chain: ChainDep, engine: EngineDep
 ) -> dict[str, Any]:
     _scoped(credential, region)
-    _, metadata_hash = metadata_document(body.name, body.description, body.venue)
     with engine.begin() as conn:  # the text first, so the kiosk can show the name as soon as it is indexed
-        conn.execute(
-            text(
-                "INSERT INTO activity_metadata (metadata_hash, name, description, venue, created_at) "
-                "VALUES (:h, :n, :d, :v, :t) ON CONFLICT DO NOTHING"
-            ),
-            {"h": metadata_hash, "n": body.name, "d": body.description, "v": body.venue, "t": int(time.time())},
-        )
+        metadata_hash = store_metadata(conn, body.name, body.description, body.venue)
     spec = ActivitySpec(
         region=region,
         kind=ContributionKind(body.kind),
