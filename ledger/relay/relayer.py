@@ -81,6 +81,8 @@ FAILPOINT_ENV = "TSUNAGARI_RELAY_FAILPOINT"
 
 _PER_ACTIVITY = (UnknownActivity, ActivityRegionMismatch, ActivityClosed, ActivityNotStarted, ActivityEnded)
 _RETRY_LATER = (RegionPaused, Paused)
+# A node that does not answer (requests' errors are OSErrors) or answers with an error.
+_NODE_ERRORS = (ChainUnavailable, OSError, Web3RPCError)
 _HOLD_PAUSED_S = 5.0
 _HOLD_CONFIG_S = 30.0
 _HOLD_SHORT_S = 1.0
@@ -175,7 +177,7 @@ class Relayer:
         while not stop.is_set():
             try:
                 busy = self.step()
-            except ChainUnavailable as exc:
+            except _NODE_ERRORS as exc:
                 delay = min(max(delay * 2, 0.2), 5.0)
                 log.warning("node unavailable (%s); retrying in %.1f s", exc, delay)
                 stop.wait(delay)
@@ -202,7 +204,7 @@ class Relayer:
                 busy = self.step(drain=True)
                 if not busy and not self._in_flight and not self._open_batches_outside():
                     break
-            except ChainUnavailable as exc:
+            except _NODE_ERRORS as exc:
                 delay = min(max(delay * 2, 0.2), 5.0)
                 log.warning("node unavailable (%s); retrying in %.1f s", exc, delay)
                 time.sleep(delay)
