@@ -239,7 +239,8 @@ def apply_log(
         handler = HANDLERS.get(plan.key)
         if handler is None:
             raise DecodeError(f"no handler for {plan.key}")
-        args = plan.decode(topics, data)
+        decode = plan.static_decoder
+        args = decode(topics, data) if decode is not None else plan.decode(topics, data)
     except DecodeError as exc:
         sink.row("undecodable_logs", (topics[0] if topics else "", ",".join(topics), data, str(exc)))
         return str(exc)

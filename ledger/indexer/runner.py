@@ -22,6 +22,7 @@ checkpoint in one transaction; :meth:`Indexer.backfill` repeats it until caught 
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -71,6 +72,25 @@ class ChunkResult:
 
 def _int(value: Any) -> int:
     return int(value, 16) if isinstance(value, str) else int(value)
+
+
+def _in_chain_order(logs: list[dict[str, Any]]) -> list[tuple[int, int, int, dict[str, Any]]]:
+    """(block, transaction index, log index, log) of the logs not flagged ``removed``, in chain order."""
+    try:  # JSON-RPC numbers are hex strings: the fast path
+        parsed = [
+            (int(e["blockNumber"], 16), int(e["transactionIndex"], 16), int(e["logIndex"], 16), e)
+            for e in logs
+            if not e.get("removed")
+        ]
+    except TypeError:
+        parsed = [
+            (_int(e["blockNumber"]), _int(e["transactionIndex"]), _int(e["logIndex"]), e)
+            for e in logs
+            if not e.get("removed")
+        ]
+    if any(a[:3] > b[:3] for a, b in itertools.pairwise(parsed)):
+        parsed.sort(key=lambda p: p[:3])  # nodes return chain order; enforce it when they do not
+    return parsed
 
 
 def _header(raw: dict[str, Any]) -> BlockHeader:
@@ -232,13 +252,7 @@ class Indexer:
     def _apply(
         self, logs: list[dict[str, Any]], from_block: int, to_block: int, head: int, checkpoint: Checkpoint | None
     ) -> int:
-        parsed = [
-            (_int(e["blockNumber"]), _int(e["transactionIndex"]), _int(e["logIndex"]), e)
-            for e in logs
-            if not e.get("removed")
-        ]
-        if any(parsed[i][:3] > parsed[i + 1][:3] for i in range(len(parsed) - 1)):
-            parsed.sort(key=lambda p: p[:3])  # nodes return chain order; enforce it when they do not
+        parsed = _in_chain_order(logs)
         log_blocks = {p[0] for p in parsed}
         wanted = sorted(log_blocks | {to_block})
         if checkpoint is not None:
@@ -249,28 +263,29 @@ class Indexer:
         sink = ChunkSink()
         chain_id = self.spec.chain_id
         decoder, fault = self.decoder, self.fault
-        contexts: dict[int, LogContext] = {}
+        # Logs come block by block and transaction by transaction: the per-block and per-transaction
+        # values are computed when the block or transaction changes, not per log.
+        block = -1
+        header = headers[to_block]
+        context = LogContext(block, 0, 0)
+        spelled_address = spelled_tx = ""
+        address = tx_hash = ""
         for number, tx_index, log_index, entry in parsed:
-            header = headers[number]
+            if number != block:
+                block, header = number, headers[number]
+                context = LogContext(number, header.timestamp, jst_day(header.timestamp))
             block_hash = entry["blockHash"]
             if block_hash != header.hash and block_hash.lower() != header.hash:
                 raise ChainUnavailable(f"block {number} changed while the chunk was read; retrying")
-            context = contexts.get(number)
-            if context is None:
-                context = contexts[number] = LogContext(number, header.timestamp, jst_day(header.timestamp))
-            address = entry["address"].lower()
+            if entry["address"] != spelled_address:
+                spelled_address = entry["address"]
+                address = spelled_address.lower()
+            if entry["transactionHash"] != spelled_tx:
+                spelled_tx = entry["transactionHash"]
+                tx_hash = spelled_tx.lower()
             topics: list[str] = entry["topics"]
             data: str = entry["data"]
-            sink.provenance = (
-                chain_id,
-                address,
-                number,
-                header.hash,
-                header.timestamp,
-                entry["transactionHash"].lower(),
-                tx_index,
-                log_index,
-            )
+            sink.provenance = (chain_id, address, number, header.hash, header.timestamp, tx_hash, tx_index, log_index)
             problem = apply_log(decoder, address, topics, data, context, sink)
             if problem is not None:
                 log.error("undecodable log at block %s: %s", number, problem)
