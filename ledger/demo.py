@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from ledger.chain.client import ActivitySpec, LedgerClient, RecordInput
 from ledger.chain.context import ChainContext
 from ledger.chain.signing import SupportRequest, sign_support
+from ledger.checkin.metadata import metadata_document, store_metadata
 from ledger.errors import ConfigError
 from ledger.taxonomy import ContributionKind
 from ledger.ties import jst_date
@@ -30,6 +31,8 @@ __all__ = [
     "IndexedRegion",
     "demo_participant",
     "setup_demo",
+    "ensure_kiosk_activity",
+    "KIOSK_ACTIVITY",
     "summarise",
     "index_demo",
 ]
@@ -86,6 +89,7 @@ def setup_demo(
     relayer: LocalAccount,
     now: int,
     participants: int = 12,
+    engine: Engine | None = None,
 ) -> bool:
     """Register the demo regions, activities and first contributions; False when already done."""
     for region in DEMO_REGIONS:
@@ -104,7 +108,7 @@ def setup_demo(
             starts_at=now - 3600,
             ends_at=now + 30 * 86_400,
             capacity=0,
-            metadata_hash=keccak(text=description),
+            metadata_hash=_metadata(engine, description),
         )
         activity_ids.setdefault(region_code, []).append(client.register_activity(region_admin, spec))
     people = [demo_participant(i) for i in range(participants)]
@@ -121,6 +125,44 @@ def setup_demo(
     request = SupportRequest(supporter.address, project, 500, client.nonce(supporter.address), now + 3600)
     client.support_by_sig(relayer, request, sign_support(supporter, request, client.chain_id, client.address))
     return True
+
+
+def _metadata(engine: Engine | None, name: str, venue: str = "") -> bytes:
+    """The metadata hash of an activity named ``name``; its text is kept when there is a database."""
+    if engine is None:
+        return bytes.fromhex(metadata_document(name, "", venue)[1][2:])
+    with engine.begin() as conn:
+        return bytes.fromhex(store_metadata(conn, name, "", venue)[2:])
+
+
+KIOSK_ACTIVITY = "館山わかしお祭り 受付"
+
+
+def ensure_kiosk_activity(client: LedgerClient, region_admin: LocalAccount, engine: Engine, now: int) -> int:
+    """An activity open now for the demo's kiosk (館山市, 祭り): the indexed one, else a new one."""
+    from sqlalchemy import text
+
+    _, metadata_hash = metadata_document(KIOSK_ACTIVITY, "", "北条海岸")
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT activity_id FROM activities WHERE chain_id = :c AND metadata_hash = :h AND NOT closed "
+                "AND starts_at <= :now AND ends_at > :soon ORDER BY activity_id DESC LIMIT 1"
+            ),
+            {"c": client.chain_id, "h": metadata_hash, "now": now, "soon": now + 3600},
+        ).first()
+    if row is not None:
+        return int(row[0])
+    spec = ActivitySpec(
+        region=DEMO_REGIONS[0].code,
+        kind=ContributionKind.FESTIVAL_EVENT,
+        reward=300,
+        starts_at=now - 3600,
+        ends_at=now + 7 * 86_400,
+        capacity=0,
+        metadata_hash=_metadata(engine, KIOSK_ACTIVITY, "北条海岸"),
+    )
+    return client.register_activity(region_admin, spec)
 
 
 def summarise(client: LedgerClient) -> list[RegionSummary]:

@@ -264,18 +264,27 @@ def activity_register(
     starts: Annotated[int | None, typer.Option(help="window start, unix seconds (default: now)")] = None,
     hours: Annotated[float, typer.Option(help="window length in hours")] = 8.0,
     capacity: Annotated[int, typer.Option(help="maximum records, 0 = unlimited")] = 0,
-    description: Annotated[str, typer.Option(help="text whose keccak256 becomes the metadata hash")] = "",
+    name: Annotated[str, typer.Option(help="name shown on the kiosk and the claim page")] = "",
+    description: Annotated[str, typer.Option(help="longer text (no personal data)")] = "",
+    venue: Annotated[str, typer.Option(help="where it takes place")] = "",
     as_: AsOption = "region-admin",
 ) -> None:
-    """Register an activity (region admin); prints its id."""
-    from eth_utils.crypto import keccak
-
+    """Register an activity (region admin); prints its id. Its text is kept in the database and
+    committed to on chain by hash (ledger/checkin/metadata.py)."""
     from ledger.chain.client import ZERO_HASH, ActivitySpec
+    from ledger.checkin.metadata import store_metadata
+    from ledger.db.engine import make_engine, upgrade_to_head
     from ledger.taxonomy import ContributionKind
 
     ctx = _chain()
     start = starts if starts is not None else int(time.time())
     kind_code = _guarded(lambda: ContributionKind(kind))
+    metadata = ZERO_HASH
+    if name or description or venue:
+        engine = make_engine(_settings().db.url)
+        _guarded(lambda: upgrade_to_head(engine))
+        with engine.begin() as conn:
+            metadata = bytes.fromhex(store_metadata(conn, name, description, venue)[2:])
     spec = ActivitySpec(
         region=region,
         kind=kind_code,
@@ -283,10 +292,26 @@ def activity_register(
         starts_at=start,
         ends_at=start + int(hours * 3600),
         capacity=capacity,
-        metadata_hash=keccak(text=description) if description else ZERO_HASH,
+        metadata_hash=metadata,
     )
     activity_id = _guarded(lambda: ctx.client.register_activity(ctx.operator(as_), spec))
     typer.echo(f"activity {activity_id} registered in region {region}")
+
+
+@activity_app.command("kiosk")
+def activity_kiosk(activity_id: int) -> None:
+    """Print the kiosk URL of an activity (open it full-screen on the venue's tablet)."""
+    from ledger.checkin.service import build_checkin
+    from ledger.db.engine import make_engine, upgrade_to_head
+
+    settings = _settings()
+    ctx = _chain()
+    engine = make_engine(settings.db.url)
+    _guarded(lambda: upgrade_to_head(engine))
+    service = build_checkin(settings, engine, ctx.chain_id, ctx.deployment.ledger, ctx.client)
+    url, expires = _guarded(lambda: service.kiosk_url(activity_id))
+    typer.echo(url)
+    typer.echo(f"valid until {time.strftime('%Y-%m-%d %H:%M', time.localtime(expires))}", err=True)
 
 
 @activity_app.command("close")
@@ -668,6 +693,54 @@ def export_verify(
 # -- relayer --------------------------------------------------------------------------------------------
 
 
+@app.command("serve")
+def serve(
+    relay: Annotated[bool, typer.Option(help="run the relayer in this process")] = True,
+    index: Annotated[bool, typer.Option(help="run the indexer in this process")] = True,
+    access_log: Annotated[bool, typer.Option(help="log every request")] = False,
+) -> None:
+    """API, relayer and indexer in one process (a small deployment; the demo runs this)."""
+    import logging
+
+    from ledger.db.engine import make_engine, upgrade_to_head
+    from scripts.serve import serve_all
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    settings = _settings()
+    _guarded(lambda: upgrade_to_head(make_engine(settings.db.url)))
+    typer.echo(f"serving http://{settings.api.host}:{settings.api.port} (Ctrl-C to stop)")
+    serve_all(settings, relay=relay, index=index, access_log=access_log)
+
+
+@app.command("simulate-checkins")
+def simulate_checkins(
+    kiosk_url: Annotated[str, typer.Argument(help="the kiosk URL (…/kiosk/<activity>?k=…)")],
+    people: Annotated[int, typer.Option(min=1, max=100_000, help="phones that scan the kiosk")] = 20,
+    concurrency: Annotated[int, typer.Option(min=1, max=512, help="phones scanning at the same moment")] = 16,
+    seed: Annotated[str, typer.Option(help="participants' keys derive from this (same seed, same people)")] = (
+        "tsunagari-phone"
+    ),
+    wait: Annotated[float, typer.Option(help="seconds to follow each claim to the chain (0 = do not wait)")] = 60.0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Scan a kiosk as many phones at once: sign, claim, follow each claim until it is on chain."""
+    from scripts.simulate import simulate_checkins as simulate
+
+    result = _guarded(lambda: simulate(kiosk_url, people, concurrency=concurrency, seed=seed, wait_s=wait))
+    summary = result.summary()
+    if as_json:
+        typer.echo(json.dumps(summary, ensure_ascii=False))
+        return
+    typer.echo(f"{people} phones scanned the kiosk: {summary['answers']}")
+    typer.echo(f"accepted in p50 {summary['accept_p50_ms']} ms, p95 {summary['accept_p95_ms']} ms")
+    if wait > 0:
+        typer.echo(f"final status: {summary['final']}")
+        typer.echo(
+            f"scan → confirmed on chain: p50 {summary['scan_to_confirmed_p50_s']} s, "
+            f"p95 {summary['scan_to_confirmed_p95_s']} s"
+        )
+
+
 @app.command("relay")
 def relay(
     once: Annotated[bool, typer.Option("--once", help="drain the outbox, wait for every receipt, then exit")] = False,
@@ -782,9 +855,13 @@ def api_key_revoke(key_id: str) -> None:
 @app.command("demo")
 def demo(
     stop: Annotated[bool, typer.Option("--stop", help="stop the devnet when done")] = False,
+    serve: Annotated[
+        bool, typer.Option(help="then serve the pages, kiosk and API with the relayer and indexer until Ctrl-C")
+    ] = True,
     as_json: JsonFlag = False,
 ) -> None:
-    """The main job: devnet up, ledger deployed, the four regions registered, contributions recorded."""
+    """The main job: devnet up, ledger deployed, the demo regions and contributions on chain and
+    indexed, then the API with the kiosk and claim pages, the relayer and the indexer (Ctrl-C stops)."""
     from ledger.chain.deploy import deploy_ledger, save_deployment
     from ledger.chain.devnet import ManagedDevnet
     from ledger.demo import index_demo, setup_demo, summarise
@@ -809,9 +886,18 @@ def demo(
         typer.echo(f"deployed ledger {deployment.ledger} at block {deployment.deploy_block}", err=as_json)
     client = ctx.client
     now = int(ctx.w3.eth.get_block("latest")["timestamp"])
+    from ledger.db.engine import make_engine, upgrade_to_head
+
+    engine = make_engine(settings.db.url)
+    _guarded(lambda: upgrade_to_head(engine))
     seeded = _guarded(
         lambda: setup_demo(
-            client, ctx.operator("platform-admin"), ctx.operator("region-admin"), ctx.operator("relayer"), now
+            client,
+            ctx.operator("platform-admin"),
+            ctx.operator("region-admin"),
+            ctx.operator("relayer"),
+            now,
+            engine=engine,
         )
     )
     summary = summarise(client)
@@ -837,12 +923,44 @@ def demo(
             typer.echo(
                 f"{r.code} {r.name}: {r.participants} people, {r.records} records, 関係人口 {r.kankei} ({stages})"
             )
+    if serve and not stop:
+        _serve_demo(ctx, engine, as_json)
     if node is not None:
         if stop:
             node.down()
             typer.echo("devnet stopped (its state is kept)", err=as_json)
         else:
             typer.echo(f"devnet keeps running at {node.rpc_url}; stop it with `tsunagari devnet down`", err=as_json)
+
+
+def _serve_demo(ctx: Any, engine: Any, as_json: bool) -> None:
+    from ledger.checkin.service import build_checkin
+    from ledger.demo import ensure_kiosk_activity
+    from scripts.serve import serve_all
+
+    settings = _settings()
+    now = int(time.time())
+    activity = _guarded(lambda: ensure_kiosk_activity(ctx.client, ctx.operator("region-admin"), engine, now))
+    service = build_checkin(settings, engine, ctx.chain_id, ctx.deployment.ledger, ctx.client)
+    kiosk, _ = _guarded(lambda: service.kiosk_url(activity))
+    base = service.public_url
+
+    def announce() -> None:
+        typer.echo(
+            "\n".join(
+                [
+                    "",
+                    f"Tsunagari is running at {base} (Ctrl-C to stop; the devnet keeps running)",
+                    "  kiosk of a running demo activity (open it; scan its QR with a phone on this network):",
+                    f"    {kiosk}",
+                    f"  simulate phones scanning it:\n    ./run tsunagari simulate-checkins '{kiosk}' --people 50",
+                    f"  API documentation: {base}/docs",
+                ]
+            ),
+            err=as_json,
+        )
+
+    serve_all(settings, on_started=announce)
 
 
 def main() -> None:

@@ -40,7 +40,7 @@ def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 def test_demo_brings_up_the_chain_and_survives_a_restart(cli_env: Path) -> None:
-    code, out, err = invoke("demo", "--json")
+    code, out, err = invoke("demo", "--no-serve", "--json")
     assert code == 0, err
     summary = json.loads(out)
     assert summary["chain_id"] == 31337
@@ -53,7 +53,7 @@ def test_demo_brings_up_the_chain_and_survives_a_restart(cli_env: Path) -> None:
     assert summary["indexed_logs"] > 60
     indexed = {r["code"]: r for r in summary["index"]}
     assert indexed[12205]["participants"] == 6 and indexed[12205]["records"] == 12
-    code, out, _ = invoke("demo", "--json")  # idempotent: nothing recorded (or indexed) twice
+    code, out, _ = invoke("demo", "--no-serve", "--json")  # idempotent: nothing recorded (or indexed) twice
     again = json.loads(out)
     assert code == 0 and again["indexed_logs"] == 0
     assert {**again, "indexed_logs": summary["indexed_logs"]} == summary
@@ -67,7 +67,7 @@ def test_demo_brings_up_the_chain_and_survives_a_restart(cli_env: Path) -> None:
 
 
 def test_operator_commands_and_their_errors(cli_env: Path) -> None:
-    assert invoke("demo")[0] == 0
+    assert invoke("demo", "--no-serve")[0] == 0
     code, out, err = invoke("activity", "register", "--region", "15202", "--kind", "40", "--reward", "70")
     assert code == 0, err
     activity = int(out.split()[1])
@@ -128,7 +128,7 @@ def test_keys_new_writes_an_encrypted_keystore(tmp_path: Path, monkeypatch: pyte
 def test_index_backfill_and_status(cli_env: Path) -> None:
     code, out, err = invoke("index", "status")
     assert code == 1 and "no schema yet" in err
-    assert invoke("demo")[0] == 0  # the demo indexes what it recorded
+    assert invoke("demo", "--no-serve")[0] == 0  # the demo indexes what it recorded
     assert invoke("record", "--region", "12205", "--activity", "1", demo_participant(77).address)[0] == 0
     code, out, err = invoke("index", "backfill")
     assert code == 0, err
@@ -146,7 +146,7 @@ def test_index_backfill_and_status(cli_env: Path) -> None:
 
 
 def test_export_and_verify_after_the_demo(cli_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert invoke("demo")[0] == 0
+    assert invoke("demo", "--no-serve")[0] == 0
     out = cli_env / "export"
     code, stdout, err = invoke("export", "--out", str(out), "--format", "csv")
     assert code == 0, err
