@@ -1,5 +1,6 @@
 """The README's main command (``tsunagari demo``) serves the kiosk and claim pages with the relayer
-and indexer running, and simulated phones that scan its kiosk end up on chain and in the index."""
+and indexer running: simulated phones that scan its kiosk end up on chain and in the index, and a
+headless chromium that follows the kiosk's QR URL creates a key, claims and reaches "confirmed"."""
 
 from __future__ import annotations
 
@@ -58,10 +59,12 @@ def test_the_demo_serves_a_kiosk_that_phones_can_check_in_at(tmp_path: Path) -> 
         assert result.statuses == {"accepted": 6}
         assert set(result.final) <= {"confirmed", "indexed"} and sum(result.final.values()) == 6
 
+        _claim_in_chromium(kiosk)
+
         frame_url = kiosk.replace("/kiosk/", "/api/v1/kiosk/").replace("?k=", "/frame?k=")
         frame = httpx.get(frame_url, timeout=10).json()
         assert frame["activity"]["name"] == "館山わかしお祭り 受付"
-        assert frame["counts"]["accepted"] >= 6
+        assert frame["counts"]["accepted"] >= 7
         assert httpx.get(frame["claim_url"], timeout=10).status_code == 200  # the claim page
     finally:
         demo.send_signal(signal.SIGINT)
@@ -77,3 +80,29 @@ def test_the_demo_serves_a_kiosk_that_phones_can_check_in_at(tmp_path: Path) -> 
             check=False,
             capture_output=True,
         )
+
+
+def _claim_in_chromium(kiosk: str) -> None:
+    """Follow the kiosk's QR URL on a phone-sized headless chromium until the coin is on chain."""
+    from playwright.sync_api import sync_playwright
+
+    problems: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium")
+        try:
+            screen = browser.new_page(viewport={"width": 1280, "height": 800})
+            screen.on("pageerror", lambda error: problems.append(f"kiosk: {error}"))
+            screen.goto(kiosk)
+            screen.wait_for_selector("#qr[data-claim-url] svg", timeout=15_000)
+            claim_url = screen.locator("#qr").get_attribute("data-claim-url")
+            assert claim_url is not None
+            phone = browser.new_context(viewport={"width": 390, "height": 844}, locale="ja-JP", is_mobile=True)
+            page = phone.new_page()
+            page.on("pageerror", lambda error: problems.append(f"phone: {error}"))
+            page.on("console", lambda m: problems.append(f"phone: {m.text}") if m.type == "error" else None)
+            page.goto(claim_url)
+            page.wait_for_selector("#status[data-state=confirmed], #status[data-state=indexed]", timeout=60_000)
+            assert page.evaluate("() => localStorage.getItem('tsunagari.key.v1') !== null")
+        finally:
+            browser.close()
+    assert not problems, problems
