@@ -136,7 +136,9 @@ class CheckinSettings(BaseModel):
 class RelaySettings(BaseModel):
     """The relayer (``tsunagari relay``; embedded in the demo): outbox → recordBatch / supportBySig."""
 
-    batch_size: int = Field(100, ge=1, le=500, description="most claims in one recordBatch transaction")
+    batch_size: int = Field(
+        250, ge=1, le=500, description="most claims in one recordBatch transaction (one batch per region per block)"
+    )
     max_wait_s: float = Field(
         0.5, ge=0, description="longest a claim waits for a fuller batch before it is sent anyway"
     )
