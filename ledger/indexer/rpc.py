@@ -57,9 +57,7 @@ class JsonRpc(Protocol):
 
 
 class HttpJsonRpc:
-    """JSON-RPC over HTTP with keep-alive and orjson; safe to call from two threads."""
-
-    thread_safe = True
+    """JSON-RPC over HTTP with keep-alive and orjson."""
 
     def __init__(self, url: str, timeout_s: float = 10.0) -> None:
         self.url = url

@@ -13,9 +13,12 @@ checkpoint in one transaction; :meth:`Indexer.backfill` repeats it until caught 
 - **Reorgs**: before each chunk the stored hash of the checkpoint block is compared with the
   chain's; on a mismatch the stored headers of the unconfirmed window are walked back to the
   newest one the chain still has (the common ancestor), everything above it is rolled back, and
-  indexing resumes from there. Within a chunk every log's block hash must match the block header
-  fetched after the logs, and the checkpoint block must still be canonical, else the chunk is
-  thrown away and retried.
+  indexing resumes from there. The chunk's last block is read with that check, before the logs,
+  and again after them with the headers of the blocks with logs: every log's block hash must match
+  its header, the checkpoint block must still be canonical and the last block unchanged (a reorg
+  replaces every block above its fork point, so one that touched the chunk while it was read,
+  even only blocks without ledger logs, changes the last block), else the chunk is thrown away
+  and retried.
 - **Derived tables** (ties, daily aggregates) are refreshed from their dirty keys when the
   indexer is caught up, so a backfill spends its time on the event rows.
 """
@@ -27,7 +30,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -68,6 +70,21 @@ class ChunkResult:
     logs: int
     head: int
     rolled_back_to: int | None = None
+
+
+class _LogsRefused(Exception):
+    """An error answer to ``eth_getLogs``: the range is halved and the chunk read again."""
+
+    def __init__(self, error: RpcError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+@dataclass(frozen=True)
+class _ChunkLogs:
+    logs: list[tuple[int, int, int, dict[str, Any]]]  # (block, transaction index, log index, log)
+    log_blocks: set[int]
+    headers: dict[int, BlockHeader]  # of the blocks with logs, and of the chunk's last and checkpoint blocks
 
 
 def _int(value: Any) -> int:
@@ -122,17 +139,12 @@ class Indexer:
         self.range = self.config.initial_range
         self.refresh = refresh
         self.fault = fault or (lambda _where: None)  # test hook: raise to simulate a crash
-        # Prefetching the next range overlaps the node's work with ours; only for thread-safe clients.
-        self._prefetcher = ThreadPoolExecutor(max_workers=1) if getattr(rpc, "thread_safe", False) else None
-        self._prefetched: tuple[int, int, Future[Any]] | None = None
         # One checkpoint row for the whole spec, under the first contract's address.
         self.checkpoint_key = spec.contracts[0].address
         self._addresses = spec.addresses if len(spec.addresses) > 1 else spec.addresses[0]
 
     def close(self) -> None:
-        """Release the RPC connection and the prefetch thread."""
-        if self._prefetcher is not None:
-            self._prefetcher.shutdown(wait=True, cancel_futures=True)
+        """Release the RPC connection."""
         self.rpc.close()
 
     def __enter__(self) -> Indexer:
@@ -176,16 +188,19 @@ class Indexer:
             "re-index into a fresh database or raise indexer.reorg_window"
         )
 
-    def _check_reorg(self, checkpoint: Checkpoint, head: int) -> BlockHeader | None:
-        """The common ancestor when the checkpoint block was replaced, else None."""
+    def _check_reorg(
+        self, checkpoint: Checkpoint, head: int, also: list[int]
+    ) -> tuple[BlockHeader | None, dict[int, BlockHeader]]:
+        """(the common ancestor when the checkpoint block was replaced else None, the headers of the
+        checkpoint block and of ``also``, read in one batch)."""
         if head < checkpoint.block_number:
             # A node that is behind (a lagging replica behind a load balancer, a restarted node still
             # syncing) looks like a shorter chain; wait for it instead of rolling anything back.
             raise ChainUnavailable(f"the node's head {head} is behind the indexed block {checkpoint.block_number}")
-        current = self._headers([checkpoint.block_number])[checkpoint.block_number]
-        if current.hash == checkpoint.block_hash:
-            return None
-        return self._find_ancestor(checkpoint, head)
+        current = self._headers([checkpoint.block_number, *also])
+        if current[checkpoint.block_number].hash == checkpoint.block_hash:
+            return None, current
+        return self._find_ancestor(checkpoint, head), current
 
     # -- one chunk -------------------------------------------------------------------------------
 
@@ -194,86 +209,92 @@ class Indexer:
         head = self.head()
         safe_head = head - self.config.confirmations
         checkpoint = self.store.checkpoint(self.checkpoint_key)
-        if checkpoint is not None:
-            ancestor = self._check_reorg(checkpoint, head)
-            if ancestor is not None:
-                removed = self.store.rollback_to(self.checkpoint_key, ancestor)
-                log.warning("reorg: rolled back to block %s (%s rows removed)", ancestor.number, removed)
-                return ChunkResult(ancestor.number + 1, ancestor.number, 0, head, rolled_back_to=ancestor.number)
-            from_block = checkpoint.block_number + 1
-        else:
-            from_block = self.spec.start_block
-        if from_block > safe_head:
-            return ChunkResult(from_block, from_block - 1, 0, head)
+        from_block = checkpoint.block_number + 1 if checkpoint is not None else self.spec.start_block
         while True:
             to_block = min(from_block + self.range - 1, safe_head)
+            reading = to_block >= from_block
+            if checkpoint is not None:
+                ancestor, current = self._check_reorg(checkpoint, head, [to_block] if reading else [])
+                if ancestor is not None:
+                    removed = self.store.rollback_to(self.checkpoint_key, ancestor)
+                    log.warning("reorg: rolled back to block %s (%s rows removed)", ancestor.number, removed)
+                    return ChunkResult(ancestor.number + 1, ancestor.number, 0, head, rolled_back_to=ancestor.number)
+            if not reading:
+                return ChunkResult(from_block, from_block - 1, 0, head)
+            # The chunk's last block, read before its logs: if it is the same block after them, no
+            # block of the chunk changed in between (a reorg replaces every block above its fork point).
+            anchor = current[to_block] if checkpoint is not None else self._headers([to_block])[to_block]
             try:
-                raw_logs = self._take_prefetched(from_block, to_block)
-                if raw_logs is None:
-                    raw_logs = self._get_logs(from_block, to_block)
+                count = self._index_chunk(from_block, to_block, head, checkpoint, anchor)
                 break
-            except RpcError as exc:
+            except _LogsRefused as refused:
                 # Providers word their range limits in many ways (and some time out instead); any
                 # error answer to eth_getLogs halves the range before it counts as a failure.
                 if self.range == 1:
-                    raise
+                    raise refused.error from None
                 self.range = max(1, self.range // 2)
-                level = logging.INFO if isinstance(exc, RangeTooLarge) else logging.WARNING
-                log.log(level, "eth_getLogs refused (%s): shrinking the range to %s blocks", exc, self.range)
-        logs: list[dict[str, Any]] = raw_logs or []
-        if to_block < safe_head and self._prefetcher is not None:
-            # Far behind the head: read the next range while this one is decoded and written. The
-            # logs are checked against block headers fetched afterwards, so a reorg in between is
-            # caught like any other (the chunk is retried).
-            next_to = min(to_block + self.range, safe_head)
-            self._prefetched = (to_block + 1, next_to, self._prefetcher.submit(self._get_logs, to_block + 1, next_to))
-        count = self._apply(logs, from_block, to_block, head, checkpoint)
+                level = logging.INFO if isinstance(refused.error, RangeTooLarge) else logging.WARNING
+                log.log(level, "eth_getLogs refused (%s): shrinking the range to %s blocks", refused.error, self.range)
         if count > self.config.target_logs:
             self.range = max(1, self.range // 2)
         elif count < self.config.target_logs // 4:
             self.range = min(self.config.max_range, self.range * 2)
         return ChunkResult(from_block, to_block, count, head)
 
-    def _get_logs(self, from_block: int, to_block: int) -> Any:
+    def _read_logs(self, from_block: int, to_block: int, also: list[int]) -> _ChunkLogs:
+        """The logs of a block range in chain order, then the headers of their blocks and of ``also``."""
         query = {"fromBlock": hex(from_block), "toBlock": hex(to_block), "address": self._addresses}
-        return self.rpc.call("eth_getLogs", [query])
+        try:
+            raw = self.rpc.call("eth_getLogs", [query])
+        except RpcError as exc:
+            raise _LogsRefused(exc) from exc
+        logs = _in_chain_order(raw or [])
+        blocks = {entry[0] for entry in logs}
+        return _ChunkLogs(logs, blocks, self._headers(sorted(blocks.union(also))))
 
-    def _take_prefetched(self, from_block: int, to_block: int) -> Any:
-        """The prefetched logs of exactly this range, else None (a stale prefetch is dropped)."""
-        prefetched, self._prefetched = self._prefetched, None
-        if prefetched is None:
-            return None
-        start, end, future = prefetched
-        if (start, end) != (from_block, to_block):
-            future.cancel()
-            return None
-        return future.result()  # raises what the call raised: handled like a direct call
-
-    def _apply(
-        self, logs: list[dict[str, Any]], from_block: int, to_block: int, head: int, checkpoint: Checkpoint | None
+    def _index_chunk(
+        self, from_block: int, to_block: int, head: int, checkpoint: Checkpoint | None, anchor: BlockHeader
     ) -> int:
-        parsed = _in_chain_order(logs)
-        log_blocks = {p[0] for p in parsed}
-        wanted = sorted(log_blocks | {to_block})
-        if checkpoint is not None:
-            wanted.insert(0, checkpoint.block_number)
-        headers = self._headers(wanted)
-        if checkpoint is not None and headers[checkpoint.block_number].hash != checkpoint.block_hash:
+        also = [to_block] if checkpoint is None else [checkpoint.block_number, to_block]
+        chunk = self._read_logs(from_block, to_block, also)
+        final = chunk.headers
+        if checkpoint is not None and final[checkpoint.block_number].hash != checkpoint.block_hash:
             raise ChainUnavailable("the chain reorganised while the chunk was read; retrying")
+        end = final[to_block]
+        if end.hash != anchor.hash:
+            raise ChainUnavailable(f"block {to_block} changed while the chunk was read; retrying")
         sink = ChunkSink()
+        self._handle(chunk, sink)
+        keep_from = max(0, to_block - self.config.reorg_window)
+        stored = [replace(h, has_logs=n in chunk.log_blocks) for n, h in chunk.headers.items() if n >= keep_from]
+        self.store.write_chunk(
+            self.checkpoint_key,
+            sink,
+            stored,
+            Checkpoint(end.number, end.hash, end.timestamp),
+            head,
+            keep_from,
+        )
+        self.fault("committed")
+        return len(chunk.logs)
+
+    def _handle(self, chunk: _ChunkLogs, sink: ChunkSink) -> None:
+        """Every log of ``chunk`` through its handler into ``sink``, checked against its block header."""
+        headers = chunk.headers
         chain_id = self.spec.chain_id
         decoder, fault = self.decoder, self.fault
         # Logs come block by block and transaction by transaction: the per-block and per-transaction
         # values are computed when the block or transaction changes, not per log.
         block = -1
-        header = headers[to_block]
+        header: BlockHeader | None = None
         context = LogContext(block, 0, 0)
         spelled_address = spelled_tx = ""
         address = tx_hash = ""
-        for number, tx_index, log_index, entry in parsed:
+        for number, tx_index, log_index, entry in chunk.logs:
             if number != block:
                 block, header = number, headers[number]
                 context = LogContext(number, header.timestamp, jst_day(header.timestamp))
+            assert header is not None
             block_hash = entry["blockHash"]
             if block_hash != header.hash and block_hash.lower() != header.hash:
                 raise ChainUnavailable(f"block {number} changed while the chunk was read; retrying")
@@ -291,19 +312,6 @@ class Indexer:
                 log.error("undecodable log at block %s: %s", number, problem)
                 continue
             fault("handler")
-        end = headers[to_block]
-        keep_from = max(0, to_block - self.config.reorg_window)
-        stored = [replace(h, has_logs=n in log_blocks) for n, h in headers.items() if n >= keep_from]
-        self.store.write_chunk(
-            self.checkpoint_key,
-            sink,
-            stored,
-            Checkpoint(end.number, end.hash, end.timestamp),
-            head,
-            keep_from,
-        )
-        fault("committed")
-        return len(parsed)
 
     # -- loops -----------------------------------------------------------------------------------
 

@@ -429,3 +429,51 @@ def test_a_refresh_budget_spreads_the_work(history: History, engine: Engine) -> 
         rounds += 1
         assert rounds < 1000
     assert count(engine, "ties") == 9 and rounds > 1
+
+
+class ReorgDuringRead:
+    """The node reorganises its last blocks right after answering the first ``eth_getLogs``."""
+
+    def __init__(self, inner: JsonRpc, devnet: AnvilDevnet, depth: int) -> None:
+        self.inner = inner
+        self.devnet = devnet
+        self.depth = depth
+        self.log_reads = 0
+
+    def call(self, method: str, params: list[object]) -> object:
+        answer = self.inner.call(method, params)
+        if method == "eth_getLogs":
+            self.log_reads += 1
+            if self.log_reads == 1:
+                self.devnet.control().set_next_block_timestamp(self.devnet.control().head_timestamp() + 7)
+                self.devnet.reorg(self.depth)
+        return answer
+
+    def batch(self, calls: list[tuple[str, list[object]]]) -> list[object]:
+        return self.inner.batch(calls)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_a_reorg_of_blocks_without_logs_while_a_chunk_is_read_is_caught(tmp_path: Path) -> None:
+    """The chunk's last block is read before and after its logs: a reorg in between that touched
+    only blocks without ledger logs (so no log's block hash gives it away) still discards the chunk."""
+    devnet = AnvilDevnet().start()
+    try:
+        history = build_history(devnet, months=1)
+        before = devnet.w3.eth.block_number
+        for _ in range(3):
+            devnet.control().mine()
+        node = ReorgDuringRead(json_rpc_for(devnet.w3, devnet.rpc_url), devnet, depth=2)
+        with database("sqlite", tmp_path) as engine:
+            make_indexer(devnet, history.deployment, engine, rpc=node).backfill()
+            assert node.log_reads >= 2  # the first read was thrown away
+            with engine.connect() as conn:
+                checkpoint = conn.execute(text("SELECT block_number, block_hash FROM indexer_checkpoints")).one()
+            head = devnet.w3.eth.get_block("latest")
+            assert checkpoint[0] == head["number"] > before
+            assert checkpoint[1] == "0x" + bytes(head["hash"]).hex()
+            assert dump(engine) == _fresh_dump(devnet, history.deployment, tmp_path)
+    finally:
+        devnet.close()
