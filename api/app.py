@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from api.errors import error_body, install_error_handlers
-from api.routes import activities, checkin, export, health, pages, people, regions, supports
+from api.routes import activities, checkin, export, health, pages, people, regions, site, supports
 from ledger.db.engine import make_engine
 from ledger.settings import Settings, get_settings
 
@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(export.router)
     app.include_router(supports.router)
     app.include_router(pages.router)
+    app.include_router(site.router)
     app.include_router(checkin.router)
     app.include_router(activities.router)
     return app

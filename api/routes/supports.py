@@ -6,15 +6,20 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from eth_utils.address import is_address, to_checksum_address
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
+from sqlalchemy import text
+from web3.exceptions import Web3RPCError
 
 from api.deps import EngineDep, SettingsDep
 from api.errors import ApiError
 from ledger.chain.context import ChainContext, open_chain
-from ledger.relay.supports import SupportRefused, accept_support, support_status
+from ledger.chain.signing import SupportRequest, support_typed_data
+from ledger.relay.supports import MAX_UINT64, SupportRefused, accept_support, support_status
 
 router = APIRouter(prefix="/api/v1/supports", tags=["supports"])
 
@@ -58,6 +63,39 @@ def create_support(body: SupportBody, engine: EngineDep, chain: ChainDep) -> dic
     except SupportRefused as exc:
         raise ApiError(exc.status, exc.code, exc.message) from None
     return {"support_id": queued.support_id, "status": queued.status}
+
+
+@router.get("/typed-data", summary="The EIP-712 Support to sign: domain, next nonce, deadline")
+def support_typed_data_for(
+    supporter: Annotated[str, Query(description="the address that will sign (0x hex)")],
+    project_id: Annotated[int, Query(ge=1, le=MAX_UINT64, description="the project to support")],
+    amount: Annotated[int, Query(ge=1, le=MAX_UINT64, description="coins to spend")],
+    engine: EngineDep,
+    chain: ChainDep,
+    valid_s: Annotated[int, Query(ge=60, le=86_400, description="how long the signature stays valid")] = 1800,
+) -> dict[str, Any]:
+    """What a browser signs with ``eth_signTypedData_v4`` (or ethers' ``signTypedData``) and then
+    POSTs here: the supporter's next nonce counts the supports already queued for the relayer."""
+    if not is_address(supporter):
+        raise ApiError(422, "invalid_address", f"{supporter!r} is not an Ethereum address")
+    try:
+        chain_nonce = chain.client.nonce(supporter)
+    except (OSError, Web3RPCError) as exc:
+        raise ApiError(503, "chain_unavailable", f"the chain node did not answer: {exc}") from None
+    with engine.connect() as conn:
+        queued = int(
+            conn.execute(
+                text(
+                    "SELECT COUNT(*) FROM support_requests WHERE supporter = :s AND nonce >= :n "
+                    "AND status IN ('accepted', 'submitted')"
+                ),
+                {"s": supporter.lower(), "n": chain_nonce},
+            ).scalar_one()
+        )
+    request = SupportRequest(
+        to_checksum_address(supporter), project_id, amount, chain_nonce + queued, int(time.time()) + valid_s
+    )
+    return support_typed_data(request, chain.chain_id, chain.client.address)
 
 
 @router.get("/{support_id}", summary="Where a support stands: status, transaction, error")

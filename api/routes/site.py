@@ -1,0 +1,416 @@
+"""The pages people look at: home, a participant's つながり page, region dashboards, the national view.
+
+Server-rendered from the same query functions the JSON API uses (``ledger.queries``): every figure
+is in the HTML (tables, one click away from each chart), and the charts are drawn by our scripts
+from a JSON data block (``<script type="application/json" id="page-data">``, data not code, so the
+CSP holds). Unknown addresses and regions get a helpful 404 page, malformed query parameters a 422
+page that says which one; every page shows how far the index has got (the chain node may be down:
+the pages keep showing the last indexed state).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Final
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import Connection
+
+from api.deps import ConnDep, SettingsDep
+from api.i18n import pick_language
+from api.routes.pages import render_page, templates
+from ledger import queries
+from ledger.taxonomy import KIND_LABELS, TYPE_LABELS, ContributionKind, MlitType
+from ledger.ties import JST_OFFSET_SECONDS
+
+__all__ = ["router", "index_banner", "default_period"]
+
+router = APIRouter(tags=["pages"], include_in_schema=False)
+
+
+def _num(value: int | float | None) -> str:
+    """A count with thousands separators; a suppressed cell (``None``) is a dash."""
+    return "—" if value is None else f"{value:,}"
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+templates.env.filters.update(num=_num, pct=_pct)
+
+JST: Final = timezone(timedelta(seconds=JST_OFFSET_SECONDS))
+STALE_AFTER_S: Final = 120  # the index is "behind" when its last commit is older than this
+MAX_RANGE_DAYS: Final = 3660
+_COMMON: Final = ("common.", "page.", "chart.", "fig.", "comp.")
+
+
+class PageProblem(Exception):
+    """A page cannot be shown: 404 (unknown address or region) or 422 (a malformed parameter)."""
+
+    def __init__(self, status: int, title_key: str, text_key: str, **params: object) -> None:
+        super().__init__(text_key)
+        self.status = status
+        self.title_key = title_key
+        self.text_key = text_key
+        self.params = params
+
+
+def _problem_page(request: Request, problem: PageProblem) -> HTMLResponse:
+    response = render_page(
+        request,
+        "problem.html",
+        {"page": "problem", "problem": problem, "banner": None},
+        script_messages=_COMMON,
+    )
+    response.status_code = problem.status
+    return response
+
+
+def _jst_day(timestamp: int) -> date:
+    return datetime.fromtimestamp(timestamp, JST).date()
+
+
+@dataclass(frozen=True)
+class IndexBanner:
+    """How far the index has got, for the banner on every page."""
+
+    indexed: bool  # at least one checkpoint
+    block: int
+    block_time: int  # unix seconds of the newest indexed block
+    lag_blocks: int
+    age_s: int  # since the indexer last committed
+    error: str | None
+    behind: bool  # show the banner as a warning
+
+    @property
+    def head_day(self) -> date | None:
+        return _jst_day(self.block_time) if self.indexed else None
+
+
+def index_banner(conn: Connection, now: float | None = None) -> IndexBanner:
+    status = queries.index_status(conn)
+    if not status.checkpoints:
+        return IndexBanner(False, 0, 0, 0, 0, None, True)
+    newest = max(status.checkpoints, key=lambda c: c.block_number)
+    age = max(0, int((time.time() if now is None else now) - newest.updated_at))
+    error = next((c.last_error for c in status.checkpoints if c.last_error), None)
+    behind = newest.lag_blocks > 0 or error is not None or age > STALE_AFTER_S
+    return IndexBanner(True, newest.block_number, newest.block_timestamp, newest.lag_blocks, age, error, behind)
+
+
+def default_period(banner: IndexBanner) -> tuple[date, date]:
+    """The trailing year up to the index head's JST day (today before anything is indexed)."""
+    end = banner.head_day or datetime.now(JST).date()
+    return end - timedelta(days=364), end
+
+
+def _parse_day(name: str, value: str | None) -> date | None:
+    if value is None or value == "":
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise PageProblem(422, "problem.bad_param_title", "problem.bad_date", name=name, value=value[:40]) from None
+
+
+def _period(request: Request, banner: IndexBanner) -> tuple[date, date]:
+    start_default, end_default = default_period(banner)
+    start = _parse_day("start", request.query_params.get("start"))
+    end = _parse_day("end", request.query_params.get("end")) or end_default
+    start = start or end - (end_default - start_default)
+    if start > end:
+        raise PageProblem(422, "problem.bad_param_title", "problem.start_after_end", start=start, end=end)
+    if (end - start).days > MAX_RANGE_DAYS:
+        raise PageProblem(422, "problem.bad_param_title", "problem.range_too_long", days=MAX_RANGE_DAYS)
+    return start, end
+
+
+def _int_param(request: Request, name: str, allowed: Mapping[int, object]) -> int | None:
+    value = request.query_params.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if number not in allowed:
+        raise PageProblem(422, "problem.bad_param_title", "problem.bad_choice", name=name, value=value[:40])
+    return number
+
+
+def _presets(start: date, end: date, head: date) -> list[tuple[str, date, date, bool]]:
+    """(message key, start, end, current) of the period shortcuts."""
+    options = [
+        ("period.last_3_months", head - timedelta(days=90), head),
+        ("period.last_12_months", head - timedelta(days=364), head),
+        ("period.this_year", date(head.year, 1, 1), head),
+        ("period.all", date(2000, 1, 1), head),
+    ]
+    return [(key, s, e, (s, e) == (start, end)) for key, s, e in options]
+
+
+def _month_label(month: int, lang: str) -> str:
+    return f"{month // 100}年{month % 100}月" if lang == "ja" else f"{month // 100}-{month % 100:02d}"
+
+
+def _pick(lang: str) -> Callable[[Any, str], Any]:
+    def pick(obj: Any, field: str) -> Any:
+        return getattr(obj, f"{field}_{lang}")
+
+    return pick
+
+
+def _day_text(day: int) -> str:
+    return f"{day // 10000}-{day // 100 % 100:02d}-{day % 100:02d}"
+
+
+def _render(request: Request, template: str, context: dict[str, Any], messages: tuple[str, ...] = ()) -> HTMLResponse:
+    lang, _ = pick_language(request)
+    context = {
+        **context,
+        "pick": _pick(lang),
+        "month_label": lambda m: _month_label(m, lang),
+        "day_text": _day_text,
+        "jst": lambda ts: datetime.fromtimestamp(ts, JST).strftime("%Y-%m-%d %H:%M"),
+    }
+    return render_page(request, template, context, script_messages=_COMMON + messages)
+
+
+# -- home ---------------------------------------------------------------------------------------------
+
+
+@router.get("/", response_class=HTMLResponse, summary="Home: regions and links")
+def home(request: Request, conn: ConnDep, settings: SettingsDep) -> HTMLResponse:
+    banner = index_banner(conn)
+    start, end = default_period(banner)
+    rows = []
+    for region in queries.list_regions(conn):
+        summary = queries.region_summary(conn, region.region, start, end, k=settings.api.public_k)
+        rows.append((region, summary))
+    return _render(request, "home.html", {"page": "home", "banner": banner, "rows": rows, "start": start, "end": end})
+
+
+@router.get("/people", summary="Open a participant's page from the address form")
+def people_lookup(request: Request) -> Response:
+    address = (request.query_params.get("address") or "").strip()
+    try:
+        normalized = queries.normalize_address(address)
+    except ValueError:
+        return _problem_page(
+            request, PageProblem(422, "problem.bad_param_title", "problem.bad_address", value=address[:60])
+        )
+    return RedirectResponse(f"/people/{normalized}", status_code=303)
+
+
+# -- a participant ------------------------------------------------------------------------------------
+
+
+@router.get("/people/{address}", response_class=HTMLResponse, summary="A participant's つながり page")
+def person_page(request: Request, address: str, conn: ConnDep) -> HTMLResponse:
+    banner = index_banner(conn)
+    try:
+        participant = queries.normalize_address(address)
+    except ValueError:
+        return _problem_page(
+            request, PageProblem(404, "problem.no_person_title", "problem.bad_address", value=address[:60])
+        )
+    ties = queries.person_ties(conn, participant)
+    history = queries.person_history(conn, participant, limit=200)
+    coins = queries.person_coins(conn, participant)
+    if not ties and not history:
+        return _problem_page(
+            request, PageProblem(404, "problem.no_person_title", "problem.no_person", address=participant)
+        )
+    lang, _ = pick_language(request)
+    names = queries.activity_names(conn, [h.activity_id for h in history if h.activity_id is not None])
+    projects = {p.project_id: p for p in queries.region_projects(conn)}
+    supported: dict[int, int] = {}
+    for entry in history:
+        if entry.entry == "support" and entry.project_id is not None:
+            supported[entry.project_id] = supported.get(entry.project_id, 0) + entry.amount
+    balances = {c.region: c.balance for c in coins}
+    open_projects = [p for p in projects.values() if not p.closed and balances.get(p.region, 0) > 0]
+    data = {
+        "address": participant,
+        "lang": lang,
+        "ties": [
+            {
+                "region": t.region,
+                "name": t.region_name or str(t.region),
+                "stage": t.stage.value,
+                "score": round(t.score, 1),
+                "components": asdict(t.components),
+            }
+            for t in ties
+        ],
+        "projects": [
+            {"id": p.project_id, "region": p.region, "name": p.name, "balance": balances.get(p.region, 0)}
+            for p in open_projects
+        ],
+    }
+    return _render(
+        request,
+        "person.html",
+        {
+            "page": "person",
+            "banner": banner,
+            "participant": participant,
+            "ties": ties,
+            "history": history,
+            "activity_names": names,
+            "coins": coins,
+            "supported": [(projects.get(pid), pid, amount) for pid, amount in supported.items()],
+            "open_projects": open_projects,
+            "project_names": {pid: p.name for pid, p in projects.items() if p.name},
+            "stages": queries.STAGES[1:],
+            "data": data,
+        },
+        ("support.", "error."),
+    )
+
+
+# -- a region -----------------------------------------------------------------------------------------
+
+
+@router.get("/regions/{code}", response_class=HTMLResponse, summary="A region's dashboard")
+def region_page(request: Request, code: str, conn: ConnDep, settings: SettingsDep) -> HTMLResponse:
+    banner = index_banner(conn)
+    regions = {r.region: r for r in queries.list_regions(conn)}
+    region = int(code) if code.isdigit() and len(code) <= 6 else None
+    if region is None or region not in regions:
+        return _problem_page(request, PageProblem(404, "problem.no_region_title", "problem.no_region", code=code[:20]))
+    try:
+        start, end = _period(request, banner)
+    except PageProblem as problem:
+        return _problem_page(request, problem)
+    lang, _ = pick_language(request)
+    k = settings.api.public_k
+    summary = queries.region_summary(conn, region, start, end, k=k)
+    monthly = queries.region_monthly(conn, region, start, end, k=k)
+    cohorts = queries.cohort_retention(conn, region, start, end, k=k)
+    returning = queries.returning_activities(conn, region, start, end, limit=10, k=k)
+    audit = queries.issuer_audit(conn, region, start, end)
+    overlap = queries.region_overlap(conn, region, start, end, k=k)
+    projects = queries.region_projects(conn, region)
+    activity_titles = queries.activity_names(conn, [a.activity_id for a in returning])
+    pick = _pick(lang)
+    label = "label_" + lang
+    data = {
+        "lang": lang,
+        "monthly": {
+            "months": [_month_label(m.month, lang) for m in monthly],
+            "kankei": [m.kankei for m in monthly],
+            "participants": [m.participants for m in monthly],
+            "new": [m.new for m in monthly],
+            "returning": [m.returning for m in monthly],
+            "issued": [m.coins.issued for m in monthly],
+            "spent": [m.coins.spent for m in monthly],
+            "clawed_back": [m.coins.clawed_back for m in monthly],
+        },
+        "stages": {
+            "labels": [getattr(s, label) for s in summary.stages[1:]],
+            "values": [s.people for s in summary.stages[1:]],
+        },
+        "types": {
+            "labels": [getattr(t, label) for t in summary.type_mix if t.national_share is not None],
+            "region": [t.share_of_visiting for t in summary.type_mix if t.national_share is not None],
+            "national": [t.national_share for t in summary.type_mix if t.national_share is not None],
+        },
+        "bands": {
+            "labels": [getattr(b, label) for b in summary.visit_bands if b.band != "0"],
+            "region": [b.share_of_visitors for b in summary.visit_bands if b.band != "0"],
+            "national": [b.national_share for b in summary.visit_bands if b.band != "0"],
+        },
+        "cohorts": {
+            "months": [_month_label(c.month, lang) for c in cohorts],
+            "offsets": max((len(c.months) for c in cohorts), default=0),
+            "cells": [
+                [o.offset, i, None if o.share is None else round(o.share * 100, 1)]
+                for i, c in enumerate(cohorts)
+                for o in c.months
+            ],
+        },
+        "returning": {
+            "labels": [activity_titles.get(a.activity_id) or pick(a, "kind") for a in returning],
+            "rates": [None if a.return_rate is None else round(a.return_rate * 100, 1) for a in returning],
+        },
+        "overlap": {
+            "labels": [o.region_name or str(o.region) for o in overlap.others],
+            "values": [o.shared for o in overlap.others],
+        },
+    }
+    return _render(
+        request,
+        "region.html",
+        {
+            "page": "region",
+            "banner": banner,
+            "region": regions[region],
+            "start": start,
+            "end": end,
+            "presets": _presets(start, end, default_period(banner)[1]),
+            "summary": summary,
+            "monthly": monthly,
+            "cohorts": cohorts,
+            "returning": returning,
+            "activity_titles": activity_titles,
+            "audit": audit,
+            "overlap": overlap,
+            "projects": projects,
+            "k": k,
+            "empty": not summary.participants and not summary.records and not monthly_has_data(monthly),
+            "data": data,
+        },
+    )
+
+
+def monthly_has_data(monthly: list[queries.MonthlyPoint]) -> bool:
+    return any(m.participants or m.records for m in monthly)
+
+
+# -- the national view --------------------------------------------------------------------------------
+
+_KINDS: Final = {int(k): KIND_LABELS[k] for k in ContributionKind}
+_TYPES: Final = {int(t): TYPE_LABELS[t] for t in MlitType}
+
+
+@router.get("/national", response_class=HTMLResponse, summary="Regions linked by the people they share")
+def national_page(request: Request, conn: ConnDep, settings: SettingsDep) -> HTMLResponse:
+    banner = index_banner(conn)
+    try:
+        start, end = _period(request, banner)
+        kind = _int_param(request, "kind", _KINDS)
+        mlit_type = _int_param(request, "mlit_type", _TYPES) if kind is None else None
+    except PageProblem as problem:
+        return _problem_page(request, problem)
+    lang, _ = pick_language(request)
+    graph = queries.national_graph(conn, start, end, kind=kind, mlit_type=mlit_type, k=settings.api.public_k)
+    names = {n.region: n.region_name or str(n.region) for n in graph.nodes}
+    data = {
+        "lang": lang,
+        "nodes": [{"id": str(n.region), "name": names[n.region], "people": n.people} for n in graph.nodes],
+        "links": [{"source": str(x.source), "target": str(x.target), "shared": x.shared} for x in graph.links],
+    }
+    return _render(
+        request,
+        "national.html",
+        {
+            "page": "national",
+            "banner": banner,
+            "graph": graph,
+            "names": names,
+            "start": start,
+            "end": end,
+            "presets": _presets(start, end, default_period(banner)[1]),
+            "kind": kind,
+            "mlit_type": mlit_type,
+            "kinds": _KINDS,
+            "types": _TYPES,
+            "data": data,
+        },
+    )

@@ -1,0 +1,165 @@
+"""Screenshots of the pages people look at, at desktop and phone width, into docs/screenshots/.
+
+    python -m scripts.screenshots                      # a running demo (`tsunagari demo`, :8000)
+    python -m scripts.screenshots --url http://127.0.0.1:PORT --db-url sqlite:///…/tsunagari.db
+    python -m scripts.screenshots --sample             # build a sample year on anvil and serve it
+
+The participant shown is ``--person`` or, read from the index database (``--db-url``, else the
+configured ``TSUNAGARI_DB__URL``), the one tied to the most regions; the region is ``--region`` or
+the first registered one. Debian's chromium through Playwright (never
+``playwright install``); the Noto CJK fonts render the Japanese. Fails on any console error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+from playwright.sync_api import ConsoleMessage, sync_playwright
+from sqlalchemy import text
+
+CHROMIUM = "/usr/bin/chromium"
+OUT = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+SIZES = {
+    "desktop": {"viewport": {"width": 1280, "height": 800}, "device_scale_factor": 1},
+    "phone": {
+        "viewport": {"width": 390, "height": 844},
+        "device_scale_factor": 2,
+        "is_mobile": True,
+        "has_touch": True,
+    },
+}
+
+
+def pick_person(db_url: str) -> str | None:
+    """The participant tied to the most regions (then the highest score) in the index."""
+    from ledger.db.engine import make_engine
+
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(
+                text(
+                    "SELECT participant FROM ties WHERE records > 0 GROUP BY participant "
+                    "ORDER BY COUNT(*) DESC, MAX(score) DESC, participant LIMIT 1"
+                )
+            ).first()
+    finally:
+        engine.dispose()
+    return None if row is None else str(row[0])
+
+
+def pick_region(base: str) -> int | None:
+    regions = httpx.get(f"{base}/api/v1/regions", timeout=10).json()
+    return int(regions[0]["region"]) if regions else None
+
+
+@contextlib.contextmanager
+def sample_server() -> Iterator[tuple[str, str]]:
+    """Serve the sample history (scripts/sample_ledger.py) on a free port: (base URL, database URL)."""
+    import uvicorn
+
+    from api.app import create_app
+    from ledger.chain.devnet import free_port
+    from scripts.sample_ledger import sample_stack
+
+    with tempfile.TemporaryDirectory(prefix="tsunagari-shots-") as folder, sample_stack(Path(folder)) as stack:
+        settings, _, _ = stack
+        port = free_port()
+        server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 20
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        try:
+            yield f"http://127.0.0.1:{port}", settings.db.url
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)
+
+
+def shoot(base: str, out: Path, person: str | None, region: int | None, langs: tuple[str, ...]) -> list[Path]:
+    pages = {"home": "/", "national": "/national"}
+    if region is not None:
+        pages["region"] = f"/regions/{region}"
+    if person is not None:
+        pages["person"] = f"/people/{person}"
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    problems: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM)
+        try:
+            for size, options in SIZES.items():
+                for lang in langs:
+                    context = browser.new_context(
+                        locale="ja-JP" if lang == "ja" else "en-US",
+                        reduced_motion="reduce",
+                        **options,  # type: ignore[arg-type]
+                    )
+                    page = context.new_page()
+
+                    def on_console(message: ConsoleMessage, name: str = size) -> None:
+                        if message.type == "error":
+                            problems.append(f"{name}: {message.text}")
+
+                    page.on("console", on_console)
+                    page.on("pageerror", lambda error: problems.append(str(error)))
+                    for name, path in pages.items():
+                        page.goto(f"{base}{path}?lang={lang}", wait_until="networkidle")
+                        page.wait_for_function(
+                            "() => [...document.querySelectorAll('[data-chart]')].every(e => e.dataset.ready)"
+                        )
+                        page.wait_for_timeout(1500 if name == "national" else 300)  # force layout settles
+                        suffix = "" if lang == "ja" else "-en"
+                        target = out / f"{name}-{size}{suffix}.png"
+                        page.screenshot(path=str(target), full_page=True)
+                        written.append(target)
+                    context.close()
+        finally:
+            browser.close()
+    if problems:
+        raise SystemExit("console errors:\n" + "\n".join(problems))
+    return written
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", default="http://127.0.0.1:8000", help="where the pages are served")
+    parser.add_argument("--db-url", default=None, help="index database, to find a participant to show")
+    parser.add_argument("--person", default=None, help="the participant's address to show")
+    parser.add_argument("--region", type=int, default=None, help="the region to show")
+    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--english", action="store_true", help="also take the English pages")
+    parser.add_argument("--sample", action="store_true", help="build a sample year on anvil and serve it")
+    args = parser.parse_args(argv)
+    langs = ("ja", "en") if args.english else ("ja",)
+
+    def run(base: str, db_url: str | None) -> None:
+        person = args.person
+        if person is None:
+            if db_url is None:
+                from ledger.settings import get_settings
+
+                db_url = get_settings().db.url
+            person = pick_person(db_url)
+        region = args.region or pick_region(base)
+        for path in shoot(base, args.out, person, region, langs):
+            print(path)
+
+    if args.sample:
+        with sample_server() as (base, db_url):
+            run(base, db_url)
+    else:
+        run(args.url.rstrip("/"), args.db_url)
+
+
+if __name__ == "__main__":
+    main()
