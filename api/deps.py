@@ -16,7 +16,9 @@ from sqlalchemy import Connection, Engine
 from api.errors import ApiError
 from ledger.auth import Credential, Role, authenticate
 from ledger.chain.context import ChainContext, open_chain
+from ledger.chain.deploy import Deployment, load_deployment
 from ledger.checkin.service import CheckinService, build_checkin
+from ledger.errors import ChainUnavailable
 from ledger.settings import Settings
 
 _LOCK = threading.Lock()
@@ -100,17 +102,39 @@ def chain_of(app: FastAPI) -> ChainContext:
     return ctx
 
 
+def _offline_deployment(settings: Settings) -> Deployment:
+    """The deployment to serve when the node cannot be asked its chain id: the expected chain's, or
+    the only one in the deployments folder."""
+    folder = settings.chain.deployments_dir
+    if settings.chain.expected_chain_id is not None:
+        return load_deployment(folder, settings.chain.expected_chain_id)
+    files = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    chain_ids = [int(f.stem) for f in files if f.stem.isdigit()]
+    if len(chain_ids) != 1:
+        raise ChainUnavailable(
+            "the chain node is down and the deployment to serve is ambiguous: set chain.expected_chain_id"
+        )
+    return load_deployment(folder, chain_ids[0])
+
+
 def checkin_of(app: FastAPI) -> CheckinService:
-    """The app's check-in service (tokens, intake, kiosk), built once the chain has been reached."""
+    """The app's check-in service (tokens, intake, kiosk).
+
+    Built from the node when it answers, else from the deployments file: an API restarted while
+    the node is down keeps accepting claims for every activity the indexer already knows."""
     service: CheckinService | None = getattr(app.state, "checkin", None)
     if service is None:
-        ctx = chain_of(app)
+        settings: Settings = app.state.settings
+        try:
+            ctx = chain_of(app)
+            chain_id, ledger = ctx.chain_id, ctx.deployment.ledger
+        except ChainUnavailable:
+            deployment = _offline_deployment(settings)
+            chain_id, ledger = deployment.chain_id, deployment.ledger
         with _LOCK:
             service = getattr(app.state, "checkin", None)
             if service is None:
-                service = build_checkin(
-                    app.state.settings, app.state.engine, ctx.chain_id, ctx.deployment.ledger, ctx.client
-                )
+                service = build_checkin(settings, app.state.engine, chain_id, ledger, lambda: chain_of(app).client)
                 app.state.checkin = service
     return service
 

@@ -116,10 +116,12 @@ class CheckinService:
         return url, svg
 
 
-def _chain_reader(client: LedgerClient) -> Callable[[int], tuple[int, int, int, int, int, int, bool, str] | None]:
+def _chain_reader(
+    client: LedgerClient | Callable[[], LedgerClient],
+) -> Callable[[int], tuple[int, int, int, int, int, int, bool, str] | None]:
     def read(activity_id: int) -> tuple[int, int, int, int, int, int, bool, str] | None:
         try:
-            info = client.activity(activity_id)
+            info = (client if isinstance(client, LedgerClient) else client()).activity(activity_id)
         except ChainUnavailable:
             raise
         except Exception as exc:
@@ -147,11 +149,14 @@ def build_checkin(
     engine: Engine,
     chain_id: int,
     ledger: str,
-    client: LedgerClient | None = None,
+    client: LedgerClient | Callable[[], LedgerClient] | None = None,
     *,
     clock: Callable[[], float] = time.time,
 ) -> CheckinService:
-    """The check-in service of the deployment ``ledger`` on ``chain_id``."""
+    """The check-in service of the deployment ``ledger`` on ``chain_id``.
+
+    ``client`` (or a function returning one, called when needed: the node may be down when the
+    service is built) reads activities the indexer has not reached yet."""
     checkin = settings.checkin
     tokens = KioskTokens(load_secret(checkin), chain_id, ledger, rotation_s=checkin.rotation_s, grace_s=checkin.grace_s)
     signing = ClaimSigning(chain_id, ledger)

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from tests.stack import DevStack, participants, running_stack, sign_claim
 
@@ -91,3 +92,38 @@ def _run(stack: DevStack) -> None:
     on_chain = stack.on_chain()
     assert set(on_chain) == acknowledged
     assert set(on_chain.values()) == {1}  # exactly once each
+
+
+def test_an_api_restarted_while_the_node_is_down_keeps_accepting(tmp_path: Path) -> None:
+    """The chain node stops, the API is killed and restarted while it is down: phones still get
+    「受け付けました」 for the indexed activity, and once the node is back every claim lands once."""
+    with running_stack(tmp_path / "stack") as stack:
+        kiosk = stack.kiosk_url()
+        token = stack.current_token(kiosk)
+        people = participants(30, "node-down")
+        first = httpx.post(
+            f"{stack.api_url}/api/v1/claims", json=sign_claim(people[0], stack.signing, token, stack.activity_id)
+        )
+        assert first.status_code == 202
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # the activity is in the index (not only the API's cache)
+            with stack.engine.connect() as conn:
+                if conn.execute(text("SELECT COUNT(*) FROM activity_registrations")).scalar_one():
+                    break
+            time.sleep(0.5)
+
+        stack.stop_anvil()
+        stack.kill("api")
+        stack.start("api")
+        token = stack.current_token(kiosk)  # the kiosk keeps working too
+        bodies = [sign_claim(p, stack.signing, token, stack.activity_id) for p in people[1:]]
+        with httpx.Client(base_url=stack.api_url, timeout=10) as http:
+            answers = [http.post("/api/v1/claims", json=body) for body in bodies]
+        assert [a.status_code for a in answers] == [202] * len(bodies), answers[0].text
+        assert {s for _, s in stack.claims().values()} <= {"accepted", "submitted", "confirmed"}
+
+        stack.start_anvil()
+        claims = stack.wait_until_settled(timeout_s=120)
+        assert len(claims) == 30 and {s for _, s in claims.values()} == {"confirmed"}
+        on_chain = stack.on_chain()
+        assert set(on_chain) == set(claims) and set(on_chain.values()) == {1}
