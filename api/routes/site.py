@@ -149,7 +149,7 @@ def _presets(start: date, end: date, head: date) -> list[tuple[str, date, date, 
         ("period.last_3_months", head - timedelta(days=90), head),
         ("period.last_12_months", head - timedelta(days=364), head),
         ("period.this_year", date(head.year, 1, 1), head),
-        ("period.all", date(2000, 1, 1), head),
+        ("period.all", head - timedelta(days=MAX_RANGE_DAYS), head),
     ]
     return [(key, s, e, (s, e) == (start, end)) for key, s, e in options]
 

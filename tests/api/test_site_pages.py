@@ -95,3 +95,13 @@ def test_site_pages_have_no_inline_code_or_style(app: FastAPI) -> None:
             if name in ("input", "select", "textarea") and attrs.get("type") != "hidden":
                 labelled = {a["for"] for n, a in page.tags if n == "label" and "for" in a}
                 assert attrs.get("id") in labelled or "aria-label" in attrs, attrs
+
+
+def test_every_period_shortcut_is_accepted(app: FastAPI) -> None:
+    page = Page(get(app, "/national").text)
+    shortcuts = [
+        attrs["href"] for name, attrs in page.tags if name == "a" and attrs.get("href", "").startswith("?start=")
+    ]
+    assert len(shortcuts) == 4
+    for href in shortcuts:
+        assert get(app, f"/national{href}").status_code == 200, href
