@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from api.errors import error_body, install_error_handlers
-from api.routes import activities, checkin, export, health, pages, people, regions, site, supports
+from api.routes import activities, checkin, dashboard, export, health, pages, people, regions, site, supports
 from ledger.db.engine import make_engine
 from ledger.settings import Settings, get_settings
 
@@ -43,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(health.router)
     app.include_router(regions.router)
+    app.include_router(dashboard.router)
     app.include_router(people.router)
     app.include_router(export.router)
     app.include_router(supports.router)

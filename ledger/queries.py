@@ -31,41 +31,45 @@ Conventions.
   range. Differences between overlapping ranges or consecutive months are not protected: publish
   fixed periods.
 
-Indexes each query relies on (all in the initial migration except those marked *wanted*; the
-timings are SQLite at 1M records from ``scripts/bench/synthetic.py``, p95 over ranges of 1-365 days,
-on a shared 2-CPU machine, so read them as orders of magnitude).
+Indexes and rollups each query relies on. The rollups (``region_month_people``,
+``region_month_cohorts``, ``region_pair_months``, ``region_month_kinds``, ``region_daily_stays``,
+``region_month_stays``; migration 0005, docs/events.md "Dashboard rollups") are kept by triggers as the
+refresher rewrites ``tie_months``, ``ties`` and ``region_daily``. Timings: SQLite at 1M records from
+``scripts/bench/synthetic.py``, in process, p50 / p95 over ranges of 1-365 days, on a shared 2-CPU
+machine under load (read them as orders of magnitude); the HTTP figures are in ``make bench
+BENCH=dashboard``. "Before" is the previous implementation on the same data.
 
-========================  ====================================================================
-``person_ties``           ``ties`` PK (participant, region)                            < 1 ms
-``person_history``        ``ix_contributions_participant_region``,                     < 2 ms
-                          ``ix_supports_supporter_region``, ``ix_revocations_activity_participant``
-``person_coins``          the ``coin_movements`` view: ``ix_contributions_participant_region``,
-                          ``ix_supports_supporter_region``; it *scans* ``revocations`` and
-                          ``coin_transfers`` (*wanted*: ``revocations (participant)``,
-                          ``coin_transfers (from_account)``, ``coin_transfers (to_account)``)
-``region_summary``        ``tie_months`` PK (region, month, participant), ``ties`` via
-                          ``ix_ties_region_stage``, ``region_daily`` PK (region, day, kind),
-                          ``region_daily_coins`` PK (region, day). p95 230-370 ms as is; ~100 ms
-                          with the *wanted* covering index ``tie_months (region, month, active,
-                          first_month, stage, kankei, category, visit_band)``; ~16 ms when
-                          ``tie_months`` also gets a ``last_active_month`` column in that index
-                          (active / new / returning then come from the one month slice)
-``region_monthly``        as ``region_summary`` (p95 186 ms; 66 ms with the covering index)
-``cohort_retention``      ``tie_months`` PK (p95 179 ms; 48 ms with the covering index)
-``returning_activities``  ``ix_contributions_region_day``, ``ix_revocations_activity_participant``:
-                          reads the region's records of the range (p95 350-570 ms; ~300 ms with the
-                          *wanted* covering ``contributions (region, day, participant,
-                          activity_id)``); a panel to cache, not a per-request query
-``issuer_audit``          ``ix_batches_region``, ``ix_revocations_region_day``,
-                          ``ix_contributions_activity_participant``, ``ix_region_role_changes_region``
-``region_overlap``        ``ties`` PK or ``tie_months`` PK + ``ix_tie_months_participant``
-                          (p95 370 ms; 162 ms with the covering index)
-``national_graph``        ``ties`` or ``tie_months`` read once (p95 400-650 ms); with a kind or type
-                          it reads ``contributions`` by type and day: a full scan, 2.7-5.7 s,
-                          without the *wanted* ``contributions (mlit_type, day, kind, region,
-                          participant, activity_id)`` (~250 ms with it)
-``index_status``          tiny tables
-========================  ====================================================================
+=========================  ===================================================================
+``person_ties``            ``ties`` PK (participant, region)                            < 1 ms
+``person_history``         ``ix_contributions_participant_region``,                     < 2 ms
+                           ``ix_supports_supporter_region``, ``ix_revocations_activity_participant``
+``person_coins``           the ``coin_movements`` view: ``ix_contributions_participant_region``,
+                           ``ix_supports_supporter_region``; it *scans* ``revocations`` and
+                           ``coin_transfers`` (*wanted*: ``revocations (participant)``,
+                           ``coin_transfers (from_account)``, ``coin_transfers (to_account)``)
+``person_supports``        ``ix_supports_supporter_region``                             < 2 ms
+``region_summary``         ``region_month_people`` (one month), ``region_month_cohorts`` (one month),
+                           ``region_month_kinds`` + edge days of ``region_daily``, ``region_daily_coins``:
+                           7 / 15 ms (before: 16-19 ms p95 from the ``ix_tie_months_slice`` slice)
+``region_monthly``         ``region_month_people``, ``region_month_kinds``: 2.5 / 14 ms (before ~66 ms)
+``cohort_retention``       ``region_month_cohorts``: 0.4 / 5 ms (before 48 ms)
+``returning_kinds``        ``region_month_kinds`` / ``region_daily`` and ``region_month_stays`` /
+                           ``region_daily_stays``: 5 / 12 ms
+``returning_activities``   ``ix_contributions_region_day``, ``ix_revocations_activity_participant``:
+                           reads the region's records of the range (p95 350-570 ms): not on the
+                           dashboard, which shows ``returning_kinds``
+``issuer_audit``           ``ix_batches_region``, ``ix_revocations_region_day``,
+                           ``ix_contributions_activity_participant``, ``ix_region_role_changes_region``:
+                           1 / 9 ms
+``region_overlap``         ``region_pair_months`` (one month): 0.7 / 11 ms (before 162-370 ms)
+``national_graph``         unfiltered: ``region_month_cohorts`` and ``region_pair_months`` (one month):
+                           1 / 5 ms (before 400-650 ms). With a kind or type it still reads
+                           ``contributions`` by type and day: a full scan, 2.7-10 s (*wanted*: a
+                           rollup per kind, or the covering ``contributions (mlit_type, day, kind,
+                           region, participant, activity_id)``, ~250 ms, which would slow indexing)
+``region_dashboard``       all of the above but ``returning_activities``: 23 / 41 ms
+``index_status``           tiny tables
+=========================  ===================================================================
 """
 
 from __future__ import annotations
@@ -73,7 +77,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from itertools import combinations
 from typing import Any, Literal, TypeVar
@@ -85,6 +89,17 @@ from ledger.taxonomy import KIND_LABELS, TYPE_LABELS, ContributionKind, MlitType
 from ledger.ties import JST_OFFSET_SECONDS, VISIT_BAND_LABELS, Stage
 
 __all__ = [
+    "returning_kinds",
+    "region_dashboard",
+    "public_projects",
+    "public_audit",
+    "person_supports",
+    "default_range",
+    "SupportedProject",
+    "RegionDashboard",
+    "PublicProject",
+    "KindReturn",
+    "FIGURE_DEFINITIONS",
     "DEFAULT_K",
     "NATIONAL_REFERENCE",
     "REVOCATION_REASONS",
@@ -317,6 +332,35 @@ def _check_region(region: int) -> None:
         raise ValueError(f"region must be a positive JIS X 0402 code, got {region!r}")
 
 
+def _daily_source(table: str, month_table: str, columns: str, start: date, end: date) -> tuple[str, dict[str, Any]]:
+    """A row source over ``start``..``end`` for a per-day table and its per-month rollup: the whole
+    months inside the range from ``month_table`` (``month`` column), the edge days from ``table``
+    (``day``), so a year reads ~12 rows per key instead of ~365. Both must have ``region`` and
+    ``columns``; the source exposes ``region`` and ``columns``; parameters ``:r`` is the caller's."""
+    first_full = month_int(start) if start.day == 1 else _next_month(month_int(start))
+    last_full = month_int(end) if end == _month_last_day(month_int(end)) else _prev_month(month_int(end))
+    params: dict[str, Any] = {"ds0": day_int(start), "ds1": day_int(end)}
+    if first_full > last_full:
+        return f"SELECT region, {columns} FROM {table} WHERE region = :r AND day BETWEEN :ds0 AND :ds1", params
+    params.update(
+        fm0=first_full,
+        fm1=last_full,
+        de0=day_int(_month_first_day(first_full)),
+        de1=day_int(_month_last_day(last_full)),
+    )
+    return (
+        f"SELECT region, {columns} FROM {month_table} WHERE region = :r AND month BETWEEN :fm0 AND :fm1 "
+        f"UNION ALL SELECT region, {columns} FROM {table} WHERE region = :r AND day BETWEEN :ds0 AND :ds1 "
+        "AND (day < :de0 OR day > :de1)",
+        params,
+    )
+
+
+def _prev_month(month: int) -> int:
+    year, mon = divmod(month, 100)
+    return (year - 1) * 100 + 12 if mon == 1 else month - 1
+
+
 def _head_month(conn: Connection) -> int | None:
     """The JST month of the index head (the newest checkpoint), or None before the first one."""
     timestamp = conn.execute(text("SELECT MAX(block_timestamp) FROM indexer_checkpoints")).scalar()
@@ -337,7 +381,8 @@ def _month_window(conn: Connection, start: date, end: date) -> tuple[int, int, b
 # reaches the head's month, ``ties`` answers exactly and in one row per tie: every live record is at
 # or before the head, so "a live record in months m0..head" is "the last live record is in m0 or
 # later" (``ties.last_at``; ``records > 0`` leaves out ties whose records were all revoked). Earlier
-# ranges need ``tie_months``, one row per person and month, and a DISTINCT over them.
+# ranges need ``tie_months``, one row per person and month, and a DISTINCT over them. (The region
+# figures and the national graph now read the rollups; these stay as the reference the tests use.)
 _PAIRS_VIA_TIES = "SELECT region, participant, first_month FROM ties WHERE records > 0 AND last_at >= :t0"
 _PAIRS_VIA_MONTHS = (
     "SELECT region, participant, MIN(first_month) AS first_month FROM tie_months "
@@ -362,16 +407,17 @@ def _people_in_range(conn: Connection, region: int, first: int, last: int, via_t
     of them whose first live record is in that range.
 
     One month's slice answers it: every tie has a ``tie_months`` row for each month from its first
-    record to the head, and ``last_active_month`` says when it was last active (covering index
-    ``ix_tie_months_slice``). ``via_ties`` is kept for callers; both paths read the same rows.
+    record to the head, and ``last_active_month`` says when it was last active; the rollup
+    ``region_month_cohorts`` (kept by triggers) counts those rows by cohort and last active month, so
+    this reads a few dozen rows. ``via_ties`` is kept for callers; both paths read the same rows.
     """
     if first > last:
         return 0, 0
     row = conn.execute(
         text(
-            "SELECT SUM(CASE WHEN last_active_month >= :m0 THEN 1 ELSE 0 END), "
-            "SUM(CASE WHEN first_month >= :m0 THEN 1 ELSE 0 END) "
-            "FROM tie_months WHERE region = :r AND month = :m1"
+            "SELECT SUM(CASE WHEN last_active_month >= :m0 THEN people ELSE 0 END), "
+            "SUM(CASE WHEN first_month >= :m0 THEN people ELSE 0 END) "
+            "FROM region_month_cohorts WHERE region = :r AND month = :m1"
         ),
         {"r": region, "m0": first, "m1": last},
     ).one()
@@ -379,19 +425,20 @@ def _people_in_range(conn: Connection, region: int, first: int, last: int, via_t
 
 
 def _slice_columns() -> tuple[str, dict[str, Any]]:
-    """Conditional aggregates over ``tie_months`` rows: people, per stage, 関係人口 (all and
-    非訪問系), per visit band, active, new (first active month) — one pass, no GROUP BY on them."""
+    """Conditional aggregates over ``region_month_people`` rows (``tie_months`` counted by the
+    dashboard's groups, kept by triggers): people, per stage, 関係人口 (all and 非訪問系), per visit
+    band, active, new (first active month) — one pass over a few dozen rows."""
     params: dict[str, Any] = {f"s{i}": s.value for i, s in enumerate(STAGES)}
     params.update({f"b{i}": b for i, b in enumerate(VISIT_BANDS)})
     params["nv"] = "non_visiting"
-    columns = ["COUNT(*)"]
-    columns += [f"SUM(CASE WHEN stage = :s{i} THEN 1 ELSE 0 END)" for i in range(len(STAGES))]
-    columns += ["SUM(CASE WHEN kankei THEN 1 ELSE 0 END)", "SUM(CASE WHEN kankei AND category = :nv THEN 1 ELSE 0 END)"]
-    columns += [f"SUM(CASE WHEN visit_band = :b{i} THEN 1 ELSE 0 END)" for i in range(len(VISIT_BANDS))]
+    columns = ["SUM(people)"]
+    columns += [f"SUM(CASE WHEN stage = :s{i} THEN people ELSE 0 END)" for i in range(len(STAGES))]
     columns += [
-        "SUM(CASE WHEN active THEN 1 ELSE 0 END)",
-        "SUM(CASE WHEN active AND first_month = month THEN 1 ELSE 0 END)",
+        "SUM(CASE WHEN kankei THEN people ELSE 0 END)",
+        "SUM(CASE WHEN kankei AND category = :nv THEN people ELSE 0 END)",
     ]
+    columns += [f"SUM(CASE WHEN visit_band = :b{i} THEN people ELSE 0 END)" for i in range(len(VISIT_BANDS))]
+    columns += ["SUM(CASE WHEN active THEN people ELSE 0 END)", "SUM(CASE WHEN is_new THEN people ELSE 0 END)"]
     return ", ".join(columns), params
 
 
@@ -873,7 +920,7 @@ def region_summary(conn: Connection, region: int, start: date, end: date, k: int
     columns, params = _slice_columns()
     params.update(r=region, m=as_of_month, d0=day_int(start), d1=day_int(end))
     month = _slice(
-        conn.execute(text(f"SELECT {columns} FROM tie_months WHERE region = :r AND month = :m"), params).one()
+        conn.execute(text(f"SELECT {columns} FROM region_month_people WHERE region = :r AND month = :m"), params).one()
     )
     stages, bands, participants = month.stages, month.bands, month.people
     kankei = {"visiting": month.kankei - month.non_visiting, "non_visiting": month.non_visiting}
@@ -881,12 +928,12 @@ def region_summary(conn: Connection, region: int, start: date, end: date, k: int
 
     types: dict[int, int] = {}
     revoked = 0
+    source, source_params = _daily_source(
+        "region_daily", "region_month_kinds", "mlit_type, records, revoked_records", start, end
+    )
     for mlit_type, records, revoked_records in conn.execute(
-        text(
-            "SELECT mlit_type, SUM(records), SUM(revoked_records) FROM region_daily "
-            "WHERE region = :r AND day BETWEEN :d0 AND :d1 GROUP BY mlit_type"
-        ),
-        params,
+        text(f"SELECT mlit_type, SUM(records), SUM(revoked_records) FROM ({source}) x GROUP BY mlit_type"),
+        {**params, **source_params},
     ):
         types[int(mlit_type)] = int(records or 0)
         revoked += int(revoked_records or 0)
@@ -993,8 +1040,8 @@ def region_monthly(conn: Connection, region: int, start: date, end: date, k: int
         int(row[0]): _slice(row[1:])
         for row in conn.execute(
             text(
-                f"SELECT month, {columns} FROM tie_months WHERE region = :r AND month BETWEEN :m0 AND :m1 "
-                "GROUP BY month"
+                f"SELECT month, {columns} FROM region_month_people WHERE region = :r "
+                "AND month BETWEEN :m0 AND :m1 GROUP BY month"
             ),
             params,
         )
@@ -1004,8 +1051,8 @@ def region_monthly(conn: Connection, region: int, start: date, end: date, k: int
         int(m): int(n or 0)
         for m, n in conn.execute(
             text(
-                "SELECT day / 100, SUM(records) FROM region_daily WHERE region = :r AND day BETWEEN :d0 AND :d1 "
-                "GROUP BY day / 100"
+                "SELECT month, SUM(records) FROM region_month_kinds WHERE region = :r AND month BETWEEN :m0 AND :m1 "
+                "GROUP BY month"
             ),
             params,
         )
@@ -1079,8 +1126,9 @@ def cohort_retention(conn: Connection, region: int, start: date, end: date, k: i
     active: dict[tuple[int, int], int] = {}
     for cohort, month, n in conn.execute(
         text(
-            "SELECT first_month, month, SUM(CASE WHEN active THEN 1 ELSE 0 END) FROM tie_months "
-            "WHERE region = :r AND month BETWEEN :m0 AND :m1 AND first_month >= :m0 GROUP BY first_month, month"
+            "SELECT first_month, month, SUM(CASE WHEN last_active_month = month THEN people ELSE 0 END) "
+            "FROM region_month_cohorts WHERE region = :r AND month BETWEEN :m0 AND :m1 AND first_month >= :m0 "
+            "GROUP BY first_month, month HAVING SUM(people) > 0"
         ),
         {"r": region, "m0": first, "m1": last},
     ):
@@ -1198,7 +1246,7 @@ class IssuerActivity:
 class RevocationEntry:
     """A revocation made in the range: which record, who issued it, who revoked it and why."""
 
-    participant: str
+    participant: str | None  # None in the public version (public_audit)
     activity_id: int
     kind: int | None  # of the revoked record
     record_issuer: str | None
@@ -1397,29 +1445,19 @@ def region_overlap(conn: Connection, region: int, start: date, end: date, k: int
     _check_k(k)
     first, last, at_head = _month_window(conn, start, end)
     people, _ = _people_in_range(conn, region, first, last, via_ties=at_head)
-    params = {"r": region, **_pairs_params(first, last)}
-    if first > last:
-        rows: Sequence[Any] = []
-    elif at_head:
-        rows = conn.execute(
+    # A person active in both regions in months m0..m1 has rows of month m1 in both, each with a last
+    # active month >= m0; ``region_pair_months`` counts such pairs by the earlier of the two.
+    rows: Sequence[Any] = (
+        []
+        if first > last
+        else conn.execute(
             text(
-                "SELECT t.region, COUNT(*) FROM ties m JOIN ties t ON t.participant = m.participant "
-                "WHERE m.region = :r AND m.records > 0 AND m.last_at >= :t0 "
-                "AND t.region <> :r AND t.records > 0 AND t.last_at >= :t0 GROUP BY t.region"
+                "SELECT other, SUM(people) FROM region_pair_months "
+                "WHERE month = :m1 AND region = :r AND last_active_month >= :m0 GROUP BY other HAVING SUM(people) > 0"
             ),
-            params,
+            {"r": region, "m0": first, "m1": last},
         ).all()
-    else:
-        rows = conn.execute(
-            text(
-                "WITH mine AS (SELECT DISTINCT participant FROM tie_months "
-                " WHERE region = :r AND month BETWEEN :m0 AND :m1 AND active) "
-                "SELECT t.region, COUNT(DISTINCT t.participant) FROM mine m JOIN tie_months t "
-                "ON t.participant = m.participant "
-                "WHERE t.region <> :r AND t.month BETWEEN :m0 AND :m1 AND t.active GROUP BY t.region"
-            ),
-            params,
-        ).all()
+    )
     names = _region_names(conn)
     others = [
         SharedRegion(int(other), names.get(int(other)), int(n), int(n) / people if people else None)
@@ -1497,25 +1535,48 @@ def national_graph(
         kind = int(ContributionKind(kind))
     if mlit_type is not None:
         mlit_type = int(MlitType(mlit_type))
-    first, last, at_head = _month_window(conn, start, end)
-    params: dict[str, Any] = _pairs_params(first, last)
+    first, last, _ = _month_window(conn, start, end)
+    names = _region_names(conn)
     if kind is None and mlit_type is None:
-        pairs = _pairs_sql(at_head, region=False)
-    else:
-        # kind // 10 is the type, so a kind filter is also a type filter: one index serves both.
-        params.update(
-            d0=day_int(_month_first_day(first)),
-            d1=day_int(_month_last_day(last)) if first <= last else 0,
-            t=mlit_type if kind is None else kind // 10,
-            kd=kind,
-        )
-        pairs = (
-            "SELECT DISTINCT c.region, c.participant FROM contributions c "
-            "WHERE c.mlit_type = :t AND c.day BETWEEN :d0 AND :d1"
-            + (" AND c.kind = :kd" if kind is not None else "")
-            + " AND NOT EXISTS (SELECT 1 FROM revocations v "
-            "WHERE v.activity_id = c.activity_id AND v.participant = c.participant)"
-        )
+        # From the rollups (kept by triggers on tie_months): nodes are the people of month m1's rows
+        # last active in m0 or later; links the pairs of such rows of one person.
+        node_rows: Sequence[Any] = []
+        link_rows: Sequence[Any] = []
+        if first <= last:
+            node_rows = conn.execute(
+                text(
+                    "SELECT region, SUM(people) FROM region_month_cohorts "
+                    "WHERE month = :m1 AND last_active_month >= :m0 "
+                    "GROUP BY region HAVING SUM(people) > 0 ORDER BY region"
+                ),
+                {"m0": first, "m1": last},
+            ).all()
+            link_rows = conn.execute(
+                text(
+                    "SELECT region, other, SUM(people) FROM region_pair_months WHERE month = :m1 "
+                    "AND last_active_month >= :m0 AND region < other GROUP BY region, other HAVING SUM(people) > 0"
+                ),
+                {"m0": first, "m1": last},
+            ).all()
+        graph_nodes = [GraphNode(int(r), names.get(int(r)), suppress(int(n), k)) for r, n in node_rows]
+        graph_links = [GraphLink(int(a), int(b), int(n)) for a, b, n in link_rows if suppress(int(n), k) is not None]
+        graph_links.sort(key=lambda link: (-link.shared, link.source, link.target))
+        return NationalGraph(start, end, first, last, kind, mlit_type, k, tuple(graph_nodes), tuple(graph_links))
+    params: dict[str, Any] = _pairs_params(first, last)
+    # kind // 10 is the type, so a kind filter is also a type filter: one index serves both.
+    params.update(
+        d0=day_int(_month_first_day(first)),
+        d1=day_int(_month_last_day(last)) if first <= last else 0,
+        t=mlit_type if kind is None else kind // 10,
+        kd=kind,
+    )
+    pairs = (
+        "SELECT DISTINCT c.region, c.participant FROM contributions c "
+        "WHERE c.mlit_type = :t AND c.day BETWEEN :d0 AND :d1"
+        + (" AND c.kind = :kd" if kind is not None else "")
+        + " AND NOT EXISTS (SELECT 1 FROM revocations v "
+        "WHERE v.activity_id = c.activity_id AND v.participant = c.participant)"
+    )
     # One pass over the (region, person) pairs; nodes and links are counted here rather than by a
     # self-join, which would read the pairs twice.
     regions_of: dict[str, list[int]] = {}
@@ -1527,7 +1588,6 @@ def national_graph(
         people.update(regions)
         if len(regions) > 1:
             shared.update(combinations(sorted(regions), 2))
-    names = _region_names(conn)
     nodes = [GraphNode(region, names.get(region), suppress(people[region], k)) for region in sorted(people)]
     links = [GraphLink(a, b, n) for (a, b), n in shared.items() if suppress(n, k) is not None]
     links.sort(key=lambda link: (-link.shared, link.source, link.target))
@@ -1679,3 +1739,338 @@ def activity_names(conn: Connection, activity_ids: Sequence[int]) -> dict[int, s
         {"ids": ids},
     )
     return {int(r[0]): str(r[1]) for r in rows}
+
+
+# ---------------------------------------------------------------------------------------------
+# The region dashboard as one document (the JSON API and the server-rendered page both use it)
+# ---------------------------------------------------------------------------------------------
+
+
+FIGURE_DEFINITIONS: dict[str, tuple[str, str]] = {
+    "participants": (
+        "期間末の月までにこの地域で有効な記録が1件以上ある人数（全段階）。",
+        "People with at least one live record in the region up to the end of the as-of month (every stage).",
+    ),
+    "kankei": (
+        "関係人口：つながりモデルの段階が「関係人口」または「コア」の人数（継続的：2か月以上・90日以上、"
+        "かつ多様な形で：2形態以上・年8日以上の訪問・非訪問系2種以上のいずれか。docs/ties.md §6）。期間末の月の時点。",
+        "関係人口: people whose tie is at stage kankei or core (continuous: 2+ months spanning 90+ days, and "
+        "diverse or frequent: 2+ MLIT forms, 8+ visit days a year or 2+ non-visiting kinds; docs/ties.md §6), "
+        "as of the end of the as-of month.",
+    ),
+    "kankei_visiting": (
+        "関係人口のうち訪問系（過去1年に訪問日が1日以上）。",
+        "関係人口 with at least one visit day in the trailing year (訪問系).",
+    ),
+    "kankei_non_visiting": (
+        "関係人口のうち非訪問系（過去1年に訪問日なし：ふるさと納税・特産品購入・オンライン交流のみ）。",
+        "関係人口 with no visit day in the trailing year (非訪問系: donations, local products, online exchange).",
+    ),
+    "monthly": (
+        "月ごとの推移：各月末時点の人数と段階、その月に活動した人（新規・再来）、記録数とコイン。",
+        "Month by month: people and stages as of each month's end; people active that month (new, returning); "
+        "records and coins of the month.",
+    ),
+    "active": (
+        "期間内の月に有効な記録（地縁・血縁を除く）が1件以上ある人数。",
+        "People with a live (non-kin) record in the range's months.",
+    ),
+    "new": (
+        "新規：期間内に活動した人のうち、この地域での最初の記録が期間内の月にある人。",
+        "New: people active in the range whose first live record in the region falls in the range's months.",
+    ),
+    "returning": (
+        "再来：期間内に活動した人のうち、期間より前にもこの地域で記録がある人。",
+        "Returning: people active in the range who already had a live record in the region before it.",
+    ),
+    "stages": (
+        "段階の内訳（なし→来訪→リピーター→関係人口→コア）、期間末の月の時点。規則は docs/ties.md §6。",
+        "The stage funnel (none → visitor → repeater → kankei → core) as of the end of the as-of month; "
+        "rules in docs/ties.md §6.",
+    ),
+    "visit_bands": (
+        "過去1年の訪問日数の区分（国交省の 1日／2〜7日／8日以上、0＝訪問なし）。全国値は 2〜7日＝49% のみ公表。",
+        "Visit days in the trailing year in MLIT's bands (1, 2-7, 8+; 0 = no visit); the national figure quoted "
+        "is 2-7 days = 49%.",
+    ),
+    "type_mix": (
+        "期間内の有効な記録の国交省類型別件数。訪問系4類型の構成比を全国の訪問系関係人口の構成（人ベース）と並べる。",
+        "Live records of the range by MLIT type; the four visiting types' shares sit beside the national mix of "
+        "visiting 関係人口 (which counts people, not records).",
+    ),
+    "national": (
+        "全国値：国土交通省 2023年度調査（n=118,963）。自己申告の調査で、台帳は記録された活動のみ："
+        "水準ではなく形を比べる。",
+        "National figures: MLIT 2023 survey (n=118,963), self-reported; the ledger sees recorded activity only, so "
+        "compare shapes, not levels.",
+    ),
+    "cohorts": (
+        "初回活動月別の継続率：この地域で最初の記録がその月にある人のうち、各月に活動した人の割合。",
+        "Retention by first-activity month: of the people whose first live record in the region fell in that "
+        "month, the share active in each later month.",
+    ),
+    "returning_kinds": (
+        "再訪につながる活動：期間内の活動種別ごとの有効な記録数と、そのうち参加者が後日この地域で再び記録した件数"
+        "（指標の時点まで）。地縁・血縁は除く。",
+        "Activities that bring people back: per activity kind, the range's live records and how many of them "
+        "were followed by a later live record of the same person in the region (up to the index head); kin "
+        "visits excluded.",
+    ),
+    "coins_issued": (
+        "発行：期間内の記録で発行されたコイン（後に取り消された記録を含む）。",
+        "Issued: coins minted by the range's records (records revoked later included).",
+    ),
+    "coins_spent": (
+        "応援：期間内にプロジェクトの応援に使われたコイン。",
+        "Support: coins spent on projects in the range.",
+    ),
+    "coins_clawed_back": (
+        "取消：期間内の取り消しで回収されたコイン。",
+        "Revoked: coins burned by revocations made in the range.",
+    ),
+    "gift_rate": (
+        "応援率＝応援 ÷ 発行（同じ期間）。地域が渡したコインのうち応援として戻った割合。",
+        "Gift rate = support ÷ issued over the same range: how much of what the region gave came back as support.",
+    ),
+    "audit": (
+        "発行者監査：発行者ごとの記録・発行コイン・取り消し、期間内の取り消し（理由つき）と権限の変更。公開版は参加者アドレスを含まない。",
+        "Issuer audit: per issuer the records, coins and revoked records; revocations in the range with their "
+        "reasons; role changes. The public version carries no participant address.",
+    ),
+    "overlap": (
+        "重なり：この地域と他の地域の両方で期間内に活動した人数と、この地域の活動者に占める割合。",
+        "Overlap: people active in both this region and another in the range, and their share of this region's "
+        "active people.",
+    ),
+    "projects": (
+        "応援先プロジェクト：応援額と応援者数（応援者が k 人未満のときは非表示）。",
+        "Projects open for support, with coins raised and supporters (hidden with fewer than k supporters).",
+    ),
+    "index": (
+        "インデクサの状態：取り込んだブロック、チェーンの先頭との差（ラグ）、未計算の派生行。",
+        "Indexer status: the block indexed, the lag behind the chain head, derived rows waiting.",
+    ),
+    "k": (
+        "小さなセルの秘匿：k 人未満の人数（と差し引きで分かる1セル）は表示しない（null）。0 は表示する。",
+        "Small-cell suppression: a count of fewer than k people (and one more cell when subtraction would reveal "
+        "it) is shown as null; zero is shown.",
+    ),
+}
+"""A short 日本語 and English definition of every figure of the region dashboard, by figure key."""
+
+
+def default_range(conn: Connection) -> tuple[date, date]:
+    """The dashboards' default period: the last 12 whole JST months up to the index head's day
+    (up to today before anything is indexed)."""
+    timestamp = conn.execute(text("SELECT MAX(block_timestamp) FROM indexer_checkpoints")).scalar()
+    end = (
+        date.fromordinal(_EPOCH_ORDINAL + (int(timestamp) + JST_OFFSET_SECONDS) // _SECONDS_PER_DAY)
+        if (timestamp is not None)
+        else date.today()
+    )
+    year, month = divmod(end.year * 12 + end.month - 1 - 11, 12)
+    return date(year, month + 1, 1), end
+
+
+@dataclass(frozen=True, slots=True)
+class KindReturn:
+    """How often a kind of activity in the region was followed by the person's return."""
+
+    kind: int
+    kind_ja: str
+    kind_en: str
+    mlit_type: int
+    records: int | None  # live records of this kind in the range
+    returned: int | None  # ... followed by a later live record of the person in the region
+    return_rate: float | None  # returned / records
+
+
+def returning_kinds(conn: Connection, region: int, start: date, end: date, k: int | None = None) -> list[KindReturn]:
+    """Which kinds of activity bring people back: per kind, the live records of ``start``..``end`` and
+    how many were followed by a later live (non-kin) record of the same person in the region, at any
+    time up to the index head. Highest return rate first; 地縁・血縁 left out (it feeds no stage).
+
+    From ``region_daily`` and ``region_daily_stays`` (kept by triggers on ``ties``: the records on a
+    tie's last active day did not bring that person back), so it reads one row per day and kind.
+    With ``k``, kinds with fewer than ``k`` records are left out and a ``returned`` (or the
+    complementary stayed) count below ``k`` is hidden with its rate.
+    """
+    _check_region(region)
+    _check_range(start, end)
+    _check_k(k)
+    params = {"r": region, "d0": day_int(start), "d1": day_int(end), "kin": int(MlitType.KIN)}
+    source, source_params = _daily_source("region_daily", "region_month_kinds", "kind, mlit_type, records", start, end)
+    records = {
+        int(r[0]): (int(r[1]), int(r[2] or 0))
+        for r in conn.execute(
+            text(f"SELECT kind, MIN(mlit_type), SUM(records) FROM ({source}) x WHERE mlit_type <> :kin GROUP BY kind"),
+            {**params, **source_params},
+        )
+    }
+    source, source_params = _daily_source("region_daily_stays", "region_month_stays", "kind, stays", start, end)
+    stays = {
+        int(r[0]): int(r[1] or 0)
+        for r in conn.execute(
+            text(f"SELECT kind, SUM(stays) FROM ({source}) x GROUP BY kind"), {**params, **source_params}
+        )
+    }
+    result = []
+    for kind, (mlit_type, n) in records.items():
+        if n <= 0 or (k is not None and n < k):
+            continue
+        returned = max(0, n - stays.get(kind, 0))
+        shown = returned if suppress(returned, k) is not None and suppress(n - returned, k) is not None else None
+        kind_ja, kind_en = _kind_labels(kind)
+        result.append(KindReturn(kind, kind_ja, kind_en, mlit_type, n, shown, None if shown is None else shown / n))
+    result.sort(key=lambda r: (r.return_rate is None, -(r.return_rate or 0.0), -(r.records or 0), r.kind))
+    return result
+
+
+def public_audit(audit: IssuerAudit) -> IssuerAudit:
+    """The issuer audit without participant addresses (what a public dashboard shows)."""
+    return replace(audit, revocations=tuple(replace(v, participant=None) for v in audit.revocations))
+
+
+@dataclass(frozen=True, slots=True)
+class PublicProject:
+    """A project as a public page shows it: raised and supporters hidden below ``k`` supporters."""
+
+    project_id: int
+    region: int
+    region_name: str | None
+    name: str | None
+    description: str | None
+    metadata_hash: str
+    closed: bool
+    raised: int | None
+    supporters: int | None
+    registered_at: int
+    tx_hash: str
+
+
+def public_projects(conn: Connection, region: int | None = None, k: int | None = None) -> list[PublicProject]:
+    """:func:`region_projects` with small cells suppressed: with fewer than ``k`` supporters (but
+    some), neither the supporter count nor the coins raised are shown."""
+    _check_k(k)
+    result = []
+    for p in region_projects(conn, region):
+        hidden = suppress(p.supporters, k) is None
+        result.append(
+            PublicProject(
+                p.project_id,
+                p.region,
+                p.region_name,
+                p.name,
+                p.description,
+                p.metadata_hash,
+                p.closed,
+                None if hidden else p.raised,
+                None if hidden else p.supporters,
+                p.registered_at,
+                p.tx_hash,
+            )
+        )
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class SupportedProject:
+    """A project a person supported (応援), with what they gave."""
+
+    project_id: int
+    region: int
+    region_name: str | None
+    name: str | None
+    closed: bool
+    amount: int  # coins the person spent on it
+    supports: int  # their support transactions
+    first_at: int
+    last_at: int
+
+
+def person_supports(conn: Connection, address: str) -> list[SupportedProject]:
+    """The projects ``address`` supported, most recent first (``ix_supports_supporter_region``)."""
+    supporter = normalize_address(address)
+    rows = conn.execute(
+        text(
+            "SELECT s.project_id, s.region, m.name, p.closed, SUM(s.amount), COUNT(*), MIN(s.block_timestamp), "
+            "MAX(s.block_timestamp) FROM supports s LEFT JOIN projects p ON p.project_id = s.project_id "
+            "LEFT JOIN activity_metadata m ON m.metadata_hash = p.metadata_hash "
+            "WHERE s.supporter = :p GROUP BY s.project_id, s.region, m.name, p.closed"
+        ),
+        {"p": supporter},
+    ).all()
+    names = _region_names(conn)
+    result = [
+        SupportedProject(
+            int(r[0]),
+            int(r[1]),
+            names.get(int(r[1])),
+            None if r[2] is None else str(r[2]),
+            bool(r[3]),
+            int(r[4] or 0),
+            int(r[5]),
+            int(r[6]),
+            int(r[7]),
+        )
+        for r in rows
+    ]
+    result.sort(key=lambda s: (-s.last_at, s.project_id))
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class RegionDashboard:
+    """Everything a region dashboard shows, for one period; every figure's definition is in
+    ``definitions`` (:data:`FIGURE_DEFINITIONS`)."""
+
+    region: RegionInfo
+    start: date
+    end: date
+    k: int | None
+    summary: RegionSummary  # 関係人口, stages, bands, type mix, new/returning, coins (gift rate)
+    monthly: tuple[MonthlyPoint, ...]
+    cohorts: tuple[Cohort, ...]
+    returning_kinds: tuple[KindReturn, ...]
+    audit: IssuerAudit  # public: no participant addresses
+    overlap: RegionOverlap
+    projects: tuple[PublicProject, ...]
+    index: IndexStatus
+    caught_up: bool
+    national: NationalReference
+    definitions: dict[str, dict[str, str]]
+
+
+def region_dashboard(
+    conn: Connection, region: int, start: date | None = None, end: date | None = None, k: int | None = DEFAULT_K
+) -> RegionDashboard | None:
+    """The whole public region dashboard (``None`` when the region is not registered); ``start`` /
+    ``end`` default to :func:`default_range`. Every part comes from the functions above, so a page
+    and the JSON API show the same numbers. Reads rollups and small tables only (no scan of
+    ``contributions`` or ``tie_months``)."""
+    _check_region(region)
+    info = next((r for r in list_regions(conn) if r.region == region), None)
+    if info is None:
+        return None
+    if start is None or end is None:
+        default_start, default_end = default_range(conn)
+        start, end = start or default_start, end or default_end
+    _check_range(start, end)
+    status = index_status(conn)
+    return RegionDashboard(
+        region=info,
+        start=start,
+        end=end,
+        k=k,
+        summary=region_summary(conn, region, start, end, k=k),
+        monthly=tuple(region_monthly(conn, region, start, end, k=k)),
+        cohorts=tuple(cohort_retention(conn, region, start, end, k=k)),
+        returning_kinds=tuple(returning_kinds(conn, region, start, end, k=k)),
+        audit=public_audit(issuer_audit(conn, region, start, end)),
+        overlap=region_overlap(conn, region, start, end, k=k),
+        projects=tuple(public_projects(conn, region, k=k)),
+        index=status,
+        caught_up=status.caught_up,
+        national=NATIONAL_REFERENCE,
+        definitions={key: {"ja": ja, "en": en} for key, (ja, en) in FIGURE_DEFINITIONS.items()},
+    )

@@ -480,6 +480,94 @@ class RegionDailyCoins(SQLModel, table=True):
     revocations: int
 
 
+class RegionMonthPeople(SQLModel, table=True):
+    """``tie_months`` counted by region, month and the dashboard's groups (kept by triggers, 0005)."""
+
+    __tablename__ = "region_month_people"
+
+    region: int = Field(primary_key=True)
+    month: int = Field(primary_key=True, description="YYYYMM (JST)")
+    stage: str = Field(primary_key=True)
+    kankei: bool = Field(primary_key=True)
+    category: str = Field(primary_key=True, description="visiting, non_visiting or '' when not kankei")
+    visit_band: str = Field(primary_key=True)
+    active: bool = Field(primary_key=True)
+    is_new: bool = Field(primary_key=True, description="active and first_month = month")
+    people: int
+
+
+class RegionMonthCohort(SQLModel, table=True):
+    """``tie_months`` counted by region, month, cohort and last active month (kept by triggers, 0005)."""
+
+    __tablename__ = "region_month_cohorts"
+
+    region: int = Field(primary_key=True)
+    month: int = Field(primary_key=True)
+    first_month: int = Field(primary_key=True)
+    last_active_month: int = Field(primary_key=True)
+    people: int
+
+
+class RegionPairMonth(SQLModel, table=True):
+    """People with ``tie_months`` rows in two regions in a month (kept by triggers, 0005)."""
+
+    __tablename__ = "region_pair_months"
+
+    month: int = Field(primary_key=True)
+    region: int = Field(primary_key=True)
+    other: int = Field(primary_key=True)
+    last_active_month: int = Field(primary_key=True, description="the earlier of the two last active months")
+    people: int
+
+
+class TieLastKind(SQLModel, table=True):
+    """A tie's live non-kin records on its last active day, by kind (kept by triggers on ``ties``, 0005)."""
+
+    __tablename__ = "tie_last_kinds"
+
+    participant: str = Field(primary_key=True)
+    region: int = Field(primary_key=True)
+    kind: int = Field(primary_key=True)
+    day: int
+    records: int
+
+
+class RegionDailyStay(SQLModel, table=True):
+    """Per region, day and kind: live records that were their participant's last in the region (0005)."""
+
+    __tablename__ = "region_daily_stays"
+
+    region: int = Field(primary_key=True)
+    day: int = Field(primary_key=True)
+    kind: int = Field(primary_key=True)
+    stays: int
+
+
+class RegionMonthStay(SQLModel, table=True):
+    """``region_daily_stays`` summed by month (kept by triggers on ``ties``, 0005)."""
+
+    __tablename__ = "region_month_stays"
+
+    region: int = Field(primary_key=True)
+    month: int = Field(primary_key=True)
+    kind: int = Field(primary_key=True)
+    stays: int
+
+
+class RegionMonthKind(SQLModel, table=True):
+    """``region_daily`` summed by month (kept by triggers on ``region_daily``, 0005)."""
+
+    __tablename__ = "region_month_kinds"
+
+    region: int = Field(primary_key=True)
+    month: int = Field(primary_key=True)
+    kind: int = Field(primary_key=True)
+    mlit_type: int
+    records: int
+    revoked_records: int
+    coins_issued: int = Field(sa_type=BigInteger)
+
+
 class DirtyTie(SQLModel, table=True):
     """A tie whose inputs changed since it was last computed."""
 

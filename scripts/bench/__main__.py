@@ -11,7 +11,7 @@ import json
 import sys
 import time
 
-BENCHMARKS = ("gas", "index", "export", "claims")
+BENCHMARKS = ("gas", "index", "export", "claims", "dashboard")
 
 
 def main(argv: list[str]) -> int:
