@@ -7,6 +7,7 @@ demo twice gives the same people; they hold no ETH, as real participants would n
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -165,10 +166,10 @@ def ensure_kiosk_activity(client: LedgerClient, region_admin: LocalAccount, engi
     return client.register_activity(region_admin, spec)
 
 
-def summarise(client: LedgerClient) -> list[RegionSummary]:
+def summarise(client: LedgerClient, regions: Sequence[DemoRegion] = DEMO_REGIONS) -> list[RegionSummary]:
     """Per demo region: coin address, participants and coin totals, read from the chain."""
     summaries = []
-    for region in DEMO_REGIONS:
+    for region in regions:
         info = client.region_info(region.code)
         summaries.append(
             RegionSummary(
@@ -197,7 +198,7 @@ class IndexedRegion:
     kankei: int
 
 
-def index_demo(ctx: ChainContext) -> tuple[int, list[IndexedRegion]]:
+def index_demo(ctx: ChainContext, regions: Sequence[DemoRegion] = DEMO_REGIONS) -> tuple[int, list[IndexedRegion]]:
     """Index the demo chain into the configured database; returns (logs indexed, per-region figures).
 
     An index built for another ledger (the devnet was reset) is moved aside as ``*.stale`` when it is
@@ -213,11 +214,11 @@ def index_demo(ctx: ChainContext) -> tuple[int, list[IndexedRegion]]:
     with service.indexer:
         logs = service.indexer.backfill()
     today = jst_date(int(ctx.w3.eth.get_block("latest")["timestamp"]))
-    regions = []
+    indexed = []
     with engine.connect() as conn:
-        for region in DEMO_REGIONS:
+        for region in regions:
             summary = queries.region_summary(conn, region.code, date(2000, 1, 1), today)
-            regions.append(
+            indexed.append(
                 IndexedRegion(
                     code=region.code,
                     name=region.name,
@@ -228,7 +229,7 @@ def index_demo(ctx: ChainContext) -> tuple[int, list[IndexedRegion]]:
                 )
             )
     engine.dispose()
-    return logs, regions
+    return logs, indexed
 
 
 def _drop_stale_index(engine: Engine, ledger_address: str) -> None:

@@ -28,6 +28,7 @@ __all__ = [
     "ApiSettings",
     "CheckinSettings",
     "RelaySettings",
+    "DemoSettings",
     "Settings",
     "get_settings",
 ]
@@ -151,6 +152,16 @@ class RelaySettings(BaseModel):
     in_flight: int = Field(4, ge=1, description="transactions per account sent before waiting for receipts")
 
 
+class DemoSettings(BaseModel):
+    """The demo's seeded year (``tsunagari demo``, ``tsunagari demo seed``; ``ledger/demo_seed``)."""
+
+    seed_year: bool = Field(
+        True, description="on a fresh devnet, seed a year of history (false: only the small first-steps demo)"
+    )
+    people: int = Field(4000, ge=1, le=50_000, description="participants in the seeded year")
+    seed: int = Field(2023, description="random seed of the seeded year (same seed, same chain)")
+
+
 class Settings(BaseSettings):
     """All settings, grouped."""
 
@@ -165,6 +176,7 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     checkin: CheckinSettings = Field(default_factory=CheckinSettings)
     relay: RelaySettings = Field(default_factory=RelaySettings)
+    demo: DemoSettings = Field(default_factory=DemoSettings)
 
 
 @lru_cache(maxsize=1)

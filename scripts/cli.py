@@ -852,25 +852,71 @@ def api_key_revoke(key_id: str) -> None:
 # -- demo -------------------------------------------------------------------------------------------------
 
 
-@app.command("demo")
+demo_app = typer.Typer(
+    help="The main job: a devnet with a seeded year of regional ties, indexed and served.",
+    invoke_without_command=True,
+)
+app.add_typer(demo_app, name="demo")
+
+
+@demo_app.callback()
 def demo(
+    typer_ctx: typer.Context,
     stop: Annotated[bool, typer.Option("--stop", help="stop the devnet when done")] = False,
     serve: Annotated[
         bool, typer.Option(help="then serve the pages, kiosk and API with the relayer and indexer until Ctrl-C")
     ] = True,
     as_json: JsonFlag = False,
 ) -> None:
-    """The main job: devnet up, ledger deployed, the demo regions and contributions on chain and
-    indexed, then the API with the kiosk and claim pages, the relayer and the indexer (Ctrl-C stops)."""
+    """The main job: devnet up, ledger deployed, a year of regional ties seeded through the check-in
+    intake and the relayer on a fresh devnet (`demo seed`), indexed, then the API with the kiosk and
+    claim pages, the relayer and the indexer (Ctrl-C stops)."""
+    if typer_ctx.invoked_subcommand is not None:
+        return
+    settings = _settings()
+    _run_demo(
+        settings.demo.seed, settings.demo.people, settings.demo.seed_year, stop=stop, serve=serve, as_json=as_json
+    )
+
+
+@demo_app.command("seed")
+def demo_seed(
+    seed: Annotated[int | None, typer.Option(help="random seed (default demo.seed): same seed, same chain")] = None,
+    people: Annotated[int | None, typer.Option(min=1, max=50_000, help="participants (default demo.people)")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Seed a year of activities, claims, revocations and supports on a fresh devnet (idempotent), index it."""
+    settings = _settings()
+    _run_demo(
+        settings.demo.seed if seed is None else seed,
+        settings.demo.people if people is None else people,
+        True,
+        stop=False,
+        serve=False,
+        as_json=as_json,
+        require_seed=True,
+    )
+
+
+def _run_demo(
+    seed: int, people: int, seed_year: bool, *, stop: bool, serve: bool, as_json: bool, require_seed: bool = False
+) -> None:
     from ledger.chain.deploy import deploy_ledger, save_deployment
     from ledger.chain.devnet import ManagedDevnet
+    from ledger.db.engine import make_engine, upgrade_to_head
     from ledger.demo import index_demo, setup_demo, summarise
+    from ledger.demo_seed.catalogue import SEED_REGIONS
+    from ledger.demo_seed.run import catch_up_chain_time, genesis_time_for, seed_state
+    from ledger.demo_seed.run import seed_year as play_year
     from ledger.errors import DeploymentNotFound
+    from ledger.ties import jst_date
 
     settings = _settings()
     node: ManagedDevnet | None = None
     if settings.chain.backend == "anvil":
         node = _managed()
+        if seed_year:  # a NEW devnet starts a year ago, so the seeded year can be written in its past
+            node.genesis_time = genesis_time_for(jst_date(int(time.time())))
         started = _guarded(node.up)
         typer.echo(f"devnet {'started' if started else 'running'} at {node.rpc_url}", err=as_json)
     ctx = _chain()
@@ -885,43 +931,82 @@ def demo(
         ctx.use_deployment(deployment)
         typer.echo(f"deployed ledger {deployment.ledger} at block {deployment.deploy_block}", err=as_json)
     client = ctx.client
-    now = int(ctx.w3.eth.get_block("latest")["timestamp"])
-    from ledger.db.engine import make_engine, upgrade_to_head
-
     engine = make_engine(settings.db.url)
     _guarded(lambda: upgrade_to_head(engine))
-    seeded = _guarded(
-        lambda: setup_demo(
-            client,
-            ctx.operator("platform-admin"),
-            ctx.operator("region-admin"),
-            ctx.operator("relayer"),
-            now,
-            engine=engine,
+    state = _guarded(lambda: seed_state(ctx))
+    seeded: Any = None
+    if seed_year and state == "fresh":
+        seeded = _guarded(
+            lambda: play_year(ctx, engine, seed=seed, people=people, log=lambda m: typer.echo(m, err=True))
         )
-    )
-    summary = summarise(client)
-    logs, indexed = _guarded(lambda: index_demo(ctx))
+    elif require_seed and state != "seeded":
+        _fail(
+            "this devnet cannot take a seeded year: "
+            + (
+                "it is not anvil"
+                if state == "not_anvil"
+                else "its clock is too recent (started without a genesis "
+                "time); run `tsunagari devnet down`, remove its state file and run `tsunagari demo seed` again"
+            )
+        )
+    if (
+        seeded is None
+        and state != "seeded"
+        and settings.chain.backend == "anvil"
+        and _guarded(lambda: catch_up_chain_time(ctx))
+    ):
+        typer.echo("the devnet's clock lagged behind (an interrupted seed?): moved it to now", err=True)
+    first_steps = False
+    if seeded is None:
+        now = int(ctx.w3.eth.get_block("latest")["timestamp"])
+        first_steps = _guarded(
+            lambda: setup_demo(
+                client,
+                ctx.operator("platform-admin"),
+                ctx.operator("region-admin"),
+                ctx.operator("relayer"),
+                now,
+                engine=engine,
+            )
+        )
+    regions = [r.region for r in SEED_REGIONS if client.region_info(r.code).registered]
+    summary = summarise(client, regions)
+    logs, indexed = _guarded(lambda: index_demo(ctx, regions))
     if as_json:
         document = {
             "chain_id": ctx.chain_id,
             "ledger": client.address,
+            "seeded": None if seeded is None else seeded.as_dict(),
             "regions": [vars(s) for s in summary],
             "indexed_logs": logs,
             "index": [vars(r) for r in indexed],
         }
         typer.echo(json.dumps(document, ensure_ascii=False))
     else:
-        typer.echo("" if seeded else "demo data already on chain; showing it")
+        if seeded is not None:
+            typer.echo(
+                f"seeded {seeded.first_day} – {seeded.last_day} (seed {seeded.seed}) in {seeded.wall_s:.0f} s: "
+                f"{seeded.people} people, {seeded.records} records, {seeded.revocations} revocations, "
+                f"{seeded.supports} supports, {seeded.activities} activities, {seeded.blocks} blocks"
+            )
+            typer.echo(f"{'region':<14}{'people':>7}{'records':>8}{'revoked':>8}{'supports':>9}{'activities':>11}")
+            for r in seeded.regions:
+                typer.echo(
+                    f"{r.code:05d} {r.name:<8}{r.people:>7}{r.records:>8}{r.revocations:>8}{r.supports:>9}"
+                    f"{r.activities:>11}"
+                )
+            typer.echo("")
+        elif not first_steps:
+            typer.echo("demo data already on chain; showing it")
         typer.echo(f"chain {ctx.chain_id}, ledger {client.address}")
         typer.echo(f"{'region':<14}{'coin':<44}{'people':>7}{'minted':>9}{'spent':>7}{'supply':>9}")
         for s in summary:
-            typer.echo(f"{s.code} {s.name:<8}{s.coin:<44}{s.participants:>7}{s.minted:>9}{s.spent:>7}{s.supply:>9}")
+            typer.echo(f"{s.code:05d} {s.name:<8}{s.coin:<44}{s.participants:>7}{s.minted:>9}{s.spent:>7}{s.supply:>9}")
         typer.echo(f"\nindexed {logs} new logs into {settings.db.url}; ties by region (model: docs/ties.md):")
         for r in indexed:
             stages = ", ".join(f"{k} {v}" for k, v in r.stages.items() if v)
             typer.echo(
-                f"{r.code} {r.name}: {r.participants} people, {r.records} records, 関係人口 {r.kankei} ({stages})"
+                f"{r.code:05d} {r.name}: {r.participants} people, {r.records} records, 関係人口 {r.kankei} ({stages})"
             )
     if serve and not stop:
         _serve_demo(ctx, engine, as_json)

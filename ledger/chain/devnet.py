@@ -39,6 +39,7 @@ __all__ = [
     "connect_rpc",
     "wait_for_rpc",
     "ManagedDevnet",
+    "AnvilControl",
 ]
 
 DEVNET_HARDFORK = "prague"
@@ -137,6 +138,7 @@ class AnvilDevnet:
         log_file: Path | None = None,
         accounts: int = 10,
         mnemonic: str = DEV_MNEMONIC,
+        genesis_time: int | None = None,
     ) -> None:
         self.host = host
         self.port = port or free_port()
@@ -145,6 +147,7 @@ class AnvilDevnet:
         self.log_file = log_file
         self.accounts = accounts
         self.mnemonic = mnemonic
+        self.genesis_time = genesis_time
         self.chain_id = DEVNET_CHAIN_ID
         self.process: subprocess.Popen[bytes] | None = None
         self._w3: Web3 | None = None
@@ -175,6 +178,8 @@ class AnvilDevnet:
             cmd += ["--block-time", str(self.block_time_s)]
         if self.state_file is not None:
             cmd += ["--state", str(self.state_file), "--state-interval", "1"]
+        if self.genesis_time is not None:  # the genesis block's timestamp (a chain that starts in the past)
+            cmd += ["--timestamp", str(self.genesis_time)]
         return cmd
 
     def start(self, timeout_s: float = 30.0) -> AnvilDevnet:
@@ -236,11 +241,59 @@ class AnvilDevnet:
         """Replace the last ``depth`` blocks with empty ones (``anvil_reorg``)."""
         self._call("anvil_reorg", [depth, []])
 
+    def control(self) -> AnvilControl:
+        """Mining and clock controls of this node."""
+        return AnvilControl(self.w3)
+
     def __enter__(self) -> AnvilDevnet:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class AnvilControl:
+    """anvil's mining and clock controls over any connection to it (a child or the managed devnet).
+
+    The demo's seed uses them to write a past year quickly: automine with a fixed one-second step
+    between blocks, a jump to each simulated day, then back to interval mining at wall-clock time.
+    """
+
+    def __init__(self, w3: Web3) -> None:
+        self.w3 = w3
+
+    def call(self, method: str, params: list[Any]) -> Any:
+        response = self.w3.provider.make_request(method, params)  # type: ignore[arg-type]
+        if "error" in response:
+            raise ChainUnavailable(f"{method} failed: {response['error']}")
+        return response.get("result")
+
+    def automine(self) -> bool:
+        """Whether every transaction is mined at once (``anvil_getAutomine``)."""
+        return bool(self.call("anvil_getAutomine", []))
+
+    def set_automine(self, enabled: bool) -> None:
+        self.call("evm_setAutomine", [enabled])
+
+    def set_interval_mining(self, seconds: int) -> None:
+        """Mine a block every ``seconds`` (and no longer on each transaction)."""
+        self.call("evm_setIntervalMining", [seconds])
+
+    def set_block_timestamp_interval(self, seconds: int | None) -> None:
+        """Each new block ``seconds`` after the previous one, whatever the wall clock says (None: undo)."""
+        if seconds is None:
+            self.call("anvil_removeBlockTimestampInterval", [])
+        else:
+            self.call("anvil_setBlockTimestampInterval", [seconds])
+
+    def set_next_block_timestamp(self, timestamp: int) -> None:
+        self.call("evm_setNextBlockTimestamp", [timestamp])
+
+    def mine(self) -> None:
+        self.call("evm_mine", [])
+
+    def head_timestamp(self) -> int:
+        return int(self.w3.eth.get_block("latest")["timestamp"])
 
 
 class PyEvmDevnet:
@@ -295,12 +348,21 @@ class ManagedDevnet:
     """
 
     def __init__(
-        self, data_dir: Path, *, host: str = "127.0.0.1", port: int = 8545, block_time_s: float | None = None
+        self,
+        data_dir: Path,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8545,
+        block_time_s: float | None = None,
+        genesis_time: int | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.host = host
         self.port = port
         self.block_time_s = block_time_s
+        # Timestamp of the genesis block of a NEW chain (the demo's seed starts a year ago); a chain
+        # that already has a state file keeps its own history and ignores it.
+        self.genesis_time = genesis_time
         self.pid_file = data_dir / "anvil.pid"
         self.state_file = data_dir / "state.json"
         self.log_file = data_dir / "anvil.log"
@@ -331,8 +393,13 @@ class ManagedDevnet:
         if _rpc_chain_id(self.rpc_url, timeout=1.0) is not None:
             raise ChainUnavailable(f"something else answers at {self.rpc_url}; set devnet.port to a free port")
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        fresh = not self.state_file.exists()
         command = AnvilDevnet(
-            host=self.host, port=self.port, block_time_s=self.block_time_s, state_file=self.state_file
+            host=self.host,
+            port=self.port,
+            block_time_s=self.block_time_s,
+            state_file=self.state_file,
+            genesis_time=self.genesis_time if fresh else None,
         ).command()
         # posix_spawn in a new session, not subprocess: the node must outlive this process, and a
         # Popen object that is dropped while its child runs is (rightly) reported as a leak.

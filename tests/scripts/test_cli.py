@@ -31,6 +31,8 @@ def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("TSUNAGARI_CHAIN__DEPLOYMENTS_DIR", str(tmp_path / "deployments"))
     monkeypatch.setenv("TSUNAGARI_DEVNET__BLOCK_TIME_S", "0")  # automine keeps the test fast
     monkeypatch.setenv("TSUNAGARI_DB__URL", f"sqlite:///{tmp_path / 'index.db'}")
+    monkeypatch.setenv("TSUNAGARI_CHECKIN__SECRET_FILE", str(tmp_path / "kiosk.key"))
+    monkeypatch.setenv("TSUNAGARI_DEMO__SEED_YEAR", "false")  # the small first-steps demo keeps these tests fast
     get_settings.cache_clear()
     try:
         yield tmp_path
@@ -64,6 +66,23 @@ def test_demo_brings_up_the_chain_and_survives_a_restart(cli_env: Path) -> None:
     assert invoke("devnet", "up", "--block-time", "0")[0] == 0
     code, out, _ = invoke("region", "info", "12205", "--json")
     assert code == 0 and json.loads(out)["minted"] == 7800  # the chain came back from its state file
+
+
+def test_demo_seed_writes_a_year_once(cli_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TSUNAGARI_DEMO__SEED_YEAR", "true")
+    get_settings.cache_clear()
+    code, out, err = invoke("demo", "seed", "--seed", "5", "--people", "30", "--json")
+    assert code == 0, err
+    summary = json.loads(out)
+    seeded = summary["seeded"]
+    assert seeded["people"] == 30 and seeded["records"] > 30 and seeded["rejected_claims"] == 0
+    assert len(summary["regions"]) == 10 and sum(r["records"] for r in summary["index"]) > 0
+    code, out, err = invoke("demo", "--no-serve", "--json")  # the demo finds the year and seeds nothing
+    assert code == 0, err
+    again = json.loads(out)
+    assert again["seeded"] is None and again["indexed_logs"] == 0
+    code, out, _ = invoke("demo", "seed", "--json")
+    assert code == 0 and json.loads(out)["seeded"] is None
 
 
 def test_operator_commands_and_their_errors(cli_env: Path) -> None:

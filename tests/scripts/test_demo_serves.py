@@ -32,6 +32,7 @@ def test_the_demo_serves_a_kiosk_that_phones_can_check_in_at(tmp_path: Path) -> 
         "TSUNAGARI_DB__URL": f"sqlite:///{tmp_path / 'index.db'}",
         "TSUNAGARI_API__PORT": str(api_port),
         "TSUNAGARI_CHECKIN__SECRET_FILE": str(tmp_path / "kiosk.key"),
+        "TSUNAGARI_DEMO__PEOPLE": "30",  # a small seeded year: the kiosk must work once the chain caught up
         "PYTHONUNBUFFERED": "1",
     }
     log = tmp_path / "demo.log"

@@ -1,0 +1,553 @@
+"""Play a :class:`~ledger.demo_seed.plan.SeedPlan` on the demo's anvil, day by day, through the real path.
+
+Nothing is written into the index tables: every record is a claim that a participant signs and the
+check-in intake accepts, and that the relayer turns into a ``recordBatch``; every support is an
+EIP-712 ``Support`` signed by the participant, accepted by :func:`ledger.relay.supports.accept_support`
+and relayed with ``supportBySig``; activities, projects and revocations are the region admin's
+transactions. The indexer reads it all back afterwards like any other chain history.
+
+- **Participants** are throwaway keys derived from the seed (``keccak("tsunagari-demo-seed-<seed>-<i>")``,
+  like :func:`ledger.demo.demo_participant`; devnet only). Each claim carries a real kiosk token of
+  the activity (the deployment's HMAC key, the slot of the simulated moment) and the participant's
+  EIP-712 ``Claim`` signature, and goes through :meth:`ClaimIntake.prepare` / :meth:`ClaimIntake.commit`
+  with the intake's clock set to the simulated moment. Only the per-minute rate limits are off: they
+  measure wall-clock minutes, and the seed packs a year into a few of them.
+- **Chain time follows the simulated days.** The devnet starts with its genesis block a year ago
+  (``ManagedDevnet(genesis_time=...)``, anvil ``--timestamp``). During the seed anvil automines
+  (``evm_setAutomine``) with a fixed one-second step between blocks
+  (``anvil_setBlockTimestampInterval``), and each simulated day starts with
+  ``evm_setNextBlockTimestamp`` at that day's morning (JST), so every record's block timestamp is on
+  its day. At the end the chain jumps to wall-clock now (``evm_setNextBlockTimestamp`` + ``evm_mine``)
+  and interval mining is restored (``evm_setIntervalMining``), so the live kiosk works at once.
+- **Deterministic**: the same seed, people and end day give the same blocks, logs and timestamps
+  (the fixed block step makes block times independent of how fast this machine is).
+- **Idempotent**: only a fresh ledger (no activity, no project) is seeded; :func:`seed_state` says
+  why not otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import coincurve
+import requests
+from eth_account import Account
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
+from sqlalchemy import Engine, inspect, text
+from web3 import Web3
+from web3.types import TxReceipt
+
+from ledger.chain.client import ActivitySpec
+from ledger.chain.context import ChainContext
+from ledger.chain.devnet import AnvilControl
+from ledger.chain.signing import SupportRequest, sign_support
+from ledger.checkin.activities import ActivityDirectory
+from ledger.checkin.errors import CheckinRejected
+from ledger.checkin.intake import ClaimIntake, ClaimRequest, PreparedClaim
+from ledger.checkin.metadata import store_metadata
+from ledger.checkin.service import build_checkin
+from ledger.db.engine import upgrade_to_head
+from ledger.demo_seed.catalogue import SEED_REGIONS
+from ledger.demo_seed.plan import DayPlan, Instance, PlannedProject, PlannedSupport, SeedPlan, make_plan
+from ledger.errors import ConfigError, TsunagariError
+from ledger.relay.relayer import Relayer
+from ledger.relay.supports import SupportRefused, accept_support
+from ledger.ties import JST_OFFSET_SECONDS, jst_date
+
+__all__ = [
+    "DAYS",
+    "SeedState",
+    "SeedResult",
+    "RegionSeedSummary",
+    "seed_participant_key",
+    "seed_state",
+    "genesis_time_for",
+    "seed_year",
+    "catch_up_chain_time",
+]
+
+DAYS = 364  # the simulated days end yesterday (JST) and stay inside the ties model's 365-day window
+_DAY = 86_400
+_MORNING = 9 * 3600  # the first block of a simulated day: 09:00 JST (+ up to two hours)
+
+SeedState = Literal["fresh", "seeded", "no_room", "not_anvil"]
+
+
+class SeedFailed(TsunagariError):
+    """The seed could not play its plan (a claim or support the real path refused)."""
+
+
+def seed_participant_key(seed: int, index: int) -> bytes:
+    """The private key of seeded participant ``index`` (public, throwaway: devnet only)."""
+    return keccak(text=f"tsunagari-demo-seed-{seed}-{index}")
+
+
+def _day_start(day: date) -> int:
+    """Unix time of 00:00 JST on ``day``."""
+    return (day - date(1970, 1, 1)).days * _DAY - JST_OFFSET_SECONDS
+
+
+def genesis_time_for(today: date, days: int = DAYS) -> int:
+    """Where a fresh devnet's genesis block goes so that ``days`` days before ``today`` fit after it."""
+    return _day_start(today - timedelta(days=days + 1))
+
+
+@dataclass(frozen=True)
+class RegionSeedSummary:
+    code: int
+    name: str
+    people: int
+    records: int
+    revocations: int
+    supports: int
+    activities: int
+
+
+@dataclass
+class SeedResult:
+    seed: int
+    people: int
+    first_day: date
+    last_day: date
+    records: int
+    revocations: int
+    supports: int
+    activities: int
+    projects: int
+    rejected_claims: int
+    blocks: int
+    wall_s: float
+    regions: list[RegionSeedSummary] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        document = dict(self.__dict__)
+        document["first_day"] = self.first_day.isoformat()
+        document["last_day"] = self.last_day.isoformat()
+        document["regions"] = [vars(r) for r in self.regions]
+        return document
+
+
+def seed_state(ctx: ChainContext, today: date | None = None, days: int = DAYS) -> SeedState:
+    """Whether the deployed ledger can take a seeded year now.
+
+    ``seeded``: it already has activities or projects (a second run does nothing); ``no_room``:
+    the chain's head is too recent for a past year (started without ``--timestamp``); ``not_anvil``:
+    the backend cannot set block times."""
+    if ctx.settings.chain.backend != "anvil":
+        return "not_anvil"
+    last_activity, last_project = (int(v) for v in ctx.client.contract.functions.lastIds().call())
+    if last_activity or last_project:
+        return "seeded"
+    today = today or jst_date(int(time.time()))
+    head = int(ctx.w3.eth.get_block("latest")["timestamp"])
+    return "fresh" if head < _day_start(today - timedelta(days=days)) else "no_room"
+
+
+def catch_up_chain_time(ctx: ChainContext) -> bool:
+    """Bring a devnet whose clock lags wall-clock time (an interrupted seed) up to now; True if it did."""
+    control = AnvilControl(ctx.w3)
+    now = int(time.time())
+    if control.head_timestamp() >= now - 60:
+        return False
+    control.set_block_timestamp_interval(None)
+    control.set_next_block_timestamp(now)
+    control.mine()
+    return True
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _reset_stale_outbox(engine: Engine) -> None:
+    """A fresh chain must not inherit claims, relay batches or an index from an earlier chain: move a
+    SQLite file that has them aside (``*.stale``); refuse on another database."""
+    tables = set(inspect(engine).get_table_names())
+    stale = False
+    with engine.connect() as conn:
+        for table in ("claims", "support_requests", "relay_batches", "indexer_checkpoints"):
+            if table in tables and conn.execute(text(f"SELECT 1 FROM {table} LIMIT 1")).first() is not None:
+                stale = True
+    if not stale:
+        return
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database:
+        raise ConfigError(f"{engine.url} holds claims or an index of another chain; seed into an empty database")
+    engine.dispose()
+    for suffix in ("", "-wal", "-shm"):
+        path = Path(database + suffix)
+        if path.exists():
+            path.replace(path.with_name(path.name + ".stale"))
+    upgrade_to_head(engine)
+
+
+def _lean_context(ctx: ChainContext) -> ChainContext:
+    """The same chain and deployment over a leaner connection for the seed's thousands of requests:
+    no proxy lookup from the environment on each request (the node is on loopback) and no ENS or
+    request-validation middleware (the seed only sends well-formed transactions to a known chain).
+    It roughly halves web3's cost per request; what is sent is unchanged."""
+    session = requests.Session()
+    session.trust_env = False
+    provider = Web3.HTTPProvider(ctx.settings.chain.rpc_url, request_kwargs={"timeout": 60}, session=session)
+    w3 = Web3(provider)
+    for name in ("validation", "ens_name_to_address"):
+        with contextlib.suppress(ValueError):
+            w3.middleware_onion.remove(name)
+    lean = ChainContext(settings=ctx.settings, w3=w3, chain_id=ctx.chain_id)
+    lean.use_deployment(ctx.deployment)
+    return lean
+
+
+class _Seeder:
+    def __init__(self, ctx: ChainContext, engine: Engine, plan: SeedPlan, log: Callable[[str], None]) -> None:
+        ctx = _lean_context(ctx)
+        self.ctx = ctx
+        self.engine = engine
+        self.plan = plan
+        self.log = log
+        self.client = ctx.client
+        self.platform = ctx.operator("platform-admin")
+        self.admin = ctx.operator("region-admin")
+        self.control = AnvilControl(ctx.w3)
+        self.clock = _Clock()
+        service = build_checkin(
+            ctx.settings, engine, ctx.chain_id, ctx.deployment.ledger, self.client, clock=self.clock
+        )
+        self.tokens = service.tokens
+        self.signing = service.signing
+        # The deployment's intake, clocked to the simulated moment. Activities the seed registered
+        # are described from their registration (what the chain now holds) instead of one read
+        # each; the per-minute rate limits are off (RateLimiter(0)): they measure wall-clock
+        # minutes, and the seed packs a year into a few. Every other check stays.
+        self.specs: dict[int, ActivitySpec] = {}
+        directory = ActivityDirectory(engine, ctx.chain_id, self._registered, ttl_s=3600.0)
+        self.intake = ClaimIntake(engine, self.tokens, self.signing, directory, clock=self.clock)
+        self._admin_nonce: int | None = None
+        self._fees: tuple[int, int] = (0, 0)
+        self.relayer = Relayer(ctx.settings, engine, ctx)
+        self.activities: dict[tuple[int, str, date], int] = {}
+        self.projects: dict[int, list[tuple[PlannedProject, int]]] = defaultdict(list)
+        self.closed: set[int] = set()
+        self._keys: dict[int, tuple[coincurve.PrivateKey, str]] = {}
+        self.revocations: Counter[int] = Counter()
+        self.supports_queued = 0
+        self.days: dict[int, DayPlan] = {}
+
+    def _registered(self, activity_id: int) -> tuple[int, int, int, int, int, int, bool, str] | None:
+        spec = self.specs.get(activity_id)
+        if spec is None:
+            return None
+        return (
+            spec.region,
+            int(spec.kind),
+            spec.reward,
+            spec.starts_at,
+            spec.ends_at,
+            spec.capacity,
+            False,
+            "0x" + spec.metadata_hash.hex(),
+        )
+
+    def transact(self, function: str, *args: object) -> TxReceipt:
+        """The region admin's transaction: signed here with a local nonce, sent, its receipt awaited.
+
+        The same transaction ``LedgerClient`` sends, without its per-call gas estimate and fee
+        lookups (fees are read once a simulated day; the gas limit is generous)."""
+        w3 = self.ctx.w3
+        if self._admin_nonce is None:
+            self._admin_nonce = int(w3.eth.get_transaction_count(self.admin.address, "pending"))
+        max_fee, priority = self._fees
+        tx: dict[str, Any] = {
+            "type": 2,
+            "chainId": self.ctx.chain_id,
+            "nonce": self._admin_nonce,
+            "to": self.client.address,
+            "value": 0,
+            "data": self.client.contract.encode_abi(function, args=list(args)),
+            "gas": 600_000,
+            "maxFeePerGas": max_fee,
+            "maxPriorityFeePerGas": priority,
+        }
+        signed = self.admin.sign_transaction(tx)
+        self._admin_nonce += 1
+        tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
+        receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60, poll_latency=0.01)
+        if int(receipt["status"]) != 1:
+            raise SeedFailed(f"{function}{args} reverted (tx {tx_hash.hex()})")
+        return receipt
+
+    def refresh_fees(self) -> None:
+        base = int(self.ctx.w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0)
+        priority = 10**9
+        self._fees = (2 * base + priority, priority)
+
+    # -- people -------------------------------------------------------------------------------------
+
+    def key(self, person: int) -> tuple[coincurve.PrivateKey, str]:
+        found = self._keys.get(person)
+        if found is None:
+            private = coincurve.PrivateKey(seed_participant_key(self.plan.seed, person))
+            address = "0x" + keccak(private.public_key.format(compressed=False)[1:])[-20:].hex()
+            found = self._keys[person] = (private, address)
+        return found
+
+    # -- chain time ---------------------------------------------------------------------------------
+
+    def start_day(self, day: int) -> None:
+        moment = _day_start(self.plan.date_of(day)) + _MORNING + (day * 7919) % 7200
+        head = self.control.head_timestamp()
+        moment = max(moment, head + 1)
+        self.control.set_next_block_timestamp(moment)
+        self.refresh_fees()
+        self.clock.now = float(moment + 1800)  # claims are scanned half an hour after the morning's first block
+
+    # -- the region admin ---------------------------------------------------------------------------
+
+    def register_regions(self) -> None:
+        relayer = self.relayer.account.address
+        for seeded in SEED_REGIONS:
+            region = seeded.region
+            if not self.client.region_info(region.code).registered:
+                self.client.register_region(
+                    self.platform, region.code, region.coin_name, region.symbol, self.admin.address
+                )
+            if not self.client.is_issuer(region.code, relayer):
+                self.client.grant_issuer(self.admin, region.code, relayer)
+
+    def metadata(self, name: str, description: str, venue: str) -> bytes:
+        with self.engine.begin() as conn:
+            return bytes.fromhex(store_metadata(conn, name, description, venue)[2:])
+
+    def register_project(self, region: int, metadata_hash: bytes) -> int:
+        receipt = self.transact("registerProject", region, metadata_hash)
+        return int(self.client.events(receipt, "ProjectRegistered")[0]["projectId"])
+
+    def activity(self, instance: Instance) -> int:
+        found = self.activities.get(instance.key)
+        if found is not None:
+            return found
+        t = instance.template
+        spec = ActivitySpec(
+            region=instance.region,
+            kind=t.kind,
+            reward=t.reward,
+            starts_at=_day_start(instance.start),
+            ends_at=_day_start(instance.end + timedelta(days=1)) - 1,
+            capacity=0,
+            metadata_hash=self.metadata(instance.name, instance.description, t.venue),
+        )
+        receipt = self.transact(
+            "registerActivity",
+            spec.region,
+            int(spec.kind),
+            spec.reward,
+            spec.starts_at,
+            spec.ends_at,
+            spec.capacity,
+            spec.metadata_hash,
+        )
+        activity_id = int(self.client.events(receipt, "ActivityRegistered")[0]["activityId"])
+        self.specs[activity_id] = spec
+        self.activities[instance.key] = activity_id
+        return activity_id
+
+    def open_projects(self, day: int, region: int) -> list[int]:
+        return [pid for project, pid in self.projects[region] if project.day < day and pid not in self.closed]
+
+    # -- one day -------------------------------------------------------------------------------------
+
+    def play_day(self, day: int) -> None:
+        work = self.days[day]
+        self.start_day(day)
+        if day == 0:
+            self.register_regions()
+        for project in work.projects:
+            pid = self.register_project(project.region, self.metadata(project.name, project.description, ""))
+            self.projects[project.region].append((project, pid))
+        for project in work.closures:
+            for planned, pid in self.projects[project.region]:
+                if planned is project:
+                    self.transact("closeProject", pid)
+                    self.closed.add(pid)
+        prepared: list[PreparedClaim] = []
+        for claim in work.claims:
+            activity_id = self.activity(claim.instance)
+            private, address = self.key(claim.person)
+            requested_at = int(self.clock.now)
+            token = self.tokens.issue(claim.region, activity_id, self.tokens.slot_at(self.clock.now))
+            digest = self.signing.digest(activity_id, token, address, requested_at)
+            raw = private.sign_recoverable(digest, hasher=None)
+            signature = "0x" + (raw[:64] + bytes([raw[64] + 27])).hex()
+            request = ClaimRequest(token, address, requested_at, signature, activity_id)
+            prepared.append(self.intake.prepare(request, "demo-seed"))
+        if prepared:
+            for result in self.intake.commit(prepared):
+                if isinstance(result, CheckinRejected):
+                    raise SeedFailed(f"day {day}: the intake refused a claim: {result.code} {result}")
+        self.queue_supports(day, work.supports)
+        report = self.relayer.run_once(timeout_s=120)
+        if report.pending:
+            raise SeedFailed(f"day {day}: the relayer left work pending: {report}")
+        for revocation in work.revocations:
+            _, address = self.key(revocation.claim.person)
+            activity_id = self.activities[revocation.claim.instance.key]
+            if not self.client.record_of(activity_id, address)[0]:  # the relayer rejected it: nothing to revoke
+                self.log(f"day {day}: no record of {address} in activity {activity_id} to revoke")
+                continue
+            evidence = keccak(text=revocation.note)
+            self.transact("revoke", activity_id, to_checksum_address(address), revocation.reason, evidence)
+            self.revocations[revocation.claim.region] += 1
+
+    def queue_supports(self, day: int, supports: list[PlannedSupport]) -> None:
+        nonces: dict[str, int] = {}
+        for support in supports:
+            projects = self.open_projects(day, support.region)
+            if not projects:
+                continue
+            private, address = self.key(support.person)
+            balance = self.client.balance_of(address, support.region)
+            amount = min(support.amount, balance // 100 * 100)
+            if amount <= 0:
+                continue
+            project = projects[min(int(support.pick * len(projects)), len(projects) - 1)]
+            nonce = nonces.get(address)
+            if nonce is None:
+                nonce = self.client.nonce(address)
+            nonces[address] = nonce + 1
+            request = SupportRequest(to_checksum_address(address), project, amount, nonce, int(self.clock.now) + _DAY)
+            account = Account.from_key(private.secret)
+            signature = sign_support(account, request, self.ctx.chain_id, self.client.address)
+            try:
+                accept_support(
+                    self.engine,
+                    self.client,
+                    supporter=address,
+                    project_id=project,
+                    amount=amount,
+                    nonce=nonce,
+                    deadline=request.deadline,
+                    signature="0x" + signature.hex(),
+                    now=int(self.clock.now),
+                )
+            except SupportRefused as exc:
+                raise SeedFailed(f"day {day}: support refused: {exc.code} {exc.message}") from exc
+            self.supports_queued += 1
+
+    # -- the year ------------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        self.days = self.plan.by_day()
+        self.days.setdefault(0, DayPlan())  # the regions are registered on the first morning
+        last_report = time.monotonic()
+        for day in sorted(self.days):
+            self.play_day(day)
+            if time.monotonic() - last_report > 15:
+                last_report = time.monotonic()
+                self.log(f"  seeded up to {self.plan.date_of(day).isoformat()} ({day + 1}/{self.plan.days} days)")
+
+
+def _summaries(engine: Engine, seeder: _Seeder) -> list[RegionSeedSummary]:
+    with engine.connect() as conn:
+        records = {
+            int(r[0]): (int(r[1]), int(r[2]))
+            for r in conn.execute(
+                text(
+                    "SELECT region, COUNT(*), COUNT(DISTINCT participant) FROM claims WHERE status = 'confirmed' "
+                    "GROUP BY region"
+                )
+            )
+        }
+        supports = {
+            int(r[0]): int(r[1])
+            for r in conn.execute(
+                text("SELECT region, COUNT(*) FROM support_requests WHERE status = 'confirmed' GROUP BY region")
+            )
+        }
+    activities = Counter(key[0] for key in seeder.activities)
+    return [
+        RegionSeedSummary(
+            code=r.code,
+            name=r.region.name,
+            people=records.get(r.code, (0, 0))[1],
+            records=records.get(r.code, (0, 0))[0],
+            revocations=seeder.revocations[r.code],
+            supports=supports.get(r.code, 0),
+            activities=activities[r.code],
+        )
+        for r in SEED_REGIONS
+    ]
+
+
+def seed_year(
+    ctx: ChainContext,
+    engine: Engine,
+    *,
+    seed: int,
+    people: int,
+    today: date | None = None,
+    days: int = DAYS,
+    log: Callable[[str], None] = lambda _message: None,
+) -> SeedResult:
+    """Seed ``days`` days ending yesterday (JST) on the fresh ledger of ``ctx``; the outbox tables of
+    ``engine`` (migrated) carry the claims and supports. :class:`ConfigError` unless
+    :func:`seed_state` is ``fresh``."""
+    started = time.monotonic()
+    today = today or jst_date(int(time.time()))
+    state = seed_state(ctx, today, days)
+    if state != "fresh":
+        raise ConfigError(
+            {
+                "seeded": "this ledger already has activities: the year is seeded only once, on a fresh devnet",
+                "no_room": "the devnet's clock is too recent for a past year: it was started without a genesis "
+                "time; stop it (`tsunagari devnet down`), remove its state file and run the demo again",
+                "not_anvil": "only the anvil devnet can take a seeded year (it sets block times)",
+            }[state]
+        )
+    _reset_stale_outbox(engine)
+    first_day = today - timedelta(days=days)
+    plan = make_plan(seed, people, first_day, days)
+    log(
+        f"seeding {first_day.isoformat()} – {(today - timedelta(days=1)).isoformat()}: {people} people, "
+        f"{len(plan.claims)} claims planned (seed {seed})"
+    )
+    seeder = _Seeder(ctx, engine, plan, log)
+    first_block = int(ctx.w3.eth.block_number)
+    automine = seeder.control.automine()
+    seeder.control.set_automine(True)
+    seeder.control.set_block_timestamp_interval(1)
+    try:
+        seeder.run()
+    finally:
+        seeder.control.set_block_timestamp_interval(None)
+        catch_up_chain_time(ctx)
+        if not automine:
+            seeder.control.set_interval_mining(max(1, round(ctx.settings.devnet.block_time_s or 1)))
+    report = seeder.relayer.report()
+    regions = _summaries(engine, seeder)
+    return SeedResult(
+        seed=seed,
+        people=people,
+        first_day=first_day,
+        last_day=today - timedelta(days=1),
+        records=sum(r.records for r in regions),
+        revocations=sum(seeder.revocations.values()),
+        supports=sum(r.supports for r in regions),
+        activities=len(seeder.activities),
+        projects=sum(len(v) for v in seeder.projects.values()),
+        rejected_claims=report.claims.get("rejected", 0),
+        blocks=int(ctx.w3.eth.block_number) - first_block,
+        wall_s=round(time.monotonic() - started, 1),
+        regions=regions,
+    )
