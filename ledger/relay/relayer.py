@@ -37,7 +37,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from eth_abi.abi import encode as abi_encode
 from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from sqlalchemy import Connection, Engine, bindparam, text
 from sqlalchemy.exc import IntegrityError
@@ -87,6 +89,9 @@ _HOLD_PAUSED_S = 5.0
 _HOLD_CONFIG_S = 30.0
 _HOLD_SHORT_S = 1.0
 _LOG_RANGE = 50_000
+_RECORD_BATCH = keccak(text="recordBatch(uint32,uint64,uint256[])")[:4]
+_NEXT_BATCH_SEQ = keccak(text="nextBatchSeq(address,uint32)")[:4]
+_RECORDED_TOPIC = HexBytes(keccak(text="ContributionRecorded(address,uint64,uint32,uint8,uint64,uint64,address)"))
 
 
 def _now_ms() -> int:
@@ -161,6 +166,7 @@ class Relayer:
         self.client: LedgerClient = ctx.client
         self.account = ctx.operator("relayer")
         self.issuer = self.account.address.lower()
+        self._ledger_lower = self.client.address.lower()
         self.sender = TxSender(ctx.w3, self.account, ctx.chain_id, self.client.address, self.relay)
         self.deploy_block = ctx.deployment.deploy_block
         self._in_flight: dict[int, _InFlight] = {}
@@ -536,7 +542,31 @@ class Relayer:
         return call_data(flight.latest.raw_tx)
 
     def _recorded_claims(self, receipt: TxReceipt) -> list[dict[str, Any]]:
-        return self.client.events(receipt, "ContributionRecorded")
+        """The receipt's ``ContributionRecorded`` logs, read straight from their fixed layout (web3's
+        per-log decoding costs ~0.3 ms a record, more than the rest of a 250-record batch's bookkeeping)."""
+        found = []
+        for entry in receipt["logs"]:
+            topics = entry["topics"]
+            if len(topics) != 2 or HexBytes(topics[0]) != _RECORDED_TOPIC:
+                continue
+            if str(entry["address"]).lower() != self._ledger_lower:
+                continue
+            data = bytes(HexBytes(entry["data"]))
+            if len(data) != 6 * 32:
+                continue
+            words = [int.from_bytes(data[i : i + 32], "big") for i in range(0, 192, 32)]
+            found.append(
+                {
+                    "participant": "0x" + bytes(HexBytes(topics[1]))[-20:].hex(),
+                    "activityId": words[0],
+                    "region": words[1],
+                    "kind": words[2],
+                    "amount": words[3],
+                    "claimId": words[4],
+                    "issuer": "0x" + words[5].to_bytes(32, "big")[-20:].hex(),
+                }
+            )
+        return found
 
     def _confirm_record(self, batch_id: int, receipt: TxReceipt) -> None:
         events = self._recorded_claims(receipt)
@@ -566,14 +596,16 @@ class Relayer:
         log.info("batch %d confirmed in block %d: %d claims (tx %s)", batch_id, block, confirmed, tx)
 
     def _confirm_claims(self, conn: Connection, events: list[dict[str, Any]], tx: str, block: int, now: int) -> int:
-        confirmed = 0
-        for event in events:
-            confirmed += conn.execute(
-                text(
-                    "UPDATE claims SET status = 'confirmed', tx_hash = :tx, block_number = :b, confirmed_at_ms = :t, "
-                    "error_code = NULL, error_message = NULL "
-                    "WHERE id = :id AND activity_id = :a AND participant = :p AND status <> 'confirmed'"
-                ),
+        """Mark the claims the logs carry confirmed (one statement for all); returns how many logs."""
+        if not events:
+            return 0
+        conn.execute(
+            text(
+                "UPDATE claims SET status = 'confirmed', tx_hash = :tx, block_number = :b, confirmed_at_ms = :t, "
+                "error_code = NULL, error_message = NULL "
+                "WHERE id = :id AND activity_id = :a AND participant = :p AND status <> 'confirmed'"
+            ),
+            [
                 {
                     "tx": tx,
                     "b": block,
@@ -581,9 +613,11 @@ class Relayer:
                     "id": int(event["claimId"]),
                     "a": int(event["activityId"]),
                     "p": str(event["participant"]).lower(),
-                },
-            ).rowcount
-        return confirmed
+                }
+                for event in events
+            ],
+        )
+        return len(events)
 
     def _confirm_from_logs(self, region: int, seq: int) -> None:
         """A batch whose sequence number is used on chain: find its transaction and confirm by its logs."""
@@ -893,7 +927,13 @@ class Relayer:
     def _record_call(self, region: int, seq: int, claims: list[_Claim]) -> str:
         ordered = sorted(claims, key=lambda c: (c.activity_id, c.id))
         packed = [pack_record(RecordInput(c.participant, c.activity_id, c.id)) for c in ordered]
-        return str(self.client.contract.encode_abi("recordBatch", args=[region, seq, packed]))
+        return "0x" + (_RECORD_BATCH + abi_encode(["uint32", "uint64", "uint256[]"], [region, seq, packed])).hex()
+
+    def _next_batch_seq(self, region: int) -> int:
+        """``nextBatchSeq(issuer, region)`` as one raw ``eth_call`` (no contract-object overhead)."""
+        data = _NEXT_BATCH_SEQ + abi_encode(["address", "uint32"], [self.issuer, region])
+        result = self.client.w3.eth.call({"to": self.client.address, "data": HexBytes(data)})
+        return int.from_bytes(bytes(result)[-32:], "big")
 
     def _relay_region(self, region: int) -> bool:
         claims = self._pending_claims(region)
@@ -906,7 +946,7 @@ class Relayer:
         for _ in range(len(claims) + 1):
             if not claims:
                 return progressed
-            seq = self.client.next_batch_seq(self.issuer, region)
+            seq = self._next_batch_seq(region)
             data = self._record_call(region, seq, claims)
             try:
                 self.sender.simulate(data)
