@@ -788,8 +788,7 @@ class Relayer:
         support_id = int(row["id"])
         data = self._support_call(row)
         try:
-            self.sender.simulate(data)
-            gas = self.sender.estimate_gas(data)
+            gas = self.sender.estimate_gas(data)  # reverts like eth_call would, with the typed error
         except ContractError as err:
             return self._support_refused(row, err)
         now = _now_ms()
@@ -949,8 +948,7 @@ class Relayer:
             seq = self._next_batch_seq(region)
             data = self._record_call(region, seq, claims)
             try:
-                self.sender.simulate(data)
-                gas = self.sender.estimate_gas(data)
+                gas = self.sender.estimate_gas(data)  # reverts like eth_call would, with the typed error
                 break
             except ContractError as err:
                 offending = self._offending(claims, err)

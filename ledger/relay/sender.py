@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,7 @@ log = logging.getLogger("ledger.relay")
 
 GWEI = 10**9
 _DEFAULT_PRIORITY_FEE = GWEI
+_FEES_TTL_S = 1.0
 
 
 def hex_hash(value: bytes | str) -> str:
@@ -83,6 +85,7 @@ class TxSender:
         self.to = to
         self.relay = relay
         self.cap = int(relay.max_fee_gwei * GWEI)
+        self._fees_cache: tuple[float, Fees] | None = None
 
     # -- reading the node ---------------------------------------------------------------------------
 
@@ -102,8 +105,19 @@ class TxSender:
         except (OSError, Web3RPCError) as exc:
             raise self._node("reading the head block", exc) from exc
 
-    def fees(self) -> Fees:
-        """Fees for a new transaction: ``2 × base fee + priority fee``, capped by ``max_fee_gwei``."""
+    def fees(self, *, fresh: bool = False) -> Fees:
+        """Fees for a new transaction: ``2 × base fee + priority fee``, capped by ``max_fee_gwei``.
+
+        Read at most once a second (two RPCs saved per transaction in a burst; ``2 × base fee``
+        already covers several blocks of base-fee rises); ``fresh`` reads them now (fee bumps)."""
+        cached = self._fees_cache
+        if not fresh and cached is not None and time.monotonic() - cached[0] < _FEES_TTL_S:
+            return cached[1]
+        fees = self._read_fees()
+        self._fees_cache = (time.monotonic(), fees)
+        return fees
+
+    def _read_fees(self) -> Fees:
         try:
             base = int(self.w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0)
         except (OSError, Web3RPCError) as exc:
@@ -125,7 +139,7 @@ class TxSender:
     def bumped(self, previous: Fees) -> Fees | None:
         """Fees ``fee_bump_percent`` above ``previous`` (and not below today's); None at the cap."""
         factor = 100 + self.relay.fee_bump_percent
-        current = self.fees()
+        current = self.fees(fresh=True)
         priority = max(-(-previous.priority * factor // 100), current.priority)
         max_fee = max(-(-previous.max_fee * factor // 100), current.max_fee, priority)
         if previous.max_fee >= self.cap:
