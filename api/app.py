@@ -6,12 +6,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from fastapi import FastAPI
 
-from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
-
-from api.errors import error_body, install_error_handlers
+from api.errors import install_error_handlers
+from api.limits import BodyLimit
 from api.routes import activities, checkin, dashboard, export, health, pages, people, regions, site, supports
 from ledger.db.engine import make_engine
 from ledger.settings import Settings, get_settings
@@ -31,15 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = make_engine(settings.db.url)
     install_error_handlers(app)
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        declared = request.headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > settings.api.max_body_bytes):
-            return JSONResponse(
-                error_body("too_large", f"request bodies are limited to {settings.api.max_body_bytes} bytes"),
-                status_code=413,
-            )
-        return await call_next(request)
+    app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)
 
     app.include_router(health.router)
     app.include_router(regions.router)

@@ -385,3 +385,13 @@ def test_repeats_inside_one_group_commit_get_the_first_ones_id(stack: Stack) -> 
         "replayed_request",
         results[0].claim_id,
     )
+
+
+def test_a_chunked_body_over_the_limit_is_refused_too(stack: Stack) -> None:
+    def chunks() -> Iterator[bytes]:
+        for _ in range(10):
+            yield b"x" * 1000  # 10 kB without a Content-Length (the limit here is 4 kB)
+
+    with httpx.Client(base_url=stack.base) as http:
+        answer = http.post("/api/v1/claims", content=chunks(), headers={"Content-Type": "application/json"})
+    assert (answer.status_code, error_code(answer)) == (413, "too_large")
