@@ -294,7 +294,7 @@ def region_page(request: Request, code: str, conn: ConnDep, settings: SettingsDe
     monthly = queries.region_monthly(conn, region, start, end, k=k)
     cohorts = queries.cohort_retention(conn, region, start, end, k=k)
     returning = queries.returning_activities(conn, region, start, end, limit=10, k=k)
-    audit = queries.issuer_audit(conn, region, start, end)
+    audit = queries.public_audit(queries.issuer_audit(conn, region, start, end))  # no participant addresses
     overlap = queries.region_overlap(conn, region, start, end, k=k)
     projects = queries.region_projects(conn, region)
     activity_titles = queries.activity_names(conn, [a.activity_id for a in returning])
