@@ -24,6 +24,7 @@ from api.deps import ConnDep, SettingsDep
 from api.i18n import pick_language
 from api.routes.pages import render_page, templates
 from ledger import queries
+from ledger.municipalities import municipality_name
 from ledger.taxonomy import KIND_LABELS, TYPE_LABELS, ContributionKind, MlitType
 from ledger.ties import JST_OFFSET_SECONDS
 
@@ -351,6 +352,7 @@ def region_page(request: Request, code: str, conn: ConnDep, settings: SettingsDe
             "page": "region",
             "banner": banner,
             "region": regions[region],
+            "municipality": municipality_name(region, lang),
             "start": start,
             "end": end,
             "presets": _presets(start, end, default_period(banner)[1]),
