@@ -10,30 +10,17 @@ import time
 from typing import Annotated, Any
 
 from eth_utils.address import is_address, to_checksum_address
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 from web3.exceptions import Web3RPCError
 
-from api.deps import EngineDep, SettingsDep
+from api.deps import ChainDep, EngineDep
 from api.errors import ApiError
-from ledger.chain.context import ChainContext, open_chain
 from ledger.chain.signing import SupportRequest, support_typed_data
 from ledger.relay.supports import MAX_UINT64, SupportRefused, accept_support, support_status
 
 router = APIRouter(prefix="/api/v1/supports", tags=["supports"])
-
-
-def get_chain(request: Request, settings: SettingsDep) -> ChainContext:
-    """The app's chain connection, opened on first use (503 while the node is unreachable)."""
-    ctx = getattr(request.app.state, "chain", None)
-    if not isinstance(ctx, ChainContext):
-        ctx = open_chain(settings)
-        request.app.state.chain = ctx
-    return ctx
-
-
-ChainDep = Annotated[ChainContext, Depends(get_chain)]
 
 
 class SupportBody(BaseModel):
