@@ -18,7 +18,6 @@ import httpx
 import pytest
 import uvicorn
 from eth_account import Account
-from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
 from fastapi import FastAPI
 from sqlalchemy import Engine, text
@@ -34,6 +33,7 @@ from ledger.checkin.service import CheckinService
 from ledger.db.engine import make_engine, upgrade_to_head
 from ledger.settings import Settings
 from ledger.taxonomy import ContributionKind
+from tests.stack import sign_claim
 
 pytestmark = pytest.mark.anvil
 
@@ -140,15 +140,7 @@ def stack(anvil_devnet: AnvilDevnet, tmp_path_factory: pytest.TempPathFactory) -
 def sign(
     person: LocalAccount, stack: Stack, token: str, activity_id: int, requested_at: int | None = None
 ) -> dict[str, Any]:
-    requested_at = int(time.time()) if requested_at is None else requested_at
-    document = stack.service.signing.typed_data(activity_id, token, person.address, requested_at)
-    signature = person.sign_message(encode_typed_data(full_message=document)).signature.hex()
-    return {
-        "token": token,
-        "participant": person.address,
-        "requested_at": requested_at,
-        "signature": "0x" + signature.removeprefix("0x"),
-    }
+    return sign_claim(person, stack.service.signing, token, activity_id, requested_at)
 
 
 def error_code(response: httpx.Response) -> str:
