@@ -18,6 +18,7 @@ from ledger.auth import Credential
 from ledger.chain.client import ActivitySpec
 from ledger.checkin.intake import claim_counts, list_claims
 from ledger.checkin.metadata import store_metadata
+from ledger.checkin.service import CheckinService
 from ledger.checkin.signing import normalise_address
 from ledger.taxonomy import ContributionKind
 
@@ -64,17 +65,10 @@ class RevokeBody(BaseModel):
     note: str = Field("", max_length=2000, description="the explanation; only its keccak256 goes on chain")
 
 
-def _activity_region(conn: ConnDep, chain: ChainDep, activity_id: int) -> int:
-    row = conn.execute(
-        text("SELECT region FROM activities WHERE chain_id = :c AND activity_id = :a"),
-        {"c": chain.chain_id, "a": activity_id},
-    ).first()
-    if row is not None:
-        return int(row[0])
-    info = chain.client.activity(activity_id)
-    if info.region == 0:
-        raise ApiError(404, "unknown_activity", f"activity {activity_id} does not exist")
-    return info.region
+def _activity_region(checkin: CheckinService, activity_id: int) -> int:
+    """The activity's region, as the check-in intake knows it (index first, then the chain);
+    404 ``unknown_activity`` when neither has it."""
+    return checkin.directory.get(activity_id).region
 
 
 def _scoped(credential: Credential, region: int) -> None:
@@ -133,9 +127,9 @@ def region_activities(
 
 @router.post("/api/v1/activities/{activity_id}/close", summary="Close an activity: no further check-ins")
 def close_activity(
-    activity_id: ActivityId, credential: OperatorDep, chain: ChainDep, conn: ConnDep, checkin: CheckinDep
+    activity_id: ActivityId, credential: OperatorDep, chain: ChainDep, checkin: CheckinDep
 ) -> dict[str, Any]:
-    _scoped(credential, _activity_region(conn, chain, activity_id))
+    _scoped(credential, _activity_region(checkin, activity_id))
     receipt = chain.client.close_activity(chain.operator("region-admin"), activity_id)
     checkin.directory.mark_closed(activity_id)
     return {"activity_id": activity_id, "closed": True, "tx_hash": chain.client.tx_hash(receipt)}
@@ -145,13 +139,14 @@ def close_activity(
 def activity_claims(
     activity_id: ActivityId,
     credential: OperatorDep,
-    chain: ChainDep,
+    chain: ChainDep,  # unused here, kept so the endpoint still answers 503 while the node is down
     conn: ConnDep,
+    checkin: CheckinDep,
     status: Annotated[str | None, Query(pattern="^(accepted|submitted|confirmed|rejected)$")] = None,
     after_id: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
-    _scoped(credential, _activity_region(conn, chain, activity_id))
+    _scoped(credential, _activity_region(checkin, activity_id))
     claims = list_claims(conn, activity_id, status=status, after_id=after_id, limit=limit)
     return {
         "activity_id": activity_id,
@@ -163,9 +158,9 @@ def activity_claims(
 
 @router.post("/api/v1/activities/{activity_id}/revoke", summary="Revoke a recorded contribution, with a reason")
 def revoke(
-    activity_id: ActivityId, body: RevokeBody, credential: OperatorDep, chain: ChainDep, conn: ConnDep
+    activity_id: ActivityId, body: RevokeBody, credential: OperatorDep, chain: ChainDep, checkin: CheckinDep
 ) -> dict[str, Any]:
-    _scoped(credential, _activity_region(conn, chain, activity_id))
+    _scoped(credential, _activity_region(checkin, activity_id))
     participant = normalise_address(body.participant)
     evidence = keccak(text=body.note) if body.note else bytes(32)
     event = chain.client.revoke(chain.operator("region-admin"), activity_id, participant, body.reason, evidence)
@@ -181,8 +176,11 @@ def revoke(
 
 @router.post("/api/v1/activities/{activity_id}/kiosk", summary="Open the kiosk: a link for the venue's screen")
 def open_kiosk(
-    activity_id: ActivityId, credential: OperatorDep, chain: ChainDep, conn: ConnDep, checkin: CheckinDep
+    activity_id: ActivityId,
+    credential: OperatorDep,
+    chain: ChainDep,  # unused here, kept so the endpoint still answers 503 while the node is down
+    checkin: CheckinDep,
 ) -> dict[str, Any]:
-    _scoped(credential, _activity_region(conn, chain, activity_id))
+    _scoped(credential, _activity_region(checkin, activity_id))
     url, expires = checkin.kiosk_url(activity_id)
     return {"activity_id": activity_id, "kiosk_url": url, "expires_at": expires}
