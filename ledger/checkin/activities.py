@@ -5,10 +5,20 @@ while the chain node is down); an activity registered moments ago that the index
 yet is read from the chain once. Entries are cached for ``ttl_s`` so a burst of claims reads the
 database once per activity, and a closure is seen within that time (an operator closing through
 the API invalidates at once).
+
+When an entry's ``ttl_s`` has passed, the next caller still gets it from memory and one refresh
+runs in the background (one per activity at a time); a caller waits for a load only when there is
+no entry younger than ``max_stale_s``, and then concurrent callers share that one load. Before,
+every claim in flight at the moment of expiry hopped to a thread and read the index (or the chain)
+itself: under a 64-connection flood a burst of up to 64 loads every two seconds, which showed as
+the claim endpoint's latency tail (``make bench BENCH=claims``). A closure made elsewhere (on chain,
+or by another API process) is therefore seen within ``ttl_s`` plus one load, and at the latest
+after ``max_stale_s`` when loads fail.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -87,7 +97,7 @@ _METADATA_SQL = text("SELECT name, description, venue FROM activity_metadata WHE
 
 
 class ActivityDirectory:
-    """Cached activity lookups for one chain."""
+    """Cached activity lookups for one chain (thread-safe)."""
 
     def __init__(
         self,
@@ -96,14 +106,18 @@ class ActivityDirectory:
         chain_reader: ChainActivityReader | None = None,
         *,
         ttl_s: float = 2.0,
+        max_stale_s: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._engine = engine
         self._chain_id = chain_id
         self._chain_reader = chain_reader
         self._ttl_s = ttl_s
+        self._max_stale_s = max(ttl_s, 5 * ttl_s if max_stale_s is None else max_stale_s)
         self._clock = clock
         self._cache: dict[int, tuple[float, ActivityView]] = {}
+        self._closed: set[int] = set()  # closed through this process (closing cannot be undone)
+        self._loading: dict[int, threading.Event] = {}  # activity id -> set when its load ends
         self._lock = threading.Lock()
 
     def invalidate(self, activity_id: int) -> None:
@@ -112,31 +126,64 @@ class ActivityDirectory:
 
     def mark_closed(self, activity_id: int) -> None:
         with self._lock:
+            self._closed.add(activity_id)
             entry = self._cache.get(activity_id)
             if entry is not None:
                 self._cache[activity_id] = (entry[0], replace(entry[1], closed=True))
 
     def is_fresh(self, activity_id: int) -> bool:
-        """Whether :meth:`get` would answer from memory (no database or chain read)."""
+        """Whether :meth:`get` would answer from memory now (no database or chain read in the caller)."""
         with self._lock:
             entry = self._cache.get(activity_id)
-        return entry is not None and self._clock() - entry[0] < self._ttl_s
+        return entry is not None and self._clock() - entry[0] < self._max_stale_s
 
     def get(self, activity_id: int) -> ActivityView:
         """The activity; :class:`CheckinRejected` ``unknown_activity`` when neither index nor chain has it."""
         now = self._clock()
         with self._lock:
             entry = self._cache.get(activity_id)
-        if entry is not None and now - entry[0] < self._ttl_s:
-            return entry[1]
-        view = self._load(activity_id)
-        if view is None:
-            raise CheckinRejected("unknown_activity", f"activity {activity_id} does not exist")
+            if entry is not None and now - entry[0] < self._max_stale_s:
+                if now - entry[0] >= self._ttl_s and activity_id not in self._loading:
+                    self._loading[activity_id] = threading.Event()
+                    threading.Thread(
+                        target=self._refresh, args=(activity_id,), name="tsunagari-activity", daemon=True
+                    ).start()
+                return entry[1]
+            in_flight = self._loading.get(activity_id)
+            if in_flight is None:
+                self._loading[activity_id] = threading.Event()
+        if in_flight is None:
+            return self._load_and_store(activity_id, owner=True)
+        in_flight.wait(timeout=30)  # another caller is loading it: share that load
         with self._lock:
-            if len(self._cache) > 10_000:
-                self._cache.clear()
-            self._cache[activity_id] = (now, view)
-        return view
+            shared = self._cache.get(activity_id)
+        if shared is not None and self._clock() - shared[0] < self._max_stale_s:
+            return shared[1]
+        return self._load_and_store(activity_id, owner=False)  # that load failed: try once more here
+
+    def _refresh(self, activity_id: int) -> None:
+        with contextlib.suppress(Exception):  # the stale entry serves until max_stale_s; a later get retries
+            self._load_and_store(activity_id, owner=True)
+
+    def _load_and_store(self, activity_id: int, *, owner: bool) -> ActivityView:
+        started = self._clock()
+        try:
+            view = self._load(activity_id)
+            if view is None:
+                raise CheckinRejected("unknown_activity", f"activity {activity_id} does not exist")
+            with self._lock:
+                if activity_id in self._closed and not view.closed:
+                    view = replace(view, closed=True)  # closed here; the index has not seen it yet
+                if len(self._cache) > 10_000:
+                    self._cache.clear()
+                self._cache[activity_id] = (started, view)
+            return view
+        finally:
+            if owner:
+                with self._lock:
+                    done = self._loading.pop(activity_id, None)
+                if done is not None:
+                    done.set()
 
     def _load(self, activity_id: int) -> ActivityView | None:
         with self._engine.connect() as conn:
