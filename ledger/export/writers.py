@@ -7,7 +7,8 @@ computed while writing — the ZIP stream never needs to read anything back.
 
 Formats (the choice is measured, see docs/export.md "Performance"):
 
-- **Parquet**: ``pyarrow.parquet.ParquetWriter``, one row group per chunk, zstd compression.
+- **Parquet**: ``pyarrow.parquet.ParquetWriter``, one row group per chunk, zstd compression;
+  dictionary pages and min/max statistics only on the columns where they pay (see ``_FileWriter``).
 - **CSV**: ``pyarrow.csv.CSVWriter`` (RFC 4180, UTF-8, header row; strings quoted, empty = null,
   booleans ``true``/``false``, dates ``YYYY-MM-DD``). About ten times faster than the ``csv`` module
   on the same batches.
@@ -33,6 +34,7 @@ import pyarrow.csv as pacsv  # type: ignore[import-untyped]
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
 from ledger.export.errors import ExportError
+from ledger.export.schema import TABLES
 from ledger.ties import JST_OFFSET_SECONDS
 
 __all__ = [
@@ -57,6 +59,9 @@ MEDIA_TYPES: dict[str, str] = {
     "jsonl": "application/jsonl",
 }
 _BUFFER = 1 << 20
+# Columns with a different value in nearly every row of a row group: personal ones and claim ids.
+_DISTINCT = frozenset({"claim_id"} | {f.name for t in TABLES.values() for f in t.fields if f.personal})
+_SORTABLE = frozenset({"claim_id"})  # distinct, but increasing: statistics let readers skip row groups
 
 
 class HashingFile(io.RawIOBase):
@@ -196,11 +201,20 @@ class _FileWriter:
         self._csv: pacsv.CSVWriter | None = None
         self._names = schema.names
         if fmt == "parquet":
-            # Dictionary pages pay off for repeated values (addresses, codes, a batch's block); hashes
-            # that are mostly distinct compress as well with zstd alone and write faster.
-            dictionary = [n for n in schema.names if not n.endswith("_hash")]
+            # Dictionary pages pay off for repeated values (codes, institutions' keys, a batch's block);
+            # columns that are mostly distinct in a row group (hashes, people, claim ids) compress as
+            # well with zstd alone and write faster. Min/max statistics are kept where a reader can
+            # skip row groups with them (numbers, days, codes), not for hashes and pseudonyms, whose
+            # every row group spans the whole range. Measured on 392k contribution rows: 0.84 µs a
+            # row and 26.6 bytes with dictionaries and statistics on every non-hash column, 0.6 µs
+            # and 23.8 bytes like this.
+            distinct = [n for n in schema.names if n.endswith("_hash") or n in _DISTINCT]
             self._parquet = pq.ParquetWriter(
-                handle, schema, compression="zstd", use_dictionary=dictionary, write_statistics=True
+                handle,
+                schema,
+                compression="zstd",
+                use_dictionary=[n for n in schema.names if n not in distinct],
+                write_statistics=[n for n in schema.names if n not in distinct or n in _SORTABLE],
             )
         elif fmt == "csv":
             options = pacsv.WriteOptions(include_header=True, quoting_style="needed")
