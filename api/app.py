@@ -33,6 +33,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)
 
+    # The claim endpoint is matched first: a request is matched against routes in order, and under a
+    # festival's load nearly every request is a claim.
+    app.include_router(checkin.router)
     app.include_router(health.router)
     app.include_router(regions.router)
     app.include_router(dashboard.router)
@@ -41,7 +44,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(supports.router)
     app.include_router(pages.router)
     app.include_router(site.router)
-    app.include_router(checkin.router)
     app.include_router(activities.router)
     return app
 

@@ -6,6 +6,7 @@ build Web3 objects themselves.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable, Iterator
 from typing import Annotated
@@ -139,12 +140,19 @@ def checkin_of(app: FastAPI) -> CheckinService:
     return service
 
 
-def get_chain(request: Request) -> ChainContext:
-    return chain_of(request.app)
+# Both are async so that, once built, they cost no thread hop: FastAPI runs a plain ``def``
+# dependency in its thread pool on every request (measured on the claim endpoint: a hop per claim
+# for an attribute read). The first call, which may talk to the node, still runs in a thread.
 
 
-def get_checkin(request: Request) -> CheckinService:
-    return checkin_of(request.app)
+async def get_chain(request: Request) -> ChainContext:
+    ctx: ChainContext | None = getattr(request.app.state, "chain", None)
+    return ctx if ctx is not None else await asyncio.to_thread(chain_of, request.app)
+
+
+async def get_checkin(request: Request) -> CheckinService:
+    service: CheckinService | None = getattr(request.app.state, "checkin", None)
+    return service if service is not None else await asyncio.to_thread(checkin_of, request.app)
 
 
 ChainDep = Annotated[ChainContext, Depends(get_chain)]
