@@ -64,9 +64,9 @@ def freeze_startup_heap() -> None:
     gc.freeze()
 
 
-def create_serving_app() -> FastAPI:
-    """The app as a server process runs it (``tsunagari api serve``, also as the uvicorn factory of
-    each worker): :func:`create_app`, then :func:`freeze_startup_heap`."""
-    app = create_app()
+def create_serving_app(settings: Settings | None = None) -> FastAPI:
+    """The app as a server process runs it (``tsunagari api serve`` — also as the uvicorn factory of
+    each worker — and ``tsunagari serve``): :func:`create_app`, then :func:`freeze_startup_heap`."""
+    app = create_app(settings)
     freeze_startup_heap()
     return app

@@ -786,7 +786,7 @@ def api_serve(
     """Serve the HTTP API (pages, check-in, dashboards, export) with uvicorn after migrating the database."""
     import uvicorn
 
-    from api.app import create_app, freeze_startup_heap
+    from api.app import create_serving_app
     from ledger.db.engine import make_engine, upgrade_to_head
 
     settings = _settings()
@@ -797,9 +797,7 @@ def api_serve(
             "api.app:create_serving_app", factory=True, host=host, port=port, workers=workers, access_log=access_log
         )
     else:
-        app = create_app(settings)
-        freeze_startup_heap()
-        uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log)
+        uvicorn.run(create_serving_app(settings), host=host, port=port, log_level="info", access_log=access_log)
 
 
 @api_app.command("key-create")

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import uvicorn
 
-from api.app import create_app, freeze_startup_heap
+from api.app import create_serving_app
 from ledger.chain.context import open_chain
 from ledger.db.engine import make_engine
 from ledger.settings import Settings
@@ -69,11 +69,9 @@ def serve_all(
                 service.indexer.follow(stop)
 
         threads.append(_worker("indexer", indexer, stop))
-    app = create_app(settings)
-    freeze_startup_heap()  # a serving process: keeps full collections off the request path
     server = uvicorn.Server(
         uvicorn.Config(
-            app,
+            create_serving_app(settings),
             host=settings.api.host,
             port=settings.api.port,
             log_level="warning",
