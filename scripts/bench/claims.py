@@ -27,7 +27,7 @@ with :file:`claims.lua`: one thread, 64 keep-alive connections, its own latency 
 few percent of one core at these rates, so the API's worker has a core of its own; the Python
 generator this benchmark used before (an asyncio HTTP/1.1 client, kept below as the fallback where
 ``wrk`` is missing) took a whole core, and on two cores that measured the load generator as much as
-the endpoint (docs/decisions/0002-claims-benchmark-load-generator.md). Both sides of the ratio use
+the endpoint (docs/decisions/0002-claims-benchmark-and-latency-tail.md). Both sides of the ratio use
 the same generator, and the output names it (``load_generator``). Accepted claims are counted in
 the outbox, not from the generator's answers, and the two must agree.
 
@@ -115,11 +115,10 @@ async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
 
 async def load(
     port: int, requests: list[bytes] | bytes, duration_s: float, concurrency: int
-) -> tuple[int, float, list[float], dict[int, int], list[tuple[float, bytes]]]:
-    """Drive the server; returns (ok count, elapsed, latencies ms, statuses, [(sent_at, body)] of 2xx)."""
+) -> tuple[float, list[float], dict[int, int]]:
+    """Drive the server (the fallback generator); returns (elapsed s, latencies ms, status counts)."""
     latencies: list[float] = []
     statuses: dict[int, int] = {}
-    answered: list[tuple[float, bytes]] = []
     next_index = 0
     deadline = 0.0
 
@@ -136,21 +135,16 @@ async def load(
                     request = requests[next_index]
                     next_index += 1
                 sent = time.monotonic()
-                wall = time.time()
-                status, body = await _exchange(reader, writer, request)
+                status, _ = await _exchange(reader, writer, request)
                 latencies.append((time.monotonic() - sent) * 1000)
                 statuses[status] = statuses.get(status, 0) + 1
-                if 200 <= status < 300 and not isinstance(requests, bytes):
-                    answered.append((wall, body))
         finally:
             writer.close()
 
     started = time.monotonic()
     deadline = started + duration_s
     await asyncio.gather(*(client() for _ in range(concurrency)))
-    elapsed = time.monotonic() - started
-    ok = sum(n for s, n in statuses.items() if 200 <= s < 300)
-    return ok, elapsed, latencies, statuses, answered
+    return time.monotonic() - started, latencies, statuses
 
 
 _LUA = Path(__file__).with_name("claims.lua")
@@ -186,6 +180,27 @@ def wrk_load(
 def _pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] if ordered else float("nan")
+
+
+def _drive(
+    port: int, bodies: list[bytes] | None, use_wrk: bool, workdir: Path
+) -> tuple[int, float, float, float, dict[int, int]]:
+    """One measured phase, 64 connections for ``DURATION_S``: ``GET /health`` when ``bodies`` is None,
+    else each claim body once. Returns (2xx answers, seconds, p50 ms, p99 ms, status counts)."""
+    if use_wrk:
+        summary = wrk_load(port, bodies, DURATION_S, CONCURRENCY, workdir)
+        seconds, p50, p99 = float(summary["seconds"]), float(summary["p50_ms"]), float(summary["p99_ms"])
+        statuses: dict[int, int] = summary["statuses"]
+    else:
+        requests = (
+            _request("GET", "/health", port)
+            if bodies is None
+            else [_request("POST", "/api/v1/claims", port, b) for b in bodies]
+        )
+        seconds, latencies, statuses = asyncio.run(load(port, requests, DURATION_S, CONCURRENCY))
+        p50, p99 = _pct(latencies, 50), _pct(latencies, 99)
+    ok = sum(n for s, n in statuses.items() if 200 <= s < 300)
+    return ok, seconds, p50, p99, statuses
 
 
 async def paced(port: int, bodies: list[bytes], per_s: float) -> list[tuple[float, bytes]]:
@@ -241,18 +256,8 @@ def _run(stack: DevStack, workdir: Path) -> dict[str, Any]:
     asyncio.run(load(port, [_request("POST", "/api/v1/claims", port, b) for b in warm], 5, 8))
     asyncio.run(load(port, _request("GET", "/health", port), 2, 8))
 
-    if use_wrk:
-        bare = wrk_load(port, None, DURATION_S, CONCURRENCY, workdir)
-        bare_ok = sum(n for s, n in bare["statuses"].items() if 200 <= s < 300)
-        bare_rps = bare_ok / bare["seconds"]
-        bare_p99 = float(bare["p99_ms"])
-        bare_status = bare["statuses"]
-    else:
-        bare_ok, bare_s, bare_lat, bare_status, _ = asyncio.run(
-            load(port, _request("GET", "/health", port), DURATION_S, CONCURRENCY)
-        )
-        bare_rps = bare_ok / bare_s
-        bare_p99 = _pct(bare_lat, 99)
+    bare_ok, bare_s, _, bare_p99, bare_status = _drive(port, None, use_wrk, workdir)
+    bare_rps = bare_ok / bare_s
     _log(f"bare: {bare_rps:.0f} req/s {bare_status} p99 {bare_p99:.1f} ms")
 
     token = stack.current_token(kiosk)
@@ -260,16 +265,7 @@ def _run(stack: DevStack, workdir: Path) -> dict[str, Any]:
     bodies = presign(signing, token, stack.activity_id, count, "flood")
     _log(f"pre-signed {len(bodies)} claims")
     before = set(stack.claims())
-    if use_wrk:
-        flood = wrk_load(port, bodies, DURATION_S, CONCURRENCY, workdir)
-        statuses = flood["statuses"]
-        ok = sum(n for s, n in statuses.items() if 200 <= s < 300)
-        claims_s = float(flood["seconds"])
-        p50, p99 = float(flood["p50_ms"]), float(flood["p99_ms"])
-    else:
-        requests = [_request("POST", "/api/v1/claims", port, b) for b in bodies]
-        ok, claims_s, lat, statuses, _answered = asyncio.run(load(port, requests, DURATION_S, CONCURRENCY))
-        p50, p99 = _pct(lat, 50), _pct(lat, 99)
+    ok, claims_s, p50, p99, statuses = _drive(port, bodies, use_wrk, workdir)
     claims_rps = ok / claims_s
     _log(f"claims: {claims_rps:.0f}/s {statuses} p50 {p50:.1f} ms p99 {p99:.1f} ms")
     # Every 202 is a committed row of the outbox, so count the rows. There can be a few more rows
