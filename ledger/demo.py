@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -21,7 +20,6 @@ from ledger.chain.client import ActivitySpec, LedgerClient, RecordInput
 from ledger.chain.context import ChainContext
 from ledger.chain.signing import SupportRequest, sign_support
 from ledger.checkin.metadata import metadata_document, store_metadata
-from ledger.errors import ConfigError
 from ledger.taxonomy import ContributionKind
 from ledger.ties import jst_date
 
@@ -235,17 +233,12 @@ def index_demo(ctx: ChainContext, regions: Sequence[DemoRegion] = DEMO_REGIONS) 
 def _drop_stale_index(engine: Engine, ledger_address: str) -> None:
     from sqlalchemy import inspect, text
 
+    from ledger.db.engine import set_aside_sqlite
+
     if "indexer_checkpoints" not in inspect(engine).get_table_names():
         return
     with engine.connect() as conn:
         contracts = {str(r[0]) for r in conn.execute(text("SELECT contract FROM indexer_checkpoints"))}
     if not contracts or contracts == {ledger_address.lower()}:
         return
-    database = engine.url.database
-    if engine.dialect.name != "sqlite" or not database:
-        raise ConfigError(f"the index at {engine.url} belongs to another ledger ({', '.join(sorted(contracts))})")
-    engine.dispose()
-    for suffix in ("", "-wal", "-shm"):
-        path = Path(database + suffix)
-        if path.exists():
-            path.replace(path.with_name(path.name + ".stale"))
+    set_aside_sqlite(engine, f"the index at {engine.url} belongs to another ledger ({', '.join(sorted(contracts))})")

@@ -24,10 +24,13 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from ledger.errors import ConfigError
+
 __all__ = [
     "make_engine",
     "write_transaction",
     "is_sqlite",
+    "set_aside_sqlite",
     "alembic_config",
     "upgrade_to_head",
     "current_revision",
@@ -39,6 +42,20 @@ _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
+
+
+def set_aside_sqlite(engine: Engine, refusal: str) -> None:
+    """Move the engine's SQLite file (with its ``-wal`` and ``-shm``) aside as ``*.stale``, so the next
+    connection starts an empty database; nothing is deleted. Any other database is not moved:
+    :class:`~ledger.errors.ConfigError` with ``refusal``."""
+    database = engine.url.database
+    if not is_sqlite(engine) or not database:
+        raise ConfigError(refusal)
+    engine.dispose()
+    for suffix in ("", "-wal", "-shm"):
+        path = Path(database + suffix)
+        if path.exists():
+            path.replace(path.with_name(path.name + ".stale"))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

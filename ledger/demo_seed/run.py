@@ -33,7 +33,6 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any, Literal
 
 import coincurve
@@ -54,7 +53,7 @@ from ledger.checkin.errors import CheckinRejected
 from ledger.checkin.intake import ClaimIntake, ClaimRequest, PreparedClaim
 from ledger.checkin.metadata import store_metadata
 from ledger.checkin.service import build_checkin
-from ledger.db.engine import upgrade_to_head
+from ledger.db.engine import set_aside_sqlite, upgrade_to_head
 from ledger.demo_seed.catalogue import SEED_REGIONS
 from ledger.demo_seed.plan import DayPlan, Instance, PlannedProject, PlannedSupport, SeedPlan, make_plan
 from ledger.errors import ConfigError, TsunagariError
@@ -182,14 +181,7 @@ def _reset_stale_outbox(engine: Engine) -> None:
                 stale = True
     if not stale:
         return
-    database = engine.url.database
-    if engine.dialect.name != "sqlite" or not database:
-        raise ConfigError(f"{engine.url} holds claims or an index of another chain; seed into an empty database")
-    engine.dispose()
-    for suffix in ("", "-wal", "-shm"):
-        path = Path(database + suffix)
-        if path.exists():
-            path.replace(path.with_name(path.name + ".stale"))
+    set_aside_sqlite(engine, f"{engine.url} holds claims or an index of another chain; seed into an empty database")
     upgrade_to_head(engine)
 
 
