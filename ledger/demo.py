@@ -20,6 +20,7 @@ from ledger.chain.client import ActivitySpec, LedgerClient, RecordInput
 from ledger.chain.context import ChainContext
 from ledger.chain.signing import SupportRequest, sign_support
 from ledger.checkin.metadata import metadata_document, store_metadata
+from ledger.db.engine import write_transaction
 from ledger.taxonomy import ContributionKind
 from ledger.ties import jst_date
 
@@ -130,7 +131,7 @@ def _metadata(engine: Engine | None, name: str, venue: str = "") -> bytes:
     """The metadata hash of an activity named ``name``; its text is kept when there is a database."""
     if engine is None:
         return bytes.fromhex(metadata_document(name, "", venue)[1][2:])
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         return bytes.fromhex(store_metadata(conn, name, "", venue)[2:])
 
 

@@ -84,6 +84,7 @@ from typing import Any, Literal, TypeVar
 
 from sqlalchemy import Connection, bindparam, text
 
+from ledger.health import ServiceState, service_health
 from ledger.indexer.refresh import month_of
 from ledger.taxonomy import KIND_LABELS, TYPE_LABELS, ContributionKind, MlitType
 from ledger.ties import JST_OFFSET_SECONDS, VISIT_BAND_LABELS, Stage
@@ -1623,6 +1624,7 @@ class IndexStatus:
     dirty_ties: int  # ties waiting to be recomputed
     dirty_days: int  # region-days waiting to be recomputed
     undecodable_logs: int  # logs kept but not understood: investigate if not zero
+    services: tuple[ServiceState, ...] = ()  # the indexer's and relayer's loops: alive, last error
 
     @property
     def caught_up(self) -> bool:
@@ -1664,7 +1666,7 @@ def index_status(conn: Connection) -> IndexStatus:
             "(SELECT COUNT(*) FROM undecodable_logs)"
         )
     ).one()
-    return IndexStatus(checkpoints, int(counts[0]), int(counts[1]), int(counts[2]))
+    return IndexStatus(checkpoints, int(counts[0]), int(counts[1]), int(counts[2]), tuple(service_health(conn)))
 
 
 # ---------------------------------------------------------------------------------------------

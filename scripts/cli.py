@@ -70,6 +70,13 @@ def _chain() -> Any:
     return _guarded(lambda: open_chain(_settings()))
 
 
+def _local_time(unix_s: int | None) -> str:
+    """A unix time as this machine's local time, with its zone (``2026-12-06 21:30:05 JST``)."""
+    if unix_s is None:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(unix_s))
+
+
 def _emit(data: Any, as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps(data, ensure_ascii=False, default=str))
@@ -273,7 +280,7 @@ def activity_register(
     committed to on chain by hash (ledger/checkin/metadata.py)."""
     from ledger.chain.client import ZERO_HASH, ActivitySpec
     from ledger.checkin.metadata import store_metadata
-    from ledger.db.engine import make_engine, upgrade_to_head
+    from ledger.db.engine import make_engine, upgrade_to_head, write_transaction
     from ledger.taxonomy import ContributionKind
 
     ctx = _chain()
@@ -283,7 +290,7 @@ def activity_register(
     if name or description or venue:
         engine = make_engine(_settings().db.url)
         _guarded(lambda: upgrade_to_head(engine))
-        with engine.begin() as conn:
+        with write_transaction(engine) as conn:
             metadata = bytes.fromhex(store_metadata(conn, name, description, venue)[2:])
     spec = ActivitySpec(
         region=region,
@@ -568,6 +575,18 @@ def index_status(as_json: JsonFlag = False) -> None:
             }
             for c in status.checkpoints
         ],
+        "services": [
+            {
+                "service": h.service,
+                "pid": h.pid,
+                "silent_s": h.silent_for(),
+                "progress_at": h.progress_at,
+                "errors": h.errors,
+                "last_error": h.last_error,
+                "last_error_at": h.last_error_at,
+            }
+            for h in status.services
+        ],
     }
     if as_json:
         _emit(data, True)
@@ -583,6 +602,10 @@ def index_status(as_json: JsonFlag = False) -> None:
             typer.echo(f"last error: {c['last_error']}")
     typer.echo(f"derived work pending: {status.dirty_ties} ties, {status.dirty_days} days")
     typer.echo(f"undecodable logs: {status.undecodable_logs}")
+    for h in status.services:
+        typer.echo(f"{h.service}: last heard {h.silent_for()} s ago (pid {h.pid}), {h.errors} errors since its start")
+        if h.last_error:
+            typer.echo(f"  last error at {_local_time(h.last_error_at)}: {h.last_error}")
 
 
 # -- researcher export -----------------------------------------------------------------------------------
@@ -808,11 +831,11 @@ def api_key_create(
 ) -> None:
     """Create an API key; it is printed once and only its hash is stored."""
     from ledger.auth import create_api_key
-    from ledger.db.engine import make_engine, upgrade_to_head
+    from ledger.db.engine import make_engine, upgrade_to_head, write_transaction
 
     engine = make_engine(_settings().db.url)
     _guarded(lambda: upgrade_to_head(engine))
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         key, credential = _guarded(lambda: create_api_key(conn, role, label, region))  # type: ignore[arg-type]
     typer.echo(key)
     typer.echo(
@@ -842,9 +865,9 @@ def api_key_list(as_json: JsonFlag = False) -> None:
 def api_key_revoke(key_id: str) -> None:
     """Revoke an API key by its id."""
     from ledger.auth import revoke_api_key
-    from ledger.db.engine import make_engine
+    from ledger.db.engine import make_engine, write_transaction
 
-    with make_engine(_settings().db.url).begin() as conn:
+    with write_transaction(make_engine(_settings().db.url)) as conn:
         revoked = revoke_api_key(conn, key_id)
     if not revoked:
         _fail(f"no live key {key_id}")

@@ -32,7 +32,7 @@ from ledger.chain.client import ActivitySpec, LedgerClient
 from ledger.chain.deploy import Deployment, deploy_ledger, save_deployment
 from ledger.chain.devnet import AnvilDevnet, free_port
 from ledger.checkin.signing import ClaimSigning
-from ledger.db.engine import make_engine, upgrade_to_head
+from ledger.db.engine import make_engine, upgrade_to_head, write_transaction
 from ledger.taxonomy import ContributionKind
 
 __all__ = ["DevStack", "running_stack", "sign_claim", "TATEYAMA", "NAGAOKA"]
@@ -228,7 +228,7 @@ def running_stack(
         db_url = f"sqlite:///{root / 'tsunagari.db'}"
         engine = make_engine(db_url)
         upgrade_to_head(engine)
-        with engine.begin() as conn:
+        with write_transaction(engine) as conn:
             operator_key, _ = create_api_key(conn, "operator", "館山 staff", TATEYAMA)
         api_port = free_port()
         env = {

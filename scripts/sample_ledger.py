@@ -31,6 +31,7 @@ from ledger.chain.deploy import Deployment, deploy_ledger
 from ledger.chain.devnet import AnvilDevnet
 from ledger.chain.signing import SupportRequest, sign_support
 from ledger.checkin.metadata import store_metadata
+from ledger.db.engine import write_transaction
 from ledger.settings import Settings
 from ledger.taxonomy import ContributionKind as K
 
@@ -194,7 +195,7 @@ def build_sample(
         issuers[code] = [relayer, staff[i % len(staff)]]
 
     def metadata(name: str, venue: str = "") -> bytes:
-        with engine.begin() as conn:
+        with write_transaction(engine) as conn:
             return bytes.fromhex(store_metadata(conn, name, "", venue)[2:])
 
     persons = [sample_person(i) for i in range(people)]

@@ -20,6 +20,7 @@ from ledger.checkin.intake import claim_counts, list_claims
 from ledger.checkin.metadata import store_metadata
 from ledger.checkin.service import CheckinService
 from ledger.checkin.signing import normalise_address
+from ledger.db.engine import write_transaction
 from ledger.taxonomy import ContributionKind
 
 router = APIRouter(tags=["operator"])
@@ -81,7 +82,7 @@ def create_activity(
     region: RegionCode, body: ActivityCreate, credential: OperatorDep, chain: ChainDep, engine: EngineDep
 ) -> dict[str, Any]:
     _scoped(credential, region)
-    with engine.begin() as conn:  # the text first, so the kiosk can show the name as soon as it is indexed
+    with write_transaction(engine) as conn:  # the text first, so the kiosk can show the name as soon as it is indexed
         metadata_hash = store_metadata(conn, body.name, body.description, body.venue)
     spec = ActivitySpec(
         region=region,

@@ -3,8 +3,18 @@
 SQLite runs in WAL mode with ``synchronous=NORMAL``, with every transaction (DDL included) begun
 explicitly so that a migration is all-or-nothing, (a committed transaction survives a crash of
 the process; only a power loss can drop the last ones, which the indexer re-reads from the chain),
-a 5 s busy timeout so readers and the writer wait instead of failing, and foreign keys on.
-PostgreSQL needs nothing special: the same schema, the same code, another URL.
+and foreign keys on. PostgreSQL needs nothing special: the same schema, the same code, another URL.
+
+**Writers on one SQLite file.** The API, the relayer and the indexer are separate processes that
+write the same file, and SQLite has one writer at a time. Every transaction that writes goes
+through :func:`write_transaction`, which takes the write lock up front (``BEGIN IMMEDIATE``), and
+waits for it up to :data:`SQLITE_BUSY_TIMEOUT_MS`: waiting is the normal case, not an error. A
+transaction that reads first and writes later without it fails at once with "database is locked"
+when another process wrote in between (the WAL snapshot it read cannot be upgraded), whatever the
+busy timeout; that is how the indexer's refresh used to die under check-in load. Writers keep
+their transactions short (the refresh computes outside the lock and only writes inside it), so a
+wait is milliseconds. ``tests/db/test_write_lock.py`` checks that nothing in ``ledger/``, ``api/`` or
+``scripts/`` opens a write transaction another way.
 
 The schema is owned by Alembic migrations in ``ledger/db/migrations`` (``upgrade_to_head``);
 nothing calls ``create_all`` on a live database.
@@ -27,6 +37,7 @@ from sqlalchemy.engine import make_url
 from ledger.errors import ConfigError
 
 __all__ = [
+    "SQLITE_BUSY_TIMEOUT_MS",
     "make_engine",
     "write_transaction",
     "is_sqlite",
@@ -38,6 +49,11 @@ __all__ = [
 ]
 
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+# How long a SQLite connection waits for the write lock (or a checkpoint) before "database is
+# locked". Longer than any write transaction here takes (milliseconds; a migration, seconds), so a
+# writer that has to wait always gets its turn; a transaction still waiting after this is a bug.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -65,7 +81,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA temp_store=MEMORY")
     cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache

@@ -60,6 +60,7 @@ __all__ = [
     "Claim",
     "RelayBatch",
     "RelayAttempt",
+    "ServiceHealth",
     "SupportRequest",
     "CHECKIN_TABLES",
 ]
@@ -673,6 +674,7 @@ class RelayBatch(SQLModel, table=True):
     nonce: int | None = Field(default=None, sa_type=BigInteger, description="account nonce of its transactions")
     tx_hash: str | None = Field(default=None, description="the transaction that was mined")
     block_number: int | None = Field(default=None, sa_type=BigInteger)
+    block_hash: str | None = Field(default=None, description="hash of the block it was mined in (watched for reorgs)")
     gas_used: int | None = Field(default=None, sa_type=BigInteger)
     created_at_ms: int = Field(sa_type=BigInteger)
     sent_at_ms: int | None = Field(default=None, sa_type=BigInteger)
@@ -684,7 +686,7 @@ class RelayAttempt(SQLModel, table=True):
     """One signed transaction of a batch (the first send and each fee bump share the nonce)."""
 
     __tablename__ = "relay_attempts"
-    __table_args__ = (Index("ix_relay_attempts_batch", "batch_id"),)
+    __table_args__ = (Index("ix_relay_attempts_batch", "batch_id"), Index("ix_relay_attempts_nonce", "nonce"))
 
     id: int | None = Field(default=None, primary_key=True, sa_type=_ROW_ID)
     batch_id: int = Field(sa_type=BigInteger)
@@ -723,7 +725,33 @@ class SupportRequest(SQLModel, table=True):
     error_message: str | None = Field(default=None)
 
 
-CHECKIN_TABLES: tuple[type[SQLModel], ...] = (ActivityMetadata, Claim, RelayBatch, RelayAttempt, SupportRequest)
+class ServiceHealth(SQLModel, table=True):
+    """One long-running loop (``indexer``, ``relayer``): alive when, progressing when, failing how.
+
+    Written by :mod:`ledger.health` only; a loop never exits on a transient error, so this row is
+    where a stuck one shows (``seen_at`` recent, ``progress_at`` old, ``last_error`` set).
+    """
+
+    __tablename__ = "service_health"
+
+    service: str = Field(primary_key=True, description="indexer or relayer")
+    pid: int = Field(description="process id of the loop that wrote last")
+    started_at: int = Field(sa_type=BigInteger, description="unix seconds the loop started")
+    seen_at: int = Field(sa_type=BigInteger, description="unix seconds of its last heartbeat")
+    progress_at: int | None = Field(default=None, sa_type=BigInteger, description="last time it got work done")
+    errors: int = Field(sa_type=BigInteger, description="errors since it started (each retried)")
+    last_error: str | None = Field(default=None, description="the last error, one line")
+    last_error_at: int | None = Field(default=None, sa_type=BigInteger)
+
+
+CHECKIN_TABLES: tuple[type[SQLModel], ...] = (
+    ActivityMetadata,
+    Claim,
+    RelayBatch,
+    RelayAttempt,
+    SupportRequest,
+    ServiceHealth,
+)
 
 EVENT_TABLES: tuple[type[Provenance], ...] = (
     RegionRegistration,

@@ -53,7 +53,7 @@ from ledger.checkin.errors import CheckinRejected
 from ledger.checkin.intake import ClaimIntake, ClaimRequest, PreparedClaim
 from ledger.checkin.metadata import store_metadata
 from ledger.checkin.service import build_checkin
-from ledger.db.engine import set_aside_sqlite, upgrade_to_head
+from ledger.db.engine import set_aside_sqlite, upgrade_to_head, write_transaction
 from ledger.demo_seed.catalogue import SEED_REGIONS
 from ledger.demo_seed.plan import DayPlan, Instance, PlannedProject, PlannedSupport, SeedPlan, make_plan
 from ledger.errors import ConfigError, TsunagariError
@@ -319,7 +319,7 @@ class _Seeder:
                 self.client.grant_issuer(self.admin, region.code, relayer)
 
     def metadata(self, name: str, description: str, venue: str) -> bytes:
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             return bytes.fromhex(store_metadata(conn, name, description, venue)[2:])
 
     def register_project(self, region: int, metadata_hash: bytes) -> int:

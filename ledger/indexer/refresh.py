@@ -2,8 +2,10 @@
 
 Handlers and reorg rollbacks only mark keys dirty; this module turns dirty keys back into rows by
 reading the event tables, so forward indexing and rollback share one definition of every derived
-row. Each batch of keys is recomputed and its dirty markers removed in one transaction: a crash
-leaves the markers, and the next refresh finishes the job.
+row. Each batch of keys is computed from a read snapshot, then written and its dirty markers removed
+in one short write transaction: a crash leaves the markers, and the next refresh finishes the job;
+the write lock is held only for the writes, so the API and the relayer, which write the same SQLite
+file from other processes, wait milliseconds at most.
 
 The moment ties are computed for (``as_of``) is the end of the JST day of the indexed head block,
 so the derived rows depend only on the chain, never on the wall clock. When the head moves into a
@@ -15,12 +17,14 @@ from __future__ import annotations
 import calendar
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, text
 
+from ledger.db.engine import write_transaction
 from ledger.taxonomy import MlitType, mlit_type_of
 from ledger.ties import (
     DEFAULT_PARAMS,
@@ -61,6 +65,23 @@ def _next_month(month: int) -> int:
     return (year + 1) * 100 + 1 if mon == 12 else month + 1
 
 
+_T = TypeVar("_T")
+_NEW_DAY_SLICE = 5_000
+
+
+@dataclass(frozen=True)
+class _TieRows:
+    ties: list[dict[str, Any]]
+    months: list[dict[str, Any]]
+    first_seen: dict[str, tuple[int, int]]  # participant -> (first block, its timestamp)
+
+
+@dataclass(frozen=True)
+class _DayRows:
+    daily: list[dict[str, Any]]
+    coins: list[dict[str, Any]]
+
+
 @dataclass(frozen=True)
 class RefreshResult:
     ties: int
@@ -99,57 +120,100 @@ class DerivedRefresher:
 
         A budget keeps a live indexer responsive: the day's full recompute of every tie is spread
         over many short refreshes between new blocks instead of one long stall.
+
+        Each batch is computed from a read snapshot and written in its own short write transaction
+        (SQLite ``BEGIN IMMEDIATE``): the API and the relayer write the same file, and holding the
+        write lock while ties are computed would stall their commits. The write checks that the
+        index did not move since the snapshot (another indexer process, a reorg rollback); if it
+        did, the batch is computed again under the lock.
         """
         deadline = None if budget_s is None else time.monotonic() + budget_s
-        with self.engine.begin() as conn:
+        with self.engine.connect() as conn:
             as_of = self.head_as_of(conn)
-            if as_of is None:
-                return RefreshResult(0, 0, 0)
-            # A new day: every tie computed for an earlier day decays, so recompute it.
-            conn.execute(
+        if as_of is None:
+            return RefreshResult(0, 0, 0)
+        self._mark_new_day(as_of)
+        ties = self._drain(
+            budget_s, deadline, "SELECT participant, region FROM dirty_ties ORDER BY participant, region LIMIT :n",
+            lambda conn, keys: self._compute_ties(conn, keys, as_of), self._write_ties,
+        )  # fmt: skip
+        days = self._drain(
+            budget_s, deadline, "SELECT region, day FROM dirty_days ORDER BY region, day LIMIT :n",
+            self._compute_days, self._write_days,
+        )  # fmt: skip
+        return RefreshResult(ties, days, as_of)
+
+    def _index_version(self, conn: Connection) -> tuple[Any, ...]:
+        """What changes whenever the event tables or the dirty keys do (a chunk, a rollback)."""
+        return tuple(
+            tuple(r)
+            for r in conn.execute(
                 text(
-                    "INSERT INTO dirty_ties (participant, region) SELECT participant, region FROM ties "
-                    "WHERE as_of < :a ON CONFLICT DO NOTHING"
+                    "SELECT contract, block_number, block_hash, updated_at FROM indexer_checkpoints "
+                    "WHERE chain_id = :c ORDER BY contract"
                 ),
-                {"a": as_of},
+                {"c": self.chain_id},
             )
-        ties = 0
+        )
+
+    def _drain(
+        self,
+        budget_s: float | None,
+        deadline: float | None,
+        select_keys: str,
+        compute: Callable[[Connection, list[tuple[Any, Any]]], _T],
+        write: Callable[[Connection, list[tuple[Any, Any]], _T], None],
+    ) -> int:
+        """Batches of dirty keys until none is left or the deadline passed; returns the keys done."""
+        done = 0
         # A positive budget always gets one batch done, so slow statements cannot stall progress.
         progress = budget_s is None or budget_s > 0
         while progress or deadline is None or time.monotonic() < deadline:
             progress = False
-            with self.engine.begin() as conn:
+            with self.engine.connect() as conn, conn.begin():
+                version = self._index_version(conn)
+                keys = [(r[0], r[1]) for r in conn.execute(text(select_keys), {"n": self.batch})]
+                if not keys:
+                    break
+                rows = compute(conn, keys)
+            with write_transaction(self.engine) as conn:
+                if self._index_version(conn) != version:
+                    keys = [(r[0], r[1]) for r in conn.execute(text(select_keys), {"n": self.batch})]
+                    rows = compute(conn, keys)
+                write(conn, keys, rows)
+            done += len(keys)
+        return done
+
+    def _mark_new_day(self, as_of: int) -> None:
+        """A new day: every tie computed for an earlier day decays, so mark it dirty again, in
+        slices of ``_NEW_DAY_SLICE`` keys (each its own short write transaction)."""
+        after: tuple[str, int] = ("", -1)
+        while True:
+            with self.engine.connect() as conn:
                 keys = [
                     (str(r[0]), int(r[1]))
                     for r in conn.execute(
-                        text("SELECT participant, region FROM dirty_ties ORDER BY participant, region LIMIT :n"),
-                        {"n": self.batch},
+                        text(
+                            "SELECT participant, region FROM ties WHERE as_of < :a "
+                            "AND (participant > :p OR (participant = :p AND region > :r)) "
+                            "ORDER BY participant, region LIMIT :n"
+                        ),
+                        {"a": as_of, "p": after[0], "r": after[1], "n": _NEW_DAY_SLICE},
                     )
                 ]
-                if not keys:
-                    break
-                self._refresh_ties(conn, keys, as_of)
-                ties += len(keys)
-        days = 0
-        progress = budget_s is None or budget_s > 0
-        while progress or deadline is None or time.monotonic() < deadline:
-            progress = False
-            with self.engine.begin() as conn:
-                day_keys = [
-                    (int(r[0]), int(r[1]))
-                    for r in conn.execute(
-                        text("SELECT region, day FROM dirty_days ORDER BY region, day LIMIT :n"), {"n": self.batch}
-                    )
-                ]
-                if not day_keys:
-                    break
-                self._refresh_days(conn, day_keys)
-                days += len(day_keys)
-        return RefreshResult(ties, days, as_of)
+            if not keys:
+                return
+            with write_transaction(self.engine) as conn:
+                conn.execute(
+                    text("INSERT INTO dirty_ties (participant, region) VALUES (:p, :r) ON CONFLICT DO NOTHING"),
+                    [{"p": p, "r": r} for p, r in keys],
+                )
+            after = keys[-1]
 
     # -- ties ------------------------------------------------------------------------------------
 
-    def _refresh_ties(self, conn: Connection, keys: list[tuple[str, int]], as_of: int) -> None:
+    def _compute_ties(self, conn: Connection, keys: list[tuple[str, int]], as_of: int) -> _TieRows:
+        """The rows of ``ties`` and ``tie_months`` for ``keys``, and who was first seen when."""
         participants = sorted({p for p, _ in keys})
         wanted = set(keys)
         holders = ", ".join(f":p{i}" for i in range(len(participants)))
@@ -193,7 +257,11 @@ class DerivedRefresher:
         month_rows: list[dict[str, Any]] = []
         for key in keys:
             self._tie_rows(key, records.get(key, []), supports.get(key, []), as_of, tie_rows, month_rows)
+        return _TieRows(tie_rows, month_rows, first_seen)
 
+    def _write_ties(self, conn: Connection, keys: list[tuple[str, int]], rows: _TieRows) -> None:
+        tie_rows, month_rows = rows.ties, rows.months
+        participants = sorted({p for p, _ in keys})
         delete = [{"p": p, "r": r} for p, r in keys]
         conn.execute(text("DELETE FROM ties WHERE participant = :p AND region = :r"), delete)
         conn.execute(text("DELETE FROM tie_months WHERE participant = :p AND region = :r"), delete)
@@ -210,7 +278,7 @@ class DerivedRefresher:
                 text(f"INSERT INTO tie_months ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})"),
                 month_rows,
             )
-        self._refresh_participants(conn, participants, first_seen)
+        self._refresh_participants(conn, participants, rows.first_seen)
 
     def _insert_rows(self, conn: Connection, table: str, rows: list[dict[str, Any]]) -> None:
         """Bulk insert through the driver with tuples (SQLAlchemy's per-row parameter work is the
@@ -331,7 +399,7 @@ class DerivedRefresher:
 
     # -- daily aggregates ------------------------------------------------------------------------------
 
-    def _refresh_days(self, conn: Connection, keys: list[tuple[int, int]]) -> None:
+    def _compute_days(self, conn: Connection, keys: list[tuple[int, int]]) -> _DayRows:
         daily: list[dict[str, Any]] = []
         coins: list[dict[str, Any]] = []
         for region, day in keys:
@@ -384,6 +452,10 @@ class DerivedRefresher:
                         "revocations": int(revocations),
                     }
                 )
+        return _DayRows(daily, coins)
+
+    def _write_days(self, conn: Connection, keys: list[tuple[int, int]], rows: _DayRows) -> None:
+        daily, coins = rows.daily, rows.coins
         delete = [{"r": r, "d": d} for r, d in keys]
         conn.execute(text("DELETE FROM region_daily WHERE region = :r AND day = :d"), delete)
         conn.execute(text("DELETE FROM region_daily_coins WHERE region = :r AND day = :d"), delete)

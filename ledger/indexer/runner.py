@@ -7,8 +7,11 @@ checkpoint in one transaction; :meth:`Indexer.backfill` repeats it until caught 
 
 - **Ranges** adapt: a node's "too many results / range too large" halves the range, a chunk with
   few logs doubles it (up to ``max_range``), a chunk with many logs shrinks it.
-- **Retries**: an unreachable or failing node is retried with exponential backoff (0.2 s → 10 s);
-  the problem is recorded for ``tsunagari index status``; no range is ever skipped.
+- **Retries**: an unreachable or failing node, or a database that is busy or unreachable, is
+  retried with exponential backoff (0.2 s → 10 s); the problem is recorded for ``tsunagari index
+  status`` (the checkpoint's last error and the ``indexer`` row of ``service_health``); no range is
+  ever skipped. :meth:`Indexer.follow` never returns on an error, whatever it is: a loop that
+  exits leaves every participant's page stale until someone notices.
 - **Order**: logs are handled strictly by (block, transaction index, log index).
 - **Reorgs**: before each chunk the stored hash of the checkpoint block is compared with the
   chain's; on a mismatch the stored headers of the unconfirmed window are walked back to the
@@ -31,9 +34,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
+
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from ledger.errors import ChainUnavailable, TsunagariError
+from ledger.health import HealthReporter
 from ledger.indexer.decoding import EventDecoder
 from ledger.indexer.handlers import LogContext, apply_log, jst_day
 from ledger.indexer.rpc import JsonRpc, RangeTooLarge, RpcError
@@ -43,6 +49,12 @@ from ledger.indexer.store import BlockHeader, Checkpoint, ChunkSink, IndexStore
 __all__ = ["IndexerConfig", "ChunkResult", "Indexer", "ReorgTooDeep"]
 
 log = logging.getLogger("tsunagari.indexer")
+
+
+_R = TypeVar("_R")
+
+# Worth retrying as they are: the node is down, behind or changing; the database is busy or gone.
+_TRANSIENT = (ChainUnavailable, RpcError, OperationalError, InterfaceError)
 
 
 class ReorgTooDeep(TsunagariError):
@@ -130,6 +142,7 @@ class Indexer:
         config: IndexerConfig | None = None,
         refresh: Callable[[float | None], Any] | None = None,
         fault: Callable[[str], None] | None = None,
+        health: HealthReporter | None = None,
     ) -> None:
         self.spec = spec
         self.store = store
@@ -139,6 +152,7 @@ class Indexer:
         self.range = self.config.initial_range
         self.refresh = refresh
         self.fault = fault or (lambda _where: None)  # test hook: raise to simulate a crash
+        self.health = health
         # One checkpoint row for the whole spec, under the first contract's address.
         self.checkpoint_key = spec.contracts[0].address
         self._addresses = spec.addresses if len(spec.addresses) > 1 else spec.addresses[0]
@@ -321,7 +335,7 @@ class Indexer:
         while True:
             try:
                 return self.step()
-            except (ChainUnavailable, RpcError) as exc:
+            except _TRANSIENT as exc:
                 log.warning("indexer: %s (retrying in %.1f s)", exc, delay)
                 self._note_error(str(exc))
             if stop is not None and stop.wait(delay):
@@ -331,6 +345,8 @@ class Indexer:
             delay = min(delay * 2, self.config.backoff_max_s)
 
     def _note_error(self, message: str) -> None:
+        if self.health is not None:
+            self.health.failed(message)
         try:
             self.store.record_error(self.checkpoint_key, message)
         except Exception:
@@ -350,28 +366,47 @@ class Indexer:
             if result.rolled_back_to is None and result.to_block < result.from_block:
                 break  # nothing more to read yet
         if self.refresh is not None:
-            self.refresh(None)
+            self._with_retries(lambda: self.refresh(None) if self.refresh is not None else None)
         return total
 
     def follow(self, stop: threading.Event) -> None:
-        """Index new blocks as they come until ``stop`` is set."""
-        while not stop.is_set():
-            result = self.run_step(stop)
-            if result is None:
-                return
-            caught_up = result.rolled_back_to is None and result.to_block >= result.head - self.config.confirmations
-            if caught_up or result.rolled_back_to is not None:
-                if self.refresh is not None:
-                    self.refresh(self.config.refresh_budget_s)
-                if caught_up:
-                    stop.wait(self.config.poll_interval_s)
+        """Index new blocks as they come until ``stop`` is set.
 
-    def _with_retries(self, call: Callable[[], int]) -> int:
+        It returns only when ``stop`` is set. Any failure of a pass (a database or node error, a
+        reorg deeper than the window, a bug) is logged, reported and retried with backoff.
+        """
+        delay = self.config.backoff_initial_s
+        while not stop.is_set():
+            try:
+                caught_up = self._follow_pass(stop)
+            except Exception as exc:
+                log.exception("indexer pass failed (retrying in %.1f s)", delay)
+                self._note_error(f"{type(exc).__name__}: {exc}")
+                stop.wait(delay)
+                delay = min(delay * 2, self.config.backoff_max_s)
+                continue
+            delay = self.config.backoff_initial_s
+            if caught_up:
+                stop.wait(self.config.poll_interval_s)
+
+    def _follow_pass(self, stop: threading.Event) -> bool:
+        """One chunk (and the derived tables when caught up); True when caught up with the head."""
+        result = self.run_step(stop)
+        if result is None:
+            return False
+        caught_up = result.rolled_back_to is None and result.to_block >= result.head - self.config.confirmations
+        if (caught_up or result.rolled_back_to is not None) and self.refresh is not None:
+            self.refresh(self.config.refresh_budget_s)
+        if self.health is not None:
+            self.health.beat()
+        return caught_up
+
+    def _with_retries(self, call: Callable[[], _R]) -> _R:
         delay = self.config.backoff_initial_s
         while True:
             try:
                 return call()
-            except (ChainUnavailable, RpcError) as exc:
+            except _TRANSIENT as exc:
                 log.warning("indexer: %s (retrying in %.1f s)", exc, delay)
                 time.sleep(delay)
                 delay = min(delay * 2, self.config.backoff_max_s)

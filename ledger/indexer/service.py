@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 
 from ledger.chain.context import ChainContext
 from ledger.db.engine import make_engine, upgrade_to_head
+from ledger.health import HealthReporter
 from ledger.indexer.refresh import DerivedRefresher
 from ledger.indexer.rpc import json_rpc_for
 from ledger.indexer.runner import Indexer, IndexerConfig
@@ -46,5 +47,6 @@ def build_indexer(ctx: ChainContext, engine: Engine | None = None) -> IndexerSer
         json_rpc_for(ctx.w3, rpc_url, settings.chain.request_timeout_s),
         config,
         refresh=refresher,
+        health=HealthReporter(engine, "indexer"),
     )
     return IndexerService(engine=engine, indexer=indexer, refresher=refresher)

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 
 from ledger.db import models
+from ledger.db.engine import write_transaction
 from ledger.indexer.handlers import TABLE_COLUMNS
 
 __all__ = ["BlockHeader", "ChunkSink", "Checkpoint", "IndexStore"]
@@ -146,7 +147,7 @@ class IndexStore:
     ) -> None:
         """Everything one chunk produced, atomically, including the new checkpoint."""
         m = self._mark
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             for table, rows in sink.rows.items():
                 self._executemany(conn, self._insert_sql[table], rows)
             self._mark_dirty(conn, sink.ties, sink.days, sink.record_days)
@@ -216,7 +217,7 @@ class IndexStore:
 
     def record_error(self, contract: str, message: str, head_seen: int | None = None) -> None:
         """Remember the last problem for ``tsunagari index status`` (no-op before the first checkpoint)."""
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             conn.execute(
                 text(
                     "UPDATE indexer_checkpoints SET last_error = :e, last_error_at = :t, "
@@ -230,7 +231,7 @@ class IndexStore:
         removed = 0
         # One database indexes one chain: filtering on block_number alone lets SQLite use its index.
         params = {"c": self.chain_id, "n": ancestor.number}
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             for statement in (
                 "INSERT INTO dirty_ties (participant, region) SELECT DISTINCT participant, region FROM contributions "
                 "WHERE block_number > :n ON CONFLICT DO NOTHING",

@@ -21,6 +21,7 @@ from web3.exceptions import Web3RPCError
 
 from ledger.chain.client import LedgerClient
 from ledger.chain.signing import SupportRequest, recover_support
+from ledger.db.engine import write_transaction
 from ledger.errors import ChainUnavailable, TsunagariError
 
 __all__ = ["SupportRefused", "SupportStatus", "accept_support", "support_status", "MAX_UINT64"]
@@ -153,7 +154,7 @@ def accept_support(
         log.warning("nonce of %s: the node did not answer (%s); the relayer will check it", address, exc)
         chain_nonce = None
     try:
-        with engine.begin() as conn:
+        with write_transaction(engine) as conn:
             if chain_nonce is not None:
                 if nonce < chain_nonce:
                     raise SupportRefused(409, "nonce_used", f"nonce {nonce} is used; the next one is {chain_nonce}")

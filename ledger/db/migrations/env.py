@@ -1,21 +1,34 @@
-"""Alembic environment: runs against the engine handed over by ledger.db.engine.upgrade_to_head."""
+"""Alembic environment: runs against the engine handed over by ledger.db.engine.upgrade_to_head.
+
+Every process (API, relayer, indexer) migrates at start, so several may start on one database at
+once: the migration runs in one transaction that holds the write lock from its start (SQLite
+``BEGIN IMMEDIATE``; on PostgreSQL a transaction-scoped advisory lock), so the second process waits,
+then finds the schema at head and does nothing.
+"""
 
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlmodel import SQLModel
 
 import ledger.db.models  # noqa: F401 - registers the tables on SQLModel.metadata
 
+# An arbitrary constant: the advisory lock that serialises migrations on one PostgreSQL database.
+_MIGRATION_LOCK = 0x7453_756E_6761_7269  # "tSungari"
+
 engine: Engine = context.config.attributes["engine"]
-with engine.begin() as connection:
-    context.configure(
-        connection=connection,
-        target_metadata=SQLModel.metadata,
-        render_as_batch=engine.dialect.name == "sqlite",
-        compare_type=True,
-        transactional_ddl=True,  # one transaction for all pending migrations (SQLite too, see engine.py)
-    )
-    with context.begin_transaction():
-        context.run_migrations()
+with engine.connect() as plain:
+    connection = plain.execution_options(sqlite_immediate=True)
+    with connection.begin():
+        if engine.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
+        context.configure(
+            connection=connection,
+            target_metadata=SQLModel.metadata,
+            render_as_batch=engine.dialect.name == "sqlite",
+            compare_type=True,
+            transactional_ddl=True,  # one transaction for all pending migrations (SQLite too, see engine.py)
+        )
+        with context.begin_transaction():
+            context.run_migrations()
