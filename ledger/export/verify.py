@@ -8,7 +8,7 @@
    first and last blocks must be the manifest's.
 3. **Rows.** The logs of the indexed contracts are fetched again (``eth_getLogs`` over the range,
    adaptively chunked) and turned into rows by the project's own decoder and handlers
-   (:class:`~ledger.indexer.decoding.EventDecoder`, :data:`~ledger.indexer.handlers.HANDLERS`), so
+   (:class:`~ledger.chain.decoding.EventDecoder`, :data:`~ledger.indexer.handlers.HANDLERS`), so
    "the same fields" means exactly what the indexer stores. Event tables are compared row by row
    in block order, a chunk of the chain at a time against the files read in step (memory stays
    flat); rows are matched on their key (block number, log index, and the movement for coin
@@ -40,12 +40,12 @@ import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
 from ledger.chain.artifacts import abi_sha256 as current_abi_sha256
 from ledger.chain.artifacts import load_artifact
+from ledger.chain.decoding import EventDecoder
 from ledger.errors import BuildError, ChainUnavailable
 from ledger.export.errors import NotAnExport
 from ledger.export.package import DATAPACKAGE, FORMAT_NAME, FORMAT_VERSION, MANIFEST, README
 from ledger.export.pseudonym import Pseudonymiser, salt_fingerprint
 from ledger.export.schema import TABLES, ExportTable, arrow_schema
-from ledger.indexer.decoding import EventDecoder
 from ledger.indexer.handlers import LogContext, apply_log, jst_day
 from ledger.indexer.rpc import JsonRpc, ProviderJsonRpc, RpcError
 from ledger.indexer.spec import IndexedContract
@@ -323,7 +323,10 @@ class _Decoder:
     def __init__(self, contracts: Sequence[dict[str, Any]], chain_id: int) -> None:
         indexed = tuple(
             IndexedContract(
-                c["name"], str(c["address"]).lower(), int(c["start_block"]), tuple(load_artifact(c["name"]).abi)
+                name=c["name"],
+                address=str(c["address"]).lower(),
+                abi=tuple(load_artifact(c["name"]).abi),
+                start_block=int(c["start_block"]),
             )
             for c in contracts
         )

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ledger.chain.decoding import DecodeError, EventDecoder
 from ledger.db import models
-from ledger.indexer.decoding import DecodeError, EventDecoder
 from ledger.ties import jst_date
 
 __all__ = ["LogContext", "Sink", "Handler", "HANDLERS", "EVENT_TABLE", "TABLE_COLUMNS", "jst_day", "apply_log"]

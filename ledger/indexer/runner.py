@@ -38,9 +38,9 @@ from typing import Any, TypeVar
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from ledger.chain.decoding import EventDecoder
 from ledger.errors import ChainUnavailable, TsunagariError
 from ledger.health import HealthReporter
-from ledger.indexer.decoding import EventDecoder
 from ledger.indexer.handlers import LogContext, apply_log, jst_day
 from ledger.indexer.rpc import JsonRpc, RangeTooLarge, RpcError
 from ledger.indexer.spec import IndexSpec

@@ -8,25 +8,19 @@ every event of every indexed ABI has a handler and is documented in ``docs/event
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from ledger.chain.artifacts import load_artifact
+from ledger.chain.decoding import ContractAbi
 from ledger.chain.deploy import Deployment
 
 __all__ = ["IndexedContract", "IndexSpec", "spec_for_deployment"]
 
 
 @dataclass(frozen=True)
-class IndexedContract:
-    """One contract to index."""
+class IndexedContract(ContractAbi):
+    """One contract to index (its name is the artifact name, the "Contract" part of handler keys)."""
 
-    name: str  # the artifact name, also the "Contract" part of handler keys
-    address: str  # lowercase hex
-    start_block: int
-    abi: tuple[dict[str, Any], ...]
-
-    def events(self) -> list[dict[str, Any]]:
-        return [item for item in self.abi if item["type"] == "event"]
+    start_block: int = 0
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ from web3.types import TxReceipt
 
 from ledger.chain.client import LedgerClient, RecordInput, pack_record
 from ledger.chain.context import ChainContext
+from ledger.chain.decoding import DecodeError, EventDecoder
 from ledger.db.engine import write_transaction
 from ledger.errors import (
     ActivityClosed,
@@ -69,7 +70,6 @@ from ledger.errors import (
     UnknownRegion,
     ZeroAddress,
 )
-from ledger.indexer.decoding import DecodeError, EventDecoder
 from ledger.indexer.spec import spec_for_deployment
 from ledger.relay.sender import Broadcast, Fees, SignedAttempt, TxSender, call_data, hex_hash
 from ledger.settings import Settings

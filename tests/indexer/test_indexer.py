@@ -21,11 +21,11 @@ from sqlalchemy import Engine, text
 
 from ledger.chain.accounts import dev_account
 from ledger.chain.client import ActivitySpec, LedgerClient, RecordInput
+from ledger.chain.decoding import event_topic
 from ledger.chain.deploy import Deployment, deploy_ledger
 from ledger.chain.devnet import AnvilDevnet, Devnet, PyEvmDevnet
 from ledger.chain.signing import SupportRequest, sign_support
 from ledger.errors import ChainUnavailable
-from ledger.indexer.decoding import event_topic
 from ledger.indexer.rpc import JsonRpc, RangeTooLarge, json_rpc_for
 from ledger.taxonomy import ContributionKind
 from tests.indexer.helpers import count, database, dump, make_indexer

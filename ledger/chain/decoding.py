@@ -1,4 +1,7 @@
-"""Fast decoding of raw ``eth_getLogs`` results with ABIs parsed once.
+"""Fast decoding of raw logs (``eth_getLogs`` results, receipts) with ABIs parsed once.
+
+Used by the indexer (every log of a backfill), the relayer (the ``ContributionRecorded`` logs of
+its receipts) and the export's verify.
 
 web3's ``process_log`` rebuilds ABI machinery per log and is far too slow for a backfill (see the
 index benchmark). Here each event's layout is parsed once into a plan. An event whose data is
@@ -12,18 +15,29 @@ which the runner records as an undecodable log instead of crashing or dropping i
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from eth_abi.abi import decode as abi_decode
 from eth_utils.abi import event_signature_to_log_topic
 
-from ledger.indexer.spec import IndexedContract
-
-__all__ = ["DecodeError", "EventPlan", "EventDecoder", "event_topic"]
+__all__ = ["ContractAbi", "DecodeError", "EventPlan", "EventDecoder", "event_topic"]
 
 _STATIC_SCALARS = ("uint", "int", "address", "bool", "bytes32")
+
+
+@dataclass(frozen=True)
+class ContractAbi:
+    """A contract whose logs are decoded: its name (the "Contract" of ``"Contract:Event"`` keys), its
+    lowercase address and its ABI."""
+
+    name: str
+    address: str
+    abi: tuple[dict[str, Any], ...]
+
+    def events(self) -> list[dict[str, Any]]:
+        return [item for item in self.abi if item["type"] == "event"]
 
 
 class DecodeError(ValueError):
@@ -199,7 +213,7 @@ def _compile_static(
     return decode
 
 
-def _plan(contract: IndexedContract, event: dict[str, Any]) -> EventPlan:
+def _plan(contract: ContractAbi, event: dict[str, Any]) -> EventPlan:
     names: list[str] = []
     fields: list[tuple[bool, int, str | None]] = []
     data_types: list[str] = []
@@ -235,9 +249,9 @@ def _plan(contract: IndexedContract, event: dict[str, Any]) -> EventPlan:
 
 
 class EventDecoder:
-    """Decoders for every event of the indexed contracts, by (address, topic0)."""
+    """Decoders for every event of ``contracts``, by (address, topic0)."""
 
-    def __init__(self, contracts: tuple[IndexedContract, ...]) -> None:
+    def __init__(self, contracts: Sequence[ContractAbi]) -> None:
         self.plans: dict[tuple[str, str], EventPlan] = {}
         for contract in contracts:
             for event in contract.events():
