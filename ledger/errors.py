@@ -23,9 +23,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
 
 __all__ = [
+    "error_code",
     "TsunagariError",
     "ConfigError",
     "BuildError",
@@ -75,6 +77,12 @@ __all__ = [
     "StringTooLong",
     "InvalidShortString",
 ]
+
+
+def error_code(error: BaseException) -> str:
+    """A stable snake_case code for an error, as the outbox and the API show it:
+    ``ActivityClosed`` → ``activity_closed``."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(error).__name__).lower()
 
 
 class TsunagariError(Exception):

@@ -150,6 +150,14 @@ class RelaySettings(BaseModel):
     fee_bump_percent: int = Field(25, ge=10, description="fee increase of each bump (nodes require at least 10)")
     max_fee_gwei: float = Field(500.0, gt=0, description="never offer more than this per gas")
     in_flight: int = Field(4, ge=1, description="transactions per account sent before waiting for receipts")
+    watch_blocks: int = Field(
+        128,
+        ge=1,
+        description=(
+            "blocks (or chain.confirmations, if more) during which a mined batch is rechecked and sent again "
+            "if its block leaves the chain"
+        ),
+    )
 
 
 class DemoSettings(BaseModel):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,7 +25,7 @@ import httpx
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from ledger.auth import create_api_key
 from ledger.chain.accounts import dev_account
@@ -33,6 +34,7 @@ from ledger.chain.deploy import Deployment, deploy_ledger, save_deployment
 from ledger.chain.devnet import AnvilDevnet, free_port
 from ledger.checkin.signing import ClaimSigning
 from ledger.db.engine import make_engine, upgrade_to_head, write_transaction
+from ledger.relay.outbox import Outbox
 from ledger.taxonomy import ContributionKind
 
 __all__ = ["DevStack", "running_stack", "sign_claim", "TATEYAMA", "NAGAOKA"]
@@ -140,6 +142,21 @@ class DevStack:
     def start_anvil(self) -> None:
         self.anvil.start()
 
+    def kill_anvil(self, *, restore: Path | None = None) -> None:
+        """``kill -9`` the node; with ``restore``, put that older copy of its state file back first, so
+        the restarted node has lost every block since (a node restored from a snapshot). Then start it."""
+        self.anvil.kill()
+        if restore is not None and self.anvil.state_file is not None:
+            shutil.copyfile(restore, self.anvil.state_file)
+        self.anvil.start()
+
+    def copy_anvil_state(self, name: str = "anvil-state.copy.json") -> Path:
+        """A copy of the node's state file as it is now (it is written once a second)."""
+        assert self.anvil.state_file is not None
+        target = self.root / name
+        shutil.copyfile(self.anvil.state_file, target)
+        return target
+
     # -- the check-in flow ------------------------------------------------------------------------------
 
     def kiosk_url(self, activity_id: int | None = None) -> str:
@@ -162,11 +179,17 @@ class DevStack:
 
     def claims(self) -> dict[int, tuple[str, str]]:
         """Every claim in the outbox: id -> (participant, status)."""
-        with self.engine.connect() as conn:
-            return {
-                int(r[0]): (str(r[1]), str(r[2]))
-                for r in conn.execute(text("SELECT id, participant, status FROM claims"))
-            }
+        return Outbox(self.engine).claims_by_id()
+
+    def supports_on_chain(self) -> dict[str, int]:
+        """supporter -> how many ``ProjectSupported`` logs name them."""
+        event = self.client.contract.events.ProjectSupported
+        counts: dict[str, int] = {}
+        head = self.client.w3.eth.block_number
+        for log in event.get_logs(from_block=self.deployment.deploy_block, to_block=head):
+            supporter = str(log["args"]["supporter"]).lower()
+            counts[supporter] = counts.get(supporter, 0) + 1
+        return counts
 
     def on_chain(self) -> dict[int, int]:
         """claimId -> how many ContributionRecorded logs carry it (must be exactly 1 for each claim)."""

@@ -19,7 +19,7 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils.crypto import keccak
 
-__all__ = ["SimulationResult", "simulate_checkins"]
+__all__ = ["SimulationResult", "simulate_checkins", "PacedResult", "paced_checkins"]
 
 
 @dataclass
@@ -55,16 +55,8 @@ def _kiosk_parts(kiosk_url: str) -> tuple[str, int, str]:
     return f"{parts.scheme}://{parts.netloc}", int(segments[-1]), session
 
 
-async def _phone(
-    http: httpx.AsyncClient, index: int, seed: str, token: str, result: SimulationResult, wait_s: float
-) -> None:
-    person = Account.from_key(keccak(text=f"{seed}-{index}"))
-    scanned = time.time()
-    context = (await http.get(f"/api/v1/checkin/{token}")).json()
-    if "error" in context:
-        code = str(context["error"]["code"])
-        result.statuses[code] = result.statuses.get(code, 0) + 1
-        return
+def _claim_body(person: Any, token: str, context: dict[str, Any], scanned: float) -> dict[str, Any]:
+    """What the claim page posts: the EIP-712 claim (domain from the server) signed by ``person``."""
     activity_id = int(context["activity"]["id"])
     typed = {
         "types": {
@@ -86,13 +78,26 @@ async def _phone(
         },
     }
     signature = person.sign_message(encode_typed_data(full_message=typed)).signature.hex()
-    body = {
+    return {
         "token": token,
         "participant": person.address,
         "requested_at": int(scanned),
         "signature": "0x" + signature.removeprefix("0x"),
         "activity_id": activity_id,
     }
+
+
+async def _phone(
+    http: httpx.AsyncClient, index: int, seed: str, token: str, result: SimulationResult, wait_s: float
+) -> None:
+    person = Account.from_key(keccak(text=f"{seed}-{index}"))
+    scanned = time.time()
+    context = (await http.get(f"/api/v1/checkin/{token}")).json()
+    if "error" in context:
+        code = str(context["error"]["code"])
+        result.statuses[code] = result.statuses.get(code, 0) + 1
+        return
+    body = _claim_body(person, token, context, scanned)
     started = time.monotonic()
     answer: httpx.Response | None = None
     for _attempt in range(2):  # a phone retries the same signed body once when the network fails
@@ -151,3 +156,80 @@ def simulate_checkins(
 ) -> SimulationResult:
     """Scan ``kiosk_url`` as ``people`` phones, ``concurrency`` at a time."""
     return asyncio.run(_simulate(kiosk_url, people, concurrency, seed, wait_s))
+
+
+@dataclass
+class PacedResult:
+    """Phones that scanned at a steady pace and kept trying until the server acknowledged them."""
+
+    acknowledged: dict[str, int] = field(default_factory=dict)  # participant address -> claim id
+    refused: dict[str, str] = field(default_factory=dict)  # participant -> error code (final refusals)
+    retries: int = 0
+
+
+async def _paced_phone(
+    http: httpx.AsyncClient, base: tuple[int, str], index: int, seed: str, give_up_s: float, result: PacedResult
+) -> None:
+    activity_id, session = base
+    person = Account.from_key(keccak(text=f"{seed}-{index}"))
+    deadline = time.monotonic() + give_up_s
+    body: dict[str, Any] | None = None
+    while time.monotonic() < deadline:
+        try:
+            if body is None:  # scan: the kiosk's code now, what it is for, sign
+                frame = (await http.get(f"/api/v1/kiosk/{activity_id}/frame", params={"k": session})).json()
+                token = str(frame["claim_url"]).rsplit("/", 1)[1]
+                context = (await http.get(f"/api/v1/checkin/{token}")).json()
+                if "error" in context:
+                    raise _Retry(str(context["error"]["code"]))
+                body = _claim_body(person, token, context, time.time())
+            answer = await http.post("/api/v1/claims", json=body)
+        except (httpx.HTTPError, _Retry, KeyError, ValueError):
+            result.retries += 1
+            await asyncio.sleep(1.0)
+            continue
+        payload = answer.json()
+        if answer.status_code == 202:
+            result.acknowledged[person.address.lower()] = int(payload["claim_id"])
+            return
+        code = str(payload.get("error", {}).get("code", answer.status_code))
+        if code in ("replayed_request", "already_claimed") and payload["error"].get("claim_id") is not None:
+            result.acknowledged[person.address.lower()] = int(payload["error"]["claim_id"])
+            return
+        if code == "token_expired":
+            body = None  # scan again
+        elif answer.status_code < 500 and code not in ("rate_limited", "chain_unavailable"):
+            result.refused[person.address.lower()] = code
+            return
+        result.retries += 1
+        await asyncio.sleep(1.0)
+    result.refused[person.address.lower()] = "gave_up"
+
+
+class _Retry(Exception):
+    pass
+
+
+async def _paced(kiosk_url: str, people: int, per_s: float, seed: str, give_up_s: float) -> PacedResult:
+    base, activity_id, session = _kiosk_parts(kiosk_url)
+    result = PacedResult()
+    async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+        started = time.monotonic()
+        tasks = []
+        for index in range(people):
+            delay = started + index / per_s - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            phone = _paced_phone(http, (activity_id, session), index, seed, give_up_s, result)
+            tasks.append(asyncio.create_task(phone))
+        await asyncio.gather(*tasks)
+    return result
+
+
+def paced_checkins(
+    kiosk_url: str, people: int, *, per_s: float = 10.0, seed: str = "tsunagari-paced", give_up_s: float = 180.0
+) -> PacedResult:
+    """``people`` distinct phones scan ``kiosk_url`` at ``per_s`` a second; each keeps its signed claim
+    and resends it (as the claim page does) until the server acknowledges it, rescanning if its
+    code expired, for at most ``give_up_s``. Returns who was acknowledged with which claim id."""
+    return asyncio.run(_paced(kiosk_url, people, per_s, seed, give_up_s))

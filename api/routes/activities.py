@@ -16,11 +16,11 @@ from api.deps import ChainDep, CheckinDep, ConnDep, EngineDep, require
 from api.errors import ApiError
 from ledger.auth import Credential
 from ledger.chain.client import ActivitySpec
-from ledger.checkin.intake import claim_counts, list_claims
 from ledger.checkin.metadata import store_metadata
 from ledger.checkin.service import CheckinService
 from ledger.checkin.signing import normalise_address
 from ledger.db.engine import write_transaction
+from ledger.relay.outbox import claim_counts, list_claims
 from ledger.taxonomy import ContributionKind
 
 router = APIRouter(tags=["operator"])

@@ -14,9 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import CheckinDep, ConnDep
 from ledger.checkin.activities import activity_state
 from ledger.checkin.errors import CheckinRejected
-from ledger.checkin.intake import ClaimRequest, GroupCommit, claim_counts, claim_status
+from ledger.checkin.intake import ClaimRequest, GroupCommit
 from ledger.checkin.service import CheckinService
 from ledger.checkin.signing import CLAIM_TYPES
+from ledger.relay.outbox import claim_counts, claim_status
 
 router = APIRouter(tags=["check-in"])
 

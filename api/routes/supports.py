@@ -12,13 +12,12 @@ from typing import Annotated, Any
 from eth_utils.address import is_address, to_checksum_address
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import text
 from web3.exceptions import Web3RPCError
 
 from api.deps import ChainDep, EngineDep
 from api.errors import ApiError
 from ledger.chain.signing import SupportRequest, support_typed_data
-from ledger.relay.supports import MAX_UINT64, SupportRefused, accept_support, support_status
+from ledger.relay.support_intake import MAX_UINT64, SupportRefused, accept_support, next_support_nonce, support_status
 
 router = APIRouter(prefix="/api/v1/supports", tags=["supports"])
 
@@ -49,7 +48,7 @@ def create_support(body: SupportBody, engine: EngineDep, chain: ChainDep) -> dic
         )
     except SupportRefused as exc:
         raise ApiError(exc.status, exc.code, exc.message) from None
-    return {"support_id": queued.support_id, "status": queued.status}
+    return {"support_id": queued.id, "status": queued.status}
 
 
 @router.get("/typed-data", summary="The EIP-712 Support to sign: domain, next nonce, deadline")
@@ -66,22 +65,10 @@ def support_typed_data_for(
     if not is_address(supporter):
         raise ApiError(422, "invalid_address", f"{supporter!r} is not an Ethereum address")
     try:
-        chain_nonce = chain.client.nonce(supporter)
+        nonce = next_support_nonce(engine, chain.client, supporter)
     except (OSError, Web3RPCError) as exc:
         raise ApiError(503, "chain_unavailable", f"the chain node did not answer: {exc}") from None
-    with engine.connect() as conn:
-        queued = int(
-            conn.execute(
-                text(
-                    "SELECT COUNT(*) FROM support_requests WHERE supporter = :s AND nonce >= :n "
-                    "AND status IN ('accepted', 'submitted')"
-                ),
-                {"s": supporter.lower(), "n": chain_nonce},
-            ).scalar_one()
-        )
-    request = SupportRequest(
-        to_checksum_address(supporter), project_id, amount, chain_nonce + queued, int(time.time()) + valid_s
-    )
+    request = SupportRequest(to_checksum_address(supporter), project_id, amount, nonce, int(time.time()) + valid_s)
     return support_typed_data(request, chain.chain_id, chain.client.address)
 
 
@@ -92,7 +79,7 @@ def get_support(support_id: Annotated[int, Path(ge=1)], engine: EngineDep) -> di
         raise ApiError(404, "not_found", f"no support {support_id}")
     error = None if found.error_code is None else {"code": found.error_code, "message": found.error_message}
     return {
-        "support_id": found.support_id,
+        "support_id": found.id,
         "status": found.status,
         "supporter": found.supporter,
         "project_id": found.project_id,

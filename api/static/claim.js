@@ -27,6 +27,11 @@
   const POLL_MS = 1000;
   const RETRY_DELAYS_MS = [1000, 2000, 4000, 8000];
   const AFTER_CONFIRMED_POLLS = 60;
+  // After "confirmed", the page keeps looking (slowly) for a while: on a chain without instant
+  // finality a block can still be replaced, and then the relayer records the claim again. The page
+  // says so instead of showing a coin that is not (yet again) on chain.
+  const WATCH_AFTER_CONFIRMED_MS = 120000;
+  const WATCH_POLL_MS = 5000;
 
   const main = document.getElementById("main");
   const token = main.dataset.token;
@@ -276,8 +281,12 @@
     updateMap(CLAIMS_STORE, token, remembered);
   }
 
+  let shownStatus = null;
+
   function showStatus(claim) {
     const status = claim.status;
+    const wasOnChain = shownStatus === "confirmed" || shownStatus === "indexed";
+    shownStatus = status;
     $("status").dataset.claimId = String(claim.claim_id);
     if (status === "rejected") {
       const error = claim.error || { code: "unknown", message: "" };
@@ -292,6 +301,10 @@
     if (status === "confirmed" || status === "indexed") {
       setState(status, t("claim.confirmed_headline"), reward ? t("claim.confirmed_detail", { reward: reward }) : t("claim.confirmed_detail_plain"));
       showBackupReminder();
+    } else if (wasOnChain) {
+      setState("submitted", t("claim.accepted_headline"), t("claim.recording_again_detail"));
+    } else if (status === "submitted" && claim.tx_hash) {
+      setState(status, t("claim.accepted_headline"), t("claim.mined_detail"));
     } else if (status === "submitted") {
       setState(status, t("claim.accepted_headline"), t("claim.submitted_detail"));
     } else {
@@ -302,6 +315,7 @@
   function follow(claimId) {
     let failures = 0;
     let afterConfirmed = 0;
+    let onChainSince = null;
     const url = "/api/v1/claims/" + encodeURIComponent(claimId);
     const tick = async () => {
       let result;
@@ -325,12 +339,19 @@
       }
       const claim = result.body;
       showStatus(claim);
-      if (claim.status === "rejected" || claim.status === "indexed") return;
-      if (claim.status === "confirmed" && ++afterConfirmed > AFTER_CONFIRMED_POLLS) {
-        document.querySelectorAll("#steps li.next").forEach((item) => item.classList.remove("next"));
-        return; // the indexer is behind; the coin is on chain, which is what matters here
+      if (claim.status === "rejected") return;
+      if (claim.status === "confirmed" || claim.status === "indexed") {
+        onChainSince = onChainSince || Date.now();
+        if (Date.now() - onChainSince > WATCH_AFTER_CONFIRMED_MS) return;
+        if (claim.status === "confirmed" && ++afterConfirmed > AFTER_CONFIRMED_POLLS) {
+          // the indexer is behind; the coin is on chain, which is what matters here
+          document.querySelectorAll("#steps li.next").forEach((item) => item.classList.remove("next"));
+        }
+        pollTimer = setTimeout(tick, claim.status === "indexed" ? WATCH_POLL_MS : POLL_MS * 2);
+        return;
       }
-      pollTimer = setTimeout(tick, claim.status === "confirmed" ? POLL_MS * 2 : POLL_MS);
+      onChainSince = null;
+      pollTimer = setTimeout(tick, POLL_MS);
     };
     if (pollTimer) clearTimeout(pollTimer);
     tick();

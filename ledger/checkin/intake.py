@@ -22,9 +22,8 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, text
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from ledger.checkin.activities import ActivityDirectory, ActivityView, activity_state
@@ -32,6 +31,16 @@ from ledger.checkin.errors import CheckinRejected
 from ledger.checkin.signing import ClaimSigning, normalise_address
 from ledger.checkin.tokens import KioskTokens, TokenPayload
 from ledger.db.engine import is_sqlite, write_transaction
+from ledger.relay.outbox import (
+    NewClaim,
+    claim_id_by_participant,
+    claim_id_by_request,
+    insert_claim,
+    insert_claims,
+    known_participants,
+    known_requests,
+    live_claims,
+)
 
 __all__ = [
     "ClaimRequest",
@@ -40,9 +49,6 @@ __all__ = [
     "RateLimiter",
     "ClaimIntake",
     "GroupCommit",
-    "claim_status",
-    "list_claims",
-    "claim_counts",
 ]
 
 
@@ -103,26 +109,6 @@ class RateLimiter:
                 for k in full:
                     del self._buckets[k]
             return None
-
-
-_INSERT = text(
-    "INSERT INTO claims (activity_id, region, participant, request_hash, token_slot, status, accepted_at_ms) "
-    "VALUES (:activity_id, :region, :participant, :request_hash, :slot, 'accepted', :now) "
-    "ON CONFLICT DO NOTHING RETURNING id"
-)
-_INSERT_MANY = text(
-    "INSERT INTO claims (activity_id, region, participant, request_hash, token_slot, status, accepted_at_ms) "
-    "VALUES (:activity_id, :region, :participant, :request_hash, :slot, 'accepted', :now)"
-)
-_REQUESTS_IN = text("SELECT id, request_hash FROM claims WHERE request_hash IN :hashes").bindparams(
-    bindparam("hashes", expanding=True)
-)
-_PEOPLE_IN = text("SELECT id, participant FROM claims WHERE activity_id = :a AND participant IN :people").bindparams(
-    bindparam("people", expanding=True)
-)
-_BY_REQUEST = text("SELECT id FROM claims WHERE request_hash = :h")
-_BY_PERSON = text("SELECT id FROM claims WHERE activity_id = :a AND participant = :p")
-_LIVE_COUNT = text("SELECT COUNT(*) FROM claims WHERE activity_id = :a AND status <> 'rejected'")
 
 
 class ClaimIntake:
@@ -206,7 +192,8 @@ class ClaimIntake:
         Set-based: one lookup of the requests and people already in the outbox, one multi-row
         insert, one read of the new ids. SQLite's ``BEGIN IMMEDIATE`` makes the lookup and the
         insert atomic; on PostgreSQL a concurrent worker can still win a unique key in between, and
-        then the batch is redone row by row with ``ON CONFLICT DO NOTHING``.
+        then the batch is redone row by row with ``ON CONFLICT DO NOTHING``. The rows and their SQL
+        belong to ``ledger.relay.outbox``; this decides what each claim's answer is.
         """
         if not claims:
             return []
@@ -222,14 +209,12 @@ class ClaimIntake:
     def _commit_set(
         self, conn: Connection, claims: Sequence[PreparedClaim], now_ms: int
     ) -> list[AcceptedClaim | CheckinRejected]:
-        known_requests = {
-            str(r[1]): int(r[0]) for r in conn.execute(_REQUESTS_IN, {"hashes": list({c.request_hash for c in claims})})
-        }
+        known = known_requests(conn, (c.request_hash for c in claims))
         known_people: dict[tuple[int, str], int] = {}
         for activity_id in {c.activity.activity_id for c in claims}:
-            people = list({c.participant for c in claims if c.activity.activity_id == activity_id})
-            for r in conn.execute(_PEOPLE_IN, {"a": activity_id, "people": people}):
-                known_people[(activity_id, str(r[1]))] = int(r[0])
+            people = [c.participant for c in claims if c.activity.activity_id == activity_id]
+            for participant, claim_id in known_participants(conn, activity_id, people).items():
+                known_people[(activity_id, participant)] = claim_id
         live: dict[int, int] = {}
         fresh: list[PreparedClaim] = []
         first_by_request: dict[str, PreparedClaim] = {}
@@ -238,8 +223,8 @@ class ClaimIntake:
         for claim in claims:
             activity = claim.activity
             person = (activity.activity_id, claim.participant)
-            if claim.request_hash in known_requests:
-                plan.append(_replayed(known_requests[claim.request_hash]))
+            if claim.request_hash in known:
+                plan.append(_replayed(known[claim.request_hash]))
             elif person in known_people:
                 plan.append(_already(known_people[person]))
             elif claim.request_hash in first_by_request or person in first_by_person:
@@ -247,9 +232,7 @@ class ClaimIntake:
             else:
                 if activity.capacity:
                     if activity.activity_id not in live:
-                        live[activity.activity_id] = int(
-                            conn.execute(_LIVE_COUNT, {"a": activity.activity_id}).scalar_one()
-                        )
+                        live[activity.activity_id] = live_claims(conn, activity.activity_id)
                     if live[activity.activity_id] >= activity.capacity:
                         plan.append(_state_rejection(activity, "full"))
                         continue
@@ -258,25 +241,7 @@ class ClaimIntake:
                 first_by_person[person] = claim
                 fresh.append(claim)
                 plan.append(claim)
-        ids: dict[str, int] = {}
-        if fresh:
-            conn.execute(
-                _INSERT_MANY,
-                [
-                    {
-                        "activity_id": c.activity.activity_id,
-                        "region": c.activity.region,
-                        "participant": c.participant,
-                        "request_hash": c.request_hash,
-                        "slot": c.slot,
-                        "now": now_ms,
-                    }
-                    for c in fresh
-                ],
-            )
-            ids = {
-                str(r[1]): int(r[0]) for r in conn.execute(_REQUESTS_IN, {"hashes": [c.request_hash for c in fresh]})
-            }
+        ids = insert_claims(conn, [_new(c) for c in fresh], now_ms)
         results: list[AcceptedClaim | CheckinRejected] = []
         for item in plan:
             if isinstance(item, CheckinRejected):
@@ -306,30 +271,19 @@ class ClaimIntake:
         activity = claim.activity
         if activity.capacity:
             if activity.activity_id not in live:
-                live[activity.activity_id] = int(conn.execute(_LIVE_COUNT, {"a": activity.activity_id}).scalar_one())
+                live[activity.activity_id] = live_claims(conn, activity.activity_id)
             if live[activity.activity_id] >= activity.capacity:
                 return _state_rejection(activity, "full")
-        row = conn.execute(
-            _INSERT,
-            {
-                "activity_id": activity.activity_id,
-                "region": activity.region,
-                "participant": claim.participant,
-                "request_hash": claim.request_hash,
-                "slot": claim.slot,
-                "now": now_ms,
-            },
-        ).first()
-        if row is None:
-            replay = conn.execute(_BY_REQUEST, {"h": claim.request_hash}).scalar()
+        claim_id = insert_claim(conn, _new(claim), now_ms)
+        if claim_id is None:
+            replay = claim_id_by_request(conn, claim.request_hash)
             if replay is not None:
-                return _replayed(int(replay))
-            earlier = conn.execute(_BY_PERSON, {"a": activity.activity_id, "p": claim.participant}).scalar()
-            return _already(int(earlier) if earlier is not None else None)
+                return _replayed(replay)
+            return _already(claim_id_by_participant(conn, activity.activity_id, claim.participant))
         if activity.capacity:
             live[activity.activity_id] += 1
         return AcceptedClaim(
-            claim_id=int(row[0]),
+            claim_id=claim_id,
             activity_id=activity.activity_id,
             region=activity.region,
             participant=claim.participant,
@@ -342,6 +296,16 @@ class ClaimIntake:
         if isinstance(result, CheckinRejected):
             raise result
         return result
+
+
+def _new(claim: PreparedClaim) -> NewClaim:
+    return NewClaim(
+        activity_id=claim.activity.activity_id,
+        region=claim.activity.region,
+        participant=claim.participant,
+        request_hash=claim.request_hash,
+        slot=claim.slot,
+    )
 
 
 def _replayed(claim_id: int) -> CheckinRejected:
@@ -417,73 +381,3 @@ class GroupCommit:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-
-
-# -- reading claims back --------------------------------------------------------------------------------
-
-
-def claim_status(conn: Connection, claim_id: int) -> dict[str, Any] | None:
-    """A claim's progress: accepted → submitted → confirmed → indexed, or rejected."""
-    row = conn.execute(
-        text(
-            "SELECT c.id, c.activity_id, c.region, c.participant, c.status, c.tx_hash, c.block_number, "
-            "c.accepted_at_ms, c.confirmed_at_ms, c.error_code, c.error_message, "
-            "EXISTS (SELECT 1 FROM contributions k WHERE k.activity_id = c.activity_id "
-            "        AND k.participant = c.participant AND k.claim_id = c.id) AS indexed "
-            "FROM claims c WHERE c.id = :id"
-        ),
-        {"id": claim_id},
-    ).first()
-    if row is None:
-        return None
-    status = "indexed" if row.status == "confirmed" and row.indexed else str(row.status)
-    return {
-        "claim_id": int(row.id),
-        "activity_id": int(row.activity_id),
-        "region": int(row.region),
-        "participant": str(row.participant),
-        "status": status,
-        "tx_hash": row.tx_hash,
-        "block_number": row.block_number,
-        "accepted_at_ms": int(row.accepted_at_ms),
-        "confirmed_at_ms": row.confirmed_at_ms,
-        "error": {"code": row.error_code, "message": row.error_message} if row.error_code else None,
-    }
-
-
-def list_claims(
-    conn: Connection, activity_id: int, *, status: str | None = None, after_id: int = 0, limit: int = 100
-) -> list[dict[str, Any]]:
-    """An activity's claims in id order (page with ``after_id``)."""
-    rows = conn.execute(
-        text(
-            "SELECT id, participant, status, tx_hash, block_number, accepted_at_ms, confirmed_at_ms, "
-            "error_code, error_message FROM claims WHERE activity_id = :a AND id > :after "
-            + ("AND status = :s " if status else "")
-            + "ORDER BY id LIMIT :limit"
-        ),
-        {"a": activity_id, "after": after_id, "s": status, "limit": limit},
-    )
-    return [
-        {
-            "claim_id": int(r.id),
-            "participant": str(r.participant),
-            "status": str(r.status),
-            "tx_hash": r.tx_hash,
-            "block_number": r.block_number,
-            "accepted_at_ms": int(r.accepted_at_ms),
-            "confirmed_at_ms": r.confirmed_at_ms,
-            "error": {"code": r.error_code, "message": r.error_message} if r.error_code else None,
-        }
-        for r in rows
-    ]
-
-
-def claim_counts(conn: Connection, activity_id: int) -> dict[str, int]:
-    """accepted (every claim not rejected), confirmed (on chain) and rejected, for the kiosk."""
-    rows = conn.execute(
-        text("SELECT status, COUNT(*) AS n FROM claims WHERE activity_id = :a GROUP BY status"), {"a": activity_id}
-    )
-    by_status = {str(r.status): int(r.n) for r in rows}
-    rejected = by_status.pop("rejected", 0)
-    return {"accepted": sum(by_status.values()), "confirmed": by_status.get("confirmed", 0), "rejected": rejected}

@@ -17,10 +17,11 @@ from sqlalchemy import Engine
 
 from ledger.chain.client import LedgerClient
 from ledger.checkin.activities import ActivityDirectory, activity_state
-from ledger.checkin.intake import ClaimIntake, RateLimiter, claim_counts
+from ledger.checkin.intake import ClaimIntake, RateLimiter
 from ledger.checkin.signing import ClaimSigning
 from ledger.checkin.tokens import KioskTokens, load_secret
 from ledger.errors import ChainUnavailable
+from ledger.relay.outbox import claim_counts
 from ledger.settings import Settings
 
 __all__ = ["CheckinService", "KioskFrame", "build_checkin"]

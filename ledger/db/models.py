@@ -623,8 +623,10 @@ class ActivityMetadata(SQLModel, table=True):
 class Claim(SQLModel, table=True):
     """One participant's check-in at one activity; its id is the ``claimId`` recorded on chain.
 
-    Status: ``accepted`` (in the outbox) → ``submitted`` (in a sent batch) → ``confirmed`` (the batch
-    is mined) or ``rejected`` (the chain refused it for good; ``error_code`` says why).
+    Status: ``accepted`` (in the outbox) → ``submitted`` (in a sent batch; with ``tx_hash`` once
+    mined) → ``confirmed`` (``chain.confirmations`` deep) or ``rejected`` (the chain refused it for
+    good; ``error_code`` says why). ``confirmed`` goes back to ``submitted`` if its block leaves the
+    chain (``ledger/relay/outbox.py`` draws the whole state machine).
     """
 
     __tablename__ = "claims"
@@ -644,7 +646,7 @@ class Claim(SQLModel, table=True):
     status: str = Field(description="accepted, submitted, confirmed or rejected")
     accepted_at_ms: int = Field(sa_type=BigInteger, description="unix milliseconds when it was accepted")
     batch_id: int | None = Field(default=None, sa_type=BigInteger, description="relay_batches.id once batched")
-    tx_hash: str | None = Field(default=None, description="transaction that recorded it")
+    tx_hash: str | None = Field(default=None, description="transaction that recorded it (set once mined)")
     block_number: int | None = Field(default=None, sa_type=BigInteger)
     confirmed_at_ms: int | None = Field(default=None, sa_type=BigInteger)
     error_code: str | None = Field(default=None)
@@ -665,12 +667,12 @@ class RelayBatch(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=_ROW_ID)
-    kind: str = Field(description="record or support")
+    kind: str = Field(description="record, support, or filler (a transfer to ourselves that closes a nonce gap)")
     region: int
     issuer: str = Field(description="lowercase hex address of the sending account")
     batch_seq: int | None = Field(default=None, sa_type=BigInteger, description="recordBatch sequence number")
     size: int = Field(description="claims (or 1 support) in the batch")
-    status: str = Field(description="built, sent, confirmed or failed")
+    status: str = Field(description="built, sent, mined, confirmed or failed")
     nonce: int | None = Field(default=None, sa_type=BigInteger, description="account nonce of its transactions")
     tx_hash: str | None = Field(default=None, description="the transaction that was mined")
     block_number: int | None = Field(default=None, sa_type=BigInteger)

@@ -57,8 +57,9 @@ from ledger.db.engine import set_aside_sqlite, upgrade_to_head, write_transactio
 from ledger.demo_seed.catalogue import SEED_REGIONS
 from ledger.demo_seed.plan import DayPlan, Instance, PlannedProject, PlannedSupport, SeedPlan, make_plan
 from ledger.errors import ConfigError, TsunagariError
+from ledger.relay.outbox import Outbox
 from ledger.relay.relayer import Relayer
-from ledger.relay.supports import SupportRefused, accept_support
+from ledger.relay.support_intake import SupportRefused, accept_support
 from ledger.ties import JST_OFFSET_SECONDS, jst_date
 
 __all__ = [
@@ -174,11 +175,10 @@ def _reset_stale_outbox(engine: Engine) -> None:
     """A fresh chain must not inherit claims, relay batches or an index from an earlier chain: move a
     SQLite file that has them aside (``*.stale``); refuse on another database."""
     tables = set(inspect(engine).get_table_names())
-    stale = False
-    with engine.connect() as conn:
-        for table in ("claims", "support_requests", "relay_batches", "indexer_checkpoints"):
-            if table in tables and conn.execute(text(f"SELECT 1 FROM {table} LIMIT 1")).first() is not None:
-                stale = True
+    stale = "claims" in tables and Outbox(engine).holds_anything()
+    if "indexer_checkpoints" in tables:
+        with engine.connect() as conn:
+            stale |= conn.execute(text("SELECT 1 FROM indexer_checkpoints LIMIT 1")).first() is not None
     if not stale:
         return
     set_aside_sqlite(engine, f"{engine.url} holds claims or an index of another chain; seed into an empty database")
@@ -451,22 +451,9 @@ class _Seeder:
 
 
 def _summaries(engine: Engine, seeder: _Seeder) -> list[RegionSeedSummary]:
-    with engine.connect() as conn:
-        records = {
-            int(r[0]): (int(r[1]), int(r[2]))
-            for r in conn.execute(
-                text(
-                    "SELECT region, COUNT(*), COUNT(DISTINCT participant) FROM claims WHERE status = 'confirmed' "
-                    "GROUP BY region"
-                )
-            )
-        }
-        supports = {
-            int(r[0]): int(r[1])
-            for r in conn.execute(
-                text("SELECT region, COUNT(*) FROM support_requests WHERE status = 'confirmed' GROUP BY region")
-            )
-        }
+    confirmed = Outbox(engine).confirmed_by_region()
+    records = {region: (claims, people) for region, (claims, people, _) in confirmed.items()}
+    supports = {region: count for region, (_, _, count) in confirmed.items()}
     activities = Counter(key[0] for key in seeder.activities)
     return [
         RegionSeedSummary(

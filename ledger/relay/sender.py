@@ -17,14 +17,14 @@ from eth_account.signers.local import LocalAccount
 from eth_account.typed_transactions.typed_transaction import TypedTransaction
 from hexbytes import HexBytes
 from web3 import Web3
-from web3.exceptions import TransactionNotFound, Web3RPCError
+from web3.exceptions import BlockNotFound, TransactionNotFound, Web3RPCError
 from web3.types import TxParams, TxReceipt
 
 from ledger.chain.reverts import translate_revert
 from ledger.errors import ChainUnavailable, TransactionFailed
 from ledger.settings import RelaySettings
 
-__all__ = ["Fees", "SignedAttempt", "Broadcast", "TxSender", "hex_hash", "call_data"]
+__all__ = ["Fees", "SignedAttempt", "TxState", "Broadcast", "TxSender", "hex_hash", "call_data"]
 
 log = logging.getLogger("ledger.relay")
 
@@ -65,6 +65,14 @@ class SignedAttempt:
     nonce: int
     fees: Fees
     raw_tx: str  # 0x hex
+
+
+class TxState(enum.Enum):
+    """What a node knows of one transaction hash."""
+
+    UNKNOWN = "unknown"
+    PENDING = "pending"
+    MINED = "mined"
 
 
 class Broadcast(enum.Enum):
@@ -196,13 +204,45 @@ class TxSender:
 
     def is_known(self, tx_hash: str) -> bool:
         """Whether the node has the transaction (in its pool or mined)."""
+        return self.lookup(tx_hash) is not TxState.UNKNOWN
+
+    def lookup(self, tx_hash: str) -> TxState:
+        """What the node knows of the transaction: nothing, pending in its pool, or mined."""
         try:
-            self.w3.eth.get_transaction(HexBytes(tx_hash))
+            tx = self.w3.eth.get_transaction(HexBytes(tx_hash))
         except TransactionNotFound:
-            return False
+            return TxState.UNKNOWN
         except (OSError, Web3RPCError) as exc:
             raise self._node("looking up a transaction", exc) from exc
-        return True
+        return TxState.PENDING if tx.get("blockNumber") is None else TxState.MINED
+
+    def head_block(self) -> tuple[int, str]:
+        """(number, hash) of the node's latest block."""
+        try:
+            block = self.w3.eth.get_block("latest")
+        except (OSError, Web3RPCError) as exc:
+            raise self._node("reading the head block", exc) from exc
+        return int(block["number"]), hex_hash(block["hash"])
+
+    def block_hash(self, number: int) -> str | None:
+        """The hash of the node's block ``number``; None when its chain is not that long."""
+        try:
+            block = self.w3.eth.get_block(number)
+        except BlockNotFound:
+            return None
+        except (OSError, Web3RPCError) as exc:
+            raise self._node("reading a block", exc) from exc
+        return hex_hash(block["hash"])
+
+    def transaction_input(self, tx_hash: str) -> tuple[str, str] | None:
+        """(to, input data) of a transaction, lowercase hex; None when the node does not know it."""
+        try:
+            tx = self.w3.eth.get_transaction(HexBytes(tx_hash))
+        except TransactionNotFound:
+            return None
+        except (OSError, Web3RPCError) as exc:
+            raise self._node("looking up a transaction", exc) from exc
+        return str(tx.get("to") or "").lower(), hex_hash(tx.get("input") or b"")
 
     # -- signing and sending -----------------------------------------------------------------------
 
@@ -223,9 +263,29 @@ class TxSender:
             tx_hash=hex_hash(signed.hash), nonce=nonce, fees=fees, raw_tx=hex_hash(signed.raw_transaction)
         )
 
+    def sign_filler(self, nonce: int, fees: Fees) -> SignedAttempt:
+        """A zero-value transfer to ourselves: it only uses up ``nonce`` (a gap nothing else can fill)."""
+        tx: dict[str, Any] = {
+            "type": 2,
+            "chainId": self.chain_id,
+            "nonce": nonce,
+            "to": self.account.address,
+            "value": 0,
+            "data": b"",
+            "gas": 21_000,
+            "maxFeePerGas": fees.max_fee,
+            "maxPriorityFeePerGas": fees.priority,
+        }
+        signed = self.account.sign_transaction(tx)
+        return SignedAttempt(
+            tx_hash=hex_hash(signed.hash), nonce=nonce, fees=fees, raw_tx=hex_hash(signed.raw_transaction)
+        )
+
     def resign(self, raw_tx: str, fees: Fees) -> SignedAttempt:
-        """The transaction of ``raw_tx`` (same nonce, data, gas) signed again with ``fees``."""
+        """The transaction of ``raw_tx`` (same nonce, recipient, data, gas) signed again with ``fees``."""
         fields = _fields(raw_tx)
+        if str(fields["to"]).lower() == self.account.address.lower():
+            return self.sign_filler(int(fields["nonce"]), fees)
         return self.sign(call_data(raw_tx), int(fields["gas"]), int(fields["nonce"]), fees)
 
     def broadcast(self, raw_tx: str) -> tuple[Broadcast, str]:

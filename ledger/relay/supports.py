@@ -1,198 +1,137 @@
-"""Intake of signed supports (応援): check a participant's EIP-712 ``Support`` signature and queue it.
+"""Signed supports (応援) into ``supportBySig`` transactions, one each.
 
-A request is accepted (a ``support_requests`` row with status ``accepted``) only when the chain
-would take it now, as far as can be checked without sending it: a valid address, a signature that
-recovers to that address for this chain and ledger, an existing open project, an amount above
-zero, a deadline in the future and the supporter's next unused nonce. The relayer then submits it
-with ``supportBySig`` and records the outcome on the same row.
+The relayer takes each accepted support (by supporter and nonce, one supporter at a time), checks
+the supporter's signed nonce against the chain's (``nonces(supporter)``) and simulates the call
+before writing or signing anything. What the simulation refuses is decided by the chain's error:
+
+- a paused region or ledger: the support waits;
+- ``InsufficientBalance`` while the supporter still has claims of the region on the way: it waits
+  for their coins;
+- a nonce above the chain's while an earlier signature of the supporter is queued: it waits for
+  that one; otherwise ``nonce_gap`` (the earlier signature was never relayed);
+- a nonce already used: the signature may already be on chain (anyone can submit a signed
+  support; the relayer looks for the transaction that used it) — landed if so, else
+  ``nonce_already_used``;
+- anything else: ``rejected`` with the error's code.
+
+A support that passes is written as a batch row (``kind = 'support'``) and sent like a record
+batch; the supporter's nonce makes it idempotent (a signature is usable once).
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from dataclasses import dataclass
-from typing import Any
 
-from eth_utils.address import is_address, to_checksum_address
-from sqlalchemy import Engine, text
-from sqlalchemy.exc import IntegrityError
-from web3.exceptions import Web3RPCError
+from eth_utils.address import to_checksum_address
+from hexbytes import HexBytes
 
 from ledger.chain.client import LedgerClient
-from ledger.chain.signing import SupportRequest, recover_support
-from ledger.db.engine import write_transaction
-from ledger.errors import ChainUnavailable, TsunagariError
+from ledger.errors import ContractError, InsufficientBalance, NonceAlreadyUsed, Paused, RegionPaused, error_code
+from ledger.relay.evidence import ChainEvidence
+from ledger.relay.flights import FlightDeck, failpoint
+from ledger.relay.holds import HOLD_PAUSED_S, HOLD_SHORT_S, Holds
+from ledger.relay.outbox import BatchKind, ClaimStatus, Moved, Outbox, SupportRow
+from ledger.relay.reconciliation import Reconciler
+from ledger.relay.sender import TxSender
 
-__all__ = ["SupportRefused", "SupportStatus", "accept_support", "support_status", "MAX_UINT64"]
+__all__ = ["SupportRelay"]
 
 log = logging.getLogger("ledger.relay")
 
-MAX_UINT64 = (1 << 64) - 1
+_RETRY_LATER = (RegionPaused, Paused)
 
 
-class SupportRefused(TsunagariError):
-    """The request cannot be relayed; ``code`` is stable, ``status`` the HTTP status that fits."""
+class SupportRelay:
+    """Relays accepted supports."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
+    def __init__(
+        self,
+        outbox: Outbox,
+        deck: FlightDeck,
+        sender: TxSender,
+        client: LedgerClient,
+        evidence: ChainEvidence,
+        reconciler: Reconciler,
+    ) -> None:
+        self.outbox = outbox
+        self.deck = deck
+        self.sender = sender
+        self.client = client
+        self.evidence = evidence
+        self.reconciler = reconciler
+        self.issuer = deck.issuer
+        self.holds = Holds()
 
+    def relay_all(self) -> bool:
+        """Send what can go now; True when something changed."""
+        if self.deck.slots() <= 0:
+            return False
+        busy: set[str] = set()
+        progressed = False
+        for row in self.outbox.open_supports():
+            if row.status is ClaimStatus.SUBMITTED:
+                busy.add(row.supporter)
+                continue
+            if self.deck.slots() <= 0:
+                break
+            if row.supporter in busy or self.holds.held("support", row.id):
+                continue
+            busy.add(row.supporter)
+            progressed |= self._relay(row)
+        return progressed
 
-@dataclass(frozen=True)
-class SupportStatus:
-    """A support request and what became of it."""
+    def _call(self, row: SupportRow) -> str:
+        args = [
+            to_checksum_address(row.supporter),
+            row.project_id,
+            row.amount,
+            row.nonce,
+            row.deadline,
+            HexBytes(row.signature),
+        ]
+        return str(self.client.contract.encode_abi("supportBySig", args=args))
 
-    support_id: int
-    status: str
-    supporter: str
-    project_id: int
-    region: int
-    amount: int
-    nonce: int
-    tx_hash: str | None
-    block_number: int | None
-    error_code: str | None
-    error_message: str | None
+    def _relay(self, row: SupportRow) -> bool:
+        data = self._call(row)
+        try:
+            gas = self.sender.estimate_gas(data)  # reverts like eth_call would, with the typed error
+        except ContractError as err:
+            return self._refused(row, err)
+        try:
+            batch_id = self.outbox.take_for_support_batch(row, self.issuer)
+        except Moved:
+            return False
+        failpoint("after_build")
+        self.deck.launch(batch_id, BatchKind.SUPPORT, row.region, data, gas, support_id=row.id)
+        return True
 
-
-def _status_of(row: Any) -> SupportStatus:
-    return SupportStatus(
-        support_id=int(row["id"]),
-        status=str(row["status"]),
-        supporter=str(row["supporter"]),
-        project_id=int(row["project_id"]),
-        region=int(row["region"]),
-        amount=int(row["amount"]),
-        nonce=int(row["nonce"]),
-        tx_hash=row["tx_hash"],
-        block_number=None if row["block_number"] is None else int(row["block_number"]),
-        error_code=row["error_code"],
-        error_message=row["error_message"],
-    )
-
-
-def support_status(engine: Engine, support_id: int) -> SupportStatus | None:
-    with engine.connect() as conn:
-        row = conn.execute(text("SELECT * FROM support_requests WHERE id = :id"), {"id": support_id}).mappings().first()
-    return None if row is None else _status_of(row)
-
-
-def _signature_bytes(signature: str) -> bytes:
-    value = signature.removeprefix("0x")
-    try:
-        raw = bytes.fromhex(value)
-    except ValueError:
-        raise SupportRefused(422, "invalid_signature", "the signature is not hex") from None
-    if len(raw) != 65:
-        raise SupportRefused(422, "invalid_signature", f"a signature is 65 bytes, not {len(raw)}")
-    return raw
-
-
-def _project(engine: Engine, client: LedgerClient, project_id: int) -> tuple[int, bool]:
-    """(region, closed) of the project, from the chain; from the indexed ``projects`` view if the node is down."""
-    try:
-        info = client.project(project_id)
-        return info.region, info.closed
-    except (OSError, Web3RPCError, ChainUnavailable) as exc:
-        log.warning("project %d: the node did not answer (%s); using the index", project_id, exc)
-    with engine.connect() as conn:
-        row = conn.execute(
-            text("SELECT region, closed FROM projects WHERE chain_id = :c AND project_id = :p"),
-            {"c": client.chain_id, "p": project_id},
-        ).first()
-    if row is None:
-        raise ChainUnavailable("the chain node is unavailable and the project is not indexed")
-    return int(row[0]), bool(row[1])
-
-
-def accept_support(
-    engine: Engine,
-    client: LedgerClient,
-    *,
-    supporter: str,
-    project_id: int,
-    amount: int,
-    nonce: int,
-    deadline: int,
-    signature: str,
-    now: int | None = None,
-) -> SupportStatus:
-    """Validate a signed support and queue it for the relayer; :class:`SupportRefused` says why not."""
-    now = int(time.time()) if now is None else now
-    if not isinstance(supporter, str) or not is_address(supporter):
-        raise SupportRefused(422, "invalid_address", f"{supporter!r} is not an Ethereum address")
-    if not 0 < amount <= MAX_UINT64:
-        raise SupportRefused(422, "invalid_amount", "the amount must be a positive whole number of coins")
-    if not 0 < project_id <= MAX_UINT64:
-        raise SupportRefused(404, "unknown_project", f"project {project_id} does not exist")
-    if not 0 <= nonce <= MAX_UINT64 or not 0 <= deadline <= MAX_UINT64:
-        raise SupportRefused(422, "invalid", "nonce and deadline must be unsigned integers")
-    if deadline <= now:
-        raise SupportRefused(422, "signature_expired", f"the signature expired at {deadline} (now {now})")
-    raw = _signature_bytes(signature)
-    request = SupportRequest(to_checksum_address(supporter), project_id, amount, nonce, deadline)
-    try:
-        signer = recover_support(request, raw, client.chain_id, client.address)
-    except Exception:  # noqa: BLE001 - any malformed signature is the same answer
-        signer = ""
-    if signer.lower() != supporter.lower():
-        raise SupportRefused(
-            422, "invalid_signature", f"the signature is not {request.supporter}'s for this support, chain and ledger"
-        )
-    region, closed = _project(engine, client, project_id)
-    if region == 0:
-        raise SupportRefused(404, "unknown_project", f"project {project_id} does not exist")
-    if closed:
-        raise SupportRefused(409, "project_closed", f"project {project_id} is closed")
-    address = supporter.lower()
-    try:
-        chain_nonce: int | None = client.nonce(request.supporter)
-    except (OSError, Web3RPCError) as exc:
-        log.warning("nonce of %s: the node did not answer (%s); the relayer will check it", address, exc)
-        chain_nonce = None
-    try:
-        with write_transaction(engine) as conn:
-            if chain_nonce is not None:
-                if nonce < chain_nonce:
-                    raise SupportRefused(409, "nonce_used", f"nonce {nonce} is used; the next one is {chain_nonce}")
-                queued = int(
-                    conn.execute(
-                        text(
-                            "SELECT COUNT(*) FROM support_requests WHERE supporter = :s AND nonce >= :n "
-                            "AND status IN ('accepted', 'submitted')"
-                        ),
-                        {"s": address, "n": chain_nonce},
-                    ).scalar_one()
-                )
-                if nonce > chain_nonce + queued:
-                    raise SupportRefused(
-                        422, "nonce_gap", f"nonce {nonce} skips ahead; the next one is {chain_nonce + queued}"
-                    )
-            row = (
-                conn.execute(
-                    text(
-                        "INSERT INTO support_requests (supporter, project_id, region, amount, nonce, deadline, "
-                        "signature, status, accepted_at_ms) VALUES (:s, :p, :r, :a, :n, :d, :sig, 'accepted', :t) "
-                        "RETURNING *"
-                    ),
-                    {
-                        "s": address,
-                        "p": project_id,
-                        "r": region,
-                        "a": amount,
-                        "n": nonce,
-                        "d": deadline,
-                        "sig": "0x" + raw.hex(),
-                        "t": int(time.time() * 1000),
-                    },
-                )
-                .mappings()
-                .one()
-            )
-    except IntegrityError:
-        message = f"a support with nonce {nonce} of {address} is already queued"
-        raise SupportRefused(409, "nonce_used", message) from None
-    return _status_of(row)
+    def _refused(self, row: SupportRow, err: ContractError) -> bool:
+        if isinstance(err, _RETRY_LATER):
+            log.warning("support %d waits: %s", row.id, err)
+            self.holds.hold("support", row.id, HOLD_PAUSED_S)
+            return False
+        code = error_code(err)
+        if isinstance(err, NonceAlreadyUsed):
+            current = int(err.args_by_name.get("currentNonce", 0))
+            if current < row.nonce:
+                if self.outbox.earlier_support_pending(row.supporter, current, row.nonce):
+                    self.holds.hold("support", row.id, HOLD_SHORT_S)
+                    return False
+                code = "nonce_gap"  # an earlier signature of this supporter was never relayed
+            else:
+                found = self.evidence.support_landing(row)
+                if found is not None:  # the signature is on chain already (submitted by someone)
+                    try:
+                        batch_id = self.outbox.take_for_support_batch(row, self.issuer)
+                    except Moved:
+                        return False
+                    landing = self.reconciler.land_support(batch_id, found)
+                    log.info("support %d was already on chain in tx %s", row.id, landing.tx_hash)
+                    return True
+        if isinstance(err, InsufficientBalance) and self.outbox.claims_pending_for(row.supporter, row.region):
+            log.info("support %d waits for the supporter's claims to be recorded", row.id)
+            self.holds.hold("support", row.id, HOLD_SHORT_S)
+            return False
+        self.outbox.reject_support(row.id, code, str(err))
+        log.info("support %d rejected: %s", row.id, err)
+        return True

@@ -11,7 +11,7 @@ import json
 import sys
 import time
 
-BENCHMARKS = ("gas", "index", "export", "claims", "dashboard")
+BENCHMARKS = ("gas", "index", "export", "claims", "dashboard", "faults")
 
 
 def main(argv: list[str]) -> int:

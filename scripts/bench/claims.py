@@ -51,11 +51,11 @@ from typing import Any
 import httpx
 from eth_keys.datatypes import PrivateKey
 from eth_utils.crypto import keccak
-from sqlalchemy import text
 
 from ledger.chain.accounts import dev_account
 from ledger.chain.client import ActivitySpec
 from ledger.checkin.signing import ClaimSigning
+from ledger.relay.outbox import Outbox
 from ledger.taxonomy import ContributionKind
 from scripts.devstack import TATEYAMA, DevStack, running_stack
 
@@ -229,10 +229,8 @@ async def paced(port: int, bodies: list[bytes], per_s: float) -> list[tuple[floa
 
 
 def _confirmed_at(stack: DevStack, claim_ids: list[int]) -> dict[int, int]:
-    with stack.engine.connect() as conn:
-        rows = conn.execute(text("SELECT id, confirmed_at_ms FROM claims WHERE status = 'confirmed'")).all()
     wanted = set(claim_ids)
-    return {int(r[0]): int(r[1]) for r in rows if int(r[0]) in wanted}
+    return {i: t for i, t in Outbox(stack.engine).confirmed_at().items() if i in wanted}
 
 
 def run() -> dict[str, Any]:

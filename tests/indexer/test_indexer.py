@@ -234,7 +234,7 @@ def test_a_crash_during_the_derived_refresh_is_finished_by_the_next_run(history:
     refresher = make_indexer(history.devnet, history.deployment, engine).refresh
     assert refresher is not None
     refresher.batch = 2  # type: ignore[attr-defined]
-    original = refresher._refresh_ties  # type: ignore[attr-defined]
+    original = refresher._write_ties  # type: ignore[attr-defined]
     calls = {"n": 0}
 
     def crash_on_second(*args: object) -> None:
@@ -243,7 +243,7 @@ def test_a_crash_during_the_derived_refresh_is_finished_by_the_next_run(history:
             raise Crash("refresh crashed")
         original(*args)
 
-    refresher._refresh_ties = crash_on_second  # type: ignore[attr-defined]
+    refresher._write_ties = crash_on_second  # type: ignore[attr-defined]
     with pytest.raises(Crash):
         refresher()
     assert count(engine, "ties") == 2 and count(engine, "dirty_ties") == 9 - 2

@@ -22,7 +22,7 @@ from sqlalchemy import Engine, text
 
 from ledger.chain.accounts import dev_account
 from ledger.chain.devnet import AnvilDevnet
-from ledger.relay.relayer import FAILPOINT_ENV
+from ledger.relay.flights import FAILPOINT_ENV
 from tests.relay.helpers import NAGAOKA, TATEYAMA, Ledger, assert_exactly_once, insert_claims, people, relay_env
 
 pytestmark = [pytest.mark.anvil, pytest.mark.slow]
@@ -154,4 +154,4 @@ def test_restart_rebroadcasts_a_lost_transaction_or_resigns_when_its_nonce_is_ta
             text("SELECT status, batch_seq, error FROM relay_batches WHERE region = :r ORDER BY id"), {"r": NAGAOKA}
         ).all()
     assert [(s, q) for s, q, _ in rows] == [("failed", None), ("confirmed", 1)]
-    assert "was used by another transaction" in rows[0][2]
+    assert "was used by a transaction not in our outbox" in rows[0][2]
