@@ -22,7 +22,9 @@ When the phones are done the stack gets a bounded drain (``DRAIN_S``). Printed:
 - ``indexer_exits`` / ``relayer_exits``: times that process exited on its own (any exit is a failure:
   the loops must retry every error);
 - ``recovery_s``: per fault, seconds from the restart until every claim acknowledged before the
-  fault is indexed; ``max_recovery_s`` the largest.
+  fault is indexed; ``max_recovery_s`` the largest;
+- ``batches_sent_again``: batches the relayer had seen confirmed that left the chain with a lost
+  block and were sent again (shows the node really lost blocks).
 
 The machine's load average is printed before and after (``load``): the figures are only worth
 comparing on a quiet machine.
@@ -176,5 +178,7 @@ def run() -> dict[str, Any]:
             "max_recovery_s": max(known) if len(known) == len(recovery) else None,
             "recovery_s": recovery,
             "phone_retries": result.retries,
+            # batches that were confirmed, then left the chain with a lost block and were sent again
+            "batches_sent_again": stack.services["relay"].log.read_text(errors="replace").count("left the chain"),
             "load": {"before": [round(x, 2) for x in load_before], "after": [round(x, 2) for x in os.getloadavg()]},
         }

@@ -58,6 +58,11 @@ def test_the_indexer_keeps_up_with_a_checkin_burst_on_one_sqlite_file(tmp_path: 
         _alive(stack, "api", "relay", "index")
         assert "database is locked" not in stack.services["index"].log.read_text(errors="replace")
         assert set(stack.on_chain()) == set(ids) and set(stack.on_chain().values()) == {1}
+        status = httpx.get(f"{stack.api_url}/api/v1/index/status", timeout=10).json()
+        loops = {s["service"]: s for s in status["services"]}
+        assert set(loops) == {"indexer", "relayer"}
+        assert all(time.time() - loop["seen_at"] < 30 for loop in loops.values())
+        assert status["checkpoints"][0]["last_error"] is None
 
 
 def _support(stack: DevStack, http: httpx.Client, index: int, project: int) -> int:
