@@ -6,7 +6,8 @@
 // py-solc-x cannot parse. This shim answers the two calls py-solc-x makes:
 //   solc-shim.js --version                      -> "Version: <x.y.z+commit...>"
 //   solc-shim.js --standard-json [--base-path P] [--allow-paths A,B]  (JSON on stdin -> JSON on stdout)
-// Imports that the input does not carry are read from the base path, then from node_modules here.
+// Imports that the input does not carry are read from the base path, the allowed paths and the
+// working directory (how slither's crytic-compile calls solc), then from node_modules here.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -26,7 +27,8 @@ function option(name) {
   const i = args.indexOf(name);
   return i >= 0 && i + 1 < args.length ? args[i + 1] : null;
 }
-const roots = [option('--base-path'), path.join(__dirname, 'node_modules')].filter(Boolean);
+const allowed = (option('--allow-paths') || '').split(',').filter(Boolean);
+const roots = [option('--base-path'), ...allowed, process.cwd(), path.join(__dirname, 'node_modules')].filter(Boolean);
 
 function findImport(importPath) {
   for (const root of roots) {

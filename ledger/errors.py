@@ -18,6 +18,8 @@
         ├── SignatureExpired, InvalidSignature, NonceAlreadyUsed, TransfersDisabled,
         │   NotRegionCoin, AllowancesUnsupported, Paused, NotPaused, MissingRole,
         │   BadRenounceConfirmation, StringTooLong, InvalidShortString
+        ├── PausedByPlatform, InvalidUnitTerms, ActivityStarted, InvalidUnits, BalanceOverflow,
+        │   InvalidRecipient, ExpiryLocked (contract v2)
         └── (any other custom error decodes to ContractError itself)
 """
 
@@ -76,6 +78,13 @@ __all__ = [
     "BadRenounceConfirmation",
     "StringTooLong",
     "InvalidShortString",
+    "PausedByPlatform",
+    "InvalidUnitTerms",
+    "ActivityStarted",
+    "InvalidUnits",
+    "BalanceOverflow",
+    "InvalidRecipient",
+    "ExpiryLocked",
 ]
 
 
@@ -239,7 +248,7 @@ class InvalidBatch(ContractError):
     """LedgerInvalidBatch."""
 
     solidity_name = "LedgerInvalidBatch"
-    template = "a batch needs at least one record, with ids below 2^48"
+    template = "a batch needs 1 to 1000 records, with ids below 2^40"
 
 
 class ZeroAddress(ContractError):
@@ -253,7 +262,7 @@ class RecordNotFound(ContractError):
     """LedgerRecordNotFound."""
 
     solidity_name = "LedgerRecordNotFound"
-    template = "{participant} has no record for activity {activityId}"
+    template = "batch {batchSeq} of {issuer} in region {region} does not hold these records"
 
 
 class AlreadyRevoked(ContractError):
@@ -408,6 +417,55 @@ class InvalidShortString(ContractError):
 
     solidity_name = "InvalidShortString"
     template = "invalid short string"
+
+
+class PausedByPlatform(ContractError):
+    """LedgerPausedByPlatform."""
+
+    solidity_name = "LedgerPausedByPlatform"
+    template = "region {region} was paused by the platform admin, who alone can lift it"
+
+
+class InvalidUnitTerms(ContractError):
+    """LedgerInvalidUnitTerms."""
+
+    solidity_name = "LedgerInvalidUnitTerms"
+    template = "unit {unit} with at most {maxUnits} units per record is not a valid reward rule"
+
+
+class ActivityStarted(ContractError):
+    """LedgerActivityStarted."""
+
+    solidity_name = "LedgerActivityStarted"
+    template = "activity {activityId} started at {startsAt}: its designation is fixed"
+
+
+class InvalidUnits(ContractError):
+    """LedgerInvalidUnits."""
+
+    solidity_name = "LedgerInvalidUnits"
+    template = "{units} units is outside 1..{maxUnits} for activity {activityId}"
+
+
+class BalanceOverflow(ContractError):
+    """LedgerBalanceOverflow."""
+
+    solidity_name = "LedgerBalanceOverflow"
+    template = "the coins of {holder} in region {region} would exceed 2^40"
+
+
+class InvalidRecipient(ContractError):
+    """LedgerInvalidRecipient."""
+
+    solidity_name = "LedgerInvalidRecipient"
+    template = "coins cannot be sent to {to} (the ledger or a coin contract)"
+
+
+class ExpiryLocked(ContractError):
+    """LedgerExpiryLocked."""
+
+    solidity_name = "LedgerExpiryLocked"
+    template = "region {region} has minted coins: its expiry rule can no longer change"
 
 
 CONTRACT_ERRORS: dict[str, type[ContractError]] = {cls.solidity_name: cls for cls in ContractError.__subclasses__()}

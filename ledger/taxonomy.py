@@ -13,7 +13,16 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-__all__ = ["MlitType", "ContributionKind", "mlit_type_of", "is_visiting", "KIND_LABELS", "TYPE_LABELS"]
+__all__ = [
+    "MlitType",
+    "ContributionKind",
+    "RewardUnit",
+    "mlit_type_of",
+    "is_visiting",
+    "KIND_LABELS",
+    "TYPE_LABELS",
+    "UNIT_LABELS",
+]
 
 
 class MlitType(IntEnum):
@@ -44,6 +53,24 @@ class ContributionKind(IntEnum):
     REMOTE_PURCHASE = 51  # 特産品の購入 (非訪問)
     ONLINE_EXCHANGE = 52  # オンライン交流
     KIN_VISIT = 60  # 帰省・地縁・血縁的な訪問
+
+
+class RewardUnit(IntEnum):
+    """What an activity's reward is paid per (the ledger's ``UNIT_*``): a record carries that many units.
+
+    A stay of N days counts N visit days in the ties model (MLIT counts visit days); hours of help
+    raise a record's intensity (docs/ties.md)."""
+
+    RECORD = 0  # one reward per record: a visit, an event, a donation
+    HOUR = 1  # per hour of help (volunteering: actcoin paid 1,000 coins an hour)
+    DAY = 2  # per day of a stay (テレワーク, 二地域居住, 副業 on site)
+
+
+UNIT_LABELS: dict[RewardUnit, tuple[str, str]] = {
+    RewardUnit.RECORD: ("回", "per participation"),
+    RewardUnit.HOUR: ("時間", "per hour"),
+    RewardUnit.DAY: ("日", "per day"),
+}
 
 
 _VISITING_TYPES = frozenset(
