@@ -40,6 +40,7 @@ __all__ = [
     "SQLITE_BUSY_TIMEOUT_MS",
     "make_engine",
     "write_transaction",
+    "write_transaction_on",
     "is_sqlite",
     "set_aside_sqlite",
     "alembic_config",
@@ -114,10 +115,17 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 def write_transaction(engine: Engine) -> Iterator[Connection]:
     """A read-then-write transaction that holds the write lock from its start (SQLite ``BEGIN
     IMMEDIATE``; a plain transaction on PostgreSQL, where row locks and constraints do the work)."""
-    with engine.connect() as plain:
-        conn = plain.execution_options(sqlite_immediate=True)
-        with conn.begin():
-            yield conn
+    with engine.connect() as plain, write_transaction_on(plain) as conn:
+        yield conn
+
+
+@contextmanager
+def write_transaction_on(connection: Connection) -> Iterator[Connection]:
+    """:func:`write_transaction` on a connection the caller holds (one that must never wait for the
+    engine's pool, such as the claim intake's, which commits on the API's event loop)."""
+    conn = connection.execution_options(sqlite_immediate=True)
+    with conn.begin():
+        yield conn
 
 
 def alembic_config(engine: Engine) -> Config:
