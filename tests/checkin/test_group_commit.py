@@ -74,7 +74,7 @@ def test_a_broken_connection_is_replaced(tmp_path: Path) -> None:
         first = await group.submit(_claim(1))
         assert group._connection is not None
         group._connection.close()  # the database went away under it
-        with pytest.raises(Exception):  # noqa: B017, PT011 - whatever the driver says, the caller hears it
+        with pytest.raises(Exception):  # noqa: B017 - whatever the driver says, the caller hears it
             await group.submit(_claim(2))
         second = await group.submit(_claim(3))
         await group.close()
