@@ -657,7 +657,9 @@ class HistoryEntry:
     kind_en: str | None = None
     mlit_type: int | None = None
     issuer: str | None = None
-    claim_id: int | None = None
+    units: int | None = None  # hours or days (1 for a visit or an event)
+    unit: int | None = None  # the activity's RewardUnit: 0 per record, 1 per hour, 2 per day
+    designated: bool = False  # a designated 担い手活動 (ふるさと住民登録)
     revoked: bool = False
     revocation: RevocationInfo | None = None
     # support only
@@ -694,8 +696,8 @@ def person_history(
     contributions = conn.execute(
         text(
             "SELECT x.region, x.amount, x.block_number, x.log_index, x.tx_hash, x.block_timestamp, x.day, "
-            "x.activity_id, x.kind, x.mlit_type, x.issuer, x.claim_id, v.reason, v.clawed_back, v.shortfall, "
-            "v.evidence_hash, v.admin, v.block_number, v.tx_hash, v.block_timestamp "
+            "x.activity_id, x.kind, x.mlit_type, x.issuer, x.units, v.reason, v.clawed_back, v.shortfall, "
+            "v.evidence_hash, v.admin, v.block_number, v.tx_hash, v.block_timestamp, x.unit, x.designated "
             "FROM contributions x LEFT JOIN revocations v ON v.chain_id = x.chain_id "
             "AND v.activity_id = x.activity_id AND v.participant = x.participant "
             f"WHERE x.participant = :p {where}"
@@ -741,7 +743,9 @@ def person_history(
                 kind_en=kind_en,
                 mlit_type=int(r[9]),
                 issuer=str(r[10]),
-                claim_id=int(r[11]),
+                units=int(r[11]),
+                unit=int(r[20]),
+                designated=bool(r[21]),
                 revoked=revocation is not None,
                 revocation=revocation,
             )
@@ -777,7 +781,8 @@ class PersonCoins:
     spent: int  # on 応援
     transferred_in: int
     transferred_out: int
-    balance: int  # earned - clawed_back - spent + transferred_in - transferred_out
+    balance: int  # earned - clawed_back - spent + transferred_in - transferred_out - expired
+    expired: int = 0  # lapsed under the region's expiry rule (as counted on chain so far)
 
 
 def person_coins(conn: Connection, address: str) -> list[PersonCoins]:
@@ -795,6 +800,7 @@ def person_coins(conn: Connection, address: str) -> list[PersonCoins]:
         t = totals[region]
         earned, clawed = t.get("mint", 0), -t.get("revoke", 0)
         spent, t_in, t_out = -t.get("support", 0), t.get("transfer_in", 0), -t.get("transfer_out", 0)
+        expired = -t.get("expire", 0)
         result.append(
             PersonCoins(
                 region=region,
@@ -804,7 +810,8 @@ def person_coins(conn: Connection, address: str) -> list[PersonCoins]:
                 spent=spent,
                 transferred_in=t_in,
                 transferred_out=t_out,
-                balance=earned - clawed - spent + t_in - t_out,
+                balance=earned - clawed - spent + t_in - t_out - expired,
+                expired=expired,
             )
         )
     return result
@@ -859,6 +866,7 @@ class CoinTotals:
     supports: int | None  # number of 応援 transactions
     revocations: int | None  # number of revocations made on these days
     gift_rate: float | None  # spent / issued: how much of what the region gave came back as support
+    expired: int | None = None  # lapsed under the region's expiry rule, counted on these days
 
 
 @dataclass(frozen=True, slots=True)
@@ -897,11 +905,11 @@ def _stage_counts(counts: Mapping[str, int], k: int | None) -> tuple[StageCount,
 
 
 def _coin_totals(
-    issued: int, spent: int, clawed: int, supports: int, revocations: int, people: int, k: int | None
+    issued: int, spent: int, clawed: int, supports: int, revocations: int, expired: int, people: int, k: int | None
 ) -> CoinTotals:
     if k is not None and 0 < people < k:
-        return CoinTotals(None, None, None, None, None, None)
-    return CoinTotals(issued, spent, clawed, supports, revocations, spent / issued if issued else None)
+        return CoinTotals(None, None, None, None, None, None, None)
+    return CoinTotals(issued, spent, clawed, supports, revocations, spent / issued if issued else None, expired)
 
 
 def region_summary(conn: Connection, region: int, start: date, end: date, k: int | None = None) -> RegionSummary:
@@ -940,11 +948,11 @@ def region_summary(conn: Connection, region: int, start: date, end: date, k: int
         revoked += int(revoked_records or 0)
     records = sum(types.values())
 
-    issued, spent, clawed, supports, revocations = (
+    issued, spent, clawed, supports, revocations, expired = (
         int(x or 0)
         for x in conn.execute(
             text(
-                "SELECT SUM(issued), SUM(spent), SUM(clawed_back), SUM(supports), SUM(revocations) "
+                "SELECT SUM(issued), SUM(spent), SUM(clawed_back), SUM(supports), SUM(revocations), SUM(expired) "
                 "FROM region_daily_coins WHERE region = :r AND day BETWEEN :d0 AND :d1"
             ),
             params,
@@ -1000,7 +1008,7 @@ def region_summary(conn: Connection, region: int, start: date, end: date, k: int
         records=suppress(records, k),
         revoked_records=suppress(revoked, k),
         type_mix=type_mix,
-        coins=_coin_totals(issued, spent, clawed, supports, revocations, active, k),
+        coins=_coin_totals(issued, spent, clawed, supports, revocations, expired, active, k),
         national=NATIONAL_REFERENCE,
     )
 
@@ -1062,8 +1070,8 @@ def region_monthly(conn: Connection, region: int, start: date, end: date, k: int
         int(r[0]): tuple(int(x or 0) for x in r[1:])
         for r in conn.execute(
             text(
-                "SELECT day / 100, SUM(issued), SUM(spent), SUM(clawed_back), SUM(supports), SUM(revocations) "
-                "FROM region_daily_coins WHERE region = :r AND day BETWEEN :d0 AND :d1 GROUP BY day / 100"
+                "SELECT day / 100, SUM(issued), SUM(spent), SUM(clawed_back), SUM(supports), SUM(revocations), "
+                "SUM(expired) FROM region_daily_coins WHERE region = :r AND day BETWEEN :d0 AND :d1 GROUP BY day / 100"
             ),
             params,
         )
@@ -1073,7 +1081,7 @@ def region_monthly(conn: Connection, region: int, start: date, end: date, k: int
         cell = slices.get(month, empty)
         split = suppress_group({"visiting": cell.kankei - cell.non_visiting, "non_visiting": cell.non_visiting}, k)
         in_month = suppress_group({"new": cell.new, "returning": cell.active - cell.new}, k)
-        issued, spent, clawed, supports, revocations = coins.get(month, (0, 0, 0, 0, 0))
+        issued, spent, clawed, supports, revocations, expired = coins.get(month, (0, 0, 0, 0, 0, 0))
         points.append(
             MonthlyPoint(
                 month=month,
@@ -1086,7 +1094,7 @@ def region_monthly(conn: Connection, region: int, start: date, end: date, k: int
                 returning=in_month["returning"],
                 stages=_stage_counts(cell.stages, k),
                 records=suppress(records.get(month, 0), k),
-                coins=_coin_totals(issued, spent, clawed, supports, revocations, cell.active, k),
+                coins=_coin_totals(issued, spent, clawed, supports, revocations, expired, cell.active, k),
             )
         )
     return points

@@ -32,6 +32,12 @@ Decisions.
   indexer keys rows by log, so the model takes its input as given.
 - ``support_given`` (coins spent on 応援) has no timestamp here; the caller passes the sum for the
   same trailing year. It feeds intensity only.
+- Units (ledger v2). A record of an activity rewarded per day (a telework stay, 二地域居住) with N
+  units stands for a stay of N days ending on the record's day (the stay is recorded at its end):
+  each of those days is an active day and, for a 訪問系 kind, a visit day — MLIT counts visit days.
+  A record rewarded per hour is one day; its hours feed intensity at ``intensity_coins_per_hour``
+  (actcoin's 1,000 coins an hour), or its coins if those are more, so a region that pays nothing
+  per hour still sees the hours. Both only add days, hours or coins: monotonicity holds.
 - No incremental state object: ``compute_tie`` runs over a person's records for one region in
   well under a millisecond for ~100 records, so the indexer recomputes a row when it changes.
 """
@@ -74,6 +80,7 @@ SECONDS_PER_DAY = 86_400
 MAX_TIMESTAMP = 253_402_300_799 - JST_OFFSET_SECONDS
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _MLIT_FORMS = 5  # MLIT's four 訪問系 types plus 非訪問系; 地縁・血縁 is not a form of 関係人口
+_UNIT_RECORD, _UNIT_HOUR, _UNIT_DAY = 0, 1, 2  # ledger.taxonomy.RewardUnit
 
 
 # ---------------------------------------------------------------------------------------------
@@ -178,12 +185,23 @@ class TieRecord:
     amount: int
     activity_id: int
     revoked: bool = False
+    units: int = 1  # hours or days (1 for a visit or an event)
+    unit: int = 0  # RewardUnit: 0 per record, 1 per hour, 2 per day
 
     def __post_init__(self) -> None:
         _check_timestamp("timestamp", self.timestamp)
         mlit_type_of(self.kind)  # ValueError for a kind the taxonomy does not know
         if self.amount < 0:
             raise ValueError(f"amount must be >= 0, got {self.amount}")
+        if self.units < 1:
+            raise ValueError(f"units must be >= 1, got {self.units}")
+        if self.unit not in (_UNIT_RECORD, _UNIT_HOUR, _UNIT_DAY):
+            raise ValueError(f"unit must be 0, 1 or 2, got {self.unit}")
+
+    @property
+    def days(self) -> int:
+        """Calendar days the record stands for: its units for a per-day activity, else 1."""
+        return self.units if self.unit == _UNIT_DAY else 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +218,7 @@ class TieParams:
     diversity_full_types: int = 4  # distinct MLIT forms that count as fully diverse
     recency_half_life_days: float = 90.0  # まちのコイン's shorter coin expiry
     intensity_scale_coins: float = 3000.0  # ≈ 3 hours of volunteering at actcoin's 1,000/h
+    intensity_coins_per_hour: float = 1000.0  # an hour of help weighs at least this (actcoin's rate)
     support_weight: float = 1.0  # a coin given in 応援 counts as much as a coin earned
     # Score weights (normalised by their sum)
     weight_continuity: float = 0.30
@@ -239,6 +258,8 @@ class TieParams:
             raise ValueError("diversity_full_types must be >= 2")
         if self.support_weight < 0:
             raise ValueError("support_weight must be >= 0")
+        if self.intensity_coins_per_hour < 0:
+            raise ValueError("intensity_coins_per_hour must be >= 0")
         weights = self.weights
         if any(w < 0 for w in weights) or sum(weights) <= 0:
             raise ValueError("score weights must be >= 0 with a positive sum")
@@ -338,6 +359,8 @@ class TieComponents:
     kin_records: int
     kin_visit_days: int
     activities_in_window: int  # distinct activity ids
+    help_hours: int = 0  # hours of per-hour records in the window
+    stay_days: int = 0  # distinct days covered by per-day records in the window
 
     def as_tuple(self) -> tuple[float, float, float, float, float]:
         """The five components in score-weight order."""
@@ -425,6 +448,9 @@ def compute_tie(
     non_visiting_kinds: set[int] = set()
     activities: set[int] = set()
     coins_earned = 0
+    intensity_coins = 0.0
+    help_hours = 0
+    stay_days: set[int] = set()
     non_visiting_records = 0
     kin_records = 0
 
@@ -436,31 +462,43 @@ def compute_tie(
             continue
         day = _jst_day(record.timestamp)
         age = today - day
+        covered = range(day - record.days + 1, day + 1)  # a stay's days end on the record's day
         mlit_type = mlit_type_of(record.kind)
         if mlit_type is MlitType.KIN:
             if age < params.window_days:
                 kin_records += 1
-                kin_days.add(day)
+                kin_days.update(d for d in covered if today - d < params.window_days)
             continue
 
-        if first_at is None or record.timestamp < first_at:
-            first_at = record.timestamp
+        start = record.timestamp - (record.days - 1) * SECONDS_PER_DAY
+        if first_at is None or start < first_at:
+            first_at = max(start, 0)
         if last_at is None or record.timestamp > last_at:
             last_at = record.timestamp
 
-        if age < params.continuity_window_days and day not in cont_days:
-            cont_days.add(day)
-            d = date.fromordinal(_EPOCH_ORDINAL + day)
-            months.add((d.year, d.month))
-            seasons.add(_SEASON_BY_MONTH[d.month])
+        visiting = is_visiting(record.kind)
+        for d in covered:
+            if today - d < params.continuity_window_days and d not in cont_days and d >= 0:
+                cont_days.add(d)
+                c = date.fromordinal(_EPOCH_ORDINAL + d)
+                months.add((c.year, c.month))
+                seasons.add(_SEASON_BY_MONTH[c.month])
+            if today - d < params.window_days and d >= 0:
+                year_days.add(d)
+                if visiting:
+                    visit_days.add(d)
+                if record.unit == _UNIT_DAY:
+                    stay_days.add(d)
         if age < params.window_days:
-            year_days.add(day)
             type_counts[mlit_type] += 1
             activities.add(record.activity_id)
             coins_earned += record.amount
-            if is_visiting(record.kind):
-                visit_days.add(day)
+            if record.unit == _UNIT_HOUR:
+                help_hours += record.units
+                intensity_coins += max(record.amount, record.units * params.intensity_coins_per_hour)
             else:
+                intensity_coins += record.amount
+            if not visiting:
                 non_visiting_records += 1
                 non_visiting_kinds.add(record.kind)
 
@@ -476,7 +514,7 @@ def compute_tie(
     frequency = _saturate(len(visit_days), params.frequency_scale_days)
     diversity = min(max(distinct_types - 1, 0) / (params.diversity_full_types - 1), 1.0)
     recency = 0.0 if days_since_last is None else 0.5 ** (days_since_last / params.recency_half_life_days)
-    intensity = _saturate(coins_earned + params.support_weight * support_given, params.intensity_scale_coins)
+    intensity = _saturate(intensity_coins + params.support_weight * support_given, params.intensity_scale_coins)
 
     components = TieComponents(
         continuity=continuity,
@@ -501,6 +539,8 @@ def compute_tie(
         kin_records=kin_records,
         kin_visit_days=len(kin_days),
         activities_in_window=len(activities),
+        help_hours=help_hours,
+        stay_days=len(stay_days),
     )
     criteria = _criteria(components, params)
     weights = params.weights

@@ -192,12 +192,14 @@ class DevStack:
         return counts
 
     def on_chain(self) -> dict[int, int]:
-        """claimId -> how many ContributionRecorded logs carry it (must be exactly 1 for each claim)."""
+        """claim id -> how many ContributionRecorded logs stand for it (must be exactly 1 for each
+        claim): a log names its activity and participant, the outbox has one claim per pair."""
         event = self.client.contract.events.ContributionRecorded
+        claims = Outbox(self.engine).claim_ids_by_record()
         counts: dict[int, int] = {}
         head = self.client.w3.eth.block_number
         for log in event.get_logs(from_block=self.deployment.deploy_block, to_block=head):
-            claim = int(log["args"]["claimId"])
+            claim = claims.get((int(log["args"]["activityId"]), str(log["args"]["participant"]).lower()), -1)
             counts[claim] = counts.get(claim, 0) + 1
         return counts
 

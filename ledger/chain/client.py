@@ -55,6 +55,10 @@ MAX_UNITS = (1 << 16) - 1
 RECORD_BATCH_SELECTOR = bytes.fromhex("e0c7911f")  # recordBatch(uint32,uint64,uint256[])
 
 
+def _hex(value: bytes) -> str:
+    return "0x" + bytes(value).hex()
+
+
 def checksum(address: str) -> ChecksumAddress:
     """A checksummed address; ``ValueError`` naming the bad input otherwise."""
     if not isinstance(address, str) or not is_address(address):
@@ -450,7 +454,8 @@ class LedgerClient:
         """Find the transaction that recorded ``participant`` for ``activity_id`` from its
         ``ContributionRecorded`` log (filtered by the indexed participant), newest first."""
         event = self.contract.events.ContributionRecorded()
-        topics: list[Any] = [HexBytes(event.topic), HexBytes(bytes(12) + bytes.fromhex(checksum(participant)[2:]))]
+        # Hex strings, not bytes: every node (and eth-tester) takes them.
+        topics: list[Any] = [_hex(HexBytes(event.topic)), _hex(bytes(12) + bytes.fromhex(checksum(participant)[2:]))]
         logs = self.w3.eth.get_logs(
             {"address": self.address, "fromBlock": from_block, "toBlock": "latest", "topics": topics}
         )

@@ -33,6 +33,10 @@ __all__ = [
     "RegionRegistration",
     "RegionPauseChange",
     "RegionTransferSetting",
+    "RegionExpirySetting",
+    "ActivityDesignation",
+    "CoinExpiry",
+    "SupportNonceCancellation",
     "RegionRoleChange",
     "RoleChange",
     "RoleAdminChange",
@@ -149,6 +153,7 @@ class RegionPauseChange(Provenance, table=True):
 
     region: int = Field(index=True)
     paused: bool
+    by_platform: bool = Field(description="the platform admin's pause (only the platform lifts it)")
     account: str = Field(description="who paused or resumed")
 
 
@@ -160,6 +165,17 @@ class RegionTransferSetting(Provenance, table=True):
 
     region: int = Field(index=True)
     enabled: bool
+    account: str
+
+
+class RegionExpirySetting(Provenance, table=True):
+    """``RegionExpirySet``: how long a region's coins stay spendable (set before its first mint)."""
+
+    __tablename__ = "region_expiry_settings"
+    __table_args__ = _event_args("region_expiry_settings")["__table_args__"]
+
+    region: int = Field(index=True)
+    expiry_days: int = Field(description="length of a coin period in JST days; 0 = coins never expire")
     account: str
 
 
@@ -226,12 +242,27 @@ class ActivityRegistration(Provenance, table=True):
     region: int = Field(index=True)
     kind: int = Field(description="contribution kind code (ledger/taxonomy.py)")
     mlit_type: int = Field(description="kind // 10: the MLIT type")
-    reward: int = Field(sa_type=BigInteger, description="coins minted per record")
+    reward: int = Field(sa_type=BigInteger, description="coins minted per unit")
     starts_at: int = Field(sa_type=BigInteger, description="window start, unix seconds")
     ends_at: int = Field(sa_type=BigInteger, description="window end, unix seconds")
     capacity: int = Field(sa_type=BigInteger, description="maximum records, 0 = unlimited")
     metadata_hash: str = Field(description="hash of the off-chain description")
     admin: str = Field(description="the region admin who registered it")
+    designated: bool = Field(description="a 担い手活動 designated by the municipality, as registered")
+    unit: int = Field(description="0 per record, 1 per hour, 2 per day (ledger/taxonomy.py RewardUnit)")
+    max_units: int = Field(description="most units one record may carry")
+
+
+class ActivityDesignation(Provenance, table=True):
+    """``ActivityDesignationSet``: a designation changed before the activity started."""
+
+    __tablename__ = "activity_designations"
+    __table_args__ = _event_args("activity_designations")["__table_args__"]
+
+    activity_id: int = Field(sa_type=BigInteger, index=True)
+    region: int
+    designated: bool
+    admin: str
 
 
 class ActivityClosure(Provenance, table=True):
@@ -246,7 +277,9 @@ class ActivityClosure(Provenance, table=True):
 
 
 class Contribution(Provenance, table=True):
-    """``ContributionRecorded``: one person took part in one activity; ``amount`` coins were minted."""
+    """``ContributionRecorded``: one person took part in one activity for ``units``; ``amount`` coins
+    were minted. Region, kind, unit, reward and designation are the activity's (``ActivityRegistered``);
+    the issuer is the batch's (``BatchRecorded`` of the same transaction)."""
 
     __tablename__ = "contributions"
     __table_args__ = (
@@ -261,10 +294,12 @@ class Contribution(Provenance, table=True):
     region: int
     kind: int = Field(description="contribution kind code")
     mlit_type: int = Field(description="kind // 10: the MLIT type")
-    amount: int = Field(sa_type=BigInteger, description="coins minted")
-    claim_id: int = Field(sa_type=BigInteger, description="the server's claim id (0 = none)")
+    amount: int = Field(sa_type=BigInteger, description="coins minted: units × the activity's reward")
     issuer: str = Field(description="the issuer who recorded it")
     day: int = Field(description="JST calendar day of the block, YYYYMMDD")
+    units: int = Field(description="hours or days the record stands for (1 for a visit or an event)")
+    unit: int = Field(description="the activity's unit: 0 per record, 1 per hour, 2 per day")
+    designated: bool = Field(description="the activity was a designated 担い手活動 (fixed from its start)")
 
 
 class Batch(Provenance, table=True):
@@ -299,6 +334,7 @@ class Revocation(Provenance, table=True):
     evidence_hash: str = Field(description="hash of the off-chain explanation")
     admin: str
     day: int = Field(description="JST calendar day of the block, YYYYMMDD")
+    claim_id: int = Field(sa_type=BigInteger, description="the operator's claim id of the revoked record (0 = none)")
 
 
 class ProjectRegistration(Provenance, table=True):
@@ -340,6 +376,31 @@ class Support(Provenance, table=True):
     amount: int = Field(sa_type=BigInteger)
     relayer: str = Field(description="who submitted it (zero address when the supporter did)")
     day: int = Field(description="JST calendar day of the block, YYYYMMDD")
+    nonce: int | None = Field(
+        default=None, sa_type=BigInteger, description="the signature's nonce (NULL when the supporter sent it)"
+    )
+
+
+class CoinExpiry(Provenance, table=True):
+    """``CoinsExpired``: coins of a holder lapsed under the region's expiry rule."""
+
+    __tablename__ = "coin_expiries"
+    __table_args__ = _event_args("coin_expiries")["__table_args__"]
+
+    region: int = Field(index=True)
+    holder: str
+    amount: int = Field(sa_type=BigInteger)
+    day: int = Field(description="JST calendar day of the block, YYYYMMDD")
+
+
+class SupportNonceCancellation(Provenance, table=True):
+    """``SupportNonceCancelled``: a supporter withdrew a signature before it was used."""
+
+    __tablename__ = "support_nonce_cancellations"
+    __table_args__ = _event_args("support_nonce_cancellations")["__table_args__"]
+
+    supporter: str = Field(index=True)
+    nonce: int = Field(sa_type=BigInteger)
 
 
 class CoinTransfer(Provenance, table=True):
@@ -413,6 +474,8 @@ class Tie(SQLModel, table=True):
     kankei: bool = Field(description="counts as 関係人口")
     category: str | None = Field(default=None, description="visiting or non_visiting when kankei")
     as_of: int = Field(sa_type=BigInteger, description="the moment the tie was computed for")
+    help_hours: int = Field(description="hours of help recorded in the year (hour-rewarded activities)")
+    stay_days: int = Field(description="days of stays recorded in the year (day-rewarded activities)")
 
 
 class TieMonth(SQLModel, table=True):
@@ -468,7 +531,7 @@ class RegionDaily(SQLModel, table=True):
 
 
 class RegionDailyCoins(SQLModel, table=True):
-    """Per region and JST day: coins issued, spent on support and clawed back by revocations."""
+    """Per region and JST day: coins issued, spent on support, clawed back by revocations and lapsed."""
 
     __tablename__ = "region_daily_coins"
 
@@ -479,6 +542,7 @@ class RegionDailyCoins(SQLModel, table=True):
     clawed_back: int = Field(sa_type=BigInteger)
     supports: int
     revocations: int
+    expired: int = Field(default=0, sa_type=BigInteger, description="coins lapsed under the expiry rule")
 
 
 class RegionMonthPeople(SQLModel, table=True):
@@ -651,6 +715,7 @@ class Claim(SQLModel, table=True):
     confirmed_at_ms: int | None = Field(default=None, sa_type=BigInteger)
     error_code: str | None = Field(default=None)
     error_message: str | None = Field(default=None)
+    units: int = Field(default=1, description="hours or days the record stands for (1 for a visit or an event)")
 
 
 class RelayBatch(SQLModel, table=True):
@@ -759,12 +824,14 @@ EVENT_TABLES: tuple[type[Provenance], ...] = (
     RegionRegistration,
     RegionPauseChange,
     RegionTransferSetting,
+    RegionExpirySetting,
     RegionRoleChange,
     RoleChange,
     RoleAdminChange,
     PauseChange,
     DomainChange,
     ActivityRegistration,
+    ActivityDesignation,
     ActivityClosure,
     Contribution,
     Batch,
@@ -772,6 +839,8 @@ EVENT_TABLES: tuple[type[Provenance], ...] = (
     ProjectRegistration,
     ProjectClosure,
     Support,
+    SupportNonceCancellation,
+    CoinExpiry,
     CoinTransfer,
     UndecodableLog,
 )

@@ -3,25 +3,56 @@
 A handler receives the decoded arguments and the log's context, and tells the :class:`Sink` which
 rows to write (event columns only: the sink adds the provenance) and which derived keys became
 dirty. Ordering, transactions, checkpoints, replays and reorgs are the runner's business.
+
+Two facts a ``ContributionRecorded`` row needs are not in the log (ledger v2 keeps the per-record
+event lean, docs/decisions/0001-storage-layout.md): the activity's terms (region, kind, reward per
+unit, unit, designation), which the runner keeps in :attr:`LogContext.activities` from the
+``ActivityRegistered`` / ``ActivityDesignationSet`` logs it has indexed; and the issuer, which the
+batch's ``BatchRecorded`` (the same transaction, after its records) brings: the sink holds the
+transaction's contribution rows until then (:meth:`Sink.contribution`, :meth:`Sink.batch_recorded`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ledger.chain.decoding import DecodeError, EventDecoder
 from ledger.db import models
 from ledger.ties import jst_date
 
-__all__ = ["LogContext", "Sink", "Handler", "HANDLERS", "EVENT_TABLE", "TABLE_COLUMNS", "jst_day", "apply_log"]
+__all__ = [
+    "ActivityTerms",
+    "LogContext",
+    "Sink",
+    "Handler",
+    "HANDLERS",
+    "EVENT_TABLE",
+    "TABLE_COLUMNS",
+    "NO_NONCE",
+    "jst_day",
+    "apply_log",
+]
+
+NO_NONCE = (1 << 256) - 1  # ProjectSupported's nonce of a support sent by the supporter
 
 
 def jst_day(timestamp: int) -> int:
     """The JST calendar day of ``timestamp`` as ``YYYYMMDD``."""
     day = jst_date(timestamp)
     return day.year * 10_000 + day.month * 100 + day.day
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityTerms:
+    """What a record of an activity inherits from its registration."""
+
+    region: int
+    kind: int
+    reward: int  # coins per unit
+    unit: int  # 0 per record, 1 per hour, 2 per day
+    designated: bool
 
 
 @dataclass
@@ -31,6 +62,12 @@ class LogContext:
     block_number: int
     timestamp: int
     day: int  # JST YYYYMMDD of the block
+    # Every activity indexed so far, by id (the runner loads it and keeps it current).
+    activities: dict[int, ActivityTerms] = field(default_factory=dict)
+
+
+class MissingActivity(Exception):
+    """A record of an activity the index does not know (never on a consistent index)."""
 
 
 class Sink(Protocol):
@@ -46,6 +83,12 @@ class Sink(Protocol):
     def record_day(self, activity_id: int, participant: str) -> None:
         """The aggregates of the day the participant's record of the activity was made are dirty."""
 
+    def contribution(self, values: tuple[Any, ...]) -> None:
+        """A ``contributions`` row whose issuer (None here) comes with the batch's log."""
+
+    def batch_recorded(self, issuer: str) -> None:
+        """The batch of the held contribution rows was recorded by ``issuer``: write them."""
+
 
 Handler = Callable[[dict[str, Any], LogContext, Sink], None]
 
@@ -55,7 +98,11 @@ def _region_registered(a: dict[str, Any], ctx: LogContext, out: Sink) -> None:
 
 
 def _region_pause_set(a: dict[str, Any], ctx: LogContext, out: Sink) -> None:
-    out.row("region_pause_changes", (a["region"], a["paused"], a["account"]))
+    out.row("region_pause_changes", (a["region"], a["paused"], a["byPlatform"], a["account"]))
+
+
+def _region_expiry_set(a: dict[str, Any], ctx: LogContext, out: Sink) -> None:
+    out.row("region_expiry_settings", (a["region"], a["expiryDays"], a["account"]))
 
 
 def _region_transfers_set(a: dict[str, Any], ctx: LogContext, out: Sink) -> None:
@@ -106,8 +153,21 @@ def _activity_registered(a: dict[str, Any], ctx: LogContext, out: Sink) -> None:
             a["capacity"],
             a["metadataHash"],
             a["admin"],
+            a["designated"],
+            a["unit"],
+            a["maxUnits"],
         ),
     )
+    ctx.activities[a["activityId"]] = ActivityTerms(a["region"], kind, a["reward"], a["unit"], a["designated"])
+
+
+def _activity_designation_set(a: dict[str, Any], ctx: LogContext, out: Sink) -> None:
+    out.row("activity_designations", (a["activityId"], a["region"], a["designated"], a["admin"]))
+    terms = ctx.activities.get(a["activityId"])
+    if terms is not None:
+        ctx.activities[a["activityId"]] = ActivityTerms(
+            terms.region, terms.kind, terms.reward, terms.unit, a["designated"]
+        )
 
 
 def _activity_closed(a: dict[str, Any], ctx: LogContext, out: Sink) -> None:
@@ -115,10 +175,14 @@ def _activity_closed(a: dict[str, Any], ctx: LogContext, out: Sink) -> None:
 
 
 def _contribution_recorded(a: dict[str, Any], ctx: LogContext, out: Sink) -> None:
-    participant, region, kind = a["participant"], a["region"], a["kind"]
-    out.row(
-        "contributions",
-        (participant, a["activityId"], region, kind, kind // 10, a["amount"], a["claimId"], a["issuer"], ctx.day),
+    participant, activity_id, units = a["participant"], a["activityId"], a["units"]
+    terms = ctx.activities.get(activity_id)
+    if terms is None:
+        raise MissingActivity(f"a record of activity {activity_id}, which the index does not know")
+    region, kind = terms.region, terms.kind
+    amount = terms.reward * units
+    out.contribution(
+        (participant, activity_id, region, kind, kind // 10, amount, None, ctx.day, units, terms.unit, terms.designated)
     )
     out.tie(participant, region)
     out.day(region, ctx.day)
@@ -126,6 +190,7 @@ def _contribution_recorded(a: dict[str, Any], ctx: LogContext, out: Sink) -> Non
 
 def _batch_recorded(a: dict[str, Any], ctx: LogContext, out: Sink) -> None:
     out.row("batches", (a["region"], a["issuer"], a["batchSeq"], a["count"], a["minted"]))
+    out.batch_recorded(a["issuer"])
 
 
 def _contribution_revoked(a: dict[str, Any], ctx: LogContext, out: Sink) -> None:
@@ -142,11 +207,17 @@ def _contribution_revoked(a: dict[str, Any], ctx: LogContext, out: Sink) -> None
             a["evidenceHash"],
             a["admin"],
             ctx.day,
+            a["claimId"],
         ),
     )
     out.tie(participant, region)
     out.day(region, ctx.day)
     out.record_day(a["activityId"], participant)
+
+
+def _coins_expired(a: dict[str, Any], ctx: LogContext, out: Sink) -> None:
+    out.row("coin_expiries", (a["region"], a["holder"], a["amount"], ctx.day))
+    out.day(a["region"], ctx.day)
 
 
 def _project_registered(a: dict[str, Any], ctx: LogContext, out: Sink) -> None:
@@ -159,9 +230,14 @@ def _project_closed(a: dict[str, Any], ctx: LogContext, out: Sink) -> None:
 
 def _project_supported(a: dict[str, Any], ctx: LogContext, out: Sink) -> None:
     supporter, region = a["supporter"], a["region"]
-    out.row("supports", (a["projectId"], region, supporter, a["amount"], a["relayer"], ctx.day))
+    nonce = None if a["nonce"] == NO_NONCE else a["nonce"]
+    out.row("supports", (a["projectId"], region, supporter, a["amount"], a["relayer"], ctx.day, nonce))
     out.tie(supporter, region)
     out.day(region, ctx.day)
+
+
+def _support_nonce_cancelled(a: dict[str, Any], ctx: LogContext, out: Sink) -> None:
+    out.row("support_nonce_cancellations", (a["supporter"], a["nonce"]))
 
 
 def _coin_transferred(a: dict[str, Any], ctx: LogContext, out: Sink) -> None:
@@ -172,6 +248,7 @@ HANDLERS: dict[str, Handler] = {
     "TsunagariLedger:RegionRegistered": _region_registered,
     "TsunagariLedger:RegionPauseSet": _region_pause_set,
     "TsunagariLedger:RegionTransfersSet": _region_transfers_set,
+    "TsunagariLedger:RegionExpirySet": _region_expiry_set,
     "TsunagariLedger:RegionRoleGranted": _region_role(True),
     "TsunagariLedger:RegionRoleRevoked": _region_role(False),
     "TsunagariLedger:RoleGranted": _role(True),
@@ -181,13 +258,16 @@ HANDLERS: dict[str, Handler] = {
     "TsunagariLedger:Unpaused": _pause(False),
     "TsunagariLedger:EIP712DomainChanged": _domain_changed,
     "TsunagariLedger:ActivityRegistered": _activity_registered,
+    "TsunagariLedger:ActivityDesignationSet": _activity_designation_set,
     "TsunagariLedger:ActivityClosed": _activity_closed,
     "TsunagariLedger:ContributionRecorded": _contribution_recorded,
     "TsunagariLedger:BatchRecorded": _batch_recorded,
     "TsunagariLedger:ContributionRevoked": _contribution_revoked,
+    "TsunagariLedger:CoinsExpired": _coins_expired,
     "TsunagariLedger:ProjectRegistered": _project_registered,
     "TsunagariLedger:ProjectClosed": _project_closed,
     "TsunagariLedger:ProjectSupported": _project_supported,
+    "TsunagariLedger:SupportNonceCancelled": _support_nonce_cancelled,
     "TsunagariLedger:CoinTransferred": _coin_transferred,
 }
 
@@ -196,6 +276,7 @@ EVENT_TABLE: dict[str, str] = {
     "RegionRegistered": "region_registrations",
     "RegionPauseSet": "region_pause_changes",
     "RegionTransfersSet": "region_transfer_settings",
+    "RegionExpirySet": "region_expiry_settings",
     "RegionRoleGranted": "region_role_changes",
     "RegionRoleRevoked": "region_role_changes",
     "RoleGranted": "role_changes",
@@ -205,13 +286,16 @@ EVENT_TABLE: dict[str, str] = {
     "Unpaused": "pause_changes",
     "EIP712DomainChanged": "domain_changes",
     "ActivityRegistered": "activity_registrations",
+    "ActivityDesignationSet": "activity_designations",
     "ActivityClosed": "activity_closures",
     "ContributionRecorded": "contributions",
     "BatchRecorded": "batches",
     "ContributionRevoked": "revocations",
+    "CoinsExpired": "coin_expiries",
     "ProjectRegistered": "project_registrations",
     "ProjectClosed": "project_closures",
     "ProjectSupported": "supports",
+    "SupportNonceCancelled": "support_nonce_cancellations",
     "CoinTransferred": "coin_transfers",
 }
 
@@ -241,8 +325,8 @@ def apply_log(
             raise DecodeError(f"no handler for {plan.key}")
         decode = plan.static_decoder
         args = decode(topics, data) if decode is not None else plan.decode(topics, data)
-    except DecodeError as exc:
+        handler(args, context, sink)
+    except (DecodeError, MissingActivity) as exc:
         sink.row("undecodable_logs", (topics[0] if topics else "", ",".join(topics), data, str(exc)))
         return str(exc)
-    handler(args, context, sink)
     return None

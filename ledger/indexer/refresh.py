@@ -229,9 +229,9 @@ class DerivedRefresher:
         }
         records: dict[tuple[str, int], list[TieRecord]] = defaultdict(list)
         first_seen: dict[str, tuple[int, int]] = {}
-        for participant, region, activity_id, kind, amount, timestamp, block in conn.execute(
+        for participant, region, activity_id, kind, amount, timestamp, block, units, unit in conn.execute(
             text(
-                "SELECT participant, region, activity_id, kind, amount, block_timestamp, block_number "
+                "SELECT participant, region, activity_id, kind, amount, block_timestamp, block_number, units, unit "
                 f"FROM contributions WHERE participant IN ({holders})"
             ),
             params,
@@ -243,7 +243,13 @@ class DerivedRefresher:
             if key in wanted:
                 records[key].append(
                     TieRecord(
-                        int(timestamp), int(kind), int(amount), int(activity_id), (key[0], int(activity_id)) in revoked
+                        int(timestamp),
+                        int(kind),
+                        int(amount),
+                        int(activity_id),
+                        (key[0], int(activity_id)) in revoked,
+                        int(units),
+                        int(unit),
                     )
                 )
         supports: dict[tuple[str, int], list[tuple[int, int]]] = defaultdict(list)
@@ -339,6 +345,8 @@ class DerivedRefresher:
                 "kankei": is_kankei_jinkou(tie),
                 "category": kankei_category(tie),
                 "as_of": as_of,
+                "help_hours": c.help_hours,
+                "stay_days": c.stay_days,
             }
         )
         if not counted:
@@ -440,7 +448,10 @@ class DerivedRefresher:
                 text("SELECT COALESCE(SUM(clawed_back), 0), COUNT(*) FROM revocations WHERE region = :r AND day = :d"),
                 params,
             ).one()
-            if issued_total or supports or revocations:
+            expired = conn.execute(
+                text("SELECT COALESCE(SUM(amount), 0) FROM coin_expiries WHERE region = :r AND day = :d"), params
+            ).scalar()
+            if issued_total or supports or revocations or expired:
                 coins.append(
                     {
                         "region": region,
@@ -450,6 +461,7 @@ class DerivedRefresher:
                         "clawed_back": int(clawed),
                         "supports": int(supports),
                         "revocations": int(revocations),
+                        "expired": int(expired or 0),
                     }
                 )
         return _DayRows(daily, coins)
@@ -472,8 +484,8 @@ class DerivedRefresher:
         if coins:
             conn.execute(
                 text(
-                    "INSERT INTO region_daily_coins (region, day, issued, spent, clawed_back, supports, revocations) "
-                    "VALUES (:region, :day, :issued, :spent, :clawed_back, :supports, :revocations)"
+                    "INSERT INTO region_daily_coins (region, day, issued, spent, clawed_back, supports, revocations, "
+                    "expired) VALUES (:region, :day, :issued, :spent, :clawed_back, :supports, :revocations, :expired)"
                 ),
                 coins,
             )

@@ -41,7 +41,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from ledger.chain.decoding import EventDecoder
 from ledger.errors import ChainUnavailable, TsunagariError
 from ledger.health import HealthReporter
-from ledger.indexer.handlers import LogContext, apply_log, jst_day
+from ledger.indexer.handlers import ActivityTerms, LogContext, apply_log, jst_day
 from ledger.indexer.rpc import JsonRpc, RangeTooLarge, RpcError
 from ledger.indexer.spec import IndexSpec
 from ledger.indexer.store import BlockHeader, Checkpoint, ChunkSink, IndexStore
@@ -156,6 +156,15 @@ class Indexer:
         # One checkpoint row for the whole spec, under the first contract's address.
         self.checkpoint_key = spec.contracts[0].address
         self._addresses = spec.addresses if len(spec.addresses) > 1 else spec.addresses[0]
+        # The terms of every indexed activity (records carry only the activity id): loaded from the
+        # store, kept current by the handlers, reloaded whenever indexed state may have gone back.
+        self._activities: dict[int, ActivityTerms] | None = None
+
+    @property
+    def activities(self) -> dict[int, ActivityTerms]:
+        if self._activities is None:
+            self._activities = self.store.activities()
+        return self._activities
 
     def close(self) -> None:
         """Release the RPC connection."""
@@ -230,6 +239,7 @@ class Indexer:
             if checkpoint is not None:
                 ancestor, current = self._check_reorg(checkpoint, head, [to_block] if reading else [])
                 if ancestor is not None:
+                    self._activities = None  # rolled-back registrations must not stay known
                     removed = self.store.rollback_to(self.checkpoint_key, ancestor)
                     log.warning("reorg: rolled back to block %s (%s rows removed)", ancestor.number, removed)
                     return ChunkResult(ancestor.number + 1, ancestor.number, 0, head, rolled_back_to=ancestor.number)
@@ -278,7 +288,17 @@ class Indexer:
         if end.hash != anchor.hash:
             raise ChainUnavailable(f"block {to_block} changed while the chunk was read; retrying")
         sink = ChunkSink()
-        self._handle(chunk, sink)
+        try:
+            self._handle(chunk, sink)
+        except BaseException:
+            self._activities = None  # the chunk is not committed: forget what its handlers learnt
+            raise
+        if sink.held:
+            # Contribution logs without their batch's BatchRecorded (never, from our contract).
+            log.error(
+                "%d contribution logs in block range %s-%s have no batch log", len(sink.held), from_block, to_block
+            )
+            sink.batch_recorded("")
         keep_from = max(0, to_block - self.config.reorg_window)
         stored = [replace(h, has_logs=n in chunk.log_blocks) for n, h in chunk.headers.items() if n >= keep_from]
         self.store.write_chunk(
@@ -296,18 +316,19 @@ class Indexer:
         """Every log of ``chunk`` through its handler into ``sink``, checked against its block header."""
         headers = chunk.headers
         chain_id = self.spec.chain_id
+        activities = self.activities
         decoder, fault = self.decoder, self.fault
         # Logs come block by block and transaction by transaction: the per-block and per-transaction
         # values are computed when the block or transaction changes, not per log.
         block = -1
         header: BlockHeader | None = None
-        context = LogContext(block, 0, 0)
+        context = LogContext(block, 0, 0, activities)
         spelled_address = spelled_tx = ""
         address = tx_hash = ""
         for number, tx_index, log_index, entry in chunk.logs:
             if number != block:
                 block, header = number, headers[number]
-                context = LogContext(number, header.timestamp, jst_day(header.timestamp))
+                context = LogContext(number, header.timestamp, jst_day(header.timestamp), activities)
             assert header is not None
             block_hash = entry["blockHash"]
             if block_hash != header.hash and block_hash.lower() != header.hash:

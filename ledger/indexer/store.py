@@ -17,7 +17,9 @@ from sqlalchemy import Connection, Engine, text
 
 from ledger.db import models
 from ledger.db.engine import write_transaction
-from ledger.indexer.handlers import TABLE_COLUMNS
+from ledger.indexer.handlers import TABLE_COLUMNS, ActivityTerms
+
+_ISSUER = TABLE_COLUMNS["contributions"].index("issuer")
 
 __all__ = ["BlockHeader", "ChunkSink", "Checkpoint", "IndexStore"]
 
@@ -59,6 +61,20 @@ class ChunkSink:
     days: set[tuple[int, int]] = field(default_factory=set)
     record_days: set[tuple[int, str]] = field(default_factory=set)
     count: int = 0
+    # contribution rows of the current transaction, waiting for its BatchRecorded (the issuer)
+    held: list[tuple[Any, ...]] = field(default_factory=list)
+
+    def contribution(self, values: tuple[Any, ...]) -> None:
+        self.held.append(self.provenance + values)
+
+    def batch_recorded(self, issuer: str) -> None:
+        if not self.held:
+            return
+        at = len(self.provenance) + _ISSUER
+        bucket = self.rows.setdefault("contributions", [])
+        bucket.extend((*row[:at], issuer, *row[at + 1 :]) for row in self.held)
+        self.count += len(self.held)
+        self.held.clear()
 
     def row(self, table: str, values: tuple[Any, ...]) -> None:
         bucket = self.rows.get(table)
@@ -118,6 +134,20 @@ class IndexStore:
                 {"c": self.chain_id, "n": at_most, "l": limit},
             ).all()
         return [BlockHeader(int(r[0]), str(r[1]), str(r[2]), int(r[3]), bool(r[4])) for r in rows]
+
+    def activities(self) -> dict[int, ActivityTerms]:
+        """Every indexed activity's terms, by id (the context records are indexed with)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT a.activity_id, a.region, a.kind, a.reward, a.unit, "
+                    "COALESCE((SELECT d.designated FROM activity_designations d WHERE d.chain_id = a.chain_id "
+                    "AND d.activity_id = a.activity_id ORDER BY d.block_number DESC, d.log_index DESC LIMIT 1), "
+                    "a.designated) FROM activity_registrations a WHERE a.chain_id = :c"
+                ),
+                {"c": self.chain_id},
+            ).all()
+        return {int(r[0]): ActivityTerms(int(r[1]), int(r[2]), int(r[3]), int(r[4]), bool(r[5])) for r in rows}
 
     def has_rows(self) -> bool:
         """Whether any event row of this chain is stored."""
@@ -244,6 +274,8 @@ class IndexStore:
                 "INSERT INTO dirty_days (region, day) SELECT DISTINCT region, day FROM revocations "
                 "WHERE block_number > :n ON CONFLICT DO NOTHING",
                 "INSERT INTO dirty_days (region, day) SELECT DISTINCT region, day FROM supports "
+                "WHERE block_number > :n ON CONFLICT DO NOTHING",
+                "INSERT INTO dirty_days (region, day) SELECT DISTINCT region, day FROM coin_expiries "
                 "WHERE block_number > :n ON CONFLICT DO NOTHING",
                 # the days of records whose revocation is being undone
                 "INSERT INTO dirty_days (region, day) SELECT DISTINCT c.region, c.day FROM contributions c "

@@ -8,10 +8,10 @@ been another transaction":
   claims a transaction recorded), decoded with the indexer's compiled decoder;
 - :meth:`ChainEvidence.batch_landing` — the transaction that used a (region, issuer, batch
   sequence), found by the indexed topics of its ``BatchRecorded`` log;
-- :meth:`ChainEvidence.claim_landing` — the transaction that recorded one claim id;
+- :meth:`ChainEvidence.claim_landing` — the transaction that recorded a claim's participant for its
+  activity (one record per pair on chain, one claim per pair in the outbox);
 - :meth:`ChainEvidence.support_landing` — the transaction that used a supporter's signed nonce
-  (``ProjectSupported`` by its topics, then the transaction's input, since the event does not
-  carry the nonce).
+  (``ProjectSupported`` by its topics and the nonce it carries).
 
 Log scans go newest block range first (recent work is found fast) down to the deployment block.
 """
@@ -21,8 +21,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from eth_abi.abi import decode as abi_decode
-from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3.exceptions import Web3RPCError
 from web3.types import TxReceipt
@@ -34,19 +32,17 @@ from ledger.errors import ChainUnavailable
 from ledger.relay.outbox import Landing, PendingClaim, RecordedClaim, SupportRow
 from ledger.relay.sender import TxSender, hex_hash
 
-__all__ = ["ChainEvidence", "landing_of", "SUPPORT_BY_SIG"]
+__all__ = ["ChainEvidence", "landing_of"]
 
 _LOG_RANGE = 50_000
-SUPPORT_BY_SIG = keccak(text="supportBySig(address,uint64,uint64,uint256,uint256,bytes)")[:4]
-_SUPPORT_ARGS = ["address", "uint64", "uint64", "uint256", "uint256", "bytes"]
 
 
-def _word(value: int) -> HexBytes:
-    return HexBytes(value.to_bytes(32, "big"))
+def _word(value: int) -> str:
+    return "0x" + value.to_bytes(32, "big").hex()
 
 
-def _address_word(address: str) -> HexBytes:
-    return HexBytes(bytes(12) + bytes.fromhex(address.lower().removeprefix("0x")))
+def _address_word(address: str) -> str:
+    return "0x" + bytes(12).hex() + address.lower().removeprefix("0x")
 
 
 def landing_of(receipt: TxReceipt) -> Landing:
@@ -87,7 +83,7 @@ class ChainEvidence:
                 args = plan.decode(topics, "0x" + bytes(HexBytes(entry["data"])).hex())
             except DecodeError:
                 continue  # another contract's log with the same signature
-            found.append(RecordedClaim(int(args["claimId"]), int(args["activityId"]), str(args["participant"]).lower()))
+            found.append(RecordedClaim(int(args["activityId"]), str(args["participant"]).lower()))
         return found
 
     # -- log scans ----------------------------------------------------------------------------------
@@ -113,20 +109,20 @@ class ChainEvidence:
 
     def batch_landing(self, region: int, issuer: str, seq: int) -> TxReceipt | None:
         """The receipt of the transaction that recorded batch ``seq`` of (region, issuer), if any."""
-        topics: list[Any] = [HexBytes(self._batch_topic), _word(region), _address_word(issuer), _word(seq)]
+        topics: list[Any] = [self._batch_topic, _word(region), _address_word(issuer), _word(seq)]
         for logs in self._scan(topics):
             if logs:
                 return self._receipt_of(logs[-1])
         return None
 
     def claim_landing(self, claim: PendingClaim) -> TxReceipt | None:
-        """The receipt of the transaction that recorded ``claim`` (its id, activity and participant)."""
-        topics: list[Any] = [HexBytes(self._recorded_topic), _address_word(claim.participant)]
+        """The receipt of the transaction that recorded ``claim``'s participant for its activity."""
+        topics: list[Any] = [self._recorded_topic, _address_word(claim.participant)]
         for logs in self._scan(topics):
             for entry in reversed(logs):
                 receipt = self._receipt_of(entry)
                 for recorded in self.recorded_claims(receipt):
-                    if recorded.claim_id == claim.id and recorded.activity_id == claim.activity_id:
+                    if recorded.activity_id == claim.activity_id and recorded.participant == claim.participant.lower():
                         return receipt
         return None
 
@@ -134,25 +130,19 @@ class ChainEvidence:
         """The receipt of the transaction that used the supporter's signed nonce for this support
         (ours or anyone's: a signature is public once sent); None when no such transaction exists."""
         topics: list[Any] = [
-            HexBytes(self._supported_topic),
+            self._supported_topic,
             _word(support.project_id),
             _word(support.region),
             _address_word(support.supporter),
         ]
         for logs in self._scan(topics):
             for entry in reversed(logs):
-                tx_hash = hex_hash(entry["transactionHash"])
-                found = self.sender.transaction_input(tx_hash)
-                if found is None:
-                    continue
-                to, data = found
-                raw = bytes.fromhex(data.removeprefix("0x"))
-                if to != self.address or raw[:4] != SUPPORT_BY_SIG:
-                    continue
+                topics_hex = ["0x" + bytes(HexBytes(t)).hex() for t in entry["topics"]]
                 try:
-                    supporter, _project, _amount, nonce, _deadline, _signature = abi_decode(_SUPPORT_ARGS, raw[4:])
-                except Exception:  # noqa: BLE001 - not a well-formed call: not ours to read
+                    plan = self._decoder.plan_for(str(entry["address"]), topics_hex)
+                    args = plan.decode(topics_hex, "0x" + bytes(HexBytes(entry["data"])).hex())
+                except DecodeError:
                     continue
-                if str(supporter).lower() == support.supporter and int(nonce) == support.nonce:
+                if int(args["nonce"]) == support.nonce:
                     return self._receipt_of(entry)
         return None

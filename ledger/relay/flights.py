@@ -24,6 +24,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from web3.types import TxReceipt
 
@@ -129,11 +130,12 @@ class FlightDeck:
         *,
         seq: int | None = None,
         support_id: int | None = None,
+        access_list: list[dict[str, Any]] | None = None,
     ) -> Flight:
         """Sign the first transaction of a built batch, store it, send it."""
         fees = self.sender.fees()
         nonce = self.allocate()
-        attempt = self.sender.sign(data, gas, nonce, fees)
+        attempt = self.sender.sign(data, gas, nonce, fees, access_list)
         return self._first_send(batch_id, kind, region, attempt, seq=seq, support_id=support_id)
 
     def launch_filler(self, batch_id: int, nonce: int) -> Flight:

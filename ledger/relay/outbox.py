@@ -133,6 +133,7 @@ class NewClaim:
     participant: str  # lowercase hex
     request_hash: str
     slot: int
+    units: int = 1  # hours or days for an activity rewarded per hour or day
 
 
 @dataclass(frozen=True)
@@ -142,13 +143,14 @@ class PendingClaim:
     id: int
     activity_id: int
     participant: str
+    units: int = 1
 
 
 @dataclass(frozen=True)
 class RecordedClaim:
-    """One ``ContributionRecorded`` log: the claim it carries."""
+    """One ``ContributionRecorded`` log: the record it is, which one claim of the outbox stands for
+    (one claim per activity and participant, as on chain)."""
 
-    claim_id: int
     activity_id: int
     participant: str  # lowercase hex
 
@@ -259,13 +261,13 @@ def _attempt(row: Any) -> SignedAttempt:
 # ---------------------------------------------------------------------------------------------
 
 _INSERT_ONE = text(
-    "INSERT INTO claims (activity_id, region, participant, request_hash, token_slot, status, accepted_at_ms) "
-    "VALUES (:activity_id, :region, :participant, :request_hash, :slot, 'accepted', :now) "
+    "INSERT INTO claims (activity_id, region, participant, request_hash, token_slot, units, status, accepted_at_ms) "
+    "VALUES (:activity_id, :region, :participant, :request_hash, :slot, :units, 'accepted', :now) "
     "ON CONFLICT DO NOTHING RETURNING id"
 )
 _INSERT_MANY = text(
-    "INSERT INTO claims (activity_id, region, participant, request_hash, token_slot, status, accepted_at_ms) "
-    "VALUES (:activity_id, :region, :participant, :request_hash, :slot, 'accepted', :now)"
+    "INSERT INTO claims (activity_id, region, participant, request_hash, token_slot, units, status, accepted_at_ms) "
+    "VALUES (:activity_id, :region, :participant, :request_hash, :slot, :units, 'accepted', :now)"
 )
 _REQUESTS_IN = _expanding("SELECT id, request_hash FROM claims WHERE request_hash IN :hashes", "hashes")
 _PEOPLE_IN = _expanding(
@@ -300,6 +302,7 @@ def _claim_params(claim: NewClaim, now_ms: int) -> dict[str, Any]:
         "participant": claim.participant,
         "request_hash": claim.request_hash,
         "slot": claim.slot,
+        "units": claim.units,
         "now": now_ms,
     }
 
@@ -345,7 +348,7 @@ def claim_status(conn: Connection, claim_id: int) -> dict[str, Any] | None:
             "SELECT c.id, c.activity_id, c.region, c.participant, c.status, c.tx_hash, c.block_number, "
             "c.accepted_at_ms, c.confirmed_at_ms, c.error_code, c.error_message, "
             "EXISTS (SELECT 1 FROM contributions k WHERE k.activity_id = c.activity_id "
-            "        AND k.participant = c.participant AND k.claim_id = c.id) AS indexed "
+            "        AND k.participant = c.participant) AS indexed "
             "FROM claims c WHERE c.id = :id"
         ),
         {"id": claim_id},
@@ -498,10 +501,18 @@ class Outbox:
             rows = conn.execute(
                 text(
                     "SELECT c.id, c.status, EXISTS (SELECT 1 FROM contributions k WHERE k.activity_id = c.activity_id "
-                    "AND k.participant = c.participant AND k.claim_id = c.id) FROM claims c"
+                    "AND k.participant = c.participant) FROM claims c"
                 )
             ).all()
         return {int(i): "indexed" if s == "confirmed" and bool(x) else str(s) for i, s, x in rows}
+
+    def claim_ids_by_record(self) -> dict[tuple[int, str], int]:
+        """Every claim's id by the record it stands for: (activity id, participant)."""
+        with self.engine.connect() as conn:
+            return {
+                (int(r[0]), str(r[1])): int(r[2])
+                for r in conn.execute(text("SELECT activity_id, participant, id FROM claims"))
+            }
 
     def confirmed_at(self) -> dict[int, int]:
         """Confirmed claims: id → unix milliseconds when they were confirmed."""
@@ -554,12 +565,12 @@ class Outbox:
         with self.engine.connect() as conn:
             rows = conn.execute(
                 text(
-                    "SELECT id, activity_id, participant FROM claims WHERE status = 'accepted' AND region = :r "
+                    "SELECT id, activity_id, participant, units FROM claims WHERE status = 'accepted' AND region = :r "
                     "ORDER BY id LIMIT :n"
                 ),
                 {"r": region, "n": limit},
             ).all()
-        return [PendingClaim(int(i), int(a), str(p)) for i, a, p in rows]
+        return [PendingClaim(int(i), int(a), str(p), int(u)) for i, a, p, u in rows]
 
     def claims_pending_for(self, participant: str, region: int) -> bool:
         """Whether the participant has claims of the region on the way (accepted or submitted)."""
@@ -909,7 +920,7 @@ class Outbox:
             text(
                 "UPDATE claims SET status = :s, batch_id = COALESCE(:batch, batch_id), tx_hash = :tx, "
                 "block_number = :b, confirmed_at_ms = :t, error_code = NULL, error_message = NULL "
-                "WHERE id = :id AND activity_id = :a AND participant = :p AND status <> 'rejected'"
+                "WHERE activity_id = :a AND participant = :p AND status <> 'rejected'"
             ),
             [
                 {
@@ -918,7 +929,6 @@ class Outbox:
                     "tx": landing.tx_hash,
                     "b": landing.block_number,
                     "t": now if final else None,
-                    "id": r.claim_id,
                     "a": r.activity_id,
                     "p": r.participant,
                 }

@@ -58,16 +58,20 @@ _RECORD_BATCH = keccak(text="recordBatch(uint32,uint64,uint256[])")[:4]
 _NEXT_BATCH_SEQ = keccak(text="nextBatchSeq(address,uint32)")[:4]
 
 
+def _record(claim: PendingClaim) -> RecordInput:
+    return RecordInput(claim.participant, claim.activity_id, claim.id, claim.units)
+
+
 def record_call(region: int, seq: int, claims: list[PendingClaim]) -> str:
     """``recordBatch`` calldata; records sorted by activity id (cheaper on chain, decision 0001)."""
     ordered = sorted(claims, key=lambda c: (c.activity_id, c.id))
-    packed = [pack_record(RecordInput(c.participant, c.activity_id, c.id)) for c in ordered]
+    packed = [pack_record(_record(c)) for c in ordered]
     return "0x" + (_RECORD_BATCH + abi_encode(["uint32", "uint64", "uint256[]"], [region, seq, packed])).hex()
 
 
 def _packable(claim: PendingClaim) -> bool:
     try:
-        pack_record(RecordInput(claim.participant, claim.activity_id, claim.id))
+        pack_record(_record(claim))
     except ValueError:
         return False
     return int(claim.participant, 16) != 0
@@ -133,8 +137,9 @@ class RecordBatcher:
                 return progressed
             seq = self._next_batch_seq(region)
             data = record_call(region, seq, claims)
+            access = self.client.record_access_list(region, [_record(c) for c in claims])
             try:
-                gas = self.sender.estimate_gas(data)  # reverts like eth_call would, with the typed error
+                gas = self.sender.estimate_gas(data, access)  # reverts like eth_call would, with the typed error
                 break
             except ContractError as err:
                 offending = self._offending(claims, err)
@@ -167,7 +172,7 @@ class RecordBatcher:
             return True
         log.info("batch %d built: region %d, seq %d, %d claims", batch_id, region, seq, len(claims))
         failpoint("after_build")
-        self.deck.launch(batch_id, BatchKind.RECORD, region, data, gas, seq=seq)
+        self.deck.launch(batch_id, BatchKind.RECORD, region, data, gas, seq=seq, access_list=access)
         return True
 
     def _offending(self, claims: list[PendingClaim], err: ContractError) -> list[PendingClaim]:

@@ -43,6 +43,12 @@ def _fields(raw_tx: str) -> dict[str, Any]:
     return fields
 
 
+def _storage_key(key: int | bytes | str) -> str:
+    """A storage key of a parsed access list (eth-account gives ints) as 32-byte ``0x`` hex."""
+    value = key if isinstance(key, int) else int.from_bytes(HexBytes(key), "big")
+    return f"0x{value:064x}"
+
+
 def call_data(raw_tx: str) -> str:
     """The calldata of a signed transaction."""
     data = _fields(raw_tx)["data"]
@@ -155,9 +161,11 @@ class TxSender:
         max_fee = min(max_fee, self.cap)
         return Fees(max_fee=max_fee, priority=min(priority, max_fee))
 
-    def estimate_gas(self, data: str) -> int:
+    def estimate_gas(self, data: str, access_list: list[dict[str, Any]] | None = None) -> int:
         """Gas for ``data`` with a 25 % margin (the state may change before it is mined)."""
         params: TxParams = {"from": self.account.address, "to": self.to, "data": data}  # type: ignore[typeddict-item]
+        if access_list:
+            params["accessList"] = access_list  # type: ignore[typeddict-item]
         try:
             estimate = int(self.w3.eth.estimate_gas(params))
         except (OSError, ChainUnavailable) as exc:
@@ -246,7 +254,9 @@ class TxSender:
 
     # -- signing and sending -----------------------------------------------------------------------
 
-    def sign(self, data: str, gas: int, nonce: int, fees: Fees) -> SignedAttempt:
+    def sign(
+        self, data: str, gas: int, nonce: int, fees: Fees, access_list: list[dict[str, Any]] | None = None
+    ) -> SignedAttempt:
         tx: dict[str, Any] = {
             "type": 2,
             "chainId": self.chain_id,
@@ -258,6 +268,8 @@ class TxSender:
             "maxFeePerGas": fees.max_fee,
             "maxPriorityFeePerGas": fees.priority,
         }
+        if access_list:
+            tx["accessList"] = access_list
         signed = self.account.sign_transaction(tx)
         return SignedAttempt(
             tx_hash=hex_hash(signed.hash), nonce=nonce, fees=fees, raw_tx=hex_hash(signed.raw_transaction)
@@ -282,11 +294,16 @@ class TxSender:
         )
 
     def resign(self, raw_tx: str, fees: Fees) -> SignedAttempt:
-        """The transaction of ``raw_tx`` (same nonce, recipient, data, gas) signed again with ``fees``."""
+        """The transaction of ``raw_tx`` (same nonce, recipient, data, gas, access list) signed again
+        with ``fees``."""
         fields = _fields(raw_tx)
-        if str(fields["to"]).lower() == self.account.address.lower():
+        if hex_hash(fields["to"]).lower() == self.account.address.lower():
             return self.sign_filler(int(fields["nonce"]), fees)
-        return self.sign(call_data(raw_tx), int(fields["gas"]), int(fields["nonce"]), fees)
+        access = [
+            {"address": hex_hash(entry["address"]), "storageKeys": [_storage_key(k) for k in entry["storageKeys"]]}
+            for entry in fields.get("accessList") or []
+        ]
+        return self.sign(call_data(raw_tx), int(fields["gas"]), int(fields["nonce"]), fees, access or None)
 
     def broadcast(self, raw_tx: str) -> tuple[Broadcast, str]:
         """Send ``raw_tx``; connection problems raise :class:`ChainUnavailable`."""

@@ -11,9 +11,9 @@ from web3 import Web3
 from web3.logs import DISCARD
 
 from ledger import errors
-from ledger.chain.client import ActivitySpec, RecordInput, pack_record, send_transaction
+from ledger.chain.client import ActivitySpec, RecordInput, pack_record, send_transaction, unpack_record
 from ledger.chain.signing import EIP712_NAME, SupportRequest, sign_support, support_typed_data
-from ledger.taxonomy import ContributionKind
+from ledger.taxonomy import ContributionKind, RewardUnit
 from tests.conftest import REGION_A, REGION_B, World
 
 
@@ -29,7 +29,7 @@ def test_deployment_sets_platform_admin_and_eip712_domain(world: World) -> None:
     assert ledger.hasRole(ledger.DEFAULT_ADMIN_ROLE().call(), world.platform.address).call()
     assert not world.client.paused()
     _fields, name, version, chain_id, verifying, _salt, _ext = ledger.eip712Domain().call()
-    assert (name, version, chain_id, verifying) == (EIP712_NAME, "1", 31337, world.client.address)
+    assert (name, version, chain_id, verifying) == (EIP712_NAME, "2", 31337, world.client.address)
     assert name.isascii() and len(name.encode()) <= 31
 
 
@@ -144,19 +144,32 @@ def test_platform_admin_appoints_region_admins(world: World) -> None:
 
 def test_register_activity_emits_every_field(world: World) -> None:
     now = world.now()
-    spec = ActivitySpec(REGION_A, ContributionKind.VOLUNTEERING, 1000, now, now + 7200, 50, b"\x42" * 32)
-    call = world.client.contract.functions.registerActivity(
-        spec.region, int(spec.kind), spec.reward, spec.starts_at, spec.ends_at, spec.capacity, spec.metadata_hash
+    spec = ActivitySpec(
+        REGION_A,
+        ContributionKind.VOLUNTEERING,
+        1000,
+        now + 60,
+        now + 7200,
+        50,
+        b"\x42" * 32,
+        designated=True,
+        unit=RewardUnit.HOUR,
+        max_units=8,
     )
-    receipt = send_transaction(world.devnet.w3, world.admin_a, call)
+    receipt = send_transaction(
+        world.devnet.w3, world.admin_a, world.client.contract.functions.registerActivity(spec.terms())
+    )
     (event,) = world.client.events(receipt, "ActivityRegistered")
     activity_id = event["activityId"]
     assert event == {
         "activityId": activity_id,
         "region": REGION_A,
         "kind": 40,
+        "designated": True,
+        "unit": 1,
+        "maxUnits": 8,
         "reward": 1000,
-        "startsAt": now,
+        "startsAt": now + 60,
         "endsAt": now + 7200,
         "capacity": 50,
         "metadataHash": b"\x42" * 32,
@@ -171,15 +184,16 @@ def test_register_activity_emits_every_field(world: World) -> None:
         0,
         False,
     )
+    assert (info.designated, info.unit, info.max_units, info.ordinal) == (True, RewardUnit.HOUR, 8, 2)
     assert world.client.contract.functions.lastIds().call()[0] == activity_id
 
 
 @pytest.mark.parametrize("kind", [0, 12, 19, 61, 99, 255])
 def test_register_activity_rejects_unknown_kinds(world: World, kind: int) -> None:
     now = world.now()
-    call = world.client.contract.functions.registerActivity(REGION_A, kind, 1, now, now + 1, 0, b"\x00" * 32)
+    terms = (REGION_A, kind, False, 0, 1, 1, now, now + 1, 0, b"\x00" * 32)
     with pytest.raises(errors.InvalidKind):
-        send_transaction(world.devnet.w3, world.admin_a, call)
+        send_transaction(world.devnet.w3, world.admin_a, world.client.contract.functions.registerActivity(terms))
 
 
 def test_every_taxonomy_kind_is_accepted(world: World) -> None:
@@ -218,26 +232,15 @@ def test_record_batch_mints_and_emits_every_field(world: World) -> None:
     result = world.client.record_batch(world.issuer_a, REGION_A, batch)
     assert (result.batch_seq, result.count, result.minted) == (1, 3, 300)
     events = world.client.events(result.receipt, "ContributionRecorded")
-    assert events == [
-        {
-            "participant": r.participant,
-            "activityId": world.activity_a,
-            "region": REGION_A,
-            "kind": int(ContributionKind.FARMING_EXPERIENCE),
-            "amount": 100,
-            "claimId": r.claim_id,
-            "issuer": world.issuer_a.address,
-        }
-        for r in batch
-    ]
+    assert events == [{"participant": r.participant, "activityId": world.activity_a, "units": 1} for r in batch]
     assert world.client.events(result.receipt, "BatchRecorded") == [
         {"region": REGION_A, "issuer": world.issuer_a.address, "batchSeq": 1, "count": 3, "minted": 300}
     ]
-    for index, participant in enumerate(world.participants[:3], start=1):
+    for participant in world.participants[:3]:
         assert world.client.balance_of(participant.address, REGION_A) == 100
         assert world.client.coin(REGION_A).functions.balanceOf(participant.address).call() == 100
         holding = world.client.holding(participant.address, REGION_A)
-        assert (holding.balance, holding.index, holding.records) == (100, index, 1)
+        assert (holding.stored, holding.spendable, holding.expiring, holding.recorded) == (100, 100, 0, True)
         assert world.client.record_of(world.activity_a, participant.address) == (True, False)
         assert world.devnet.w3.eth.get_balance(participant.address) == 0
     assert world.client.activity(world.activity_a).recorded == 3
@@ -248,13 +251,12 @@ def test_record_batch_mints_and_emits_every_field(world: World) -> None:
     assert world.client.next_batch_seq(world.issuer_a.address, REGION_A) == 2
 
 
-def test_returning_participant_keeps_index_and_accumulates(world: World) -> None:
+def test_a_returning_participant_accumulates_and_is_counted_once(world: World) -> None:
     second = world.activity(kind=ContributionKind.FESTIVAL_EVENT, reward=30)
     world.client.record_batch(world.issuer_a, REGION_A, records(world, world.activity_a, 2))
     result = world.client.record_batch(world.issuer_a, REGION_A, records(world, second, 2, first_claim=10))
-    assert [e["kind"] for e in world.client.events(result.receipt, "ContributionRecorded")] == [20, 20]
-    holding = world.client.holding(world.participants[1].address, REGION_A)
-    assert (holding.balance, holding.index, holding.records) == (130, 2, 2)
+    assert [e["activityId"] for e in world.client.events(result.receipt, "ContributionRecorded")] == [second] * 2
+    assert world.client.holding(world.participants[1].address, REGION_A).stored == 130
     assert world.client.region_info(REGION_A).participant_count == 2
 
 
@@ -286,17 +288,19 @@ def test_a_resubmitted_batch_counts_nothing_twice(world: World) -> None:
 def test_batch_input_errors(world: World) -> None:
     with pytest.raises(errors.InvalidBatch):
         world.client.record_batch(world.issuer_a, REGION_A, [])
-    zero_participant = world.activity_a << 48 | 1  # participant bits all zero
+    zero_participant = world.activity_a << 56 | 1 << 16 | 1  # participant bits all zero
     call = world.client.contract.functions.recordBatch(REGION_A, 1, [zero_participant])
     with pytest.raises(errors.ZeroAddress):
         send_transaction(world.devnet.w3, world.issuer_a, call)
     with pytest.raises(ValueError, match="not an Ethereum address"):
         pack_record(RecordInput("0x1234", world.activity_a, 1))
-    with pytest.raises(ValueError, match="48 bits"):
-        pack_record(RecordInput(world.outsider.address, 1 << 48, 1))
+    with pytest.raises(ValueError, match="40 bits"):
+        pack_record(RecordInput(world.outsider.address, 1 << 40, 1))
+    with pytest.raises(ValueError, match="units"):
+        pack_record(RecordInput(world.outsider.address, 1, 1, 0))
     with pytest.raises(errors.UnknownActivity):
         world.client.record_batch(world.issuer_a, REGION_A, [RecordInput(world.outsider.address, 777, 1)])
-    activity_zero = int(world.outsider.address, 16) << 96 | 0 << 48 | 1  # id 0 is no activity
+    activity_zero = int(world.outsider.address, 16) << 96 | 0 << 56 | 1 << 16 | 1  # id 0 is no activity
     call = world.client.contract.functions.recordBatch(REGION_A, 1, [activity_zero])
     with pytest.raises(errors.UnknownActivity):
         send_transaction(world.devnet.w3, world.issuer_a, call)
@@ -354,12 +358,12 @@ def test_revoke_claws_back_unspent_coins_and_keeps_history(world: World) -> None
         "reason": 2,
         "clawedBack": 100,
         "shortfall": 0,
+        "claimId": 1,
         "evidenceHash": b"\x01" * 32,
         "admin": world.admin_a.address,
     }
     assert world.client.record_of(world.activity_a, participant.address) == (True, True)
-    holding = world.client.holding(participant.address, REGION_A)
-    assert (holding.balance, holding.records) == (0, 0)
+    assert world.client.holding(participant.address, REGION_A).stored == 0
     info = world.client.region_info(REGION_A)
     assert (info.minted, info.revoked, info.total_supply) == (100, 100, 0)
     with pytest.raises(errors.AlreadyRevoked):
@@ -384,20 +388,32 @@ def test_revoke_after_spending_reports_the_shortfall(world: World) -> None:
 
 def test_revoke_errors(world: World) -> None:
     participant = world.participants[0].address
-    with pytest.raises(errors.RecordNotFound):
+    with pytest.raises(errors.RecordNotFound):  # the client finds no record to name
         world.client.revoke(world.admin_a, world.activity_a, participant, 1)
     world.client.record_batch(world.issuer_a, REGION_A, records(world, world.activity_a, 1))
     for reason in (0, 6):
         with pytest.raises(errors.InvalidReason):
             world.client.revoke(world.admin_a, world.activity_a, participant, reason)
-    with pytest.raises(errors.UnknownActivity):
-        world.client.revoke(world.admin_a, 4242, participant, 1)
     with pytest.raises(errors.NotRegionAdmin):
         world.client.revoke(world.issuer_a, world.activity_a, participant, 1)
     other = world.participants[1].address  # recorded in the region, not for this activity
     world.client.record_batch(world.issuer_a, REGION_A, [RecordInput(other, world.activity(), 3)])
     with pytest.raises(errors.RecordNotFound):
         world.client.revoke(world.admin_a, world.activity_a, other, 1)
+    # The contract itself refuses a record it did not commit to (a forged batch), and an unknown activity.
+    location = world.client.find_record(world.activity_a, participant)
+    assert location is not None and world.client.verify_record(location)
+    ledger = world.client.contract.functions
+    forged = [pack_record(RecordInput(world.outsider.address, world.activity_a, 1))]
+    with pytest.raises(errors.RecordNotFound):
+        send_transaction(
+            world.devnet.w3,
+            world.admin_a,
+            ledger.revoke(location.issuer, location.batch_seq, forged, 0, 1, b"\x00" * 32),
+        )
+    unknown = [pack_record(RecordInput(world.outsider.address, 4242, 1))]
+    with pytest.raises(errors.UnknownActivity):
+        send_transaction(world.devnet.w3, world.admin_a, ledger.revoke(location.issuer, 1, unknown, 0, 1, b"\x00" * 32))
 
 
 # -- projects and support -----------------------------------------------------------------------------
@@ -425,6 +441,7 @@ def test_projects_and_direct_support(world: World) -> None:
             "supporter": world.outsider.address,
             "amount": 40,
             "relayer": "0x" + "00" * 20,
+            "nonce": 2**256 - 1,
         }
     ]
     assert world.client.balance_of(world.outsider.address, REGION_A) == 60
@@ -568,7 +585,7 @@ def test_global_pause_stops_every_region(world: World) -> None:
 def test_region_pause_is_scoped(world: World) -> None:
     receipt = world.client.set_region_paused(world.admin_a, REGION_A, True)
     assert world.client.events(receipt, "RegionPauseSet") == [
-        {"region": REGION_A, "paused": True, "account": world.admin_a.address}
+        {"region": REGION_A, "paused": True, "byPlatform": False, "account": world.admin_a.address}
     ]
     with pytest.raises(errors.RegionPaused):
         world.client.record_batch(world.issuer_a, REGION_A, records(world, world.activity_a, 1))
@@ -582,10 +599,11 @@ def test_region_pause_is_scoped(world: World) -> None:
 
 
 def test_packed_record_matches_the_contract(world: World) -> None:
-    record = RecordInput(world.outsider.address, 123, 456)
-    on_chain = world.client.contract.functions.packRecord(world.outsider.address, 123, 456).call()
+    record = RecordInput(world.outsider.address, 123, 456, 7)
+    on_chain = world.client.contract.functions.packRecord(world.outsider.address, 123, 456, 7).call()
     assert pack_record(record) == on_chain
     assert Web3.to_checksum_address(hex(on_chain >> 96)[2:].rjust(40, "0")) == world.outsider.address
+    assert unpack_record(on_chain) == record
 
 
 def test_unpausing_a_running_ledger_and_renouncing_roles(world: World) -> None:

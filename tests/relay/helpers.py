@@ -19,6 +19,9 @@ from web3 import Web3
 from ledger.chain.accounts import dev_account
 from ledger.chain.client import ActivitySpec, LedgerClient
 from ledger.chain.deploy import Deployment, deploy_ledger, save_deployment
+from ledger.db.engine import write_transaction
+from ledger.relay.outbox import NewClaim
+from ledger.relay.outbox import insert_claims as insert_claims_in
 from ledger.settings import Settings
 from ledger.taxonomy import ContributionKind
 
@@ -105,29 +108,13 @@ def people(count: int, salt: int = 0) -> list[str]:
 
 
 def insert_claims(engine: Engine, region: int, activity_id: int, participants: list[str]) -> list[int]:
-    """Accepted claims, as the check-in API writes them; returns their ids (the on-chain claim ids)."""
-    ids: list[int] = []
-    now = int(time.time() * 1000)
-    with engine.begin() as conn:
-        for participant in participants:
-            ids.append(
-                int(
-                    conn.execute(
-                        text(
-                            "INSERT INTO claims (activity_id, region, participant, request_hash, token_slot, status, "
-                            "accepted_at_ms) VALUES (:a, :r, :p, :h, 0, 'accepted', :t) RETURNING id"
-                        ),
-                        {
-                            "a": activity_id,
-                            "r": region,
-                            "p": participant.lower(),
-                            "h": "0x" + uuid.uuid4().hex,
-                            "t": now,
-                        },
-                    ).scalar_one()
-                )
-            )
-    return ids
+    """Accepted claims, as the check-in API writes them (through the outbox); returns their ids."""
+    new = [
+        NewClaim(activity_id, region, participant.lower(), "0x" + uuid.uuid4().hex, 0) for participant in participants
+    ]
+    with write_transaction(engine) as conn:
+        ids = insert_claims_in(conn, new, int(time.time() * 1000))
+    return [ids[c.request_hash] for c in new]
 
 
 def claim_rows(engine: Engine) -> dict[int, dict[str, Any]]:
@@ -136,8 +123,9 @@ def claim_rows(engine: Engine) -> dict[int, dict[str, Any]]:
     return {int(r["id"]): dict(r) for r in rows}
 
 
-def recorded_claim_ids(ledger: Ledger) -> Counter[int]:
-    """How many ``ContributionRecorded`` logs carry each claim id (exactly once is the goal)."""
+def recorded_claim_ids(ledger: Ledger, engine: Engine) -> Counter[int]:
+    """How many ``ContributionRecorded`` logs stand for each claim of the outbox (exactly once is the
+    goal). A log names its activity and participant; the outbox has one claim per pair."""
     event = ledger.client.contract.events.ContributionRecorded()
     logs = ledger.w3.eth.get_logs(
         {
@@ -147,13 +135,19 @@ def recorded_claim_ids(ledger: Ledger) -> Counter[int]:
             "topics": [HexBytes(event.topic)],
         }
     )
-    return Counter(int(event.process_log(entry)["args"]["claimId"]) for entry in logs)
+    by_pair = {(int(r["activity_id"]), str(r["participant"])): i for i, r in claim_rows(engine).items()}
+    counts: Counter[int] = Counter()
+    for entry in logs:
+        args = event.process_log(entry)["args"]
+        pair = (int(args["activityId"]), str(args["participant"]).lower())
+        counts[by_pair.get(pair, -1)] += 1
+    return counts
 
 
 def assert_exactly_once(ledger: Ledger, engine: Engine, expected: set[int]) -> None:
     """Every claim in ``expected`` is confirmed and recorded on chain exactly once, and nothing else is."""
     rows = claim_rows(engine)
-    counts = recorded_claim_ids(ledger)
+    counts = recorded_claim_ids(ledger, engine)
     not_confirmed = {i: rows[i]["status"] for i in expected if rows[i]["status"] != "confirmed"}
     assert not not_confirmed, f"claims not confirmed: {not_confirmed}"
     assert {i: n for i, n in counts.items() if n != 1} == {}, "a claim is on chain more than once"
