@@ -1,7 +1,7 @@
 # The README's commands. Each target goes through ./run, which installs what is missing first.
 BENCH ?=
 
-.PHONY: demo test bench lint compile setup
+.PHONY: demo test bench lint compile analyse setup
 demo:
 	./run demo
 test:
@@ -12,5 +12,7 @@ lint:
 	./run lint
 compile:
 	./run compile
+analyse:
+	./run analyse
 setup:
 	./run setup

@@ -52,6 +52,7 @@ CHECKIN_STATUS: dict[str, int] = {
     "rate_limited": 429,
     "kiosk_session_invalid": 401,
     "unknown_claim": 404,
+    "invalid_units": 422,
 }
 
 

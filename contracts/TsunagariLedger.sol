@@ -963,8 +963,10 @@ contract TsunagariLedger is ICoinLedger, AccessControlEnumerable, Pausable, EIP7
     }
 
     /// @notice The storage slot of the holdings mapping: a relayer puts `keccak256(abi.encode(holder <<
-    /// 32 | region, holdingsSlot()))` of each record in its transaction's access list (EIP-2930), which
-    /// makes each holding's first access 200 gas cheaper.
+    /// 32 | region, holdingsSlot()))` of each record in its transaction's access list (EIP-2930): a
+    /// listed key costs 1,900 and makes the first access warm (100 instead of 2,100), a net 100 gas
+    /// per holding, less 2,400 per transaction for listing the ledger's address (about 76 gas a
+    /// record in a batch of 100).
     function holdingsSlot() external pure returns (uint256 slot) {
         assembly ("memory-safe") {
             slot := _holdings.slot
@@ -1060,7 +1062,7 @@ contract TsunagariLedger is ICoinLedger, AccessControlEnumerable, Pausable, EIP7
 
     /// @dev No record entry is free (three activities of the region still open): move the one whose
     /// activity closes first to `_spilled` and extend the spill horizon to its last recordable day, so
-    /// {_freeEntry} checks `_spilled` until then. Returns the word and the freed entry's position.
+    /// {_noteRecord} checks `_spilled` until then. Returns the word and the freed entry's position.
     function _spill(uint256 word, Run memory run, address participant) private returns (uint256, uint256 shift) {
         uint256 e0 = (word >> _ENTRIES) & _MASK40;
         uint256 e1 = (word >> (_ENTRIES + 40)) & _MASK40;

@@ -21,7 +21,7 @@ from ledger.chain.context import ChainContext
 from ledger.chain.signing import SupportRequest, sign_support
 from ledger.checkin.metadata import metadata_document, store_metadata
 from ledger.db.engine import write_transaction
-from ledger.taxonomy import ContributionKind
+from ledger.taxonomy import ContributionKind, RewardUnit
 from ledger.ties import jst_date
 
 __all__ = [
@@ -54,13 +54,30 @@ DEMO_REGIONS: tuple[DemoRegion, ...] = (
     DemoRegion(26100, "京都市", "京都つながりコイン", "KYOTO"),
 )
 
-# (region, kind, reward, description) — the first activities of each demo region.
-_FIRST_ACTIVITIES: tuple[tuple[int, ContributionKind, int, str], ...] = (
-    (12205, ContributionKind.VOLUNTEERING, 1000, "海岸清掃ボランティア"),
-    (12205, ContributionKind.FESTIVAL_EVENT, 300, "館山わかしお祭り"),
-    (12234, ContributionKind.FARMING_EXPERIENCE, 500, "棚田の田植え体験"),
-    (15202, ContributionKind.TELEWORK, 800, "ワーケーション滞在"),
-    (26100, ContributionKind.FURUSATO_NOZEI, 200, "ふるさと納税 応援"),
+
+@dataclass(frozen=True)
+class _FirstActivity:
+    region: int
+    kind: ContributionKind
+    reward: int  # per record, or per hour / day
+    name: str
+    designated: bool = False  # a 担い手活動 the municipality designated (ふるさと住民登録)
+    unit: RewardUnit = RewardUnit.RECORD
+    max_units: int = 1
+    units: int = 1  # what each first record carries
+
+
+# The first activities of each demo region: volunteering paid per hour (1,000 coins an hour, as
+# actcoin does) and designated, a festival, a designated rice-planting day, a telework stay paid per
+# day, a ふるさと納税 thank-you.
+_FIRST_ACTIVITIES: tuple[_FirstActivity, ...] = (
+    _FirstActivity(
+        12205, ContributionKind.VOLUNTEERING, 1000, "海岸清掃ボランティア", True, RewardUnit.HOUR, max_units=8, units=3
+    ),
+    _FirstActivity(12205, ContributionKind.FESTIVAL_EVENT, 300, "館山わかしお祭り"),
+    _FirstActivity(12234, ContributionKind.FARMING_EXPERIENCE, 500, "棚田の田植え体験", designated=True),
+    _FirstActivity(15202, ContributionKind.TELEWORK, 800, "ワーケーション滞在", False, RewardUnit.DAY, 14, units=4),
+    _FirstActivity(26100, ContributionKind.FURUSATO_NOZEI, 200, "ふるさと納税 応援"),
 )
 
 
@@ -73,6 +90,7 @@ class RegionSummary:
     minted: int
     spent: int
     revoked: int
+    expired: int
     supply: int
 
 
@@ -99,26 +117,29 @@ def setup_demo(
             client.grant_issuer(region_admin, region.code, relayer.address)
     if client.contract.functions.lastIds().call()[0] > 0:
         return False
-    activity_ids: dict[int, list[int]] = {}
-    for region_code, kind, reward, description in _FIRST_ACTIVITIES:
+    activity_ids: dict[int, list[tuple[int, int]]] = {}
+    for first in _FIRST_ACTIVITIES:
         spec = ActivitySpec(
-            region=region_code,
-            kind=kind,
-            reward=reward,
+            region=first.region,
+            kind=first.kind,
+            reward=first.reward,
             starts_at=now - 3600,
             ends_at=now + 30 * 86_400,
             capacity=0,
-            metadata_hash=_metadata(engine, description),
+            metadata_hash=_metadata(engine, first.name),
+            designated=first.designated,
+            unit=first.unit,
+            max_units=first.max_units,
         )
-        activity_ids.setdefault(region_code, []).append(client.register_activity(region_admin, spec))
+        activity_ids.setdefault(first.region, []).append((client.register_activity(region_admin, spec), first.units))
     people = [demo_participant(i) for i in range(participants)]
     claim = 0
     for offset, (region_code, ids) in enumerate(activity_ids.items()):
         batch = []
-        for activity_id in ids:
+        for activity_id, units in ids:
             for person in people[offset : offset + 6]:
                 claim += 1
-                batch.append(RecordInput(person.address, activity_id, claim))
+                batch.append(RecordInput(person.address, activity_id, claim, units))
         client.record_batch(relayer, region_code, batch)
     project = client.register_project(region_admin, DEMO_REGIONS[0].code, keccak(text="館山 海岸の松林を守る"))
     supporter = people[0]
@@ -179,6 +200,7 @@ def summarise(client: LedgerClient, regions: Sequence[DemoRegion] = DEMO_REGIONS
                 minted=info.minted,
                 spent=info.spent,
                 revoked=info.revoked,
+                expired=info.expired,
                 supply=info.total_supply,
             )
         )

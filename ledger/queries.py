@@ -866,7 +866,7 @@ class CoinTotals:
     supports: int | None  # number of 応援 transactions
     revocations: int | None  # number of revocations made on these days
     gift_rate: float | None  # spent / issued: how much of what the region gave came back as support
-    expired: int | None = None  # lapsed under the region's expiry rule, counted on these days
+    expired: int | None  # lapsed under the region's expiry rule, counted on these days
 
 
 @dataclass(frozen=True, slots=True)

@@ -227,6 +227,28 @@ def region_grant_admin(code: int, account: str, as_: AsOption = "platform-admin"
     typer.echo(f"{account} is an admin of region {code}")
 
 
+@region_app.command("revoke-all-issuers")
+def region_revoke_all_issuers(code: int, as_: AsOption = "platform-admin") -> None:
+    """Remove every issuer of a region in one transaction (platform admin or region admin), e.g.
+    after the admin who appointed them left."""
+    ctx = _chain()
+    before = _guarded(lambda: ctx.client.issuers(code))
+    _guarded(lambda: ctx.client.revoke_all_issuers(ctx.operator(as_), code))
+    typer.echo(f"region {code}: {len(before)} issuer(s) removed")
+
+
+@region_app.command("expiry")
+def region_expiry(
+    code: int,
+    days: Annotated[int, typer.Argument(min=0, max=3650, help="coin lifetime in days (0 = coins never expire)")],
+    as_: AsOption = "region-admin",
+) -> None:
+    """Set how long the region's coins stay spendable (region admin), before its first record only."""
+    ctx = _chain()
+    _guarded(lambda: ctx.client.set_coin_expiry(ctx.operator(as_), code, days))
+    typer.echo(f"region {code}: coins {'never expire' if days == 0 else f'expire after about {days} days'}")
+
+
 @region_app.command("pause")
 def region_pause(
     code: int,
@@ -250,11 +272,16 @@ def region_info(code: int, as_json: JsonFlag = False) -> None:
         "region": code,
         "coin": info.coin,
         "paused": info.paused,
+        "paused_by_admin": info.admin_paused,
+        "paused_by_platform": info.platform_paused,
         "transfers_enabled": info.transfers_enabled,
+        "expiry_days": info.expiry_days,
         "participants": info.participant_count,
+        "activities": info.activity_count,
         "minted": info.minted,
         "spent": info.spent,
         "revoked": info.revoked,
+        "expired": info.expired,
         "supply": info.total_supply,
     }
     _emit(data, as_json)
@@ -267,13 +294,18 @@ def region_info(code: int, as_json: JsonFlag = False) -> None:
 def activity_register(
     region: Annotated[int, typer.Option(help="region code")],
     kind: Annotated[int, typer.Option(help="contribution kind code (docs/contracts.md), e.g. 21 田植え体験")],
-    reward: Annotated[int, typer.Option(help="coins per record")],
-    starts: Annotated[int | None, typer.Option(help="window start, unix seconds (default: now)")] = None,
+    reward: Annotated[int, typer.Option(help="coins per record, or per hour / day with --unit")],
+    starts: Annotated[int | None, typer.Option(help="window start, unix seconds (default: now on chain)")] = None,
     hours: Annotated[float, typer.Option(help="window length in hours")] = 8.0,
     capacity: Annotated[int, typer.Option(help="maximum records, 0 = unlimited")] = 0,
     name: Annotated[str, typer.Option(help="name shown on the kiosk and the claim page")] = "",
     description: Annotated[str, typer.Option(help="longer text (no personal data)")] = "",
     venue: Annotated[str, typer.Option(help="where it takes place")] = "",
+    designated: Annotated[
+        bool, typer.Option("--designated", help="a 担い手活動 the municipality designated (ふるさと住民登録)")
+    ] = False,
+    unit: Annotated[str, typer.Option(help="what the reward is per: record, hour or day")] = "record",
+    max_units: Annotated[int, typer.Option(min=1, max=65_535, help="most hours or days one record carries")] = 1,
     as_: AsOption = "region-admin",
 ) -> None:
     """Register an activity (region admin); prints its id. Its text is kept in the database and
@@ -281,11 +313,15 @@ def activity_register(
     from ledger.chain.client import ZERO_HASH, ActivitySpec
     from ledger.checkin.metadata import store_metadata
     from ledger.db.engine import make_engine, upgrade_to_head, write_transaction
-    from ledger.taxonomy import ContributionKind
+    from ledger.taxonomy import ContributionKind, RewardUnit
 
     ctx = _chain()
-    start = starts if starts is not None else int(time.time())
+    # "now" is the chain's now: a devnet clock a little behind wall-clock time would refuse the first record
+    start = starts if starts is not None else min(int(time.time()), int(ctx.w3.eth.get_block("latest")["timestamp"]))
     kind_code = _guarded(lambda: ContributionKind(kind))
+    if unit not in ("record", "hour", "day"):
+        _fail(f"--unit must be record, hour or day, not {unit}")
+    reward_unit = RewardUnit[unit.upper()]
     metadata = ZERO_HASH
     if name or description or venue:
         engine = make_engine(_settings().db.url)
@@ -300,13 +336,34 @@ def activity_register(
         ends_at=start + int(hours * 3600),
         capacity=capacity,
         metadata_hash=metadata,
+        designated=designated,
+        unit=reward_unit,
+        max_units=max_units if reward_unit != RewardUnit.RECORD else 1,
     )
     activity_id = _guarded(lambda: ctx.client.register_activity(ctx.operator(as_), spec))
     typer.echo(f"activity {activity_id} registered in region {region}")
 
 
+@activity_app.command("designate")
+def activity_designate(
+    activity_id: int,
+    undo: Annotated[bool, typer.Option("--undo", help="remove the designation instead")] = False,
+    as_: AsOption = "region-admin",
+) -> None:
+    """Mark an activity as a designated 担い手活動 (region admin), before it starts only."""
+    ctx = _chain()
+    _guarded(lambda: ctx.client.set_activity_designated(ctx.operator(as_), activity_id, not undo))
+    typer.echo(f"activity {activity_id} is {'not ' if undo else ''}designated")
+
+
 @activity_app.command("kiosk")
-def activity_kiosk(activity_id: int) -> None:
+def activity_kiosk(
+    activity_id: int,
+    units: Annotated[
+        int | None,
+        typer.Option(min=1, max=65_535, help="hours or days each check-in records (default: the activity's cap)"),
+    ] = None,
+) -> None:
     """Print the kiosk URL of an activity (open it full-screen on the venue's tablet)."""
     from ledger.checkin.service import build_checkin
     from ledger.db.engine import make_engine, upgrade_to_head
@@ -316,7 +373,7 @@ def activity_kiosk(activity_id: int) -> None:
     engine = make_engine(settings.db.url)
     _guarded(lambda: upgrade_to_head(engine))
     service = build_checkin(settings, engine, ctx.chain_id, ctx.deployment.ledger, ctx.client)
-    url, expires = _guarded(lambda: service.kiosk_url(activity_id))
+    url, expires = _guarded(lambda: service.kiosk_url(activity_id, units))
     typer.echo(url)
     typer.echo(f"valid until {time.strftime('%Y-%m-%d %H:%M', time.localtime(expires))}", err=True)
 
@@ -337,6 +394,7 @@ def activity_info(activity_id: int, as_json: JsonFlag = False) -> None:
     if info.region == 0:
         _fail(f"activity {activity_id} does not exist")
     data = {k: (("0x" + v.hex()) if isinstance(v, bytes) else v) for k, v in vars(info).items()}
+    data["unit"] = info.unit.name.lower()
     _emit(data, as_json)
 
 
@@ -346,13 +404,14 @@ def record(
     activity: Annotated[int, typer.Option(help="activity id")],
     participants: Annotated[list[str], typer.Argument(help="participant addresses")],
     first_claim_id: Annotated[int, typer.Option(help="claim id of the first record (then +1 each)")] = 1,
+    units: Annotated[int, typer.Option(min=1, max=65_535, help="hours or days each record carries")] = 1,
     as_: AsOption = "relayer",
 ) -> None:
-    """Record a batch of contributions (issuer) and mint the activity's reward to each participant."""
+    """Record a batch of contributions (issuer) and mint the activity's reward (× units) to each participant."""
     from ledger.chain.client import RecordInput
 
     ctx = _chain()
-    batch = [RecordInput(p, activity, first_claim_id + i) for i, p in enumerate(participants)]
+    batch = [RecordInput(p, activity, first_claim_id + i, units) for i, p in enumerate(participants)]
     result = _guarded(lambda: ctx.client.record_batch(ctx.operator(as_), region, batch))
     typer.echo(
         f"batch {result.batch_seq}: {result.count} records, {result.minted} coins minted, "
@@ -387,15 +446,24 @@ def balance(
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Coin balances and record counts of an address."""
+    """Coin balances of an address: spendable now, as stored, and what expires first (regions with expiry)."""
     from ledger.demo import DEMO_REGIONS
 
     ctx = _chain()
     codes = region or [r.code for r in DEMO_REGIONS]
 
-    def read() -> dict[str, dict[str, int]]:
+    def read() -> dict[str, dict[str, int | bool]]:
         holdings = {code: ctx.client.holding(address, code) for code in codes}
-        return {str(code): {"balance": h.balance, "records": h.records} for code, h in holdings.items()}
+        return {
+            str(code): {
+                "spendable": h.spendable,
+                "stored": h.stored,
+                "expiring": h.expiring,
+                "expires_after_day": h.expires_after_day,
+                "recorded": h.recorded,
+            }
+            for code, h in holdings.items()
+        }
 
     _emit(_guarded(read), as_json)
 
@@ -457,6 +525,34 @@ def support(
     signature = sign_support(supporter, request, ctx.chain_id, client.address)
     receipt = _guarded(lambda: client.support_by_sig(ctx.operator(as_), request, signature))
     typer.echo(f"{supporter.address} supported project {project} with {amount} coins; tx {client.tx_hash(receipt)}")
+
+
+@app.command("support-cancel")
+def support_cancel(
+    keystore: Annotated[Path, typer.Option(help="the supporter's keystore file")],
+    password_env: Annotated[
+        str, typer.Option(help="environment variable holding the keystore password")
+    ] = "SUPPORTER_PASSWORD",
+    valid_minutes: Annotated[int, typer.Option(help="signature lifetime")] = 30,
+    as_: AsOption = "relayer",
+) -> None:
+    """Cancel a signed support that was not sent yet: the supporter signs the cancellation of their
+    next nonce and the relayer submits it (a support signed with that nonce can never be used)."""
+    import os
+
+    from ledger.chain.accounts import load_keystore
+    from ledger.chain.signing import CancelRequest, sign_cancel
+
+    ctx = _chain()
+    password = os.environ.get(password_env)
+    if password is None:
+        _fail(f"set {password_env} to the keystore password")
+    supporter = _guarded(lambda: load_keystore(keystore, password or ""))
+    client = ctx.client
+    request = CancelRequest(supporter.address, client.nonce(supporter.address), int(time.time()) + valid_minutes * 60)
+    signature = sign_cancel(supporter, request, ctx.chain_id, client.address)
+    receipt = _guarded(lambda: client.cancel_nonce_by_sig(ctx.operator(as_), request, signature))
+    typer.echo(f"{supporter.address}: nonce {request.nonce} cancelled; tx {client.tx_hash(receipt)}")
 
 
 # -- keys -------------------------------------------------------------------------------------------------

@@ -3,7 +3,9 @@
 Four regions (the NTT Data project's), about 13 months of activities of every MLIT type, people who
 come once, come back, add a second form, lapse or become regulars, some tied to two or three
 regions; revocations with reasons, an issuer granted and one revoked mid-year, projects with
-supports (応援). Everything goes through the real contracts; activity and project names are kept
+supports (応援). Volunteering is paid per hour and telework per day (1–4 units a record), and
+volunteering, project help and farm work are designated 担い手活動 (``demo_terms``). Everything goes
+through the real contracts; activity and project names are kept
 off chain with their hash on chain (``ledger.checkin.metadata``).
 
 anvil starts at a genesis time in the past (``--timestamp``) and every transaction gets its own
@@ -32,6 +34,7 @@ from ledger.chain.devnet import AnvilDevnet
 from ledger.chain.signing import SupportRequest, sign_support
 from ledger.checkin.metadata import store_metadata
 from ledger.db.engine import write_transaction
+from ledger.demo_seed.catalogue import demo_terms
 from ledger.settings import Settings
 from ledger.taxonomy import ContributionKind as K
 
@@ -202,6 +205,7 @@ def build_sample(
     profiles = _profiles(rng, people, months)
     sample = Sample(deployment, client, persons, start, start, codes)
     claim = 0
+    units_rng = random.Random(f"{seed}-units")  # hours and days on their own stream: the story stays the same
     supported: list[tuple[int, int, LocalAccount]] = []  # (time, region, person) after a record
     for month in range(months):
         base = start + month * 30 * DAY + 2 * DAY
@@ -226,7 +230,10 @@ def build_sample(
                 plan.append((day, r, slot, code, activities[(month + slot * 2 + r) % len(activities)]))
         for day, r, slot, code, (kind, reward, title) in sorted(plan):
             at(day - 3600)
-            spec = ActivitySpec(code, kind, reward, day - 2 * DAY, day + 2 * DAY, 0, metadata(title))
+            designated, unit, max_units = demo_terms(kind)
+            spec = ActivitySpec(
+                code, kind, reward, day - 2 * DAY, day + 2 * DAY, 0, metadata(title), designated, unit, max_units
+            )
             activity = client.register_activity(admin, spec)
             joined = []
             for p, profile in enumerate(profiles):
@@ -249,7 +256,7 @@ def build_sample(
             batch = []
             for person in joined:
                 claim += 1
-                batch.append(RecordInput(person.address, activity, claim))
+                batch.append(RecordInput(person.address, activity, claim, units_rng.randint(1, min(max_units, 4))))
             client.record_batch(issuers[code][slot % len(issuers[code])], code, batch)
             supported.extend((clock[0], code, person) for person in joined if rng.random() < 0.08)
             if rng.random() < 0.06 and len(joined) > 2:

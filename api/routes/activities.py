@@ -5,7 +5,7 @@ another region's key gets 403 ``wrong_region``. Chain writes are signed by the s
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from eth_utils.crypto import keccak
 from fastapi import APIRouter, Depends, Path, Query
@@ -21,7 +21,7 @@ from ledger.checkin.service import CheckinService
 from ledger.checkin.signing import normalise_address
 from ledger.db.engine import write_transaction
 from ledger.relay.outbox import claim_counts, list_claims
-from ledger.taxonomy import ContributionKind
+from ledger.taxonomy import ContributionKind, RewardUnit
 
 router = APIRouter(tags=["operator"])
 
@@ -40,13 +40,20 @@ class ActivityCreate(BaseModel):
     description: str = Field("", max_length=2000)
     venue: str = Field("", max_length=200)
     kind: int = Field(description="contribution kind code (ledger/taxonomy.py), e.g. 20 祭り・イベント参加")
-    reward: int = Field(ge=0, le=2**64 - 1, description="coins minted per participant")
+    reward: int = Field(ge=0, le=2**40 - 1, description="coins minted per participant, or per hour / day (unit)")
     starts_at: int = Field(ge=0, lt=2**40, description="unix seconds")
     ends_at: int = Field(ge=0, lt=2**40, description="unix seconds")
     capacity: int = Field(0, ge=0, lt=2**32, description="most participants (0 = unlimited)")
+    designated: bool = Field(False, description="a 担い手活動 designated by the municipality (ふるさと住民登録)")
+    unit: Literal["record", "hour", "day"] = Field(
+        "record", description="what the reward is per: one record (a visit, an event), an hour of help, a day of a stay"
+    )
+    max_units: int = Field(1, ge=1, le=65_535, description="most hours or days one check-in records (1 for record)")
 
     @model_validator(mode="after")
     def _check(self) -> ActivityCreate:
+        if self.unit == "record" and self.max_units != 1:
+            raise ValueError("max_units applies to an activity rewarded per hour or day: use 1 with unit 'record'")
         if self.kind not in {int(k) for k in ContributionKind}:
             raise ValueError(
                 f"kind {self.kind} is not a contribution kind ({', '.join(str(int(k)) for k in ContributionKind)})"
@@ -54,6 +61,20 @@ class ActivityCreate(BaseModel):
         if self.ends_at <= self.starts_at:
             raise ValueError("ends_at must be after starts_at")
         return self
+
+
+class DesignationBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    designated: bool = Field(description="whether the activity is a designated 担い手活動")
+
+
+class KioskBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    units: int | None = Field(
+        None, ge=1, le=65_535, description="hours or days each check-in at this kiosk records (default: the cap)"
+    )
 
 
 class RevokeBody(BaseModel):
@@ -92,6 +113,9 @@ def create_activity(
         ends_at=body.ends_at,
         capacity=body.capacity,
         metadata_hash=bytes.fromhex(metadata_hash[2:]),
+        designated=body.designated,
+        unit=RewardUnit[body.unit.upper()],
+        max_units=body.max_units,
     )
     activity_id = chain.client.register_activity(chain.operator("region-admin"), spec)
     return {"activity_id": activity_id, "region": region, "metadata_hash": metadata_hash, **body.model_dump()}
@@ -104,7 +128,8 @@ def region_activities(
     _scoped(credential, region)
     rows = conn.execute(
         text(
-            "SELECT a.activity_id, a.kind, a.reward, a.starts_at, a.ends_at, a.capacity, a.closed, m.name "
+            "SELECT a.activity_id, a.kind, a.reward, a.starts_at, a.ends_at, a.capacity, a.closed, a.designated, "
+            "a.unit, a.max_units, m.name "
             "FROM activities a LEFT JOIN activity_metadata m ON m.metadata_hash = a.metadata_hash "
             "WHERE a.chain_id = :c AND a.region = :r ORDER BY a.activity_id"
         ),
@@ -120,6 +145,9 @@ def region_activities(
             "ends_at": int(r.ends_at),
             "capacity": int(r.capacity),
             "closed": bool(r.closed),
+            "designated": bool(r.designated),
+            "unit": RewardUnit(int(r.unit)).name.lower(),
+            "max_units": int(r.max_units),
             "claims": claim_counts(conn, int(r.activity_id)),
         }
         for r in rows
@@ -134,6 +162,19 @@ def close_activity(
     receipt = chain.client.close_activity(chain.operator("region-admin"), activity_id)
     checkin.directory.mark_closed(activity_id)
     return {"activity_id": activity_id, "closed": True, "tx_hash": chain.client.tx_hash(receipt)}
+
+
+@router.post(
+    "/api/v1/activities/{activity_id}/designation",
+    summary="Designate an activity as a 担い手活動 (or undo it): only before it starts, each change an event",
+)
+def designate_activity(
+    activity_id: ActivityId, body: DesignationBody, credential: OperatorDep, chain: ChainDep, checkin: CheckinDep
+) -> dict[str, Any]:
+    _scoped(credential, _activity_region(checkin, activity_id))
+    receipt = chain.client.set_activity_designated(chain.operator("region-admin"), activity_id, body.designated)
+    checkin.directory.invalidate(activity_id)
+    return {"activity_id": activity_id, "designated": body.designated, "tx_hash": chain.client.tx_hash(receipt)}
 
 
 @router.get("/api/v1/activities/{activity_id}/claims", summary="An activity's claims (paged by id)")
@@ -181,7 +222,8 @@ def open_kiosk(
     credential: OperatorDep,
     chain: ChainDep,  # unused here, kept so the endpoint still answers 503 while the node is down
     checkin: CheckinDep,
+    body: KioskBody | None = None,
 ) -> dict[str, Any]:
     _scoped(credential, _activity_region(checkin, activity_id))
-    url, expires = checkin.kiosk_url(activity_id)
-    return {"activity_id": activity_id, "kiosk_url": url, "expires_at": expires}
+    link = checkin.kiosk_link(activity_id, body.units if body is not None else None)
+    return {"activity_id": activity_id, "kiosk_url": link.url, "expires_at": link.expires_at, "units": link.units}

@@ -51,7 +51,7 @@ def checkin_context(token: Annotated[str, Path(max_length=64)], service: Checkin
     state = activity_state(activity, service.clock(), claim_counts(conn, activity.activity_id)["accepted"])
     return {
         "token": token,
-        "activity": activity.as_dict(state),
+        "activity": {**activity.as_dict(state), "units": payload.units},
         "typed_data": {
             "domain": service.signing.domain(),
             "types": {"Claim": CLAIM_TYPES},

@@ -188,12 +188,21 @@
     $("status-detail").textContent = detail || "";
   }
 
+  // The coins a check-in brings: per visit, or per hour / day times the units on the code.
+  function rewardText(activity) {
+    const units = activity.units || 1;
+    const reward = T.formatNumber(activity.reward * units, lang);
+    if (activity.unit === "hour" || activity.unit === "day") return t("claim.reward_" + activity.unit, { units: units, reward: reward });
+    return t("claim.reward", { reward: reward });
+  }
+
   function showActivity(activity) {
     if (!activity) return;
     $("activity").hidden = false;
     $("activity-region").textContent = activity.region_name || String(activity.region || "");
     $("activity-name").textContent = activity.name || "";
-    if (activity.reward !== undefined) $("activity-reward").textContent = t("claim.reward", { reward: T.formatNumber(activity.reward, lang) });
+    if (activity.reward !== undefined) $("activity-reward").textContent = rewardText(activity);
+    $("activity-designated").hidden = !activity.designated;
     if (activity.starts_at && activity.ends_at) {
       $("activity-when").textContent = t("claim.when", {
         start: T.formatTime(activity.starts_at, lang),

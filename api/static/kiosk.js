@@ -66,6 +66,14 @@
     box.classList.remove("expired");
   }
 
+  // What one check-in here brings: per visit, or per hour / day times the units this kiosk records.
+  function rewardText(activity) {
+    const units = activity.units || 1;
+    const reward = T.formatNumber(activity.reward * units, lang);
+    if (activity.unit === "hour" || activity.unit === "day") return t("kiosk.reward_" + activity.unit, { units: units, reward: reward });
+    return t("kiosk.reward", { reward: reward });
+  }
+
   function render(next) {
     frame = next;
     skewMs = next.server_time * 1000 - Date.now();
@@ -73,7 +81,8 @@
     main.dataset.state = next.state;
     $("activity-name").textContent = activity.name || "";
     $("activity-region").textContent = activity.region_name || "";
-    $("activity-reward").textContent = activity.reward !== undefined ? t("kiosk.reward", { reward: T.formatNumber(activity.reward, lang) }) : "";
+    $("activity-reward").textContent = activity.reward !== undefined ? rewardText(activity) : "";
+    $("activity-designated").hidden = !activity.designated;
     document.title = (activity.name ? activity.name + " — " : "") + t("kiosk.title");
     renderCounts(next.counts);
     if (next.state === "open" && next.qr_svg) {

@@ -28,8 +28,17 @@ from sqlalchemy import Engine, text
 
 from ledger.checkin.errors import CheckinRejected
 from ledger.municipalities import municipality_name
+from ledger.taxonomy import RewardUnit
 
-__all__ = ["ActivityView", "ActivityDirectory", "ChainActivityReader", "activity_state", "ACTIVITY_STATES"]
+__all__ = [
+    "ActivityView",
+    "ActivityDirectory",
+    "ChainActivity",
+    "ChainActivityReader",
+    "activity_state",
+    "check_units",
+    "ACTIVITY_STATES",
+]
 
 ACTIVITY_STATES = ("open", "closed", "full", "not_started", "ended")
 
@@ -49,6 +58,9 @@ class ActivityView:
     description: str
     venue: str
     region_name: str
+    designated: bool = False  # a 担い手活動 designated by the municipality
+    unit: int = int(RewardUnit.RECORD)  # what the reward is per: a record, an hour, a day
+    max_units: int = 1  # most units one check-in may record
 
     def as_dict(self, state: str) -> dict[str, object]:
         return {
@@ -63,8 +75,30 @@ class ActivityView:
             "starts_at": self.starts_at,
             "ends_at": self.ends_at,
             "capacity": self.capacity,
+            "designated": self.designated,
+            "unit": RewardUnit(self.unit).name.lower(),
+            "max_units": self.max_units,
             "state": state,
         }
+
+
+def check_units(activity: ActivityView, units: int | None) -> int:
+    """The units a kiosk of ``activity`` records: ``units`` if the activity allows it, else
+    :class:`CheckinRejected` ``invalid_units``; ``None`` means the activity's cap (1 for an activity
+    rewarded per visit or event)."""
+    if units is None:
+        return activity.max_units if activity.unit != RewardUnit.RECORD else 1
+    if activity.unit == RewardUnit.RECORD and units != 1:
+        raise CheckinRejected(
+            "invalid_units", f"activity {activity.activity_id} is rewarded per visit: a check-in records 1, not {units}"
+        )
+    if not 1 <= units <= activity.max_units:
+        label = "hours" if activity.unit == RewardUnit.HOUR else "days"
+        raise CheckinRejected(
+            "invalid_units",
+            f"activity {activity.activity_id} records 1 to {activity.max_units} {label} per check-in, not {units}",
+        )
+    return units
 
 
 def activity_state(activity: ActivityView, now: float, accepted: int) -> str:
@@ -80,13 +114,30 @@ def activity_state(activity: ActivityView, now: float, accepted: int) -> str:
     return "open"
 
 
-# (activity id) -> (region, kind, reward, starts_at, ends_at, capacity, closed, metadata hash hex) or None
-ChainActivityReader = Callable[[int], tuple[int, int, int, int, int, int, bool, str] | None]
+@dataclass(frozen=True)
+class ChainActivity:
+    """An activity as the chain has it (for one the indexer has not reached yet)."""
+
+    region: int
+    kind: int
+    reward: int
+    starts_at: int
+    ends_at: int
+    capacity: int
+    closed: bool
+    metadata_hash: str  # 0x hex
+    designated: bool
+    unit: int
+    max_units: int
+
+
+# (activity id) -> the activity on chain, or None when there is no such activity
+ChainActivityReader = Callable[[int], ChainActivity | None]
 
 _SQL = text(
     """
     SELECT a.activity_id, a.region, a.kind, a.reward, a.starts_at, a.ends_at, a.capacity, a.closed,
-           a.metadata_hash, m.name, m.description, m.venue, r.name AS coin_name
+           a.metadata_hash, a.designated, a.unit, a.max_units, m.name, m.description, m.venue, r.name AS coin_name
       FROM activities a
       LEFT JOIN activity_metadata m ON m.metadata_hash = a.metadata_hash
       LEFT JOIN regions r ON r.chain_id = a.chain_id AND r.region = a.region
@@ -203,26 +254,31 @@ class ActivityDirectory:
                     description=str(row.description or ""),
                     venue=str(row.venue or ""),
                     region_name=municipality_name(int(row.region)) or str(row.coin_name or row.region),
+                    designated=bool(row.designated),
+                    unit=int(row.unit),
+                    max_units=int(row.max_units),
                 )
             if self._chain_reader is None:
                 return None
             found = self._chain_reader(activity_id)
             if found is None:
                 return None
-            region, kind, reward, starts_at, ends_at, capacity, closed, metadata_hash = found
-            meta = conn.execute(_METADATA_SQL, {"h": metadata_hash}).first()
+            meta = conn.execute(_METADATA_SQL, {"h": found.metadata_hash}).first()
         return ActivityView(
             activity_id=activity_id,
-            region=region,
-            kind=kind,
-            reward=reward,
-            starts_at=starts_at,
-            ends_at=ends_at,
-            capacity=capacity,
-            closed=closed,
-            metadata_hash=metadata_hash,
+            region=found.region,
+            kind=found.kind,
+            reward=found.reward,
+            starts_at=found.starts_at,
+            ends_at=found.ends_at,
+            capacity=found.capacity,
+            closed=found.closed,
+            metadata_hash=found.metadata_hash,
             name=str(meta.name) if meta else f"#{activity_id}",
             description=str(meta.description) if meta else "",
             venue=str(meta.venue) if meta else "",
-            region_name=municipality_name(region) or str(region),
+            region_name=municipality_name(found.region) or str(found.region),
+            designated=found.designated,
+            unit=found.unit,
+            max_units=found.max_units,
         )

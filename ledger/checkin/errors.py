@@ -4,7 +4,8 @@ Codes: ``token_malformed``, ``token_forged``, ``token_expired``, ``token_wrong_a
 ``token_wrong_region``, ``bad_address``, ``bad_signature``, ``unknown_activity``,
 ``activity_closed``, ``activity_not_started``, ``activity_ended``, ``activity_full``,
 ``already_claimed``, ``replayed_request``, ``rate_limited``, ``kiosk_session_invalid``,
-``unknown_claim``.
+``unknown_claim``, ``invalid_units`` (a kiosk opened for more hours or days than the activity's cap,
+or for several units of an activity rewarded per visit).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ REJECTION_CODES = frozenset(
         "rate_limited",
         "kiosk_session_invalid",
         "unknown_claim",
+        "invalid_units",
     }
 )
 

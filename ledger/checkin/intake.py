@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from ledger.checkin.activities import ActivityDirectory, ActivityView, activity_state
+from ledger.checkin.activities import ActivityDirectory, ActivityView, activity_state, check_units
 from ledger.checkin.errors import CheckinRejected
 from ledger.checkin.signing import ClaimSigning, normalise_address
 from ledger.checkin.tokens import KioskTokens, TokenPayload
@@ -71,6 +71,7 @@ class PreparedClaim:
     participant: str
     request_hash: str
     slot: int
+    units: int = 1  # hours or days, from the token (1 for an activity rewarded per visit)
 
 
 @dataclass(frozen=True)
@@ -180,8 +181,13 @@ class ClaimIntake:
         state = activity_state(activity, self.clock(), 0)
         if state != "open":
             raise _state_rejection(activity, state)
+        units = check_units(activity, payload.units)  # a code minted by this server: only a bug fails here
         return PreparedClaim(
-            activity=activity, participant=participant, request_hash="0x" + digest.hex(), slot=payload.slot
+            activity=activity,
+            participant=participant,
+            request_hash="0x" + digest.hex(),
+            slot=payload.slot,
+            units=units,
         )
 
     # -- the outbox --------------------------------------------------------------------------------
@@ -311,6 +317,7 @@ def _new(claim: PreparedClaim) -> NewClaim:
         participant=claim.participant,
         request_hash=claim.request_hash,
         slot=claim.slot,
+        units=claim.units,
     )
 
 

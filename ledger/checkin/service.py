@@ -16,7 +16,13 @@ import segno
 from sqlalchemy import Engine
 
 from ledger.chain.client import LedgerClient
-from ledger.checkin.activities import ActivityDirectory, activity_state
+from ledger.checkin.activities import (
+    ActivityDirectory,
+    ChainActivity,
+    ChainActivityReader,
+    activity_state,
+    check_units,
+)
 from ledger.checkin.intake import ClaimIntake, RateLimiter
 from ledger.checkin.signing import ClaimSigning
 from ledger.checkin.tokens import KioskTokens, load_secret
@@ -24,7 +30,16 @@ from ledger.errors import ChainUnavailable
 from ledger.relay.outbox import claim_counts
 from ledger.settings import Settings
 
-__all__ = ["CheckinService", "KioskFrame", "build_checkin"]
+__all__ = ["CheckinService", "KioskFrame", "KioskLink", "build_checkin"]
+
+
+@dataclass(frozen=True)
+class KioskLink:
+    """A kiosk URL, when it stops working, and the hours or days each check-in at it records."""
+
+    url: str
+    expires_at: int
+    units: int
 
 
 @dataclass(frozen=True)
@@ -65,34 +80,44 @@ class CheckinService:
         self.public_url = public_url.rstrip("/")
         self.kiosk_session_s = kiosk_session_s
         self.clock = clock
-        self._qr_cache: dict[tuple[int, int], tuple[str, str]] = {}
+        self._qr_cache: dict[tuple[int, int, int], tuple[str, str]] = {}
         self._qr_lock = threading.Lock()
 
     def claim_url(self, token: str) -> str:
         return f"{self.public_url}/c/{token}"
 
-    def kiosk_url(self, activity_id: int) -> tuple[str, int]:
-        """A kiosk link for ``activity_id`` and when it expires (the operator opens it on the tablet)."""
+    def kiosk_url(self, activity_id: int, units: int | None = None) -> tuple[str, int]:
+        """A kiosk link for ``activity_id`` and when it expires (see :meth:`kiosk_link`)."""
+        link = self.kiosk_link(activity_id, units)
+        return link.url, link.expires_at
+
+    def kiosk_link(self, activity_id: int, units: int | None = None) -> KioskLink:
+        """A kiosk link for ``activity_id`` (the operator opens it on the tablet).
+
+        ``units`` is what each check-in at this kiosk records: the hours of a volunteering shift or
+        the days of a stay, 1..the activity's cap (default: the cap); an activity rewarded per visit
+        or event records 1. :class:`CheckinRejected` ``invalid_units`` otherwise."""
         activity = self.directory.get(activity_id)
+        units = check_units(activity, units)
         expires = int(self.clock()) + self.kiosk_session_s
         expires = min(expires, activity.ends_at + 3600) if activity.ends_at > self.clock() else expires
-        session = self.tokens.open_session(activity_id, expires)
-        return f"{self.public_url}/kiosk/{activity_id}?k={session}", expires
+        session = self.tokens.open_session(activity_id, expires, units)
+        return KioskLink(f"{self.public_url}/kiosk/{activity_id}?k={session}", expires, units)
 
     def frame(self, activity_id: int, session: str) -> KioskFrame:
         now = self.clock()
-        self.tokens.check_session(session, activity_id, now)
+        units = self.tokens.check_session(session, activity_id, now).units
         activity = self.directory.get(activity_id)
         with self.engine.connect() as conn:
             counts = claim_counts(conn, activity_id)
         state = activity_state(activity, now, counts["accepted"])
         slot = self.tokens.slot_at(now)
-        url, svg = self._qr(activity.region, activity_id, slot)
+        url, svg = self._qr(activity.region, activity_id, slot, units)
         if state != "open":
             url, svg = "", ""
         return KioskFrame(
             state=state,
-            activity=activity.as_dict(state),
+            activity={**activity.as_dict(state), "units": units},
             claim_url=url,
             qr_svg=svg,
             slot=slot,
@@ -102,13 +127,13 @@ class CheckinService:
             counts=counts,
         )
 
-    def _qr(self, region: int, activity_id: int, slot: int) -> tuple[str, str]:
-        key = (activity_id, slot)
+    def _qr(self, region: int, activity_id: int, slot: int, units: int) -> tuple[str, str]:
+        key = (activity_id, slot, units)
         with self._qr_lock:
             hit = self._qr_cache.get(key)
         if hit is not None:
             return hit
-        url = self.claim_url(self.tokens.issue(region, activity_id, slot))
+        url = self.claim_url(self.tokens.issue(region, activity_id, slot, units))
         svg = segno.make(url, error="m").svg_inline(scale=1, border=4, omitsize=True, dark="#000", light="#fff")
         with self._qr_lock:
             if len(self._qr_cache) > 1000:
@@ -117,10 +142,8 @@ class CheckinService:
         return url, svg
 
 
-def _chain_reader(
-    client: LedgerClient | Callable[[], LedgerClient],
-) -> Callable[[int], tuple[int, int, int, int, int, int, bool, str] | None]:
-    def read(activity_id: int) -> tuple[int, int, int, int, int, int, bool, str] | None:
+def _chain_reader(client: LedgerClient | Callable[[], LedgerClient]) -> ChainActivityReader:
+    def read(activity_id: int) -> ChainActivity | None:
         try:
             info = (client if isinstance(client, LedgerClient) else client()).activity(activity_id)
         except ChainUnavailable:
@@ -131,15 +154,18 @@ def _chain_reader(
             return None
         if info.region == 0:
             return None
-        return (
-            info.region,
-            info.kind,
-            info.reward,
-            info.starts_at,
-            info.ends_at,
-            info.capacity,
-            info.closed,
-            "0x" + info.metadata_hash.hex(),
+        return ChainActivity(
+            region=info.region,
+            kind=info.kind,
+            reward=info.reward,
+            starts_at=info.starts_at,
+            ends_at=info.ends_at,
+            capacity=info.capacity,
+            closed=info.closed,
+            metadata_hash="0x" + info.metadata_hash.hex(),
+            designated=info.designated,
+            unit=int(info.unit),
+            max_units=info.max_units,
         )
 
     return read

@@ -21,8 +21,22 @@ from typing import Literal
 
 from ledger.demo import DEMO_REGIONS, DemoRegion
 from ledger.taxonomy import ContributionKind as K
+from ledger.taxonomy import RewardUnit
 
-__all__ = ["Template", "SeedRegion", "SEED_REGIONS", "REGION_BY_CODE", "Cadence"]
+__all__ = ["Template", "SeedRegion", "SEED_REGIONS", "REGION_BY_CODE", "Cadence", "DESIGNATED_KINDS", "demo_terms"]
+
+# The kinds the seeded municipalities designate as 担い手活動 for ふるさと住民登録 (BRIEF §8): helping
+# hands, not visits. Volunteering is rewarded per hour (1,000 coins an hour, as actcoin pays) and
+# telework stays per day; everything else per record.
+DESIGNATED_KINDS = frozenset({K.VOLUNTEERING, K.PROJECT_HELP, K.PAID_FARM_WORK, K.FARMING_EXPERIENCE})
+_UNITS = {K.VOLUNTEERING: (RewardUnit.HOUR, 8), K.TELEWORK: (RewardUnit.DAY, 7)}
+
+
+def demo_terms(kind: K) -> tuple[bool, RewardUnit, int]:
+    """(designated, reward unit, most units a record carries) of a demo activity of ``kind``."""
+    unit, max_units = _UNITS.get(kind, (RewardUnit.RECORD, 1))
+    return kind in DESIGNATED_KINDS, unit, max_units
+
 
 # month:   a window per calendar month (one record per person per month)
 # week:    a window per Monday–Sunday week (co-working check-ins, regular volunteers)
@@ -67,6 +81,19 @@ class Template:
     months: tuple[int, ...] = ()
     popularity: float = 1.0  # relative pull among the region's templates of the same MLIT type
 
+    @property
+    def designated(self) -> bool:
+        return demo_terms(self.kind)[0]
+
+    @property
+    def unit(self) -> RewardUnit:
+        """What ``reward`` is per: a record, an hour of help, a day of a stay."""
+        return demo_terms(self.kind)[1]
+
+    @property
+    def max_units(self) -> int:
+        return demo_terms(self.kind)[2]
+
 
 @dataclass(frozen=True)
 class SeedRegion:
@@ -75,6 +102,7 @@ class SeedRegion:
     neighbours: tuple[int, ...]
     templates: tuple[Template, ...]
     projects: tuple[tuple[str, str], ...]  # (name, description)
+    expiry_days: int = 0  # the region's coin lifetime (0 = coins never expire)
 
     @property
     def code(self) -> int:
@@ -123,7 +151,7 @@ SEED_REGIONS: tuple[SeedRegion, ...] = (
                 "exchange", K.EXCHANGE_MEETING, 300, "お試し移住者の交流会", "館山 まちなか交流拠点", "second_saturday"
             ),
             Template(
-                "work", K.TELEWORK, 500, "海辺のワーケーション", "館山 コワーキングスペース", "week", WORK, popularity=2
+                "work", K.TELEWORK, 200, "海辺のワーケーション", "館山 コワーキングスペース", "week", WORK, popularity=2
             ),
             Template("sidejob", K.SIDE_JOB, 900, "観光DXの副業プロジェクト", "館山市役所", "month"),
             Template(
@@ -202,7 +230,7 @@ SEED_REGIONS: tuple[SeedRegion, ...] = (
             ),
             Template("taue", K.FARMING_EXPERIENCE, 500, "山古志の棚田 田植え", "山古志", "weekends", months=(5,)),
             Template(
-                "work", K.TELEWORK, 800, "山古志ワーケーション", "山古志 コワーキング", "week", WORK, popularity=2
+                "work", K.TELEWORK, 300, "山古志ワーケーション", "山古志 コワーキング", "week", WORK, popularity=2
             ),
             Template("sidejob", K.SIDE_JOB, 900, "酒蔵の副業プロジェクト", "摂田屋の酒蔵", "month"),
             Template(
@@ -243,7 +271,7 @@ SEED_REGIONS: tuple[SeedRegion, ...] = (
                 popularity=2,
             ),
             Template("exchange", K.EXCHANGE_MEETING, 300, "町家で交流会", "西陣の町家", "second_saturday"),
-            Template("work", K.TELEWORK, 500, "町家ワーケーション", "京町家コワーキング", "week", WORK),
+            Template("work", K.TELEWORK, 200, "町家ワーケーション", "京町家コワーキング", "week", WORK),
             Template("sidejob", K.SIDE_JOB, 900, "伝統工芸の副業プロジェクト", "西陣", "month"),
             Template("kamo", K.VOLUNTEERING, 1000, "鴨川の清掃ボランティア", "鴨川河川敷", "month", FLAT),
             _furusato("京都市"),
@@ -343,7 +371,7 @@ SEED_REGIONS: tuple[SeedRegion, ...] = (
                 KOHEBI,
                 popularity=3,
             ),
-            Template("work", K.TELEWORK, 500, "里山ワーケーション", "十日町 コワーキング", "week", WORK),
+            Template("work", K.TELEWORK, 200, "里山ワーケーション", "十日町 コワーキング", "week", WORK),
             _furusato("十日町市"),
             Template("products", K.REMOTE_PURCHASE, 100, "魚沼産コシヒカリの産地直送", "オンライン", "month", PRODUCTS),
             _KIN,
@@ -419,7 +447,7 @@ SEED_REGIONS: tuple[SeedRegion, ...] = (
                 dates=((2, 22, 1), (11, 16, 1)),
                 popularity=2,
             ),
-            Template("work", K.TELEWORK, 800, "上士幌ワーケーション", "上士幌 コワーキング", "week", SUMMER),
+            Template("work", K.TELEWORK, 300, "上士幌ワーケーション", "上士幌 コワーキング", "week", SUMMER),
             Template("ranch", K.PAID_FARM_WORK, 700, "ナイタイ高原牧場の援農", "ナイタイ高原牧場", "month", SUMMER),
             Template(
                 "furusato",
@@ -437,6 +465,7 @@ SEED_REGIONS: tuple[SeedRegion, ...] = (
             _KIN,
         ),
         (("子育て応援の森", "寄附で育てる町の森"), ("熱気球の町の新しい気球", "バルーンフェスティバルの気球")),
+        expiry_days=180,  # 上士幌町's coins lapse about half a year after they were earned (まちのコイン style)
     ),
     SeedRegion(
         DemoRegion(32449, "邑南町", "邑南つながりコイン", "OHNAN"),
@@ -491,7 +520,7 @@ SEED_REGIONS: tuple[SeedRegion, ...] = (
             Template(
                 "work",
                 K.TELEWORK,
-                500,
+                200,
                 "白浜町ITビジネスオフィスでテレワーク",
                 "白浜町ITビジネスオフィス",
                 "week",

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from ledger.demo_seed.catalogue import REGION_BY_CODE, SEED_REGIONS, SeedRegion, Template
-from ledger.taxonomy import ContributionKind, MlitType
+from ledger.taxonomy import ContributionKind, MlitType, RewardUnit
 
 __all__ = [
     "VISITOR_MIX",
@@ -139,6 +139,7 @@ class PlannedClaim:
     day: int
     person: int
     instance: Instance
+    units: int = 1  # hours of help or days of a stay (ending on ``day``); 1 for a visit or an event
 
     @property
     def region(self) -> int:
@@ -279,6 +280,7 @@ class _Calendar:
 class _Planner:
     def __init__(self, seed: int, people: int, first_day: date, days: int) -> None:
         self.rng = random.Random(seed)
+        self.units_rng = random.Random(seed * 1_000_003 + 7)  # its own stream: units do not move the rest
         self.seed = seed
         self.count = people
         self.first_day = first_day
@@ -312,9 +314,19 @@ class _Planner:
             self.used_instances[person].add(instance.key)
             if visit:
                 self.used_days[(person, region.code)].add(day)
-            self.claims.append(PlannedClaim(day, person, instance))
+            self.claims.append(PlannedClaim(day, person, instance, self.units(day, instance)))
             return True
         return False
+
+    def units(self, day: int, instance: Instance) -> int:
+        """Hours of a volunteering shift (mostly 2–4), or days of a stay ending on ``day`` inside its window."""
+        t = instance.template
+        if t.unit == RewardUnit.HOUR:
+            return self.units_rng.choices((1, 2, 3, 4, 6, 8), (10, 25, 30, 20, 10, 5))[0]
+        if t.unit == RewardUnit.DAY:
+            since_start = day - (instance.start - self.first_day).days + 1
+            return max(1, min(self.units_rng.choices((1, 2, 3, 4, 5), (20, 30, 25, 15, 10))[0], since_start))
+        return 1
 
     def visits(self, person: int, region: SeedRegion, main: MlitType, count: int) -> None:
         visiting = [m for m in VISITOR_MIX if self.templates(region, m)]
@@ -467,6 +479,7 @@ def band_shares(plan: SeedPlan) -> dict[str, float]:
     days: dict[tuple[int, int], set[int]] = defaultdict(set)
     for claim in plan.claims:
         if 1 <= claim.instance.template.kind // 10 <= 4:
-            days[(claim.person, claim.region)].add(claim.day)
+            covered = claim.units if claim.instance.template.unit == RewardUnit.DAY else 1  # as ledger/ties.py
+            days[(claim.person, claim.region)].update(range(claim.day - covered + 1, claim.day + 1))
     bands = [visit_band(len(days[(p.index, p.home)])) for p in plan.people if days.get((p.index, p.home))]
     return {band: sum(1 for b in bands if b == band) / max(len(bands), 1) for band in ("1", "2-7", "8+")}

@@ -48,7 +48,7 @@ from ledger.chain.client import ActivitySpec
 from ledger.chain.context import ChainContext
 from ledger.chain.devnet import AnvilControl
 from ledger.chain.signing import SupportRequest, sign_support
-from ledger.checkin.activities import ActivityDirectory
+from ledger.checkin.activities import ActivityDirectory, ChainActivity
 from ledger.checkin.errors import CheckinRejected
 from ledger.checkin.intake import ClaimIntake, ClaimRequest, PreparedClaim
 from ledger.checkin.metadata import store_metadata
@@ -155,7 +155,7 @@ def catch_up_chain_time(ctx: ChainContext) -> bool:
     """Bring a devnet whose clock lags wall-clock time (an interrupted seed) up to now; True if it did."""
     control = AnvilControl(ctx.w3)
     now = int(time.time())
-    if control.head_timestamp() >= now - 60:
+    if control.head_timestamp() >= now - 2:  # anvil keeps the offset a past timestamp set: leave none behind
         return False
     control.set_block_timestamp_interval(None)
     control.set_next_block_timestamp(now)
@@ -236,20 +236,24 @@ class _Seeder:
         self.revocations: Counter[int] = Counter()
         self.supports_queued = 0
         self.days: dict[int, DayPlan] = {}
+        self.first_block = int(ctx.w3.eth.block_number)  # records are looked up from here
 
-    def _registered(self, activity_id: int) -> tuple[int, int, int, int, int, int, bool, str] | None:
+    def _registered(self, activity_id: int) -> ChainActivity | None:
         spec = self.specs.get(activity_id)
         if spec is None:
             return None
-        return (
-            spec.region,
-            int(spec.kind),
-            spec.reward,
-            spec.starts_at,
-            spec.ends_at,
-            spec.capacity,
-            False,
-            "0x" + spec.metadata_hash.hex(),
+        return ChainActivity(
+            region=spec.region,
+            kind=int(spec.kind),
+            reward=spec.reward,
+            starts_at=spec.starts_at,
+            ends_at=spec.ends_at,
+            capacity=spec.capacity,
+            closed=False,
+            metadata_hash="0x" + spec.metadata_hash.hex(),
+            designated=spec.designated,
+            unit=int(spec.unit),
+            max_units=spec.max_units,
         )
 
     def transact(self, function: str, *args: object) -> TxReceipt:
@@ -317,6 +321,8 @@ class _Seeder:
                 )
             if not self.client.is_issuer(region.code, relayer):
                 self.client.grant_issuer(self.admin, region.code, relayer)
+            if seeded.expiry_days and self.client.region_info(region.code).expiry_days != seeded.expiry_days:
+                self.client.set_coin_expiry(self.admin, region.code, seeded.expiry_days)
 
     def metadata(self, name: str, description: str, venue: str) -> bytes:
         with write_transaction(self.engine) as conn:
@@ -339,17 +345,11 @@ class _Seeder:
             ends_at=_day_start(instance.end + timedelta(days=1)) - 1,
             capacity=0,
             metadata_hash=self.metadata(instance.name, instance.description, t.venue),
+            designated=t.designated,
+            unit=t.unit,
+            max_units=t.max_units,
         )
-        receipt = self.transact(
-            "registerActivity",
-            spec.region,
-            int(spec.kind),
-            spec.reward,
-            spec.starts_at,
-            spec.ends_at,
-            spec.capacity,
-            spec.metadata_hash,
-        )
+        receipt = self.transact("registerActivity", spec.terms())
         activity_id = int(self.client.events(receipt, "ActivityRegistered")[0]["activityId"])
         self.specs[activity_id] = spec
         self.activities[instance.key] = activity_id
@@ -378,7 +378,7 @@ class _Seeder:
             activity_id = self.activity(claim.instance)
             private, address = self.key(claim.person)
             requested_at = int(self.clock.now)
-            token = self.tokens.issue(claim.region, activity_id, self.tokens.slot_at(self.clock.now))
+            token = self.tokens.issue(claim.region, activity_id, self.tokens.slot_at(self.clock.now), claim.units)
             digest = self.signing.digest(activity_id, token, address, requested_at)
             raw = private.sign_recoverable(digest, hasher=None)
             signature = "0x" + (raw[:64] + bytes([raw[64] + 27])).hex()
@@ -395,11 +395,20 @@ class _Seeder:
         for revocation in work.revocations:
             _, address = self.key(revocation.claim.person)
             activity_id = self.activities[revocation.claim.instance.key]
-            if not self.client.record_of(activity_id, address)[0]:  # the relayer rejected it: nothing to revoke
+            location = self.client.find_record(activity_id, address, self.first_block)
+            if location is None:  # the relayer rejected it: nothing to revoke
                 self.log(f"day {day}: no record of {address} in activity {activity_id} to revoke")
                 continue
             evidence = keccak(text=revocation.note)
-            self.transact("revoke", activity_id, to_checksum_address(address), revocation.reason, evidence)
+            self.transact(
+                "revoke",
+                to_checksum_address(location.issuer),
+                location.batch_seq,
+                list(location.records),
+                location.position,
+                revocation.reason,
+                evidence,
+            )
             self.revocations[revocation.claim.region] += 1
 
     def queue_supports(self, day: int, supports: list[PlannedSupport]) -> None:

@@ -2,8 +2,11 @@
 
 The data dictionary (``datapackage.json`` and ``README.md``), the Arrow schemas the writers use,
 the SQL the exporter runs and the verifier's comparison are all generated from :data:`TABLES`, so
-the files, the documentation and the checks cannot drift apart. A test checks that the event
-fields follow the index's columns (``ledger.indexer.handlers.TABLE_COLUMNS``).
+the files, the documentation and the checks cannot drift apart. A test (tests/export/test_schema.py)
+checks that the event fields follow the index's columns (``ledger.indexer.handlers.TABLE_COLUMNS``,
+which verify relies on: it rebuilds rows with the indexer's handlers), that every index event table
+is exported, and that the entity, derived and aggregate tables carry every column of the index's
+views and tables they come from.
 
 Table kinds:
 
@@ -14,7 +17,7 @@ Table kinds:
   with their state as of that block. Verified row by row against the chain.
 - ``derived`` — the index's per person×region ties, as computed for the indexed head.
 - ``aggregates`` — per region and JST day, with small cells suppressed.
-- ``reference`` — code lists (contribution kinds and their MLIT types).
+- ``reference`` — code lists (contribution kinds and their MLIT types, reward units).
 
 Derived, aggregate and reference tables are covered by the manifest's hashes, not re-derived from
 the chain by ``verify``.
@@ -34,6 +37,7 @@ __all__ = [
     "ExportField",
     "ExportTable",
     "PROVENANCE",
+    "COIN_MOVEMENT_SOURCES",
     "TABLES",
     "TABLE_NAMES",
     "DEFAULT_TABLES",
@@ -137,6 +141,13 @@ class ExportTable:
         """Whether verify re-derives this table's rows from the chain."""
         return self.kind in ("events", "entities")
 
+    @cached_property
+    def empty_when_region_filtered(self) -> bool:
+        """Whether an export filtered by region leaves this table empty: its rows name people but
+        have no region, and a region's export must not name people of other regions. (Other tables
+        without a region column are platform-wide and exported whole.)"""
+        return self.region_field is None and any(f.personal for f in self.fields)
+
 
 def _events(
     name: str,
@@ -166,19 +177,24 @@ def _events(
 _CONTRIBUTIONS = _events(
     "contributions",
     "Contribution records",
-    "One row per ContributionRecorded log: a person took part in an activity and the activity's reward "
-    "was minted to them. A record that was later revoked stays here with revoked = true; its revocation "
-    "is a row of revocations.",
+    "One row per ContributionRecorded log: a person took part in an activity for some units (hours, days; "
+    "1 for a visit or an event) and the activity's reward per unit times the units was minted to them. The "
+    "log names the person, the activity and the units; region, kind, unit and designation are the "
+    "activity's (ActivityRegistered, ActivityDesignationSet) and the issuer is the batch's (the "
+    "BatchRecorded log of the same transaction). A record that was later revoked stays here with "
+    "revoked = true; its revocation is a row of revocations.",
     (
         _hex("participant", "the person recorded (pseudonymised unless exported raw)", personal=True),
         _i("activity_id", "the activity (see activities)"),
         _REGION,
         _small("kind", "contribution kind code (see kinds)"),
         _small("mlit_type", "MLIT 関係人口 type of the kind: kind // 10 (see kinds)"),
-        _i("amount", "coins minted by the record", _COIN),
-        _i("claim_id", "the operator's claim id behind the record (0 = none)"),
+        _i("amount", "coins minted by the record: units × the activity's reward", _COIN),
         _hex("issuer", "the issuer key that recorded it (an institution's key, not personal data)"),
         _day(),
+        _small("units", "hours or days the record stands for, in the activity's unit (1 for a visit or an event)"),
+        _small("unit", "the activity's reward unit code: 0 per record, 1 per hour, 2 per day (see reward_units)"),
+        _bool("designated", "the activity was a 担い手活動 designated by the municipality (fixed once it started)"),
         _bool("revoked", "whether the record was revoked at or before the export's last block"),
         _i("revoked_block", "block of the revocation (empty when not revoked)", nullable=True),
         _hex("revoked_tx_hash", "transaction of the revocation (empty when not revoked)", nullable=True),
@@ -203,6 +219,7 @@ _REVOCATIONS = _events(
         _hex("evidence_hash", "hash of the off-chain explanation (0x hex); the text stays with the region"),
         _hex("admin", "the region admin who revoked it (an institution's key)"),
         _day(),
+        _i("claim_id", "the operator's claim id of the revoked record (0 = none)"),
     ),
     ("ContributionRevoked",),
     partitionable=True,
@@ -211,7 +228,8 @@ _REVOCATIONS = _events(
 _SUPPORTS = _events(
     "supports",
     "Supports (応援)",
-    "One row per ProjectSupported log: a person spent coins of a region on one of its projects.",
+    "One row per ProjectSupported log: a person spent coins of a region on one of its projects, either "
+    "sending it themselves or by a signed request an operator submitted (with the signature's nonce).",
     (
         _i("project_id", "the project supported (see projects)"),
         _REGION,
@@ -219,6 +237,7 @@ _SUPPORTS = _events(
         _i("amount", "coins spent", _COIN),
         _hex("relayer", "the operator key that submitted it (zero address when the supporter did)"),
         _day(),
+        _i("nonce", "the supporter's signature nonce (empty when the supporter sent it)", nullable=True),
     ),
     ("ProjectSupported",),
     partitionable=True,
@@ -242,9 +261,11 @@ _COIN_MOVEMENTS = ExportTable(
     kind="events",
     title="Coin movements",
     description="Every change of a person's coin balance, from the index's coin_movements view: a mint per "
-    "record, a burn per revocation (what could be clawed back) and per support, and for a transfer one row "
-    "for each side. The sum of delta per account and region is the balance at the export's last block "
-    "when the range starts at the deployment.",
+    "record, a burn per revocation (what could be clawed back) and per support, coins that lapsed under the "
+    "region's expiry rule, and for a transfer one row for each side. When the range starts at the deployment, "
+    "the sum of delta per account and region is the balance at the export's last block, except in a region "
+    "whose coins expire: a lapse is logged (CoinsExpired) only when the holding next changes, so coins that "
+    "lapsed after the holder's last movement are still in the sum.",
     fields=(
         *PROVENANCE,
         _REGION,
@@ -252,17 +273,27 @@ _COIN_MOVEMENTS = ExportTable(
         ExportField(
             "movement",
             "string",
-            "mint (a record), revoke (a revocation), support (spent on a project), transfer_out, transfer_in",
+            "mint (a record), revoke (a revocation), support (spent on a project), expire (lapsed under the "
+            "region's expiry rule), transfer_out, transfer_in",
             text="code",
         ),
         _i("delta", "signed change of the balance", _COIN),
-        _i("reference", "activity_id for mint and revoke, project_id for support, 0 for transfers"),
+        _i("reference", "activity_id for mint and revoke, project_id for support, 0 for expiries and transfers"),
     ),
     key=("block_number", "log_index", "movement"),
-    events=("ContributionRecorded", "ContributionRevoked", "ProjectSupported", "CoinTransferred"),
+    events=("ContributionRecorded", "ContributionRevoked", "ProjectSupported", "CoinsExpired", "CoinTransferred"),
     index_table=None,
     partitionable=True,
 )
+
+# The index tables the coin_movements view reads, and the movements each of their rows makes.
+COIN_MOVEMENT_SOURCES: dict[str, tuple[str, ...]] = {
+    "contributions": ("mint",),
+    "revocations": ("revoke",),
+    "supports": ("support",),
+    "coin_expiries": ("expire",),
+    "coin_transfers": ("transfer_out", "transfer_in"),
+}
 
 _BATCHES = _events(
     "batches",
@@ -336,13 +367,59 @@ _PAUSE_CHANGES = _events(
 _REGION_PAUSE_CHANGES = _events(
     "region_pause_changes",
     "Region pauses",
-    "One row per RegionPauseSet log.",
+    "One row per RegionPauseSet log. The platform admin's pause and the region admins' pause are separate: "
+    "the region is paused while either is set; only the platform lifts its own, and its resume lifts both.",
     (
         _REGION,
         _bool("paused", "true when paused, false when resumed"),
+        _bool("by_platform", "true when the platform admin paused or resumed, false for a region admin"),
         _hex("account", "the key that paused or resumed the region"),
     ),
     ("RegionPauseSet",),
+)
+
+_REGION_EXPIRY_SETTINGS = _events(
+    "region_expiry_settings",
+    "Region coin expiry settings",
+    "One row per RegionExpirySet log: how long the region's coins stay spendable, set by a region admin "
+    "before the region's first mint. Coins earned in one period of expiry_days JST days can be spent until "
+    "the end of the next period.",
+    (
+        _REGION,
+        _small("expiry_days", "length of a coin period in JST days; 0 = coins never expire", "days"),
+        _hex("account", "the region admin key that set it"),
+    ),
+    ("RegionExpirySet",),
+)
+
+_COIN_EXPIRIES = _events(
+    "coin_expiries",
+    "Coin expiries",
+    "One row per CoinsExpired log: coins of a person lapsed under the region's expiry rule. A lapse is "
+    "logged when the person's holding next changes (a record, a support, a transfer), so day is the day it "
+    "was counted, not the day the coins stopped being spendable.",
+    (
+        _REGION,
+        _hex("holder", "whose coins lapsed (pseudonymised unless exported raw)", personal=True),
+        _i("amount", "coins that lapsed", _COIN),
+        _day(),
+    ),
+    ("CoinsExpired",),
+    partitionable=True,
+)
+
+_SUPPORT_NONCE_CANCELLATIONS = _events(
+    "support_nonce_cancellations",
+    "Support nonce cancellations",
+    "One row per SupportNonceCancelled log: a person withdrew a signed support request before it was "
+    "used. A nonce is the person's across the ledger, not a region's: the table has no region column, and "
+    "an export filtered by region leaves it empty rather than name people of other regions.",
+    (
+        _hex("supporter", "whose signature nonce was cancelled (pseudonymised unless exported raw)", personal=True),
+        _i("nonce", "the cancelled nonce"),
+    ),
+    ("SupportNonceCancelled",),
+    region=False,
 )
 
 _REGION_TRANSFER_SETTINGS = _events(
@@ -355,6 +432,21 @@ _REGION_TRANSFER_SETTINGS = _events(
         _hex("account", "the region admin key that changed it"),
     ),
     ("RegionTransfersSet",),
+)
+
+_ACTIVITY_DESIGNATIONS = _events(
+    "activity_designations",
+    "Activity designation changes",
+    "One row per ActivityDesignationSet log: a region admin designated an activity as a 担い手活動 (or "
+    "undid it). Only possible before the activity starts, so every record of an activity was made under "
+    "the designation its last change gives (activities.designated).",
+    (
+        _i("activity_id", "the activity (see activities)"),
+        _REGION,
+        _bool("designated", "true when designated, false when the designation was withdrawn"),
+        _hex("admin", "the region admin who changed it"),
+    ),
+    ("ActivityDesignationSet",),
 )
 
 _ACTIVITY_CLOSURES = _events(
@@ -439,33 +531,41 @@ _REGIONS = _registration(
         _hex("first_admin", "the first region admin (an institution's key)"),
         _bool("paused", "whether the region was paused at the export's last block"),
         _bool("transfers_enabled", "whether person-to-person transfers were enabled at the export's last block"),
+        _small("expiry_days", "coin period in JST days at the export's last block; 0 = coins never expire", "days"),
     ),
     "region",
-    ("RegionRegistered", "RegionPauseSet", "RegionTransfersSet"),
+    ("RegionRegistered", "RegionPauseSet", "RegionTransfersSet", "RegionExpirySet"),
     "region_registrations",
 )
 
 _ACTIVITIES = _registration(
     "activities",
     "Activities",
-    "One row per ActivityRegistered log up to the export's last block, with whether the activity was closed "
-    "by then. Provenance is the registration's log.",
+    "One row per ActivityRegistered log up to the export's last block, with its designation and whether it "
+    "was closed as of that block. Provenance is the registration's log.",
     (
         _i("activity_id", "the activity id"),
         _REGION,
         _small("kind", "contribution kind code (see kinds)"),
         _small("mlit_type", "MLIT 関係人口 type of the kind: kind // 10"),
-        _i("reward", "coins minted per record", _COIN),
+        _i("reward", "coins minted per unit of a record", _COIN),
         _i("starts_at", "start of the claim window", "s (unix time, UTC)"),
         _i("ends_at", "end of the claim window", "s (unix time, UTC)"),
         _i("capacity", "maximum records, 0 = unlimited"),
         _hex("metadata_hash", "hash of the off-chain description (0x hex)"),
         _hex("admin", "the region admin who registered it"),
+        _bool(
+            "designated",
+            "a 担い手活動 designated by the municipality, at the export's last block (the registration's flag "
+            "unless an ActivityDesignationSet changed it)",
+        ),
+        _small("unit", "reward unit code: 0 per record, 1 per hour, 2 per day (see reward_units)"),
+        _small("max_units", "most units one record may carry"),
         _bool("closed", "whether the activity was closed at the export's last block"),
         _i("closed_block", "block of the closure (empty when open)", nullable=True),
     ),
     "activity_id",
-    ("ActivityRegistered", "ActivityClosed"),
+    ("ActivityRegistered", "ActivityDesignationSet", "ActivityClosed"),
     "activity_registrations",
 )
 
@@ -505,6 +605,21 @@ _KINDS = ExportTable(
     region_field=None,
 )
 
+_REWARD_UNITS = ExportTable(
+    name="reward_units",
+    kind="reference",
+    title="Reward units",
+    description="The code list of what an activity's reward is paid per (ledger/taxonomy.py RewardUnit): a "
+    "record carries that many units.",
+    fields=(
+        _small("unit", "reward unit code"),
+        ExportField("unit_ja", "string", "the unit's label in Japanese", text="free"),
+        ExportField("unit_en", "string", "the unit's label in English", text="free"),
+    ),
+    key=("unit",),
+    region_field=None,
+)
+
 _SCORE = "0..1 component"
 _TIES = ExportTable(
     name="ties",
@@ -528,6 +643,8 @@ _TIES = ExportTable(
         _small("distinct_types", "distinct MLIT types of live records"),
         _small("non_visiting_records", "live 非訪問系 records"),
         _small("kin_records", "live 地縁・血縁 records"),
+        _small("help_hours", "hours of live per-hour records in the trailing year", "hours"),
+        _small("stay_days", "distinct days covered by live per-day records (stays) in the trailing year", "days"),
         ExportField("continuity", "number", "continuity component", _SCORE),
         ExportField("frequency", "number", "frequency component", _SCORE),
         ExportField("diversity", "number", "diversity component", _SCORE),
@@ -569,9 +686,10 @@ _REGION_DAILY_COINS = ExportTable(
     name="region_daily_coins",
     kind="aggregates",
     title="Region × day coins",
-    description="Per region and JST day: coins issued, spent on support and clawed back (the index's "
+    description="Per region and JST day: coins issued, spent on support, clawed back and lapsed (the index's "
     "region_daily_coins). A count of supports or revocations below k is empty together with its coin total; "
-    "issued is empty when no kind that day had k or more people.",
+    "issued is empty when no kind that day had k or more people; expired is empty when fewer than k people's "
+    "coins lapsed that day.",
     fields=(
         _REGION,
         ExportField("day", "date", "JST calendar day"),
@@ -580,6 +698,7 @@ _REGION_DAILY_COINS = ExportTable(
         _i("clawed_back", "coins burned by revocations that day", _COIN, nullable=True),
         _small("supports", "support actions that day" + _SUPPRESSED, nullable=True),
         _small("revocations", "revocations that day" + _SUPPRESSED, nullable=True),
+        _i("expired", "coins that lapsed under the region's expiry rule, counted that day", _COIN, nullable=True),
     ),
     key=("region", "day"),
 )
@@ -592,24 +711,29 @@ TABLES: dict[str, ExportTable] = {
         _SUPPORTS,
         _COIN_MOVEMENTS,
         _COIN_TRANSFERS,
+        _COIN_EXPIRIES,
         _BATCHES,
         _REGIONS,
         _ACTIVITIES,
         _PROJECTS,
+        _ACTIVITY_DESIGNATIONS,
         _ACTIVITY_CLOSURES,
         _PROJECT_CLOSURES,
+        _SUPPORT_NONCE_CANCELLATIONS,
         _REGION_ROLE_CHANGES,
         _ROLE_CHANGES,
         _ROLE_ADMIN_CHANGES,
         _PAUSE_CHANGES,
         _REGION_PAUSE_CHANGES,
         _REGION_TRANSFER_SETTINGS,
+        _REGION_EXPIRY_SETTINGS,
         _DOMAIN_CHANGES,
         _UNDECODABLE_LOGS,
         _TIES,
         _REGION_DAILY,
         _REGION_DAILY_COINS,
         _KINDS,
+        _REWARD_UNITS,
     )
 }
 TABLE_NAMES: tuple[str, ...] = tuple(TABLES)

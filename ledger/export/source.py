@@ -35,11 +35,12 @@ import pyarrow.compute as pc  # type: ignore[import-untyped]
 import pyarrow.csv as pacsv  # type: ignore[import-untyped]
 from sqlalchemy import Connection, text
 
+from ledger.db import models
 from ledger.export.errors import ExportError, IndexNotReady, InvalidExportOptions, RangeBeyondHead
 from ledger.export.pseudonym import Pseudonymiser
-from ledger.export.schema import PROVENANCE, ExportTable, arrow_schema, arrow_type
+from ledger.export.schema import COIN_MOVEMENT_SOURCES, PROVENANCE, ExportTable, arrow_schema, arrow_type
 from ledger.queries import suppress
-from ledger.taxonomy import KIND_LABELS, TYPE_LABELS, ContributionKind, MlitType, is_visiting
+from ledger.taxonomy import KIND_LABELS, TYPE_LABELS, UNIT_LABELS, ContributionKind, MlitType, RewardUnit, is_visiting
 from ledger.ties import JST_OFFSET_SECONDS
 
 __all__ = [
@@ -133,26 +134,8 @@ def _day_int(day: date) -> int:
 # The block range
 # ---------------------------------------------------------------------------------------------
 
-_EVENT_TABLES_FOR_RANGE = (
-    "contributions",
-    "revocations",
-    "supports",
-    "coin_transfers",
-    "batches",
-    "region_registrations",
-    "region_pause_changes",
-    "region_transfer_settings",
-    "region_role_changes",
-    "role_changes",
-    "role_admin_changes",
-    "pause_changes",
-    "domain_changes",
-    "activity_registrations",
-    "activity_closures",
-    "project_registrations",
-    "project_closures",
-    "undecodable_logs",
-)
+# Every event table of the index: any of them may hold the log that makes a block known.
+_EVENT_TABLES_FOR_RANGE = tuple(m.__tablename__ for m in models.EVENT_TABLES)
 
 
 def _checkpoint(conn: Connection, chain: ChainInfo) -> tuple[int, str, int]:
@@ -592,7 +575,7 @@ def _event_query(conn: Connection, table: ExportTable, plan: ReadPlan) -> _Event
             (("contributions", 1),),
         )
     if table.name == "coin_movements":
-        counts = (("contributions", 1), ("revocations", 1), ("supports", 1), ("coin_transfers", 2))
+        counts = tuple((source, len(movements)) for source, movements in COIN_MOVEMENT_SOURCES.items())
         return _EventQuery(
             _columns(table, ""),
             "FROM coin_movements",
@@ -628,15 +611,20 @@ def _event_batches(conn: Connection, table: ExportTable, plan: ReadPlan) -> Iter
         )
 
 
+def _latest(column: str, changes: str, key: str, default: str) -> str:
+    """SQL for the value of ``column`` in the last row of ``changes`` about entity ``x`` up to block
+    ``:t`` (``default`` when there is none): an entity's state as of the export's last block."""
+    return (
+        f"COALESCE((SELECT s.{column} FROM {changes} s WHERE s.chain_id = x.chain_id AND s.{key} = x.{key} "
+        f"AND s.block_number <= :t ORDER BY s.block_number DESC, s.log_index DESC LIMIT 1), {default})"
+    )
+
+
 def _entity_batches(conn: Connection, table: ExportTable, plan: ReadPlan) -> Iterator[pa.RecordBatch]:
     params: dict[str, Any] = {"t": plan.range.to_block}
     prov = [DbColumn(f.name, f"x.{f.name}", _db_kind(table, f.name)) for f in PROVENANCE]
     where = _region_filter(plan, "x.region", params)
     if table.name == "regions":
-        latest = (
-            "COALESCE((SELECT s.{col} FROM {tbl} s WHERE s.chain_id = x.chain_id AND s.region = x.region "
-            "AND s.block_number <= :t ORDER BY s.block_number DESC, s.log_index DESC LIMIT 1), false)"
-        )
         columns = [
             *prov,
             DbColumn("region", "x.region", "int"),
@@ -644,8 +632,9 @@ def _entity_batches(conn: Connection, table: ExportTable, plan: ReadPlan) -> Ite
             DbColumn("symbol", "x.symbol", "free"),
             DbColumn("coin", "x.coin", "hex"),
             DbColumn("first_admin", "x.admin", "hex"),
-            DbColumn("paused", latest.format(col="paused", tbl="region_pause_changes"), "bool"),
-            DbColumn("transfers_enabled", latest.format(col="enabled", tbl="region_transfer_settings"), "bool"),
+            DbColumn("paused", _latest("paused", "region_pause_changes", "region", "false"), "bool"),
+            DbColumn("transfers_enabled", _latest("enabled", "region_transfer_settings", "region", "false"), "bool"),
+            DbColumn("expiry_days", _latest("expiry_days", "region_expiry_settings", "region", "0"), "int"),
         ]
         order = "x.region"
     else:
@@ -657,9 +646,15 @@ def _entity_batches(conn: Connection, table: ExportTable, plan: ReadPlan) -> Ite
             for n in table.field_names
             if n not in {f.name for f in PROVENANCE} and n not in ("closed", "closed_block")
         ]
+        # An activity's designation may change before it starts: the last change up to the last block.
+        changed = (
+            {"designated": _latest("designated", "activity_designations", "activity_id", "x.designated")}
+            if table.name == "activities"
+            else {}
+        )
         columns = [
             *prov,
-            *(DbColumn(n, f"x.{n}", _db_kind(table, n)) for n in own),
+            *(DbColumn(n, changed.get(n, f"x.{n}"), _db_kind(table, n)) for n in own),
             DbColumn(
                 "closed_block",
                 f"(SELECT MIN(c.block_number) FROM {closures} c WHERE c.chain_id = x.chain_id "
@@ -735,19 +730,27 @@ def _daily_coin_batches(conn: Connection, table: ExportTable, plan: ReadPlan) ->
     params = _day_params(plan)
     where = _region_filter(plan, "c.region", params)
     columns = _columns(table, "c")
+    # People whose coins lapsed, per region and day: one grouped pass over the range's expiries.
+    holders = (
+        "SELECT region, day, COUNT(DISTINCT holder) AS holders FROM coin_expiries "
+        "WHERE day BETWEEN :d0 AND :d1 GROUP BY region, day"
+    )
     sql = (
         f"SELECT {', '.join(c.expr for c in columns)}, "
-        "(SELECT MAX(d.participants) FROM region_daily d WHERE d.region = c.region AND d.day = c.day) "
-        f"FROM region_daily_coins c WHERE c.day BETWEEN :d0 AND :d1{where} ORDER BY c.region, c.day"
+        "(SELECT MAX(d.participants) FROM region_daily d WHERE d.region = c.region AND d.day = c.day), "
+        f"COALESCE(e.holders, 0) FROM region_daily_coins c LEFT JOIN ({holders}) e "
+        "ON e.region = c.region AND e.day = c.day "
+        f"WHERE c.day BETWEEN :d0 AND :d1{where} ORDER BY c.region, c.day"
     )
     k = plan.k
     result = conn.execute(text(sql).execution_options(stream_results=True, yield_per=plan.chunk_rows), params)
     try:
         for part in result.partitions(plan.chunk_rows):
             rows = []
-            for region, day, issued, spent, clawed, supports, revocations, people in part:
+            for region, day, issued, spent, clawed, supports, revocations, expired, people, holders in part:
                 shown_supports = suppress(int(supports), k)
                 shown_revocations = suppress(int(revocations), k)
+                shown_holders = suppress(int(holders), k)
                 # Issued coins are shown only when some kind that day had k or more people (a lower
                 # bound of the day's distinct people), as the dashboards hide coins of small groups.
                 issued_shown = int(issued) if people is not None and suppress(int(people), k) is not None else None
@@ -762,6 +765,7 @@ def _daily_coin_batches(conn: Connection, table: ExportTable, plan: ReadPlan) ->
                         None if shown_revocations is None else int(clawed),
                         shown_supports,
                         shown_revocations,
+                        None if shown_holders is None else int(expired),
                     )
                 )
             yield _rows_to_batch(rows, columns)
@@ -787,8 +791,15 @@ def _kind_batches(table: ExportTable) -> Iterator[pa.RecordBatch]:
     yield _rows_to_batch(rows, _columns(table, ""))
 
 
+def _reward_unit_batches(table: ExportTable) -> Iterator[pa.RecordBatch]:
+    rows = [(int(unit), UNIT_LABELS[unit][0], UNIT_LABELS[unit][1]) for unit in RewardUnit]
+    yield _rows_to_batch(rows, _columns(table, ""))
+
+
 def read_table(conn: Connection, table: ExportTable, plan: ReadPlan) -> Iterator[pa.RecordBatch]:
     """``table``'s rows for ``plan``, in the export's schema, ``plan.chunk_rows`` rows at a time."""
+    if plan.regions is not None and table.empty_when_region_filtered:
+        return
     if table.kind == "events":
         raw = _event_batches(conn, table, plan)
     elif table.kind == "entities":
@@ -801,6 +812,8 @@ def read_table(conn: Connection, table: ExportTable, plan: ReadPlan) -> Iterator
         raw = _daily_coin_batches(conn, table, plan)
     elif table.name == "kinds":
         raw = _kind_batches(table)
+    elif table.name == "reward_units":
+        raw = _reward_unit_batches(table)
     else:  # pragma: no cover - every table of schema.TABLES is handled above
         raise ExportError(f"no reader for table {table.name}")
     for batch in raw:

@@ -12,8 +12,12 @@
    "the same fields" means exactly what the indexer stores. Event tables are compared row by row
    in block order, a chunk of the chain at a time against the files read in step (memory stays
    flat); rows are matched on their key (block number, log index, and the movement for coin
-   movements). Entity tables (regions, activities, projects) are rebuilt from their registration
-   logs from the deployment on, with their state at the last block. Each row whose fields differ,
+   movements). A record's log names only the person, the activity and the units: as the indexer
+   does, its row takes the activity's terms from the activity directory (the ``ActivityRegistered``
+   and ``ActivityDesignationSet`` logs from the deployment on, read before the range when it starts
+   later) and the issuer from its batch's ``BatchRecorded`` log. Entity tables (regions, activities,
+   projects) are rebuilt from their registration and change logs from the deployment on, with
+   their state at the last block. Each row whose fields differ,
    each file row with no log, and each log with no row is a :class:`Discrepancy` naming the file,
    the 1-based data row and the field. Revocations are taken into account: a record's ``revoked``
    flag and reference must match the chain's revocation at or before the last block.
@@ -45,8 +49,8 @@ from ledger.errors import BuildError, ChainUnavailable
 from ledger.export.errors import NotAnExport
 from ledger.export.package import DATAPACKAGE, FORMAT_NAME, FORMAT_VERSION, MANIFEST, README
 from ledger.export.pseudonym import Pseudonymiser, salt_fingerprint
-from ledger.export.schema import TABLES, ExportTable, arrow_schema
-from ledger.indexer.handlers import LogContext, apply_log, jst_day
+from ledger.export.schema import COIN_MOVEMENT_SOURCES, TABLES, ExportTable, arrow_schema
+from ledger.indexer.handlers import TABLE_COLUMNS, ActivityTerms, LogContext, apply_log, jst_day
 from ledger.indexer.rpc import JsonRpc, ProviderJsonRpc, RpcError
 from ledger.indexer.spec import IndexedContract
 from ledger.indexer.store import ChunkSink
@@ -338,9 +342,20 @@ class _Decoder:
             self.topics_by_event.setdefault(plan.name, set()).add(plan.topic0)
 
     def fetch(
-        self, rpc: JsonRpc, lo: int, hi: int, events: set[str] | None = None, expected_logs: int | None = None
+        self,
+        rpc: JsonRpc,
+        lo: int,
+        hi: int,
+        events: set[str] | None = None,
+        expected_logs: int | None = None,
+        activities: dict[int, ActivityTerms] | None = None,
     ) -> Iterator[tuple[int, int, ChunkSink, int]]:
-        """(first block, last block, rows, logs) chunk by chunk over [lo, hi]; ``events`` filters by name."""
+        """(first block, last block, rows, logs) chunk by chunk over [lo, hi]; ``events`` filters by name.
+
+        ``activities`` is the activity directory records are decoded with (the runner's
+        :attr:`~ledger.indexer.handlers.LogContext.activities`): the activities known before ``lo``;
+        the handlers add those registered on the way. None starts from an empty one."""
+        directory: dict[int, ActivityTerms] = {} if activities is None else activities
         topics: set[str] | None = None
         if events is not None:
             topics = set().union(*(self.topics_by_event.get(e, set()) for e in events)) if events else set()
@@ -365,7 +380,7 @@ class _Decoder:
             logs = [e for e in logs if not e.get("removed")]
             if topics is not None:  # nodes may ignore the topic filter (py-evm's provider does)
                 logs = [e for e in logs if e.get("topics") and str(e["topics"][0]).lower() in topics]
-            sink = self._rows(rpc, logs)
+            sink = self._rows(rpc, logs, directory)
             yield lo, end, sink, len(logs)
             if len(logs) > _TARGET_LOGS:
                 span = max(1, span // 2)
@@ -373,7 +388,7 @@ class _Decoder:
                 span = min(span * 2, 100_000)
             lo = end + 1
 
-    def _rows(self, rpc: JsonRpc, logs: list[dict[str, Any]]) -> ChunkSink:
+    def _rows(self, rpc: JsonRpc, logs: list[dict[str, Any]], activities: dict[int, ActivityTerms]) -> ChunkSink:
         logs.sort(key=lambda e: (_int(e["blockNumber"]), _int(e["logIndex"])))
         headers = _headers(rpc, sorted({_int(e["blockNumber"]) for e in logs}))
         sink = ChunkSink()
@@ -402,7 +417,9 @@ class _Decoder:
                 _int(entry["transactionIndex"]),
                 _int(entry["logIndex"]),
             )
-            apply_log(decoder, address, topics, data, LogContext(number, timestamp, day), sink)
+            apply_log(decoder, address, topics, data, LogContext(number, timestamp, day, activities), sink)
+        if sink.held:
+            sink.batch_recorded("")  # records without their batch's log: kept as the runner keeps them
         return sink
 
 
@@ -417,7 +434,7 @@ _INDEX_TABLE_OF = {
     "activities": "activity_registrations",
     "projects": "project_registrations",
 }
-_MOVEMENT_SOURCES = ("contributions", "revocations", "supports", "coin_transfers")
+_DIRECTORY_EVENTS = frozenset({"ActivityRegistered", "ActivityDesignationSet"})
 _DATES: dict[int, date] = {}
 
 
@@ -468,8 +485,10 @@ class _Mapper:
         return self.pseudonymiser.one(address)
 
     def keep(self, t: ExportTable, row: Sequence[Any]) -> bool:
+        if self.regions is None:
+            return True
         at = _LAYOUTS[t.name].region
-        return self.regions is None or at is None or int(row[at]) in self.regions
+        return not t.empty_when_region_filtered if at is None else int(row[at]) in self.regions
 
     def canon_row(self, t: ExportTable, values: Sequence[Any]) -> tuple[Any, ...]:
         """The row as the export holds it: person ids and dates converted, the rest as decoded."""
@@ -501,7 +520,7 @@ class _Mapper:
         return [canon(t, r) for r in rows if keep(t, r)]
 
     def _movements(self, sink: ChunkSink) -> list[tuple[Any, ...]]:
-        # The coin_movements view of the initial migration, row for row.
+        # The coin_movements view (migration 0007), row for row; its sources are COIN_MOVEMENT_SOURCES.
         rows: list[tuple[Any, ...]] = []
         for r in sink.rows.get("contributions", []):
             p, a = r[:_PROV], r[_PROV:]
@@ -512,6 +531,9 @@ class _Mapper:
         for r in sink.rows.get("supports", []):
             p, a = r[:_PROV], r[_PROV:]
             rows.append((*p, a[1], a[2], "support", -a[3], a[0]))
+        for r in sink.rows.get("coin_expiries", []):
+            p, a = r[:_PROV], r[_PROV:]
+            rows.append((*p, a[0], a[1], "expire", -a[2], 0))
         for r in sink.rows.get("coin_transfers", []):
             p, a = r[:_PROV], r[_PROV:]
             rows.append((*p, a[0], a[1], "transfer_out", -a[3], 0))
@@ -762,22 +784,42 @@ def _compare_entities(
 # ---------------------------------------------------------------------------------------------
 
 
+def _at(table: str, column: str) -> int:
+    """Position of ``column`` in an index row of ``table`` (provenance first, then its event columns)."""
+    return _PROV + TABLE_COLUMNS[table].index(column)
+
+
+def _last_values(rows: Sequence[tuple[Any, ...]], key: str, column: str, table: str, to_block: int) -> dict[int, Any]:
+    """The value of ``column`` in the last row (chain order) up to ``to_block`` for each ``key``."""
+    key_at, value_at = _at(table, key), _at(table, column)
+    last: dict[int, tuple[tuple[int, int], Any]] = {}
+    for r in rows:
+        position = (int(r[2]), int(r[7]))
+        if position[0] > to_block:
+            continue
+        entity = int(r[key_at])
+        seen = last.get(entity)
+        if seen is None or position > seen[0]:
+            last[entity] = (position, r[value_at])
+    return {entity: value for entity, (_position, value) in last.items()}
+
+
 def _entity_rows(
     mapper: _Mapper, collected: dict[str, list[tuple[Any, ...]]], t: ExportTable, to_block: int
 ) -> dict[Any, tuple[Any, ...]]:
-    def latest(table: str, region: int, column: int) -> Any:
-        changes = [r for r in collected.get(table, []) if int(r[_PROV]) == region and int(r[2]) <= to_block]
-        if not changes:
-            return False
-        return max(changes, key=lambda r: (int(r[2]), int(r[7])))[column]
+    def latest(table: str, key: str, column: str) -> dict[int, Any]:
+        return _last_values(collected.get(table, []), key, column, table, to_block)
 
     rows: dict[Any, tuple[Any, ...]] = {}
     if t.name == "regions":
+        paused = latest("region_pause_changes", "region", "paused")
+        transfers = latest("region_transfer_settings", "region", "enabled")
+        expiry = latest("region_expiry_settings", "region", "expiry_days")
         for r in collected.get("region_registrations", []):
             p, a = r[:_PROV], r[_PROV:]
             region = int(a[0])
-            values = (*p, region, a[3], a[4], a[2], a[1], latest("region_pause_changes", region, _PROV + 1),
-                      latest("region_transfer_settings", region, _PROV + 1))  # fmt: skip
+            values = (*p, region, a[3], a[4], a[2], a[1], paused.get(region, False), transfers.get(region, False),
+                      expiry.get(region, 0))  # fmt: skip
             if mapper.keep(t, values):
                 rows[region] = mapper.canon_row(t, values)
         return rows
@@ -791,13 +833,50 @@ def _entity_rows(
         entity, block = int(r[_PROV]), int(r[2])
         if block <= to_block:
             closed_at[entity] = min(block, closed_at.get(entity, block))
-    for r in collected.get(registrations, []):
-        entity = int(r[_PROV])
+    # An activity's designation as of the last block: its last ActivityDesignationSet, if any.
+    designated_at = _at(registrations, "designated") if t.name == "activities" else None
+    designations = latest("activity_designations", "activity_id", "designated") if designated_at else {}
+    for registered in collected.get(registrations, []):
+        entity = int(registered[_PROV])
         closed = closed_at.get(entity)
+        r = registered
+        if designated_at is not None and entity in designations:
+            r = (*r[:designated_at], designations[entity], *r[designated_at + 1 :])
         values = (*r, closed is not None, closed)
         if mapper.keep(t, values):
             rows[entity] = mapper.canon_row(t, values)
     return rows
+
+
+def _context_rows(
+    decoder: _Decoder,
+    rpc: JsonRpc,
+    report: VerifyReport,
+    blocks: tuple[int, int, int],
+    events: set[str],
+    need_directory: bool,
+) -> tuple[dict[str, list[tuple[Any, ...]]], dict[int, ActivityTerms]]:
+    """The index rows of ``events`` from the deployment (``blocks``: start, range's first and last
+    block) and, when ``need_directory``, the activity directory as it was before the range's first
+    block, which the range's records are decoded with (the range's own registrations are added to it
+    as they come)."""
+    start, from_block, to_block = blocks
+    collected: dict[str, list[tuple[Any, ...]]] = {}
+    directory: dict[int, ActivityTerms] = {}
+
+    def collect(lo: int, hi: int, wanted: set[str], activities: dict[int, ActivityTerms]) -> None:
+        for _lo, _hi, sink, logs in decoder.fetch(rpc, lo, hi, wanted, activities=activities):
+            report.count("logs_fetched", logs)
+            for table_name, index_rows in sink.rows.items():
+                collected.setdefault(table_name, []).extend(index_rows)
+
+    if need_directory and from_block > start:
+        collect(start, from_block - 1, events | _DIRECTORY_EVENTS, directory)
+        if events:
+            collect(from_block, to_block, events, {})
+    elif events:
+        collect(start, to_block, events, {})
+    return collected, directory
 
 
 def verify_export(folder: Path, rpc: JsonRpc, salt: bytes | None = None) -> VerifyReport:
@@ -914,7 +993,8 @@ def verify_export(folder: Path, rpc: JsonRpc, salt: bytes | None = None) -> Veri
         report.notes.append(f"{name}: rows were not compared (a file of the table is missing)")
     start = min(int(c["start_block"]) for c in chain["contracts"])
 
-    # Pass 1: what rows depend on beyond their own log — registrations and their state, revocations.
+    # Pass 1: what rows depend on beyond their own log — registrations and their state, revocations,
+    # and the activity directory as it was before the range (records are decoded with it).
     need_revocations = "contributions" in tables
     entity_events: set[str] = set()
     for name, t in tables.items():
@@ -922,12 +1002,10 @@ def verify_export(folder: Path, rpc: JsonRpc, salt: bytes | None = None) -> Veri
             entity_events.update(t.events)
     if need_revocations:
         entity_events.add("ContributionRevoked")
-    collected: dict[str, list[tuple[Any, ...]]] = {}
-    if entity_events:
-        for _lo, _hi, sink, logs in decoder.fetch(rpc, start, to_block, entity_events):
-            report.count("logs_fetched", logs)
-            for table_name, index_rows in sink.rows.items():
-                collected.setdefault(table_name, []).extend(index_rows)
+    checks_events = any(t.kind == "events" and name not in unreadable for name, t in tables.items())
+    collected, directory = _context_rows(
+        decoder, rpc, report, (start, from_block, to_block), entity_events, need_directory=checks_events
+    )
     for r in collected.get("revocations", []):
         if int(r[2]) <= to_block:
             mapper.revoked[(r[_PROV + 1], r[_PROV])] = (r[2], r[5], r[7])
@@ -953,10 +1031,12 @@ def verify_export(folder: Path, rpc: JsonRpc, salt: bytes | None = None) -> Veri
             if name in TABLES and TABLES[name].kind == "events" and name != "coin_movements"
         )
         covered = {_INDEX_TABLE_OF.get(name, name) for name in manifest["tables"]} | set(
-            _MOVEMENT_SOURCES if "coin_movements" in manifest["tables"] else ()
+            COIN_MOVEMENT_SOURCES if "coin_movements" in manifest["tables"] else ()
         )
         uncovered: dict[str, int] = {}
-        for _lo, hi, sink, logs in decoder.fetch(rpc, from_block, to_block, expected_logs=expected_logs):
+        for _lo, hi, sink, logs in decoder.fetch(
+            rpc, from_block, to_block, expected_logs=expected_logs, activities=directory
+        ):
             report.count("logs_fetched", logs)
             for check in checks.values():
                 check.feed(mapper.event_rows(check.t, sink), hi)

@@ -59,9 +59,9 @@ MEDIA_TYPES: dict[str, str] = {
     "jsonl": "application/jsonl",
 }
 _BUFFER = 1 << 20
-# Columns with a different value in nearly every row of a row group: personal ones and claim ids.
+# Columns with a different value in nearly every row of a row group: personal ones and claim ids
+# (of revoked records).
 _DISTINCT = frozenset({"claim_id"} | {f.name for t in TABLES.values() for f in t.fields if f.personal})
-_SORTABLE = frozenset({"claim_id"})  # distinct, but increasing: statistics let readers skip row groups
 
 
 class HashingFile(io.RawIOBase):
@@ -214,7 +214,7 @@ class _FileWriter:
                 schema,
                 compression="zstd",
                 use_dictionary=[n for n in schema.names if n not in distinct],
-                write_statistics=[n for n in schema.names if n not in distinct or n in _SORTABLE],
+                write_statistics=[n for n in schema.names if n not in distinct],
             )
         elif fmt == "csv":
             options = pacsv.WriteOptions(include_header=True, quoting_style="needed")

@@ -39,7 +39,7 @@ from typing import Any, TypeVar
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from ledger.chain.decoding import EventDecoder
-from ledger.errors import ChainUnavailable, TsunagariError
+from ledger.errors import ChainUnavailable, ConfigError, TsunagariError
 from ledger.health import HealthReporter
 from ledger.indexer.handlers import ActivityTerms, LogContext, apply_log, jst_day
 from ledger.indexer.rpc import JsonRpc, RangeTooLarge, RpcError
@@ -225,6 +225,16 @@ class Indexer:
             return None, current
         return self._find_ancestor(checkpoint, head), current
 
+    def _refuse_another_deployment(self) -> None:
+        """An index holds one ledger per chain: the figures of two deployments (a v1 and a v2 ledger
+        on the same devnet, say) must not add up in one set of tables."""
+        others = self.store.other_deployments(self.checkpoint_key)
+        if others:
+            raise ConfigError(
+                f"this database indexes ledger {others[0]} on chain {self.store.chain_id}, not "
+                f"{self.checkpoint_key}: index a new deployment into an empty database (or move this one aside)"
+            )
+
     # -- one chunk -------------------------------------------------------------------------------
 
     def step(self) -> ChunkResult:
@@ -232,6 +242,8 @@ class Indexer:
         head = self.head()
         safe_head = head - self.config.confirmations
         checkpoint = self.store.checkpoint(self.checkpoint_key)
+        if checkpoint is None:
+            self._refuse_another_deployment()
         from_block = checkpoint.block_number + 1 if checkpoint is not None else self.spec.start_block
         while True:
             to_block = min(from_block + self.range - 1, safe_head)

@@ -123,6 +123,17 @@ class IndexStore:
             ).first()
         return Checkpoint(int(row[0]), str(row[1]), int(row[2])) if row else None
 
+    def other_deployments(self, contract: str) -> list[str]:
+        """Ledgers of this chain, other than ``contract``, that this database already indexes."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT contract FROM indexer_checkpoints WHERE chain_id = :c AND contract <> :a ORDER BY contract"
+                ),
+                {"c": self.chain_id, "a": contract},
+            ).all()
+        return [str(r[0]) for r in rows]
+
     def stored_blocks(self, at_most: int, limit: int) -> list[BlockHeader]:
         """Stored headers at or below ``at_most``, newest first."""
         with self.engine.connect() as conn:

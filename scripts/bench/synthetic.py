@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
-from ledger.indexer.handlers import HANDLERS, LogContext, jst_day
+from ledger.indexer.handlers import HANDLERS, ActivityTerms, LogContext, jst_day
 from ledger.indexer.store import Checkpoint, ChunkSink, IndexStore
 from ledger.taxonomy import ContributionKind, MlitType
 
@@ -152,6 +152,7 @@ class _Chunks:
         self.last: tuple[int, int] = (0, YEAR_START)  # (block, timestamp)
         self.written = 0
         self._log_index: dict[int, int] = {}
+        self.activities: dict[int, ActivityTerms] = {}  # the handlers' activity directory, kept across logs
 
     def emit(self, key: str, args: dict[str, object], block: int, timestamp: int) -> None:
         self.tx += 1
@@ -167,9 +168,9 @@ class _Chunks:
             0,
             log_index,
         )
-        HANDLERS[key](args, LogContext(block, timestamp, jst_day(timestamp)), self.sink)
+        HANDLERS[key](args, LogContext(block, timestamp, jst_day(timestamp), self.activities), self.sink)
         self.last = (block, timestamp)
-        if self.sink.count >= self.chunk_size:
+        if self.sink.count >= self.chunk_size and not self.sink.held:  # never between a batch's records and its log
             self.flush()
 
     def flush(self) -> None:
@@ -208,6 +209,9 @@ def _setup_events(year: SyntheticYear) -> Iterator[tuple[str, dict[str, object]]
                 "capacity": 0,
                 "metadataHash": "0x" + "00" * 32,
                 "admin": _ADMIN,
+                "designated": False,
+                "unit": 0,
+                "maxUnits": 1,
             },
         )
 
@@ -225,19 +229,38 @@ def write_year(
     for key, setup_args in _setup_events(year):
         chunks.emit(key, setup_args, 0, YEAR_START - 86_400)
     chunks.flush()
-    contribution = "TsunagariLedger:ContributionRecorded"
-    for claim_id, r in enumerate(year.records, start=1):
-        args: dict[str, object] = {
-            "participant": r.participant,
-            "activityId": r.activity_id,
-            "region": r.region,
-            "kind": r.kind,
-            "amount": _REWARD,
-            "claimId": claim_id,
+    contribution, batch = "TsunagariLedger:ContributionRecorded", "TsunagariLedger:BatchRecorded"
+    seq = {region: 0 for region in REGIONS}
+    open_batch: tuple[int, int, int] | None = None  # (region, block, timestamp) of the batch being written
+    count = 0
+
+    def close_batch() -> None:
+        # The batch's log after its records names their issuer, as on chain (up to 100 records a batch).
+        nonlocal open_batch, count
+        if open_batch is None:
+            return
+        region, block, timestamp = open_batch
+        seq[region] += 1
+        batch_args: dict[str, object] = {
+            "region": region,
             "issuer": _ISSUER,
+            "batchSeq": seq[region],
+            "count": count,
+            "minted": _REWARD * count,
         }
+        chunks.emit(batch, batch_args, block, timestamp)
+        open_batch, count = None, 0
+
+    for r in year.records:
+        if open_batch is not None and (open_batch[:2] != (r.region, r.block) or count == 100):
+            close_batch()
+        if open_batch is None:
+            open_batch = (r.region, r.block, r.timestamp)
+        args: dict[str, object] = {"participant": r.participant, "activityId": r.activity_id, "units": 1}
         chunks.emit(contribution, args, r.block, r.timestamp)
+        count += 1
         if progress is not None and chunks.sink.count == 0:
             progress(chunks.written)
+    close_batch()
     chunks.flush()
     return chunks.written

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger.checkin.activities import ActivityDirectory
+from ledger.checkin.activities import ActivityDirectory, ChainActivity
 from ledger.checkin.errors import CheckinRejected
 from ledger.db.engine import make_engine, upgrade_to_head
 
@@ -38,7 +38,7 @@ class Reader:
         self.fail = False
         self._lock = threading.Lock()
 
-    def __call__(self, activity_id: int) -> tuple[int, int, int, int, int, int, bool, str] | None:
+    def __call__(self, activity_id: int) -> ChainActivity | None:
         with self._lock:
             self.calls += 1
         self.entered.set()
@@ -47,7 +47,7 @@ class Reader:
             raise ConnectionError("node down")
         if activity_id != ACTIVITY:
             return None
-        return (12205, 1, 100, 0, 2**40, 0, self.closed, "0x" + "00" * 32)
+        return ChainActivity(12205, 20, 100, 0, 2**40, 0, self.closed, "0x" + "00" * 32, False, 0, 1)
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from eth_account import Account
 from eth_account.messages import encode_typed_data
@@ -66,21 +68,51 @@ def test_bad_tokens_get_their_own_code(make: object, code: str) -> None:
     assert info.value.code == code
 
 
-@given(st.integers(1, 2**32 - 1), st.integers(1, 2**48 - 1), st.integers(0, 2**40 - 1))
-def test_every_field_survives_encoding(region: int, activity: int, slot: int) -> None:
+@given(st.integers(1, 2**32 - 1), st.integers(1, 2**40 - 1), st.integers(0, 2**32 - 1), st.integers(1, 2**16 - 1))
+def test_every_field_survives_encoding(region: int, activity: int, slot: int, units: int) -> None:
     t = tokens()
-    payload = t.verify(t.issue(region, activity, slot), slot * 30)
-    assert (payload.region, payload.activity_id, payload.slot) == (region, activity, slot)
+    token = t.issue(region, activity, slot, units)
+    assert len(token) == 38
+    payload = t.verify(token, slot * 30)
+    assert (payload.region, payload.activity_id, payload.slot, payload.units) == (region, activity, slot, units)
+
+
+def test_a_version_1_code_and_a_code_for_no_units_are_refused() -> None:
+    t = tokens()
+    token = t.issue(12205, 7, 1000, 3)
+    raw = bytearray(base64.urlsafe_b64decode(token + "=="))
+    for edit in (lambda b: b.__setitem__(0, 1), lambda b: b.__setitem__(slice(10, 12), b"\0\0")):
+        edited = bytearray(raw)
+        edit(edited)
+        with pytest.raises(CheckinRejected) as info:
+            t.verify(base64.urlsafe_b64encode(bytes(edited)).rstrip(b"=").decode(), 1000 * 30 + 1)
+        assert info.value.code in ("token_malformed", "token_forged")
+    with pytest.raises(ValueError):
+        t.issue(12205, 7, 1000, 0)
+
+
+def test_every_spare_bit_of_the_last_character_matters() -> None:
+    t = tokens()
+    token = t.issue(12205, 7, 1000)
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    for other in alphabet.replace(token[-1], ""):
+        with pytest.raises(CheckinRejected) as info:
+            t.verify(token[:-1] + other, 1000 * 30 + 1)
+        assert info.value.code == "token_forged"
 
 
 def test_kiosk_sessions_are_bound_to_one_activity_and_expire() -> None:
     t = tokens()
-    session = t.open_session(7, 2_000)
-    assert t.check_session(session, 7, 1_999) == 2_000
+    session = t.open_session(7, 2_000, units=3)
+    checked = t.check_session(session, 7, 1_999)
+    assert (checked.activity_id, checked.units, checked.expires_at) == (7, 3, 2_000)
+    assert t.check_session(t.open_session(7, 2_000), 7, 1).units == 1
     for args in (
         (session, 8, 1_000),
         (session, 7, 2_000),
         (session.replace(".2000.", ".3000."), 7, 1_000),
+        (session.replace(".3.", ".8."), 7, 1_000),  # more hours than the staff opened it for
+        (session.replace("ks2.", "ks1."), 7, 1_000),
         ("x", 7, 1),
     ):
         with pytest.raises(CheckinRejected) as info:

@@ -70,22 +70,22 @@ def test_each_format_round_trips_the_index(anvil_indexed: Indexed, tmp_path: Pat
     with anvil_indexed.engine.connect() as conn:
         db = conn.execute(
             text(
-                "SELECT block_number, log_index, tx_hash, activity_id, region, amount, claim_id, issuer, day "
-                "FROM contributions ORDER BY block_number, log_index"
+                "SELECT block_number, log_index, tx_hash, activity_id, region, amount, units, unit, designated, "
+                "issuer, day FROM contributions ORDER BY block_number, log_index"
             )
         ).all()
         revoked = conn.execute(text("SELECT activity_id, participant, tx_hash FROM revocations")).all()
     frame = read_table(folder, "contributions", fmt)
     assert len(frame) == len(db) == result.row_counts["contributions"] == 4 * 9
-    for (block, log_index, tx, activity, region, amount, claim, issuer, day), row in zip(
+    for (block, log_index, tx, activity, region, amount, units, unit, designated, issuer, day), row in zip(
         db, frame.itertuples(index=False), strict=True
     ):
         assert (int(row.block_number), int(row.log_index), row.tx_hash) == (block, log_index, tx)
-        assert (int(row.activity_id), int(row.region), int(row.amount), int(row.claim_id)) == (
-            activity,
-            region,
-            amount,
-            claim,
+        assert (int(row.activity_id), int(row.region), int(row.amount)) == (activity, region, amount)
+        assert (int(row.units), int(row.unit), str(row.designated).lower()) == (
+            units,
+            unit,
+            str(bool(designated)).lower(),
         )
         assert row.issuer == issuer
         assert str(row.day)[:10] == f"{day // 10000:04d}-{day // 100 % 100:02d}-{day % 100:02d}"

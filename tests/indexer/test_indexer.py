@@ -25,7 +25,7 @@ from ledger.chain.decoding import event_topic
 from ledger.chain.deploy import Deployment, deploy_ledger
 from ledger.chain.devnet import AnvilDevnet, Devnet, PyEvmDevnet
 from ledger.chain.signing import SupportRequest, sign_support
-from ledger.errors import ChainUnavailable
+from ledger.errors import ChainUnavailable, ConfigError
 from ledger.indexer.rpc import JsonRpc, RangeTooLarge, json_rpc_for
 from ledger.taxonomy import ContributionKind
 from tests.indexer.helpers import count, database, dump, make_indexer
@@ -178,6 +178,15 @@ def test_entity_views_and_derived_tables_follow_the_events(history: History, eng
         months = conn.execute(text("SELECT COUNT(DISTINCT month) FROM tie_months")).scalar()
         assert months == 4
         assert conn.execute(text("SELECT COUNT(*) FROM dirty_ties")).scalar() == 0
+
+
+def test_a_second_deployment_is_not_indexed_into_the_same_tables(history: History, engine: Engine) -> None:
+    make_indexer(history.devnet, history.deployment, engine).backfill()
+    before = dump(engine)
+    other = deploy_ledger(history.devnet.w3, dev_account(0))  # a redeploy on the same chain (v1 → v2, say)
+    with pytest.raises(ConfigError, match="index a new deployment into an empty database"):
+        make_indexer(history.devnet, other, engine).backfill()
+    assert dump(engine) == before  # nothing of it written
 
 
 def test_a_replay_changes_nothing(history: History, engine: Engine) -> None:
@@ -409,7 +418,7 @@ def test_undecodable_logs_are_recorded_not_dropped(tmp_path: Path) -> None:
                 bad = conn.execute(text("SELECT topic0, reason FROM undecodable_logs ORDER BY log_index")).all()
         assert [b[0] for b in bad] == ["0x" + topic, "0x" + unknown, "0x" + topic]
         assert "1 topics, expected 2" in bad[0][1] and "unknown topic" in bad[1][1]
-        assert "5 data bytes, expected 192" in bad[2][1]
+        assert "5 data bytes, expected 64" in bad[2][1]
     finally:
         devnet.close()
 

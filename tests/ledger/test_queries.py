@@ -365,7 +365,7 @@ def test_region_summary_over_the_half_year(conn: Connection) -> None:
     bands = {b.band: b for b in s.visit_bands}
     assert {b: c.people for b, c in bands.items()} == {"0": 1, "1": 5, "2-7": 2, "8+": 0}
     assert bands["2-7"].share_of_visitors == pytest.approx(2 / 7) and bands["2-7"].national_share == 0.49
-    assert s.coins == q.CoinTotals(5350, 1100, 1100, 3, 2, 1100 / 5350)
+    assert s.coins == q.CoinTotals(5350, 1100, 1100, 3, 2, 1100 / 5350, 0)
     assert s.national is q.NATIONAL_REFERENCE and "118,963" in s.national.source
 
 
@@ -373,11 +373,11 @@ def test_region_summary_of_a_shorter_range(conn: Connection) -> None:
     s = q.region_summary(conn, A, *SPRING)
     assert (s.active, s.new, s.returning) == (5, 3, 2)  # p0 p1 back; p4 p5 p7 new (p6: kin only)
     assert (s.records, s.revoked_records) == (7, 0)
-    assert s.coins == q.CoinTotals(850, 400, 0, 1, 0, 400 / 850)
+    assert s.coins == q.CoinTotals(850, 400, 0, 1, 0, 400 / 850, 0)
     march = q.region_summary(conn, A, date(2031, 3, 1), date(2031, 3, 31))
     assert (march.as_of_month, march.participants, march.active, march.records) == (203103, 5, 0, 0)
     assert stages(march.stages) == {"none": 0, "visitor": 4, "repeater": 1, "kankei": 0, "core": 0}
-    assert march.coins == q.CoinTotals(0, 0, 1100, 0, 2, None)
+    assert march.coins == q.CoinTotals(0, 0, 1100, 0, 2, None, 0)
     # A range reaching past the head is read as of the head's month.
     future = q.region_summary(conn, A, date(2031, 6, 1), date(2031, 12, 31))
     assert (future.as_of_month, future.participants, future.kankei) == (203106, 8, 2)
@@ -420,7 +420,7 @@ def test_region_summary_suppresses_small_cells(conn: Connection) -> None:
     assert s.coins.issued == 5350  # 8 people were active
     spring = q.region_summary(conn, A, *SPRING, k=7)
     assert (spring.active, spring.new, spring.returning) == (None, None, None)
-    assert spring.coins == q.CoinTotals(None, None, None, None, None, None)  # 5 active people < 7
+    assert spring.coins == q.CoinTotals(None, None, None, None, None, None, None)  # 5 active people < 7
     with pytest.raises(ValueError, match="after"):
         q.region_summary(conn, A, date(2031, 2, 1), date(2031, 1, 1))
 

@@ -77,7 +77,7 @@ def test_a_claim_goes_through_every_state_and_back_only_where_drawn(kind: str, t
 
         # Mined but not final: still submitted, with its transaction; then final: confirmed.
         landing = Landing("0x" + "11" * 32, 40, "0x" + "22" * 32, 90_000)
-        carried = [RecordedClaim(i, 7, f"0x{n:040x}") for n, i in enumerate(ids[:2], start=1)]
+        carried = [RecordedClaim(7, f"0x{n:040x}") for n in (1, 2)]  # the records of ids[0] and ids[1]
         assert outbox.land(batch, landing, final=False, recorded=carried) == 1  # ids[2] was not carried
         assert _statuses(engine) == {ids[0]: "submitted", ids[1]: "submitted", ids[2]: "accepted", ids[3]: "accepted"}
         with engine.connect() as conn:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,8 +49,9 @@ def test_demo_brings_up_the_chain_and_survives_a_restart(cli_env: Path) -> None:
     assert summary["chain_id"] == 31337
     assert [r["code"] for r in summary["regions"]] == [r.code for r in DEMO_REGIONS]
     tateyama = summary["regions"][0]
-    assert (tateyama["participants"], tateyama["minted"], tateyama["spent"]) == (6, 7800, 500)
-    assert all(r["supply"] == r["minted"] - r["spent"] - r["revoked"] for r in summary["regions"])
+    # six people: 3 hours of 海岸清掃 at 1,000 coins an hour and the festival's 300
+    assert (tateyama["participants"], tateyama["minted"], tateyama["spent"]) == (6, 6 * (3 * 1000 + 300), 500)
+    assert all(r["supply"] == r["minted"] - r["spent"] - r["revoked"] - r["expired"] for r in summary["regions"])
     assert (cli_env / "deployments" / "31337.json").is_file()
 
     assert summary["indexed_logs"] > 60
@@ -65,7 +67,7 @@ def test_demo_brings_up_the_chain_and_survives_a_restart(cli_env: Path) -> None:
     assert json.loads(out)["up"] is False
     assert invoke("devnet", "up", "--block-time", "0")[0] == 0
     code, out, _ = invoke("region", "info", "12205", "--json")
-    assert code == 0 and json.loads(out)["minted"] == 7800  # the chain came back from its state file
+    assert code == 0 and json.loads(out)["minted"] == 19_800  # the chain came back from its state file
 
 
 def test_demo_seed_writes_a_year_once(cli_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -95,7 +97,33 @@ def test_operator_commands_and_their_errors(cli_env: Path) -> None:
     assert code == 0, err
     assert "1 records, 70 coins minted" in out
     code, out, _ = invoke("balance", person, "--region", "15202", "--json")
-    assert json.loads(out) == {"15202": {"balance": 70, "records": 1}}
+    assert json.loads(out) == {
+        "15202": {"spendable": 70, "stored": 70, "expiring": 0, "expires_after_day": 0, "recorded": True}
+    }
+
+    # an activity paid per hour, designated, and a kiosk that records 3 hours a check-in
+    code, out, err = invoke(
+        "activity", "register", "--region", "15202", "--kind", "40", "--reward", "1000",
+        "--unit", "hour", "--max-units", "8", "--designated", "--starts", str(int(time.time()) + 3600),
+    )  # fmt: skip
+    assert code == 0, err
+    hourly = int(out.split()[1])
+    code, out, _ = invoke("activity", "info", str(hourly), "--json")
+    info = json.loads(out)
+    assert (info["designated"], info["unit"], info["max_units"]) == (True, "hour", 8)
+    assert invoke("activity", "designate", str(hourly), "--undo")[0] == 0  # before it starts: allowed
+    code, out, _ = invoke("activity", "info", str(hourly), "--json")
+    assert json.loads(out)["designated"] is False
+    code, out, err = invoke("activity", "kiosk", str(hourly), "--units", "3")
+    assert code == 0 and ".3." in out.split("?k=")[1], err
+    code, _, err = invoke("activity", "kiosk", str(hourly), "--units", "9")
+    assert code == 1 and "1 to 8 hours" in err
+    code, _, err = invoke("activity", "kiosk", str(activity), "--units", "2")
+    assert code == 1 and "per visit" in err
+    code, _, err = invoke(
+        "activity", "register", "--region", "15202", "--kind", "40", "--reward", "1", "--unit", "week"
+    )  # fmt: skip
+    assert code == 1 and "record, hour or day" in err
 
     code, _, err = invoke("record", "--region", "15202", "--activity", str(activity), person)
     assert code == 1 and "already has a record" in err
@@ -120,6 +148,13 @@ def test_operator_commands_and_their_errors(cli_env: Path) -> None:
     code, _, err = invoke("record", "--region", "15202", "--activity", str(activity), demo_participant(98).address)
     assert code == 1 and "paused" in err
     assert invoke("region", "pause", "15202", "--resume")[0] == 0
+
+    code, _, err = invoke("region", "expiry", "15202", "90")  # after its first record: too late
+    assert code == 1 and "expiry" in err.lower()
+    code, out, err = invoke("region", "revoke-all-issuers", "15202")
+    assert code == 0 and "issuer(s) removed" in out, err
+    code, _, err = invoke("record", "--region", "15202", "--activity", str(activity), demo_participant(97).address)
+    assert code == 1
 
 
 def test_commands_without_a_chain_fail_with_one_line(cli_env: Path) -> None:
