@@ -192,7 +192,8 @@
   function rewardText(activity) {
     const units = activity.units || 1;
     const reward = T.formatNumber(activity.reward * units, lang);
-    if (activity.unit === "hour" || activity.unit === "day") return t("claim.reward_" + activity.unit, { units: units, reward: reward });
+    if (activity.unit === "hour") return t("claim.reward_hour", { units: units, reward: reward });
+    if (activity.unit === "day") return t("claim.reward_day", { units: units, reward: reward });
     return t("claim.reward", { reward: reward });
   }
 

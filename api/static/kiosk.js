@@ -70,7 +70,8 @@
   function rewardText(activity) {
     const units = activity.units || 1;
     const reward = T.formatNumber(activity.reward * units, lang);
-    if (activity.unit === "hour" || activity.unit === "day") return t("kiosk.reward_" + activity.unit, { units: units, reward: reward });
+    if (activity.unit === "hour") return t("kiosk.reward_hour", { units: units, reward: reward });
+    if (activity.unit === "day") return t("kiosk.reward_day", { units: units, reward: reward });
     return t("kiosk.reward", { reward: reward });
   }
 

@@ -68,6 +68,7 @@ class ChainEvidence:
         self._recorded_topic = event_topic(events["ContributionRecorded"])
         self._batch_topic = event_topic(events["BatchRecorded"])
         self._supported_topic = event_topic(events["ProjectSupported"])
+        self._cancelled_topic = event_topic(events["SupportNonceCancelled"])
 
     # -- receipts -----------------------------------------------------------------------------------
 
@@ -125,6 +126,20 @@ class ChainEvidence:
                     if recorded.activity_id == claim.activity_id and recorded.participant == claim.participant.lower():
                         return receipt
         return None
+
+    def nonce_cancelled(self, support: SupportRow) -> bool:
+        """Whether the supporter cancelled the signed nonce of this support (``SupportNonceCancelled``)."""
+        for logs in self._scan([self._cancelled_topic, _address_word(support.supporter)]):
+            for entry in logs:
+                topics_hex = ["0x" + bytes(HexBytes(t)).hex() for t in entry["topics"]]
+                try:
+                    plan = self._decoder.plan_for(str(entry["address"]), topics_hex)
+                    args = plan.decode(topics_hex, "0x" + bytes(HexBytes(entry["data"])).hex())
+                except DecodeError:
+                    continue
+                if int(args["nonce"]) == support.nonce:
+                    return True
+        return False
 
     def support_landing(self, support: SupportRow) -> TxReceipt | None:
         """The receipt of the transaction that used the supporter's signed nonce for this support

@@ -28,10 +28,12 @@ from ledger.errors import (
     ActivityFull,
     ActivityNotStarted,
     ActivityRegionMismatch,
+    BalanceOverflow,
     BatchAlreadyRecorded,
     BatchOutOfOrder,
     ContractError,
     DuplicateContribution,
+    InvalidUnits,
     NotIssuer,
     Paused,
     RegionPaused,
@@ -191,6 +193,12 @@ class RecordBatcher:
             return [
                 c for c in claims if c.activity_id == int(args["activityId"]) and c.participant.lower() == participant
             ]
+        if isinstance(err, InvalidUnits):  # hours or days over the activity's cap (or none)
+            units = int(args["units"])
+            return [c for c in claims if c.activity_id == int(args["activityId"]) and c.units == units]
+        if isinstance(err, BalanceOverflow):  # a holding of 2^40 coins: this person's records of the region
+            holder = str(args["holder"]).lower()
+            return [c for c in claims if c.participant.lower() == holder]
         if isinstance(err, ZeroAddress):
             return [c for c in claims if int(c.participant, 16) == 0]
         return []

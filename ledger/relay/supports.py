@@ -11,7 +11,8 @@ before writing or signing anything. What the simulation refuses is decided by th
   that one; otherwise ``nonce_gap`` (the earlier signature was never relayed);
 - a nonce already used: the signature may already be on chain (anyone can submit a signed
   support; the relayer looks for the transaction that used it) — landed if so, else
-  ``nonce_already_used``;
+  ``nonce_already_used``, or ``nonce_cancelled`` when the supporter cancelled that nonce
+  (``cancelNonce``/``cancelNonceBySig``) before it was relayed;
 - anything else: ``rejected`` with the error's code.
 
 A support that passes is written as a batch row (``kind = 'support'``) and sent like a record
@@ -128,6 +129,8 @@ class SupportRelay:
                     landing = self.reconciler.land_support(batch_id, found)
                     log.info("support %d was already on chain in tx %s", row.id, landing.tx_hash)
                     return True
+                if self.evidence.nonce_cancelled(row):
+                    code = "nonce_cancelled"  # the supporter withdrew this signature before it was sent
         if isinstance(err, InsufficientBalance) and self.outbox.claims_pending_for(row.supporter, row.region):
             log.info("support %d waits for the supporter's claims to be recorded", row.id)
             self.holds.hold("support", row.id, HOLD_SHORT_S)

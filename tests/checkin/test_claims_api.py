@@ -387,3 +387,52 @@ def test_a_chunked_body_over_the_limit_is_refused_too(stack: Stack) -> None:
     with httpx.Client(base_url=stack.base) as http:
         answer = http.post("/api/v1/claims", content=chunks(), headers={"Content-Type": "application/json"})
     assert (answer.status_code, error_code(answer)) == (413, "too_large")
+
+
+def test_a_kiosk_of_an_activity_paid_per_hour_records_the_hours_the_staff_chose(stack: Stack) -> None:
+    now = int(time.time())
+    activity = {
+        "name": "海岸清掃ボランティア",
+        "kind": int(ContributionKind.VOLUNTEERING),
+        "reward": 1000,
+        "starts_at": now - 60,
+        "ends_at": now + 3600,
+        "designated": True,
+        "unit": "hour",
+        "max_units": 8,
+    }
+    tateyama = {"Authorization": f"Bearer {stack.keys['tateyama']}"}
+    with httpx.Client(base_url=stack.base, timeout=30) as http:
+        wrong = http.post(
+            f"/api/v1/regions/{TATEYAMA}/activities", json={**activity, "unit": "record"}, headers=tateyama
+        )
+        assert wrong.status_code == 422  # a cap of 8 means nothing for an activity paid per visit
+        created = http.post(f"/api/v1/regions/{TATEYAMA}/activities", json=activity, headers=tateyama)
+        assert created.status_code == 201, created.text
+        activity_id = created.json()["activity_id"]
+        info = stack.client.activity(activity_id)
+        assert (info.designated, info.unit.name, info.max_units) == (True, "HOUR", 8)
+
+        too_many = http.post(f"/api/v1/activities/{activity_id}/kiosk", json={"units": 9}, headers=tateyama)
+        assert (too_many.status_code, error_code(too_many)) == (422, "invalid_units")
+        kiosk = http.post(f"/api/v1/activities/{activity_id}/kiosk", json={"units": 3}, headers=tateyama).json()
+        assert kiosk["units"] == 3
+        default = http.post(f"/api/v1/activities/{activity_id}/kiosk", headers=tateyama).json()
+        assert default["units"] == 8  # the cap, unless the staff say otherwise
+        frame = http.get(f"/api/v1/kiosk/{activity_id}/frame", params={"k": kiosk["kiosk_url"].split("?k=")[1]})
+        shown = frame.json()["activity"]
+        assert (shown["units"], shown["unit"], shown["designated"], shown["reward"]) == (3, "hour", True, 1000)
+
+        token = frame.json()["claim_url"].rsplit("/", 1)[1]
+        context = http.get(f"/api/v1/checkin/{token}").json()
+        assert context["activity"]["units"] == 3
+        person = Account.create()
+        answer = http.post("/api/v1/claims", json=sign(person, stack, token, activity_id))
+        assert answer.status_code == 202, answer.text
+        with stack.engine.connect() as conn:
+            units = conn.execute(text("SELECT units FROM claims WHERE id = :i"), {"i": answer.json()["claim_id"]})
+            assert units.scalar_one() == 3
+
+        open_id = stack.activities["open"]
+        per_visit = http.post(f"/api/v1/activities/{open_id}/kiosk", json={"units": 2}, headers=tateyama)
+        assert (per_visit.status_code, error_code(per_visit)) == (422, "invalid_units")

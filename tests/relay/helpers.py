@@ -107,10 +107,11 @@ def people(count: int, salt: int = 0) -> list[str]:
     ]
 
 
-def insert_claims(engine: Engine, region: int, activity_id: int, participants: list[str]) -> list[int]:
+def insert_claims(engine: Engine, region: int, activity_id: int, participants: list[str], units: int = 1) -> list[int]:
     """Accepted claims, as the check-in API writes them (through the outbox); returns their ids."""
     new = [
-        NewClaim(activity_id, region, participant.lower(), "0x" + uuid.uuid4().hex, 0) for participant in participants
+        NewClaim(activity_id, region, participant.lower(), "0x" + uuid.uuid4().hex, 0, units)
+        for participant in participants
     ]
     with write_transaction(engine) as conn:
         ids = insert_claims_in(conn, new, int(time.time() * 1000))

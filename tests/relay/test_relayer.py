@@ -13,6 +13,7 @@ from sqlalchemy import Engine, text
 from ledger.chain.context import open_chain
 from ledger.relay import Relayer
 from ledger.settings import Settings
+from ledger.taxonomy import RewardUnit
 from tests.indexer.helpers import database
 from tests.relay.helpers import (
     NAGAOKA,
@@ -62,6 +63,22 @@ def test_happy_path_two_regions_sqlite(ledger: Ledger, sqlite_db: tuple[str, Eng
 def test_happy_path_two_regions_postgres(ledger: Ledger, tmp_path: Path) -> None:
     with database("postgres", tmp_path) as engine:
         _happy_path(ledger, engine, "sqlite:///unused.db")
+
+
+def test_hours_and_days_of_a_claim_reach_the_chain(ledger: Ledger, sqlite_db: tuple[str, Engine]) -> None:
+    db_url, engine = sqlite_db
+    help_ = ledger.activity(TATEYAMA, reward=1000, unit=RewardUnit.HOUR, max_units=8, designated=True)
+    stay = ledger.activity(NAGAOKA, reward=200, unit=RewardUnit.DAY, max_units=7)
+    helpers, stayers = people(3, 7), people(2, 8)
+    ids = insert_claims(engine, TATEYAMA, help_, helpers, units=3)
+    ids += insert_claims(engine, NAGAOKA, stay, stayers, units=5)
+    too_long = insert_claims(engine, NAGAOKA, stay, people(1, 9), units=9)  # over the cap: the chain refuses
+    report = _relayer(relay_settings(ledger, db_url), engine).run_once(timeout_s=60)
+    assert report.claims == {"confirmed": 5, "rejected": 1}
+    assert claim_rows(engine)[too_long[0]]["error_code"] == "invalid_units"
+    assert_exactly_once(ledger, engine, set(ids))
+    assert [ledger.client.balance_of(p, TATEYAMA) for p in helpers] == [3_000] * 3
+    assert [ledger.client.balance_of(p, NAGAOKA) for p in stayers] == [1_000] * 2
 
 
 def test_a_claim_the_chain_refuses_is_rejected_and_the_rest_of_its_batch_confirmed(
