@@ -478,13 +478,18 @@ AS_OF_RANGE = (jst(2021, 1, 1), jst(2031, 1, 1))
 @st.composite
 def records_before(draw: st.DrawFn, as_of: int, *, max_size: int = 25) -> list[TieRecord]:
     offsets = st.integers(min_value=-3 * DAY, max_value=800 * DAY)
+    # per record (unit 0, units 1), per hour or per day (units 1..14): every property holds for all
+    terms = st.just((0, 1)) | st.tuples(st.sampled_from((1, 2)), st.integers(min_value=1, max_value=14))
     record = st.builds(
-        lambda off, kind, amount, activity, revoked: TieRecord(as_of - off, int(kind), amount, activity, revoked),
+        lambda off, kind, amount, activity, revoked, unit_units: TieRecord(
+            as_of - off, int(kind), amount, activity, revoked, unit_units[1], unit_units[0]
+        ),
         offsets,
         st.sampled_from(list(K)),
         st.integers(min_value=0, max_value=5000),
         st.integers(min_value=0, max_value=40),
         st.booleans() | st.just(False),
+        terms,
     )
     return draw(st.lists(record, max_size=max_size))
 
@@ -610,3 +615,80 @@ def test_stage_follows_its_criteria(scenario: tuple[list[TieRecord], int, int]) 
     assert is_kankei_jinkou(tie) == (k.active and k.continuous and k.diverse_or_frequent)
     assert (tie.stage is Stage.CORE) == (is_kankei_jinkou(tie) and k.recent and k.deep)
     assert (tie.stage is Stage.NONE) == (not k.active)
+
+
+# --- units: stays of N days, hours of help --------------------------------------------------------
+
+
+def stay(ts: int, days: int, kind: K = K.TELEWORK, amount: int = 600) -> TieRecord:
+    return TieRecord(ts, int(kind), amount, 900, units=days, unit=2)
+
+
+def hours(ts: int, n: int, amount: int = 0) -> TieRecord:
+    return TieRecord(ts, int(K.VOLUNTEERING), amount, 901, units=n, unit=1)
+
+
+def test_a_stay_of_n_days_counts_n_visit_days_ending_on_its_record_day() -> None:
+    tie = compute_tie([stay(jst(2025, 11, 20), 4)], 0, AS_OF)
+    c = tie.components
+    assert (c.visit_days_in_window, c.stay_days, c.visit_band) == (4, 4, "2-7")
+    assert tie.stage is Stage.REPEATER  # four days, one visit: a repeater by MLIT's days, not a visitor
+    # the same days as four one-day visits on 17..20 November
+    visits = [rec(jst(2025, 11, d), K.TELEWORK, activity_id=d) for d in range(17, 21)]
+    assert compute_tie(visits, 0, AS_OF).components.visit_days_in_window == 4
+
+
+def test_a_stay_and_visits_on_the_same_days_are_not_counted_twice() -> None:
+    both = compute_tie([stay(jst(2025, 11, 20), 3), rec(jst(2025, 11, 19), K.SIGHTSEEING)], 0, AS_OF)
+    assert (both.components.visit_days_in_window, both.components.stay_days) == (3, 3)
+
+
+def test_only_the_days_of_a_stay_inside_the_year_count() -> None:
+    # recorded on the window's first day: its three days reach two days before the window
+    first = AS_OF - 364 * DAY
+    c = compute_tie([stay(first, 3)], 0, AS_OF).components
+    assert (c.visit_days_in_window, c.stay_days) == (1, 1)
+
+
+def test_hours_of_help_are_one_day_and_feed_intensity() -> None:
+    tie = compute_tie([hours(jst(2025, 11, 20), 3)], 0, AS_OF)
+    c = tie.components
+    assert (c.visit_days_in_window, c.help_hours) == (1, 3)
+    # three hours weigh at least 3 × intensity_coins_per_hour, even when the coins were fewer
+    assert (
+        c.intensity == compute_tie([rec(jst(2025, 11, 20), K.VOLUNTEERING, amount=3000)], 0, AS_OF).components.intensity
+    )
+    assert c.intensity > compute_tie([hours(jst(2025, 11, 20), 1)], 0, AS_OF).components.intensity
+
+
+def test_units_are_validated() -> None:
+    with pytest.raises(ValueError, match="units"):
+        TieRecord(AS_OF, int(K.TELEWORK), 1, 1, units=0, unit=2)
+    with pytest.raises(ValueError, match="unit"):
+        TieRecord(AS_OF, int(K.TELEWORK), 1, 1, units=1, unit=3)
+
+
+@PROPERTY
+@given(st.data())
+def test_a_longer_stay_never_lowers_anything(data: st.DataObject) -> None:
+    records, support, as_of = data.draw(scenarios())
+    offset = data.draw(st.integers(min_value=0, max_value=800 * DAY))
+    days = data.draw(st.integers(min_value=1, max_value=13))
+    kind = data.draw(st.sampled_from([k for k in K if 1 <= int(mlit_type_of(k)) <= 4]))
+    shorter = compute_tie([*records, stay(as_of - offset, days, kind)], support, as_of)
+    longer = compute_tie([*records, stay(as_of - offset, days + 1, kind)], support, as_of)
+    assert_all_at_least(longer, shorter)
+    assert longer.components.visit_days_in_window >= shorter.components.visit_days_in_window
+    assert longer.components.stay_days >= shorter.components.stay_days
+
+
+@PROPERTY
+@given(st.data())
+def test_more_hours_never_lower_anything(data: st.DataObject) -> None:
+    records, support, as_of = data.draw(scenarios())
+    offset = data.draw(st.integers(min_value=0, max_value=800 * DAY))
+    n = data.draw(st.integers(min_value=1, max_value=11))
+    fewer = compute_tie([*records, hours(as_of - offset, n)], support, as_of)
+    more = compute_tie([*records, hours(as_of - offset, n + 1)], support, as_of)
+    assert_all_at_least(more, fewer)
+    assert more.components.help_hours >= fewer.components.help_hours
