@@ -129,17 +129,8 @@ class ChainEvidence:
 
     def nonce_cancelled(self, support: SupportRow) -> bool:
         """Whether the supporter cancelled the signed nonce of this support (``SupportNonceCancelled``)."""
-        for logs in self._scan([self._cancelled_topic, _address_word(support.supporter)]):
-            for entry in logs:
-                topics_hex = ["0x" + bytes(HexBytes(t)).hex() for t in entry["topics"]]
-                try:
-                    plan = self._decoder.plan_for(str(entry["address"]), topics_hex)
-                    args = plan.decode(topics_hex, "0x" + bytes(HexBytes(entry["data"])).hex())
-                except DecodeError:
-                    continue
-                if int(args["nonce"]) == support.nonce:
-                    return True
-        return False
+        topics: list[Any] = [self._cancelled_topic, _address_word(support.supporter)]
+        return self._log_with_nonce(topics, support.nonce) is not None
 
     def support_landing(self, support: SupportRow) -> TxReceipt | None:
         """The receipt of the transaction that used the supporter's signed nonce for this support
@@ -150,6 +141,11 @@ class ChainEvidence:
             _word(support.region),
             _address_word(support.supporter),
         ]
+        entry = self._log_with_nonce(topics, support.nonce)
+        return self._receipt_of(entry) if entry is not None else None
+
+    def _log_with_nonce(self, topics: list[Any], nonce: int) -> Any | None:
+        """The newest log matching ``topics`` whose decoded ``nonce`` is ``nonce``."""
         for logs in self._scan(topics):
             for entry in reversed(logs):
                 topics_hex = ["0x" + bytes(HexBytes(t)).hex() for t in entry["topics"]]
@@ -158,6 +154,6 @@ class ChainEvidence:
                     args = plan.decode(topics_hex, "0x" + bytes(HexBytes(entry["data"])).hex())
                 except DecodeError:
                     continue
-                if int(args["nonce"]) == support.nonce:
-                    return self._receipt_of(entry)
+                if int(args["nonce"]) == nonce:
+                    return entry
         return None

@@ -18,7 +18,7 @@ from api.app import create_app
 from ledger.chain.client import RecordInput
 from ledger.chain.context import open_chain
 from ledger.chain.devnet import free_port
-from ledger.chain.signing import SupportRequest, sign_support
+from ledger.chain.signing import CancelRequest, SupportRequest, sign_cancel, sign_support
 from ledger.relay import Relayer
 from tests.relay.helpers import TATEYAMA, Ledger, relay_settings
 
@@ -131,3 +131,19 @@ def test_a_support_the_chain_refuses_is_rejected_with_its_code(setup: Setup) -> 
     status = setup.http.get(f"/api/v1/supports/{accepted.json()['support_id']}").json()
     assert status["status"] == "rejected" and status["tx_hash"] is None
     assert status["error"]["code"] == "insufficient_balance" and "500 needed" in status["error"]["message"]
+
+
+def test_a_support_whose_nonce_the_supporter_cancelled_is_rejected_as_cancelled(setup: Setup) -> None:
+    body = setup.body()
+    accepted = setup.http.post("/api/v1/supports", json=body)
+    assert accepted.status_code == 202, accepted.text
+    # Before the relayer sends it, the supporter withdraws that signature (someone else pays the gas).
+    client = setup.ledger.client
+    nonce = int(str(body["nonce"]))
+    request = CancelRequest(setup.supporter.address, nonce, setup.ledger.now() + 600)
+    signature = sign_cancel(setup.supporter, request, 31337, client.address)
+    client.cancel_nonce_by_sig(setup.ledger.admin, request, signature)
+    assert setup.relayer.run_once(timeout_s=30).supports == {"rejected": 1}
+    status = setup.http.get(f"/api/v1/supports/{accepted.json()['support_id']}").json()
+    assert status["status"] == "rejected" and status["error"]["code"] == "nonce_cancelled"
+    assert client.balance_of(setup.supporter.address, TATEYAMA) == 10  # nothing spent
