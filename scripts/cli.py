@@ -1120,9 +1120,14 @@ def _run_demo(
         elif not first_steps:
             typer.echo("demo data already on chain; showing it")
         typer.echo(f"chain {ctx.chain_id}, ledger {client.address}")
-        typer.echo(f"{'region':<14}{'coin':<44}{'people':>7}{'minted':>9}{'spent':>7}{'supply':>9}")
+        typer.echo(
+            f"{'region':<14}{'coin':<44}{'people':>7}{'minted':>9}{'spent':>7}{'revoked':>8}{'expired':>8}{'supply':>9}"
+        )
         for s in summary:
-            typer.echo(f"{s.code:05d} {s.name:<8}{s.coin:<44}{s.participants:>7}{s.minted:>9}{s.spent:>7}{s.supply:>9}")
+            typer.echo(
+                f"{s.code:05d} {s.name:<8}{s.coin:<44}{s.participants:>7}{s.minted:>9}{s.spent:>7}{s.revoked:>8}"
+                f"{s.expired:>8}{s.supply:>9}"
+            )
         typer.echo(f"\nindexed {logs} new logs into {settings.db.url}; ties by region (model: docs/ties.md):")
         for r in indexed:
             stages = ", ".join(f"{k} {v}" for k, v in r.stages.items() if v)
