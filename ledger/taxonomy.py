@@ -65,6 +65,19 @@ class RewardUnit(IntEnum):
     HOUR = 1  # per hour of help (volunteering: actcoin paid 1,000 coins an hour)
     DAY = 2  # per day of a stay (テレワーク, 二地域居住, 副業 on site)
 
+    @property
+    def code(self) -> str:
+        """The unit's name in the API, the CLI and the pages: ``record``, ``hour`` or ``day``."""
+        return self.name.lower()
+
+    @classmethod
+    def of_code(cls, code: str) -> RewardUnit:
+        """The unit named ``code``; ``ValueError`` naming the choices otherwise."""
+        for unit in cls:
+            if unit.code == code:
+                return unit
+        raise ValueError(f"the unit must be record, hour or day, not {code!r}")
+
 
 UNIT_LABELS: dict[RewardUnit, tuple[str, str]] = {
     RewardUnit.RECORD: ("回", "per participation"),

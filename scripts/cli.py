@@ -319,9 +319,7 @@ def activity_register(
     # "now" is the chain's now: a devnet clock a little behind wall-clock time would refuse the first record
     start = starts if starts is not None else min(int(time.time()), int(ctx.w3.eth.get_block("latest")["timestamp"]))
     kind_code = _guarded(lambda: ContributionKind(kind))
-    if unit not in ("record", "hour", "day"):
-        _fail(f"--unit must be record, hour or day, not {unit}")
-    reward_unit = RewardUnit[unit.upper()]
+    reward_unit = _guarded(lambda: RewardUnit.of_code(unit))
     metadata = ZERO_HASH
     if name or description or venue:
         engine = make_engine(_settings().db.url)
@@ -373,9 +371,9 @@ def activity_kiosk(
     engine = make_engine(settings.db.url)
     _guarded(lambda: upgrade_to_head(engine))
     service = build_checkin(settings, engine, ctx.chain_id, ctx.deployment.ledger, ctx.client)
-    url, expires = _guarded(lambda: service.kiosk_url(activity_id, units))
-    typer.echo(url)
-    typer.echo(f"valid until {time.strftime('%Y-%m-%d %H:%M', time.localtime(expires))}", err=True)
+    link = _guarded(lambda: service.kiosk_link(activity_id, units))
+    typer.echo(link.url)
+    typer.echo(f"valid until {time.strftime('%Y-%m-%d %H:%M', time.localtime(link.expires_at))}", err=True)
 
 
 @activity_app.command("close")
@@ -394,7 +392,7 @@ def activity_info(activity_id: int, as_json: JsonFlag = False) -> None:
     if info.region == 0:
         _fail(f"activity {activity_id} does not exist")
     data = {k: (("0x" + v.hex()) if isinstance(v, bytes) else v) for k, v in vars(info).items()}
-    data["unit"] = info.unit.name.lower()
+    data["unit"] = info.unit.code
     _emit(data, as_json)
 
 
@@ -1153,7 +1151,7 @@ def _serve_demo(ctx: Any, engine: Any, as_json: bool) -> None:
     now = int(time.time())
     activity = _guarded(lambda: ensure_kiosk_activity(ctx.client, ctx.operator("region-admin"), engine, now))
     service = build_checkin(settings, engine, ctx.chain_id, ctx.deployment.ledger, ctx.client)
-    kiosk, _ = _guarded(lambda: service.kiosk_url(activity))
+    kiosk = _guarded(lambda: service.kiosk_link(activity)).url
     base = service.public_url
 
     def announce() -> None:

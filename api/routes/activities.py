@@ -114,7 +114,7 @@ def create_activity(
         capacity=body.capacity,
         metadata_hash=bytes.fromhex(metadata_hash[2:]),
         designated=body.designated,
-        unit=RewardUnit[body.unit.upper()],
+        unit=RewardUnit.of_code(body.unit),
         max_units=body.max_units,
     )
     activity_id = chain.client.register_activity(chain.operator("region-admin"), spec)
@@ -146,7 +146,7 @@ def region_activities(
             "capacity": int(r.capacity),
             "closed": bool(r.closed),
             "designated": bool(r.designated),
-            "unit": RewardUnit(int(r.unit)).name.lower(),
+            "unit": RewardUnit(int(r.unit)).code,
             "max_units": int(r.max_units),
             "claims": claim_counts(conn, int(r.activity_id)),
         }

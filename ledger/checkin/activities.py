@@ -76,7 +76,7 @@ class ActivityView:
             "ends_at": self.ends_at,
             "capacity": self.capacity,
             "designated": self.designated,
-            "unit": RewardUnit(self.unit).name.lower(),
+            "unit": RewardUnit(self.unit).code,
             "max_units": self.max_units,
             "state": state,
         }

@@ -86,11 +86,6 @@ class CheckinService:
     def claim_url(self, token: str) -> str:
         return f"{self.public_url}/c/{token}"
 
-    def kiosk_url(self, activity_id: int, units: int | None = None) -> tuple[str, int]:
-        """A kiosk link for ``activity_id`` and when it expires (see :meth:`kiosk_link`)."""
-        link = self.kiosk_link(activity_id, units)
-        return link.url, link.expires_at
-
     def kiosk_link(self, activity_id: int, units: int | None = None) -> KioskLink:
         """A kiosk link for ``activity_id`` (the operator opens it on the tablet).
 
