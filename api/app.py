@@ -12,7 +12,22 @@ from fastapi import FastAPI
 
 from api.errors import install_error_handlers
 from api.limits import BodyLimit
-from api.routes import activities, checkin, dashboard, export, health, pages, people, regions, site, supports
+from api.routes import (
+    activities,
+    checkin,
+    console,
+    dashboard,
+    export,
+    health,
+    pages,
+    people,
+    projects,
+    region_admin,
+    region_audit,
+    regions,
+    site,
+    supports,
+)
 from ledger.db.engine import make_engine
 from ledger.settings import Settings, get_settings
 
@@ -31,7 +46,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = make_engine(settings.db.url)
     install_error_handlers(app)
 
-    app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)
+    # Project image uploads (1 MiB) get their own, larger limit (api/routes/projects.py).
+    app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes, allowances=projects.UPLOAD_ALLOWANCES)
 
     # The claim endpoint is matched first: a request is matched against routes in order, and under a
     # festival's load nearly every request is a claim.
@@ -45,6 +61,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(pages.router)
     app.include_router(site.router)
     app.include_router(activities.router)
+    app.include_router(projects.router)
+    app.include_router(region_admin.router)
+    app.include_router(region_audit.router)
+    app.include_router(console.router)
     return app
 
 

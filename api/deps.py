@@ -10,6 +10,7 @@ import asyncio
 import threading
 from collections.abc import Callable, Iterator
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, FastAPI, Header, Request
 from sqlalchemy import Connection, Engine
@@ -19,8 +20,12 @@ from ledger.auth import Credential, Role, authenticate
 from ledger.chain.context import ChainContext, open_chain
 from ledger.chain.deploy import Deployment, load_deployment
 from ledger.checkin.service import CheckinService, build_checkin
+from ledger.db.engine import write_transaction
 from ledger.errors import ChainUnavailable
 from ledger.settings import Settings
+from ledger.staff import sessions
+from ledger.staff.errors import CsrfRejected, SessionInvalid
+from ledger.staff.roles import Actor
 
 _LOCK = threading.Lock()
 
@@ -31,6 +36,12 @@ __all__ = [
     "CredentialDep",
     "ChainDep",
     "CheckinDep",
+    "ActorDep",
+    "SESSION_COOKIE",
+    "CSRF_HEADER",
+    "client_ip",
+    "session_of",
+    "check_origin",
     "require",
     "chain_of",
     "checkin_of",
@@ -77,6 +88,64 @@ def get_credential(
 
 
 CredentialDep = Annotated[Credential, Depends(get_credential)]
+
+
+SESSION_COOKIE = "tsunagari_console"
+CSRF_HEADER = "x-csrf-token"
+_SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def check_origin(request: Request) -> None:
+    """Refuse a state-changing request whose ``Origin`` (or, without it, ``Referer``) is another
+    site: a second line behind the CSRF token (browsers send Origin on every cross-site POST)."""
+    source = request.headers.get("origin") or request.headers.get("referer")
+    if not source or source == "null":
+        return
+    if urlsplit(source).netloc.lower() != request.headers.get("host", "").lower():
+        raise CsrfRejected("this request came from another site")
+
+
+def session_of(request: Request, engine: Engine) -> sessions.Session:
+    """The signed-in console session of the request (touched), or :class:`SessionInvalid`."""
+    cached: sessions.Session | None = getattr(request.state, "console_session", None)
+    if cached is not None:
+        return cached
+    cookie = request.cookies.get(SESSION_COOKIE, "")
+    if not cookie:
+        raise SessionInvalid("please sign in")
+    with write_transaction(engine) as conn:
+        session = sessions.load(conn, cookie, request.app.state.settings.console)
+    request.state.console_session = session
+    return session
+
+
+def get_actor(
+    request: Request,
+    engine: EngineDep,
+    authorization: Annotated[str | None, Header(description="Bearer <API key>")] = None,
+    x_api_key: Annotated[str | None, Header(description="the API key, as an alternative header")] = None,
+    x_csrf_token: Annotated[
+        str | None, Header(description="the console session's CSRF token (session callers, state-changing requests)")
+    ] = None,
+) -> Actor:
+    """Who calls an operator endpoint: an API key (``Authorization: Bearer``), or else a signed-in
+    console session, whose state-changing requests must carry its CSRF token in ``X-CSRF-Token``."""
+    if authorization or x_api_key:
+        return Actor.of_key(get_credential(engine, authorization, x_api_key))
+    if not request.cookies.get(SESSION_COOKIE):
+        raise ApiError(401, "unauthorized", "this endpoint needs an API key or a console session")
+    session = session_of(request, engine)
+    if request.method not in _SAFE_METHODS:
+        check_origin(request)
+        sessions.check_csrf(session, x_csrf_token)
+    return session.actor
+
+
+ActorDep = Annotated[Actor, Depends(get_actor)]
 
 
 def require(*roles: Role) -> Callable[[Credential], Credential]:

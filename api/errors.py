@@ -6,15 +6,17 @@
 from __future__ import annotations
 
 import re
+import time
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ledger.auth import AuthError
 from ledger.checkin.errors import CheckinRejected
 from ledger.errors import ChainUnavailable, ConfigError, ContractError, DeploymentNotFound, TsunagariError
+from ledger.staff.errors import AccountLocked, StaffError, TooManyAttempts
 
 __all__ = ["ApiError", "CHECKIN_STATUS", "error_body", "install_error_handlers"]
 
@@ -56,7 +58,25 @@ CHECKIN_STATUS: dict[str, int] = {
 }
 
 
+# HTTP status of each console error code (ledger/staff/errors.py).
+STAFF_STATUS: dict[str, int] = {
+    "sign_in_failed": 401,
+    "session_invalid": 401,
+    "account_locked": 423,
+    "too_many_attempts": 429,
+    "invite_invalid": 410,
+    "weak_password": 422,
+    "csrf_rejected": 403,
+    "forbidden": 403,
+    "wrong_region": 403,
+    "account_exists": 409,
+    "unknown_account": 404,
+}
+
+
 def _status_of(exc: TsunagariError) -> tuple[int, str]:
+    if isinstance(exc, StaffError):
+        return STAFF_STATUS.get(exc.code, 400), exc.code
     if isinstance(exc, AuthError):
         return 401, "unauthorized"
     if isinstance(exc, ChainUnavailable):
@@ -70,9 +90,18 @@ def _status_of(exc: TsunagariError) -> tuple[int, str]:
     return 400, "bad_request"
 
 
+def _is_console_page(request: Request) -> bool:
+    """The console's HTML pages answer errors with a page, its JSON endpoints with the JSON shape."""
+    return request.url.path.startswith("/console")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
-    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+    async def api_error(request: Request, exc: ApiError) -> Response:
+        if _is_console_page(request):
+            from api.routes.console.common import console_error_page
+
+            return console_error_page(request, exc, exc.status, exc.code)
         return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status)
 
     @app.exception_handler(CheckinRejected)
@@ -86,9 +115,17 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(body, status_code=CHECKIN_STATUS.get(exc.code, 400), headers=headers)
 
     @app.exception_handler(TsunagariError)
-    async def ledger_error(_: Request, exc: TsunagariError) -> JSONResponse:
+    async def ledger_error(request: Request, exc: TsunagariError) -> Response:
         status, code = _status_of(exc)
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if _is_console_page(request):
+            from api.routes.console.common import console_error_page
+
+            return console_error_page(request, exc, status, code)
+        headers: dict[str, str] | None = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if isinstance(exc, TooManyAttempts):
+            headers = {"Retry-After": str(exc.retry_after_s)}
+        elif isinstance(exc, AccountLocked):
+            headers = {"Retry-After": str(max(1, exc.until - int(time.time())))}
         return JSONResponse(error_body(code, str(exc)), status_code=status, headers=headers)
 
     @app.exception_handler(ValueError)

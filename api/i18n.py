@@ -1,7 +1,9 @@
 """Message catalogues for the HTML pages: Japanese first, English available.
 
 Every string a page shows lives in ``api/locales/<lang>.json`` (flat ``"section.key": "text"``
-maps, the same keys in every language; ``tests/api/test_pages.py`` checks). The language of a
+maps, the same keys in every language; ``tests/api/test_pages.py`` checks). The staff console's
+strings are split by area into ``api/locales/console/<area>.<lang>.json`` and merged into the same
+catalogue (a key defined twice is an error). The language of a
 request is, in order: ``?lang=``, the ``lang`` cookie (set when ``?lang=`` is used), the
 ``Accept-Language`` header, Japanese.
 """
@@ -54,9 +56,15 @@ class Catalogue:
 def catalogue(lang: str) -> Catalogue:
     if lang not in LANGUAGES:
         raise KeyError(f"unsupported language {lang!r}")
-    messages = json.loads((LOCALES / f"{lang}.json").read_text(encoding="utf-8"))
-    if not isinstance(messages, dict) or not all(isinstance(v, str) for v in messages.values()):
-        raise ValueError(f"api/locales/{lang}.json must be a flat object of strings")
+    messages: dict[str, str] = {}
+    for path in (LOCALES / f"{lang}.json", *sorted((LOCALES / "console").glob(f"*.{lang}.json"))):
+        part = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(part, dict) or not all(isinstance(v, str) for v in part.values()):
+            raise ValueError(f"{path} must be a flat object of strings")
+        twice = messages.keys() & part.keys()
+        if twice:
+            raise ValueError(f"{path} defines {sorted(twice)[:5]} again")
+        messages.update(part)
     return Catalogue(lang, messages)
 
 

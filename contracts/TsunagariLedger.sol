@@ -282,6 +282,9 @@ contract TsunagariLedger is ICoinLedger, AccessControlEnumerable, Pausable, EIP7
     event ActivityDesignationSet(uint64 indexed activityId, uint32 indexed region, bool designated, address admin);
     /// @notice A region admin closed an activity; no further records are accepted.
     event ActivityClosed(uint64 indexed activityId, uint32 indexed region, address admin);
+    /// @notice A region admin replaced the hash of an activity's off-chain text (its name, description
+    /// and venue): from this event on, `metadataHash` is the text the activity shows.
+    event ActivityMetadataChanged(uint64 indexed activityId, uint32 indexed region, bytes32 metadataHash, address admin);
     /// @notice `participant` took part in an activity for `units` of its reward unit (1 for a visit or an
     /// event; hours of help; days of a stay), and `units` × the activity's reward per unit were minted
     /// to them. The activity's region, kind, unit, reward and designation are in its
@@ -314,6 +317,9 @@ contract TsunagariLedger is ICoinLedger, AccessControlEnumerable, Pausable, EIP7
     event ProjectRegistered(uint64 indexed projectId, uint32 indexed region, bytes32 metadataHash, address admin);
     /// @notice A region admin closed a project.
     event ProjectClosed(uint64 indexed projectId, uint32 indexed region, address admin);
+    /// @notice A region admin replaced the hash of a project's off-chain text (its name, description and
+    /// venue): from this event on, `metadataHash` is the text the project shows.
+    event ProjectMetadataChanged(uint64 indexed projectId, uint32 indexed region, bytes32 metadataHash, address admin);
     /// @notice `supporter` spent `amount` coins on a project; `relayer` is zero and `nonce` is NO_NONCE
     /// when they sent it themselves, else the relayer and the signature's nonce.
     event ProjectSupported(
@@ -516,6 +522,18 @@ contract TsunagariLedger is ICoinLedger, AccessControlEnumerable, Pausable, EIP7
         emit ActivityDesignationSet(activityId, region, designated, msg.sender);
     }
 
+    /// @notice Commit an activity to new off-chain text (a typo fixed, a description updated): only its
+    /// metadata hash changes, never its terms or its records. A region admin of the activity's region
+    /// may do it at any time, also after the activity closed and during pauses.
+    /// @param activityId The activity. @param metadataHash keccak256 of the new text (ledger/checkin/metadata.py).
+    function setActivityMetadata(uint64 activityId, bytes32 metadataHash) external {
+        uint32 region = _activities[activityId].region;
+        if (region == 0) revert LedgerUnknownActivity(activityId);
+        _requireRegionAdmin(region);
+        _activityMetadata[activityId] = metadataHash;
+        emit ActivityMetadataChanged(activityId, region, metadataHash, msg.sender);
+    }
+
     /// @notice Close an activity: no further records. Existing records stay.
     function closeActivity(uint64 activityId) external {
         Activity storage activity = _activities[activityId];
@@ -535,6 +553,18 @@ contract TsunagariLedger is ICoinLedger, AccessControlEnumerable, Pausable, EIP7
         _projects[projectId] = Project({region: region, closed: false, raised: 0});
         _projectMetadata[projectId] = metadataHash;
         emit ProjectRegistered(projectId, region, metadataHash, msg.sender);
+    }
+
+    /// @notice Commit a project to new off-chain text (a typo fixed, a description updated): only its
+    /// metadata hash changes. A region admin of the project's region may do it at any time, also after
+    /// the project closed and during pauses.
+    /// @param projectId The project. @param metadataHash keccak256 of the new text (ledger/checkin/metadata.py).
+    function setProjectMetadata(uint64 projectId, bytes32 metadataHash) external {
+        uint32 region = _projects[projectId].region;
+        if (region == 0) revert LedgerUnknownProject(projectId);
+        _requireRegionAdmin(region);
+        _projectMetadata[projectId] = metadataHash;
+        emit ProjectMetadataChanged(projectId, region, metadataHash, msg.sender);
     }
 
     /// @notice Close a project: no further support.
@@ -905,12 +935,14 @@ contract TsunagariLedger is ICoinLedger, AccessControlEnumerable, Pausable, EIP7
         return _coins[region];
     }
 
-    /// @notice An activity as registered, with the number of records made so far.
+    /// @notice An activity as registered, with the number of records made so far, and the hash of its
+    /// current text (the registration's, or the last {setActivityMetadata}'s).
     function activityInfo(uint64 activityId) external view returns (Activity memory activity, bytes32 metadataHash) {
         return (_activities[activityId], _activityMetadata[activityId]);
     }
 
-    /// @notice A project and the coins it has raised.
+    /// @notice A project and the coins it has raised, and the hash of its current text (the
+    /// registration's, or the last {setProjectMetadata}'s).
     function projectInfo(uint64 projectId) external view returns (Project memory project, bytes32 metadataHash) {
         return (_projects[projectId], _projectMetadata[projectId]);
     }

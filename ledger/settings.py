@@ -170,6 +170,23 @@ class DemoSettings(BaseModel):
     seed: int = Field(2023, description="random seed of the seeded year (same seed, same chain)")
 
 
+class ConsoleSettings(BaseModel):
+    """The staff console's sign-in (docs/console.md, docs/decisions/0004-staff-console-sign-in.md)."""
+
+    session_hours: int = Field(12, ge=1, le=24 * 30, description="a session ends this long after sign-in")
+    idle_minutes: int = Field(120, ge=5, description="a session ends after this long without a request")
+    invite_hours: int = Field(72, ge=1, description="lifetime of an invite link")
+    lockout_after: int = Field(5, ge=1, description="consecutive wrong passwords that lock an account")
+    lockout_minutes: int = Field(15, ge=1, description="how long a locked account stays locked")
+    client_failures: int = Field(
+        20, ge=1, description="failed sign-ins from one address within client_window_minutes before it must wait"
+    )
+    client_window_minutes: int = Field(15, ge=1, description="window of the per-address sign-in limit")
+    secure_cookie: bool | None = Field(
+        None, description="mark the session cookie Secure (empty: when the request came over https)"
+    )
+
+
 class Settings(BaseSettings):
     """All settings, grouped."""
 
@@ -185,6 +202,7 @@ class Settings(BaseSettings):
     checkin: CheckinSettings = Field(default_factory=CheckinSettings)
     relay: RelaySettings = Field(default_factory=RelaySettings)
     demo: DemoSettings = Field(default_factory=DemoSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
 
 @lru_cache(maxsize=1)

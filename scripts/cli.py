@@ -17,6 +17,7 @@ import typer
 
 from ledger.errors import TsunagariError
 from ledger.settings import Settings, get_settings
+from scripts.staff_cli import staff_app
 
 app = typer.Typer(help="Tsunagari Ledger: regional contribution records and community coins.", no_args_is_help=True)
 devnet_app = typer.Typer(help="The local anvil devnet (chain id 31337).", no_args_is_help=True)
@@ -39,6 +40,7 @@ app.add_typer(index_app, name="index")
 app.add_typer(api_app, name="api")
 app.add_typer(export_app, name="export")
 app.add_typer(db_app, name="db")
+app.add_typer(staff_app, name="staff")
 
 T = TypeVar("T")
 
@@ -311,8 +313,6 @@ def activity_register(
     """Register an activity (region admin); prints its id. Its text is kept in the database and
     committed to on chain by hash (ledger/checkin/metadata.py)."""
     from ledger.chain.client import ZERO_HASH, ActivitySpec
-    from ledger.checkin.metadata import store_metadata
-    from ledger.db.engine import make_engine, upgrade_to_head, write_transaction
     from ledger.taxonomy import ContributionKind, RewardUnit
 
     ctx = _chain()
@@ -320,12 +320,7 @@ def activity_register(
     start = starts if starts is not None else min(int(time.time()), int(ctx.w3.eth.get_block("latest")["timestamp"]))
     kind_code = _guarded(lambda: ContributionKind(kind))
     reward_unit = _guarded(lambda: RewardUnit.of_code(unit))
-    metadata = ZERO_HASH
-    if name or description or venue:
-        engine = make_engine(_settings().db.url)
-        _guarded(lambda: upgrade_to_head(engine))
-        with write_transaction(engine) as conn:
-            metadata = bytes.fromhex(store_metadata(conn, name, description, venue)[2:])
+    metadata = _store_text(name, description, venue) if name or description or venue else ZERO_HASH
     spec = ActivitySpec(
         region=region,
         kind=kind_code,
@@ -340,6 +335,88 @@ def activity_register(
     )
     activity_id = _guarded(lambda: ctx.client.register_activity(ctx.operator(as_), spec))
     typer.echo(f"activity {activity_id} registered in region {region}")
+
+
+def _store_text(name: str, description: str, venue: str) -> bytes:
+    """Keep an activity's or project's text in the database; returns its metadata hash (32 bytes)."""
+    from ledger.checkin.metadata import store_metadata
+    from ledger.db.engine import make_engine, upgrade_to_head, write_transaction
+
+    engine = make_engine(_settings().db.url)
+    _guarded(lambda: upgrade_to_head(engine))
+    try:
+        with write_transaction(engine) as conn:
+            return bytes.fromhex(store_metadata(conn, name, description, venue)[2:])
+    finally:
+        engine.dispose()
+
+
+def _current_text(metadata_hash: bytes) -> tuple[str, str, str]:
+    """The stored text of a metadata hash: (name, description, venue), empty when it is not stored."""
+    from sqlalchemy import text
+
+    from ledger.db.engine import make_engine, upgrade_to_head
+
+    engine = make_engine(_settings().db.url)
+    _guarded(lambda: upgrade_to_head(engine))
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(
+                text("SELECT name, description, venue FROM activity_metadata WHERE metadata_hash = :h"),
+                {"h": "0x" + metadata_hash.hex()},
+            ).first()
+    finally:
+        engine.dispose()
+    return (str(row[0]), str(row[1]), str(row[2])) if row else ("", "", "")
+
+
+def _edit_text(
+    what: str,
+    current: bytes,
+    name: str | None,
+    description: str | None,
+    venue: str | None,
+    send: Callable[[bytes], object],
+) -> None:
+    """Store the edited text (fields not given keep their current value) and commit to it on chain."""
+    if name is None and description is None and venue is None:
+        _fail("nothing to change: give --name, --description or --venue")
+    old_name, old_description, old_venue = _current_text(current)
+    metadata = _store_text(
+        old_name if name is None else name,
+        old_description if description is None else description,
+        old_venue if venue is None else venue,
+    )
+    if metadata == current:
+        typer.echo(f"{what} already shows this text (metadata 0x{metadata.hex()}); nothing sent")
+        return
+    _guarded(lambda: send(metadata))
+    typer.echo(f"{what} now shows metadata 0x{metadata.hex()}")
+
+
+@activity_app.command("edit")
+def activity_edit(
+    activity_id: int,
+    name: Annotated[str | None, typer.Option(help="new name (default: keep the current one)")] = None,
+    description: Annotated[str | None, typer.Option(help="new longer text (no personal data)")] = None,
+    venue: Annotated[str | None, typer.Option(help="new place")] = None,
+    as_: AsOption = "region-admin",
+) -> None:
+    """Change an activity's name, description or venue (region admin): the text is kept in the
+    database and its new hash committed on chain (ActivityMetadataChanged)."""
+    ctx = _chain()
+    info = _guarded(lambda: ctx.client.activity(activity_id))
+    if info.region == 0:
+        _fail(f"activity {activity_id} does not exist")
+    operator = _guarded(lambda: ctx.operator(as_))
+    _edit_text(
+        f"activity {activity_id}",
+        info.metadata_hash,
+        name,
+        description,
+        venue,
+        lambda metadata: ctx.client.set_activity_metadata(operator, activity_id, metadata),
+    )
 
 
 @activity_app.command("designate")
@@ -472,18 +549,44 @@ def balance(
 @project_app.command("register")
 def project_register(
     region: Annotated[int, typer.Option(help="region code")],
-    description: Annotated[str, typer.Option(help="text whose keccak256 becomes the metadata hash")] = "",
+    name: Annotated[str, typer.Option(help="name shown on the pages")] = "",
+    description: Annotated[str, typer.Option(help="longer text (no personal data)")] = "",
+    venue: Annotated[str, typer.Option(help="where it takes place")] = "",
     as_: AsOption = "region-admin",
 ) -> None:
-    """Register a project (region admin); prints its id."""
-    from eth_utils.crypto import keccak
-
+    """Register a project (region admin); prints its id. Its text is kept in the database and
+    committed to on chain by hash, as an activity's (ledger/checkin/metadata.py)."""
     from ledger.chain.client import ZERO_HASH
 
     ctx = _chain()
-    metadata = keccak(text=description) if description else ZERO_HASH
+    metadata = _store_text(name, description, venue) if name or description or venue else ZERO_HASH
     project_id = _guarded(lambda: ctx.client.register_project(ctx.operator(as_), region, metadata))
     typer.echo(f"project {project_id} registered in region {region}")
+
+
+@project_app.command("edit")
+def project_edit(
+    project_id: int,
+    name: Annotated[str | None, typer.Option(help="new name (default: keep the current one)")] = None,
+    description: Annotated[str | None, typer.Option(help="new longer text (no personal data)")] = None,
+    venue: Annotated[str | None, typer.Option(help="new place")] = None,
+    as_: AsOption = "region-admin",
+) -> None:
+    """Change a project's name, description or venue (region admin): the text is kept in the
+    database and its new hash committed on chain (ProjectMetadataChanged)."""
+    ctx = _chain()
+    info = _guarded(lambda: ctx.client.project(project_id))
+    if info.region == 0:
+        _fail(f"project {project_id} does not exist")
+    operator = _guarded(lambda: ctx.operator(as_))
+    _edit_text(
+        f"project {project_id}",
+        info.metadata_hash,
+        name,
+        description,
+        venue,
+        lambda metadata: ctx.client.set_project_metadata(operator, project_id, metadata),
+    )
 
 
 @project_app.command("close")
@@ -1145,6 +1248,7 @@ def _run_demo(
 def _serve_demo(ctx: Any, engine: Any, as_json: bool) -> None:
     from ledger.checkin.service import build_checkin
     from ledger.demo import ensure_kiosk_activity
+    from ledger.demo_console import ensure_dev_sign_in
     from scripts.serve import serve_all
 
     settings = _settings()
@@ -1153,6 +1257,8 @@ def _serve_demo(ctx: Any, engine: Any, as_json: bool) -> None:
     service = build_checkin(settings, engine, ctx.chain_id, ctx.deployment.ledger, ctx.client)
     kiosk = _guarded(lambda: service.kiosk_link(activity)).url
     base = service.public_url
+    dev = _guarded(lambda: ensure_dev_sign_in(engine, settings, ctx.chain_id))
+    admins = ", ".join(login for login, region in dev.logins if region is not None)
 
     def announce() -> None:
         typer.echo(
@@ -1163,6 +1269,9 @@ def _serve_demo(ctx: Any, engine: Any, as_json: bool) -> None:
                     "  kiosk of a running demo activity (open it; scan its QR with a phone on this network):",
                     f"    {kiosk}",
                     f"  simulate phones scanning it:\n    ./run tsunagari simulate-checkins '{kiosk}' --people 50",
+                    f"  staff console (Japanese): {base}/console",
+                    f"    development sign-in (devnet only): platform, or a region's admin: {admins}",
+                    f"    password {dev.password} (kept in {dev.password_file})",
                     f"  API documentation: {base}/docs",
                 ]
             ),

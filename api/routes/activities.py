@@ -1,31 +1,32 @@
-"""Operator endpoints: a region's staff create and close activities, follow and revoke claims, and
-open the kiosk. Every call needs an operator key of the activity's region (or a platform key);
-another region's key gets 403 ``wrong_region``. Chain writes are signed by the server's
-``region-admin`` operator key (devnet mnemonic on chain 31337 only, a keystore elsewhere)."""
+"""Operator endpoints: a region's staff create, edit, designate and close activities, follow and
+revoke check-ins, and open the kiosk.
+
+A caller is an API key (``Authorization: Bearer``; an operator key acts as its region's admin) or a
+signed-in console session (``X-CSRF-Token`` on state-changing requests), with the permission
+model of :mod:`ledger.staff.roles`: reading needs ``read``, activities ``activities``, the kiosk
+and revocations ``checkins``; another region gets 403 ``wrong_region``. The work is done by
+:mod:`ledger.console.activities` (the console pages call the same functions): chain writes are
+recorded as pending actions and audited, and are signed by the server's ``region-admin`` operator
+key (devnet mnemonic on chain 31337 only, a keystore elsewhere)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from eth_utils.crypto import keccak
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import text
 
-from api.deps import ChainDep, CheckinDep, ConnDep, EngineDep, require
+from api.deps import ActorDep, CheckinDep, ConnDep, EngineDep, chain_of, client_ip
 from api.errors import ApiError
-from ledger.auth import Credential
-from ledger.chain.client import ActivitySpec
-from ledger.checkin.metadata import store_metadata
 from ledger.checkin.service import CheckinService
-from ledger.checkin.signing import normalise_address
-from ledger.db.engine import write_transaction
+from ledger.console import activities as work
+from ledger.console import pending
+from ledger.console.activities import ActivityInput, ChainSource
 from ledger.relay.outbox import claim_counts, list_claims
-from ledger.taxonomy import ContributionKind, RewardUnit
+from ledger.taxonomy import ContributionKind
 
 router = APIRouter(tags=["operator"])
 
-OperatorDep = Annotated[Credential, Depends(require("operator", "platform"))]
 RegionCode = Annotated[int, Path(ge=1, le=999_999, description="JIS X 0402 municipality code")]
 ActivityId = Annotated[int, Path(ge=1, le=2**48 - 1, description="on-chain activity id")]
 
@@ -87,81 +88,89 @@ class RevokeBody(BaseModel):
     note: str = Field("", max_length=2000, description="the explanation; only its keccak256 goes on chain")
 
 
-def _activity_region(checkin: CheckinService, activity_id: int) -> int:
+class ActivityEdit(BaseModel):
+    """New text for an activity (every field is replaced; the chain stores the new hash)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=120)
+    description: str = Field("", max_length=2000)
+    venue: str = Field("", max_length=200)
+
+
+def _region_of(checkin: CheckinService, activity_id: int) -> int:
     """The activity's region, as the check-in intake knows it (index first, then the chain);
     404 ``unknown_activity`` when neither has it."""
     return checkin.directory.get(activity_id).region
 
 
-def _scoped(credential: Credential, region: int) -> None:
-    if not credential.may_access_region(region):
-        raise ApiError(403, "wrong_region", f"this key is for region {credential.region}, not {region}")
+def _chain(request: Request) -> ChainSource:
+    return lambda: chain_of(request.app)
 
 
 @router.post("/api/v1/regions/{region}/activities", status_code=201, summary="Register an activity on chain")
 def create_activity(
-    region: RegionCode, body: ActivityCreate, credential: OperatorDep, chain: ChainDep, engine: EngineDep
+    request: Request, region: RegionCode, body: ActivityCreate, actor: ActorDep, engine: EngineDep
 ) -> dict[str, Any]:
-    _scoped(credential, region)
-    with write_transaction(engine) as conn:  # the text first, so the kiosk can show the name as soon as it is indexed
-        metadata_hash = store_metadata(conn, body.name, body.description, body.venue)
-    spec = ActivitySpec(
-        region=region,
-        kind=ContributionKind(body.kind),
-        reward=body.reward,
-        starts_at=body.starts_at,
-        ends_at=body.ends_at,
-        capacity=body.capacity,
-        metadata_hash=bytes.fromhex(metadata_hash[2:]),
-        designated=body.designated,
-        unit=RewardUnit.of_code(body.unit),
-        max_units=body.max_units,
-    )
-    activity_id = chain.client.register_activity(chain.operator("region-admin"), spec)
-    return {"activity_id": activity_id, "region": region, "metadata_hash": metadata_hash, **body.model_dump()}
+    actor.require("activities", region)
+    value = ActivityInput(**body.model_dump())
+    result = work.create_activity(engine, actor, region, value, _chain(request), client_ip(request))
+    return {**result, "region": region, **body.model_dump()}
 
 
 @router.get("/api/v1/regions/{region}/activities", summary="A region's activities with their claim counts")
-def region_activities(
-    region: RegionCode, credential: OperatorDep, chain: ChainDep, conn: ConnDep
-) -> list[dict[str, Any]]:
-    _scoped(credential, region)
-    rows = conn.execute(
-        text(
-            "SELECT a.activity_id, a.kind, a.reward, a.starts_at, a.ends_at, a.capacity, a.closed, a.designated, "
-            "a.unit, a.max_units, m.name "
-            "FROM activities a LEFT JOIN activity_metadata m ON m.metadata_hash = a.metadata_hash "
-            "WHERE a.chain_id = :c AND a.region = :r ORDER BY a.activity_id"
-        ),
-        {"c": chain.chain_id, "r": region},
-    ).all()
-    return [
-        {
-            "activity_id": int(r.activity_id),
-            "name": r.name,
-            "kind": int(r.kind),
-            "reward": int(r.reward),
-            "starts_at": int(r.starts_at),
-            "ends_at": int(r.ends_at),
-            "capacity": int(r.capacity),
-            "closed": bool(r.closed),
-            "designated": bool(r.designated),
-            "unit": RewardUnit(int(r.unit)).code,
-            "max_units": int(r.max_units),
-            "claims": claim_counts(conn, int(r.activity_id)),
-        }
-        for r in rows
-    ]
+def region_activities(region: RegionCode, actor: ActorDep, conn: ConnDep, checkin: CheckinDep) -> list[dict[str, Any]]:
+    actor.require("read", region)
+    rows = work.region_activities(conn, checkin.signing.chain_id, region)
+    return [row.as_dict() for row in sorted(rows, key=lambda r: r.activity_id)]
+
+
+@router.get("/api/v1/activities/{activity_id}", summary="An activity: its terms, text and claim counts")
+def activity_detail(activity_id: ActivityId, actor: ActorDep, conn: ConnDep, checkin: CheckinDep) -> dict[str, Any]:
+    actor.require("read", _region_of(checkin, activity_id))
+    facts = work.activity_facts(conn, checkin.signing.chain_id, activity_id, checkin.directory)
+    if facts is None:
+        raise ApiError(404, "unknown_activity", f"activity {activity_id} does not exist")
+    return facts.as_dict()
+
+
+@router.patch(
+    "/api/v1/activities/{activity_id}",
+    summary="Edit an activity's name, description and venue (the new text's hash is committed on chain)",
+)
+def edit_activity(
+    request: Request,
+    activity_id: ActivityId,
+    body: ActivityEdit,
+    actor: ActorDep,
+    engine: EngineDep,
+    checkin: CheckinDep,
+) -> dict[str, Any]:
+    region = _region_of(checkin, activity_id)
+    actor.require("activities", region)
+    return work.edit_activity(
+        engine,
+        actor,
+        region,
+        activity_id,
+        name=body.name,
+        description=body.description,
+        venue=body.venue,
+        chain=_chain(request),
+        directory=checkin.directory,
+        client=client_ip(request),
+    )
 
 
 @router.post("/api/v1/activities/{activity_id}/close", summary="Close an activity: no further check-ins")
 def close_activity(
-    activity_id: ActivityId, credential: OperatorDep, chain: ChainDep, checkin: CheckinDep
+    request: Request, activity_id: ActivityId, actor: ActorDep, engine: EngineDep, checkin: CheckinDep
 ) -> dict[str, Any]:
-    _scoped(credential, _activity_region(checkin, activity_id))
-    receipt = chain.client.close_activity(chain.operator("region-admin"), activity_id)
-    checkin.directory.mark_closed(activity_id)
-    return {"activity_id": activity_id, "closed": True, "tx_hash": chain.client.tx_hash(receipt)}
+    region = _region_of(checkin, activity_id)
+    actor.require("activities", region)
+    return work.close_activity(
+        engine, actor, region, activity_id, _chain(request), checkin.directory, client_ip(request)
+    )
 
 
 @router.post(
@@ -169,26 +178,31 @@ def close_activity(
     summary="Designate an activity as a 担い手活動 (or undo it): only before it starts, each change an event",
 )
 def designate_activity(
-    activity_id: ActivityId, body: DesignationBody, credential: OperatorDep, chain: ChainDep, checkin: CheckinDep
+    request: Request,
+    activity_id: ActivityId,
+    body: DesignationBody,
+    actor: ActorDep,
+    engine: EngineDep,
+    checkin: CheckinDep,
 ) -> dict[str, Any]:
-    _scoped(credential, _activity_region(checkin, activity_id))
-    receipt = chain.client.set_activity_designated(chain.operator("region-admin"), activity_id, body.designated)
-    checkin.directory.invalidate(activity_id)
-    return {"activity_id": activity_id, "designated": body.designated, "tx_hash": chain.client.tx_hash(receipt)}
+    region = _region_of(checkin, activity_id)
+    actor.require("activities", region)
+    return work.designate_activity(
+        engine, actor, region, activity_id, body.designated, _chain(request), checkin.directory, client_ip(request)
+    )
 
 
 @router.get("/api/v1/activities/{activity_id}/claims", summary="An activity's claims (paged by id)")
 def activity_claims(
     activity_id: ActivityId,
-    credential: OperatorDep,
-    chain: ChainDep,  # unused here, kept so the endpoint still answers 503 while the node is down
+    actor: ActorDep,
     conn: ConnDep,
     checkin: CheckinDep,
     status: Annotated[str | None, Query(pattern="^(accepted|submitted|confirmed|rejected)$")] = None,
     after_id: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
-    _scoped(credential, _activity_region(checkin, activity_id))
+    actor.require("read", _region_of(checkin, activity_id))
     claims = list_claims(conn, activity_id, status=status, after_id=after_id, limit=limit)
     return {
         "activity_id": activity_id,
@@ -198,32 +212,86 @@ def activity_claims(
     }
 
 
-@router.post("/api/v1/activities/{activity_id}/revoke", summary="Revoke a recorded contribution, with a reason")
-def revoke(
-    activity_id: ActivityId, body: RevokeBody, credential: OperatorDep, chain: ChainDep, checkin: CheckinDep
+@router.get(
+    "/api/v1/activities/{activity_id}/checkins",
+    summary="An activity's check-ins as the console lists them: claims with what the index shows (newest first)",
+)
+def activity_checkins(
+    activity_id: ActivityId,
+    actor: ActorDep,
+    conn: ConnDep,
+    checkin: CheckinDep,
+    address: Annotated[str, Query(max_length=42, pattern="^(0x)?[0-9a-fA-F]*$", description="address prefix")] = "",
+    status: Annotated[str | None, Query(pattern="^(accepted|submitted|confirmed|rejected|revoked)$")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> dict[str, Any]:
-    _scoped(credential, _activity_region(checkin, activity_id))
-    participant = normalise_address(body.participant)
-    evidence = keccak(text=body.note) if body.note else bytes(32)
-    event = chain.client.revoke(chain.operator("region-admin"), activity_id, participant, body.reason, evidence)
+    actor.require("read", _region_of(checkin, activity_id))
+    rows = work.check_ins(conn, activity_id, address_prefix=address, status=status, limit=limit)
     return {
         "activity_id": activity_id,
-        "participant": participant,
-        "reason": body.reason,
-        "evidence_hash": "0x" + evidence.hex(),
-        "clawed_back": int(event["clawedBack"]),
-        "shortfall": int(event["shortfall"]),
+        "counts": claim_counts(conn, activity_id),
+        "checkins": [r.as_dict() for r in rows],
     }
+
+
+@router.post("/api/v1/activities/{activity_id}/revoke", summary="Revoke a recorded contribution, with a reason")
+def revoke(
+    request: Request, activity_id: ActivityId, body: RevokeBody, actor: ActorDep, engine: EngineDep, checkin: CheckinDep
+) -> dict[str, Any]:
+    region = _region_of(checkin, activity_id)
+    actor.require("checkins", region)
+    return work.revoke_record(
+        engine,
+        actor,
+        region,
+        activity_id,
+        body.participant,
+        body.reason,
+        body.note,
+        _chain(request),
+        client_ip(request),
+    )
 
 
 @router.post("/api/v1/activities/{activity_id}/kiosk", summary="Open the kiosk: a link for the venue's screen")
 def open_kiosk(
+    request: Request,
     activity_id: ActivityId,
-    credential: OperatorDep,
-    chain: ChainDep,  # unused here, kept so the endpoint still answers 503 while the node is down
+    actor: ActorDep,
+    engine: EngineDep,
     checkin: CheckinDep,
     body: KioskBody | None = None,
 ) -> dict[str, Any]:
-    _scoped(credential, _activity_region(checkin, activity_id))
-    link = checkin.kiosk_link(activity_id, body.units if body is not None else None)
+    region = _region_of(checkin, activity_id)
+    actor.require("checkins", region)
+    link = work.open_kiosk(
+        engine, actor, region, activity_id, body.units if body is not None else None, checkin, client_ip(request)
+    )
     return {"activity_id": activity_id, "kiosk_url": link.url, "expires_at": link.expires_at, "units": link.units}
+
+
+@router.get(
+    "/api/v1/regions/{region}/pending-actions",
+    summary="Chain actions of the region not confirmed done: failed ones, and ones a crash left sending",
+)
+def pending_actions(region: RegionCode, actor: ActorDep, engine: EngineDep) -> list[dict[str, Any]]:
+    actor.require("read", region)
+    pending.reconcile(engine, region)
+    with engine.connect() as conn:
+        return [a.__dict__ for a in pending.open_actions(conn, region)]
+
+
+@router.post(
+    "/api/v1/regions/{region}/pending-actions/{action_id}/dismiss",
+    summary="Mark a failed or unconfirmed chain action as looked at",
+)
+def dismiss_pending(
+    request: Request,
+    region: RegionCode,
+    action_id: Annotated[int, Path(ge=1)],
+    actor: ActorDep,
+    engine: EngineDep,
+) -> dict[str, Any]:
+    actor.require("activities", region)
+    pending.dismiss(engine, actor, region, action_id, client_ip(request))
+    return {"action_id": action_id, "dismissed": True}

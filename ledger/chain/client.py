@@ -384,6 +384,11 @@ class LedgerClient:
         """Designate an activity as a 担い手活動 or undo it (only before it starts)."""
         return self._send(sender, self.contract.functions.setActivityDesignated(activity_id, designated))
 
+    def set_activity_metadata(self, sender: LocalAccount, activity_id: int, metadata_hash: bytes) -> TxReceipt:
+        """Commit the activity to new off-chain text: ``metadata_hash`` is its keccak256
+        (:func:`ledger.checkin.metadata.store_metadata`)."""
+        return self._send(sender, self.contract.functions.setActivityMetadata(activity_id, metadata_hash))
+
     def close_activity(self, sender: LocalAccount, activity_id: int) -> TxReceipt:
         return self._send(sender, self.contract.functions.closeActivity(activity_id))
 
@@ -391,6 +396,11 @@ class LedgerClient:
         """Register a project; returns its id."""
         receipt = self._send(sender, self.contract.functions.registerProject(region, metadata_hash))
         return int(self._event(receipt, "ProjectRegistered")["projectId"])
+
+    def set_project_metadata(self, sender: LocalAccount, project_id: int, metadata_hash: bytes) -> TxReceipt:
+        """Commit the project to new off-chain text: ``metadata_hash`` is its keccak256
+        (:func:`ledger.checkin.metadata.store_metadata`)."""
+        return self._send(sender, self.contract.functions.setProjectMetadata(project_id, metadata_hash))
 
     def close_project(self, sender: LocalAccount, project_id: int) -> TxReceipt:
         return self._send(sender, self.contract.functions.closeProject(project_id))

@@ -20,7 +20,7 @@ Nothing here is personal data: a participant is a pseudonymous address.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Index, Integer, UniqueConstraint
+from sqlalchemy import BigInteger, Index, Integer, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 __all__ = [
@@ -35,6 +35,8 @@ __all__ = [
     "RegionTransferSetting",
     "RegionExpirySetting",
     "ActivityDesignation",
+    "ActivityMetadataChange",
+    "ProjectMetadataChange",
     "CoinExpiry",
     "SupportNonceCancellation",
     "RegionRoleChange",
@@ -265,6 +267,18 @@ class ActivityDesignation(Provenance, table=True):
     admin: str
 
 
+class ActivityMetadataChange(Provenance, table=True):
+    """``ActivityMetadataChanged``: the activity's text was replaced; the latest row's hash is current."""
+
+    __tablename__ = "activity_metadata_changes"
+    __table_args__ = _event_args("activity_metadata_changes")["__table_args__"]
+
+    activity_id: int = Field(sa_type=BigInteger, index=True)
+    region: int
+    metadata_hash: str = Field(description="hash of the new off-chain text")
+    admin: str = Field(description="the region admin who changed it")
+
+
 class ActivityClosure(Provenance, table=True):
     """``ActivityClosed``."""
 
@@ -358,6 +372,18 @@ class ProjectClosure(Provenance, table=True):
     project_id: int = Field(sa_type=BigInteger, index=True)
     region: int
     admin: str
+
+
+class ProjectMetadataChange(Provenance, table=True):
+    """``ProjectMetadataChanged``: the project's text was replaced; the latest row's hash is current."""
+
+    __tablename__ = "project_metadata_changes"
+    __table_args__ = _event_args("project_metadata_changes")["__table_args__"]
+
+    project_id: int = Field(sa_type=BigInteger, index=True)
+    region: int
+    metadata_hash: str = Field(description="hash of the new off-chain text")
+    admin: str = Field(description="the region admin who changed it")
 
 
 class Support(Provenance, table=True):
@@ -832,11 +858,13 @@ EVENT_TABLES: tuple[type[Provenance], ...] = (
     DomainChange,
     ActivityRegistration,
     ActivityDesignation,
+    ActivityMetadataChange,
     ActivityClosure,
     Contribution,
     Batch,
     Revocation,
     ProjectRegistration,
+    ProjectMetadataChange,
     ProjectClosure,
     Support,
     SupportNonceCancellation,
@@ -846,3 +874,145 @@ EVENT_TABLES: tuple[type[Provenance], ...] = (
 )
 DERIVED_TABLES: tuple[type[SQLModel], ...] = (Participant, Tie, TieMonth, RegionDaily, RegionDailyCoins)
 VIEWS = ("regions", "activities", "projects", "region_roles", "coin_movements")
+
+
+# ---------------------------------------------------------------------------------------------
+# The staff console (ledger/staff, ledger/console): accounts, sessions, the staff audit and the
+# off-chain text that goes with on-chain actions. Written by the API and the CLI only.
+# ---------------------------------------------------------------------------------------------
+
+
+class StaffAccount(SQLModel, table=True):
+    """A person who signs in to the console: region staff (scoped to one region) or a platform
+    operator (``region`` None). The password is an argon2id hash; no password until the invite
+    link is used."""
+
+    __tablename__ = "staff_accounts"
+
+    account_id: int | None = Field(default=None, primary_key=True)
+    login: str = Field(unique=True, description="sign-in name (an e-mail address or a name), lower case")
+    display_name: str = Field(description="shown in the console and the audit")
+    role: str = Field(description="platform, admin, staff or viewer")
+    region: int | None = Field(default=None, index=True, description="the region (None for platform operators)")
+    password_hash: str | None = Field(default=None, description="argon2id PHC string")
+    totp_secret: str | None = Field(default=None, description="base32 TOTP secret once confirmed")
+    totp_pending: str | None = Field(default=None, description="TOTP secret being enrolled, not yet confirmed")
+    failed_logins: int = Field(default=0, description="consecutive wrong passwords")
+    locked_until: int | None = Field(default=None, sa_type=BigInteger, description="unix seconds")
+    created_at: int = Field(sa_type=BigInteger)
+    created_by: int | None = Field(default=None, description="account that created or invited it")
+    last_login_at: int | None = Field(default=None, sa_type=BigInteger)
+    disabled_at: int | None = Field(default=None, sa_type=BigInteger)
+
+
+class StaffInvite(SQLModel, table=True):
+    """A one-time link that lets an account set its password; only the token's sha256 is kept."""
+
+    __tablename__ = "staff_invites"
+
+    token_sha256: str = Field(primary_key=True)
+    account_id: int = Field(index=True)
+    created_at: int = Field(sa_type=BigInteger)
+    expires_at: int = Field(sa_type=BigInteger)
+    used_at: int | None = Field(default=None, sa_type=BigInteger)
+
+
+class StaffSession(SQLModel, table=True):
+    """A signed-in browser: the cookie holds a random id, this row its sha256 and the CSRF token."""
+
+    __tablename__ = "staff_sessions"
+
+    session_sha256: str = Field(primary_key=True)
+    account_id: int = Field(index=True)
+    csrf_token: str
+    created_at: int = Field(sa_type=BigInteger)
+    seen_at: int = Field(sa_type=BigInteger)
+    expires_at: int = Field(sa_type=BigInteger, description="absolute end of the session")
+    revoked_at: int | None = Field(default=None, sa_type=BigInteger)
+    user_agent: str = Field(default="", description="first 200 characters, to tell sessions apart")
+
+
+class StaffLoginFailure(SQLModel, table=True):
+    """A failed sign-in, for the per-address rate limit (old rows are pruned)."""
+
+    __tablename__ = "staff_login_failures"
+
+    failure_id: int | None = Field(default=None, primary_key=True)
+    client: str = Field(index=True, description="the client's IP address")
+    at: int = Field(sa_type=BigInteger, index=True)
+
+
+class StaffAuditEntry(SQLModel, table=True):
+    """One staff action or sign-in event: who, when, what, on which region, and how it ended."""
+
+    __tablename__ = "staff_audit"
+    __table_args__ = (Index("ix_staff_audit_region_at", "region", "at"),)
+
+    entry_id: int | None = Field(default=None, primary_key=True)
+    at: int = Field(sa_type=BigInteger)
+    actor: str = Field(description="'account:<id>' or 'key:<key id>' or 'cli'")
+    actor_label: str = Field(description="the account's name or the key's label, as it was then")
+    region: int | None = Field(default=None)
+    action: str = Field(description="e.g. sign_in, activity.create, record.revoke")
+    target: str = Field(default="", description="what it acted on, e.g. 'activity:12'")
+    outcome: str = Field(description="ok, failed or started")
+    detail: str = Field(default="{}", description="JSON: the inputs (no secrets), tx hash, error")
+    client: str = Field(default="", description="IP address of the request")
+
+
+class RevocationNote(SQLModel, table=True):
+    """The free-text note of a revocation: its keccak256 is the ``evidence`` on chain; the text is
+    shown to the region's staff only."""
+
+    __tablename__ = "revocation_notes"
+
+    region: int = Field(primary_key=True)
+    evidence_hash: str = Field(primary_key=True, description="0x hex keccak256 of the note (UTF-8)")
+    note: str
+    created_at: int = Field(sa_type=BigInteger)
+    created_by: str = Field(description="actor, as in staff_audit")
+
+
+class IssuerLabel(SQLModel, table=True):
+    """A human name for an issuer address of a region (e.g. 「受付タブレット1」)."""
+
+    __tablename__ = "issuer_labels"
+
+    region: int = Field(primary_key=True)
+    address: str = Field(primary_key=True, description="checksummed address")
+    label: str
+    updated_at: int = Field(sa_type=BigInteger)
+
+
+class ProjectDetails(SQLModel, table=True):
+    """What a project has beyond its on-chain terms and text: a goal in coins and an image."""
+
+    __tablename__ = "project_details"
+
+    chain_id: int = Field(primary_key=True)
+    project_id: int = Field(primary_key=True)
+    goal: int = Field(default=0, sa_type=BigInteger, description="coins the project hopes to raise (0 = none)")
+    image: bytes | None = Field(default=None, sa_type=LargeBinary, description="PNG or JPEG, at most 1 MiB")
+    image_type: str | None = Field(default=None, description="image/png or image/jpeg")
+    updated_at: int = Field(sa_type=BigInteger)
+
+
+class PendingAction(SQLModel, table=True):
+    """A console action that sends a transaction, written before it is sent: ``sending`` →
+    ``done`` (with its result) or ``failed``. A row left ``sending`` by a crash is reconciled
+    against the chain (ledger/console/pending.py) and shown to staff until resolved."""
+
+    __tablename__ = "pending_actions"
+    __table_args__ = (Index("ix_pending_actions_region_status", "region", "status"),)
+
+    action_id: int | None = Field(default=None, primary_key=True)
+    region: int
+    kind: str = Field(description="e.g. activity.create, project.create")
+    payload: str = Field(description="JSON of the inputs")
+    metadata_hash: str | None = Field(default=None)
+    status: str = Field(description="sending, done, failed or dismissed")
+    result: str | None = Field(default=None, description="JSON: the id created, the tx hash")
+    error: str | None = Field(default=None)
+    actor: str
+    created_at: int = Field(sa_type=BigInteger)
+    updated_at: int = Field(sa_type=BigInteger)

@@ -449,6 +449,22 @@ _ACTIVITY_DESIGNATIONS = _events(
     ("ActivityDesignationSet",),
 )
 
+_ACTIVITY_METADATA_CHANGES = _events(
+    "activity_metadata_changes",
+    "Activity metadata changes",
+    "One row per ActivityMetadataChanged log: a region admin committed an activity to new off-chain text "
+    "(its name, description or venue). Possible at any time, also after the activity closed; only the hash "
+    "changes, never the activity's terms. The last change up to the export's last block is "
+    "activities.metadata_hash; the earlier hashes say what the text was when.",
+    (
+        _i("activity_id", "the activity (see activities)"),
+        _REGION,
+        _hex("metadata_hash", "hash of the new off-chain text (0x hex)"),
+        _hex("admin", "the region admin who changed it"),
+    ),
+    ("ActivityMetadataChanged",),
+)
+
 _ACTIVITY_CLOSURES = _events(
     "activity_closures",
     "Activity closures",
@@ -471,6 +487,21 @@ _PROJECT_CLOSURES = _events(
         _hex("admin", "the region admin who closed it"),
     ),
     ("ProjectClosed",),
+)
+
+_PROJECT_METADATA_CHANGES = _events(
+    "project_metadata_changes",
+    "Project metadata changes",
+    "One row per ProjectMetadataChanged log: a region admin committed a project to new off-chain text. "
+    "Possible at any time, also after the project closed. The last change up to the export's last block "
+    "is projects.metadata_hash; the earlier hashes say what the text was when.",
+    (
+        _i("project_id", "the project (see projects)"),
+        _REGION,
+        _hex("metadata_hash", "hash of the new off-chain text (0x hex)"),
+        _hex("admin", "the region admin who changed it"),
+    ),
+    ("ProjectMetadataChanged",),
 )
 
 _DOMAIN_CHANGES = _events(
@@ -541,8 +572,8 @@ _REGIONS = _registration(
 _ACTIVITIES = _registration(
     "activities",
     "Activities",
-    "One row per ActivityRegistered log up to the export's last block, with its designation and whether it "
-    "was closed as of that block. Provenance is the registration's log.",
+    "One row per ActivityRegistered log up to the export's last block, with its designation, its metadata "
+    "hash and whether it was closed as of that block. Provenance is the registration's log.",
     (
         _i("activity_id", "the activity id"),
         _REGION,
@@ -552,7 +583,11 @@ _ACTIVITIES = _registration(
         _i("starts_at", "start of the claim window", "s (unix time, UTC)"),
         _i("ends_at", "end of the claim window", "s (unix time, UTC)"),
         _i("capacity", "maximum records, 0 = unlimited"),
-        _hex("metadata_hash", "hash of the off-chain description (0x hex)"),
+        _hex(
+            "metadata_hash",
+            "hash of the off-chain description (0x hex), at the export's last block (the registration's hash "
+            "unless an ActivityMetadataChanged replaced it)",
+        ),
         _hex("admin", "the region admin who registered it"),
         _bool(
             "designated",
@@ -565,25 +600,30 @@ _ACTIVITIES = _registration(
         _i("closed_block", "block of the closure (empty when open)", nullable=True),
     ),
     "activity_id",
-    ("ActivityRegistered", "ActivityDesignationSet", "ActivityClosed"),
+    ("ActivityRegistered", "ActivityDesignationSet", "ActivityMetadataChanged", "ActivityClosed"),
     "activity_registrations",
 )
 
 _PROJECTS = _registration(
     "projects",
     "Projects",
-    "One row per ProjectRegistered log up to the export's last block, with whether the project was closed "
-    "by then. Provenance is the registration's log. What it raised is the sum of supports.amount.",
+    "One row per ProjectRegistered log up to the export's last block, with its metadata hash and whether "
+    "the project was closed as of that block. Provenance is the registration's log. What it raised is the "
+    "sum of supports.amount.",
     (
         _i("project_id", "the project id"),
         _REGION,
-        _hex("metadata_hash", "hash of the off-chain description (0x hex)"),
+        _hex(
+            "metadata_hash",
+            "hash of the off-chain description (0x hex), at the export's last block (the registration's hash "
+            "unless a ProjectMetadataChanged replaced it)",
+        ),
         _hex("admin", "the region admin who registered it"),
         _bool("closed", "whether the project was closed at the export's last block"),
         _i("closed_block", "block of the closure (empty when open)", nullable=True),
     ),
     "project_id",
-    ("ProjectRegistered", "ProjectClosed"),
+    ("ProjectRegistered", "ProjectMetadataChanged", "ProjectClosed"),
     "project_registrations",
 )
 
@@ -717,7 +757,9 @@ TABLES: dict[str, ExportTable] = {
         _ACTIVITIES,
         _PROJECTS,
         _ACTIVITY_DESIGNATIONS,
+        _ACTIVITY_METADATA_CHANGES,
         _ACTIVITY_CLOSURES,
+        _PROJECT_METADATA_CHANGES,
         _PROJECT_CLOSURES,
         _SUPPORT_NONCE_CANCELLATIONS,
         _REGION_ROLE_CHANGES,

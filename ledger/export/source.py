@@ -646,12 +646,12 @@ def _entity_batches(conn: Connection, table: ExportTable, plan: ReadPlan) -> Ite
             for n in table.field_names
             if n not in {f.name for f in PROVENANCE} and n not in ("closed", "closed_block")
         ]
-        # An activity's designation may change before it starts: the last change up to the last block.
-        changed = (
-            {"designated": _latest("designated", "activity_designations", "activity_id", "x.designated")}
-            if table.name == "activities"
-            else {}
-        )
+        # An activity's designation may change before it starts, and an activity's or a project's
+        # metadata hash at any time: the last change up to the last block, else the registration's.
+        metadata_changes = "activity_metadata_changes" if table.name == "activities" else "project_metadata_changes"
+        changed = {"metadata_hash": _latest("metadata_hash", metadata_changes, kind, "x.metadata_hash")}
+        if table.name == "activities":
+            changed["designated"] = _latest("designated", "activity_designations", "activity_id", "x.designated")
         columns = [
             *prov,
             *(DbColumn(n, changed.get(n, f"x.{n}"), _db_kind(table, n)) for n in own),

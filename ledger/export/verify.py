@@ -17,7 +17,8 @@
    and ``ActivityDesignationSet`` logs from the deployment on, read before the range when it starts
    later) and the issuer from its batch's ``BatchRecorded`` log. Entity tables (regions, activities,
    projects) are rebuilt from their registration and change logs from the deployment on, with
-   their state at the last block. Each row whose fields differ,
+   their state at the last block (designation and metadata hash: the last change, else the
+   registration's). Each row whose fields differ,
    each file row with no log, and each log with no row is a :class:`Discrepancy` naming the file,
    the 1-based data row and the field. Revocations are taken into account: a record's ``revoked``
    flag and reference must match the chain's revocation at or before the last block.
@@ -823,25 +824,30 @@ def _entity_rows(
             if mapper.keep(t, values):
                 rows[region] = mapper.canon_row(t, values)
         return rows
-    registrations, closures = (
-        ("activity_registrations", "activity_closures")
+    registrations, closures, metadata_changes, key = (
+        ("activity_registrations", "activity_closures", "activity_metadata_changes", "activity_id")
         if t.name == "activities"
-        else ("project_registrations", "project_closures")
+        else ("project_registrations", "project_closures", "project_metadata_changes", "project_id")
     )
     closed_at: dict[int, int] = {}
     for r in collected.get(closures, []):
         entity, block = int(r[_PROV]), int(r[2])
         if block <= to_block:
             closed_at[entity] = min(block, closed_at.get(entity, block))
-    # An activity's designation as of the last block: its last ActivityDesignationSet, if any.
-    designated_at = _at(registrations, "designated") if t.name == "activities" else None
-    designations = latest("activity_designations", "activity_id", "designated") if designated_at else {}
+    # The state as of the last block: an activity's designation (its last ActivityDesignationSet), an
+    # activity's or a project's metadata hash (its last Activity/ProjectMetadataChanged), if any.
+    changes: list[tuple[int, dict[int, Any]]] = [
+        (_at(registrations, "metadata_hash"), latest(metadata_changes, key, "metadata_hash"))
+    ]
+    if t.name == "activities":
+        changes.append((_at(registrations, "designated"), latest("activity_designations", key, "designated")))
     for registered in collected.get(registrations, []):
         entity = int(registered[_PROV])
         closed = closed_at.get(entity)
         r = registered
-        if designated_at is not None and entity in designations:
-            r = (*r[:designated_at], designations[entity], *r[designated_at + 1 :])
+        for at, latest_values in changes:
+            if entity in latest_values:
+                r = (*r[:at], latest_values[entity], *r[at + 1 :])
         values = (*r, closed is not None, closed)
         if mapper.keep(t, values):
             rows[entity] = mapper.canon_row(t, values)

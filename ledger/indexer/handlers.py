@@ -170,6 +170,10 @@ def _activity_designation_set(a: dict[str, Any], ctx: LogContext, out: Sink) -> 
         )
 
 
+def _activity_metadata_changed(a: dict[str, Any], ctx: LogContext, out: Sink) -> None:
+    out.row("activity_metadata_changes", (a["activityId"], a["region"], a["metadataHash"], a["admin"]))
+
+
 def _activity_closed(a: dict[str, Any], ctx: LogContext, out: Sink) -> None:
     out.row("activity_closures", (a["activityId"], a["region"], a["admin"]))
 
@@ -224,6 +228,10 @@ def _project_registered(a: dict[str, Any], ctx: LogContext, out: Sink) -> None:
     out.row("project_registrations", (a["projectId"], a["region"], a["metadataHash"], a["admin"]))
 
 
+def _project_metadata_changed(a: dict[str, Any], ctx: LogContext, out: Sink) -> None:
+    out.row("project_metadata_changes", (a["projectId"], a["region"], a["metadataHash"], a["admin"]))
+
+
 def _project_closed(a: dict[str, Any], ctx: LogContext, out: Sink) -> None:
     out.row("project_closures", (a["projectId"], a["region"], a["admin"]))
 
@@ -259,12 +267,14 @@ HANDLERS: dict[str, Handler] = {
     "TsunagariLedger:EIP712DomainChanged": _domain_changed,
     "TsunagariLedger:ActivityRegistered": _activity_registered,
     "TsunagariLedger:ActivityDesignationSet": _activity_designation_set,
+    "TsunagariLedger:ActivityMetadataChanged": _activity_metadata_changed,
     "TsunagariLedger:ActivityClosed": _activity_closed,
     "TsunagariLedger:ContributionRecorded": _contribution_recorded,
     "TsunagariLedger:BatchRecorded": _batch_recorded,
     "TsunagariLedger:ContributionRevoked": _contribution_revoked,
     "TsunagariLedger:CoinsExpired": _coins_expired,
     "TsunagariLedger:ProjectRegistered": _project_registered,
+    "TsunagariLedger:ProjectMetadataChanged": _project_metadata_changed,
     "TsunagariLedger:ProjectClosed": _project_closed,
     "TsunagariLedger:ProjectSupported": _project_supported,
     "TsunagariLedger:SupportNonceCancelled": _support_nonce_cancelled,
@@ -287,12 +297,14 @@ EVENT_TABLE: dict[str, str] = {
     "EIP712DomainChanged": "domain_changes",
     "ActivityRegistered": "activity_registrations",
     "ActivityDesignationSet": "activity_designations",
+    "ActivityMetadataChanged": "activity_metadata_changes",
     "ActivityClosed": "activity_closures",
     "ContributionRecorded": "contributions",
     "BatchRecorded": "batches",
     "ContributionRevoked": "revocations",
     "CoinsExpired": "coin_expiries",
     "ProjectRegistered": "project_registrations",
+    "ProjectMetadataChanged": "project_metadata_changes",
     "ProjectClosed": "project_closures",
     "ProjectSupported": "supports",
     "SupportNonceCancelled": "support_nonce_cancellations",

@@ -47,6 +47,7 @@ from ledger.db.engine import write_transaction
 from ledger.relay.sender import Fees, SignedAttempt
 
 __all__ = [
+    "region_claims_since",
     "ClaimStatus",
     "BatchStatus",
     "BatchKind",
@@ -406,6 +407,16 @@ def claim_counts(conn: Connection, activity_id: int) -> dict[str, int]:
     by_status = {str(r.status): int(r.n) for r in rows}
     rejected = by_status.pop("rejected", 0)
     return {"accepted": sum(by_status.values()), "confirmed": by_status.get("confirmed", 0), "rejected": rejected}
+
+
+def region_claims_since(conn: Connection, region: int, since_ms: int) -> int:
+    """Claims (not rejected) accepted in ``region`` since ``since_ms``: the console's "today"."""
+    return int(
+        conn.execute(
+            text("SELECT COUNT(*) FROM claims WHERE region = :r AND accepted_at_ms >= :s AND status != 'rejected'"),
+            {"r": region, "s": since_ms},
+        ).scalar_one()
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -124,7 +124,7 @@ def test_every_language_has_the_same_keys_and_placeholders() -> None:
 
 def test_pages_and_scripts_use_no_missing_message() -> None:
     used: dict[str, set[str]] = {}
-    for path in [*TEMPLATES.glob("*.html"), *SCRIPTS]:
+    for path in [*TEMPLATES.rglob("*.html"), *SCRIPTS]:
         for key in MESSAGE_USE.findall(path.read_text(encoding="utf-8")):
             used.setdefault(key, set()).add(path.name)
     # keys the scripts build from a code or state
@@ -136,7 +136,14 @@ def test_pages_and_scripts_use_no_missing_message() -> None:
         messages = catalogue(lang).messages
         missing = sorted(k for k in (set(used) - prefixes) | dynamic if k not in messages)
         assert not missing, f"api/locales/{lang}.json lacks {missing}"
-    assert prefixes <= {"error.", "state.", "kiosk.state_"}, f"unexpected built keys: {prefixes}"
+    # the console builds keys from a code (console.error.<code>, console.nav.<key>...): each such
+    # prefix must have messages in every language
+    console_prefixes = {p for p in prefixes if p.startswith("console.")}
+    for lang in LANGUAGES:
+        messages = catalogue(lang).messages
+        empty = sorted(p for p in console_prefixes if not any(k.startswith(p) for k in messages))
+        assert not empty, f"no {lang} messages for the built keys {empty}"
+    assert prefixes - console_prefixes <= {"error.", "state.", "kiosk.state_"}, f"unexpected built keys: {prefixes}"
 
 
 def test_the_brief_wording_of_an_expired_code() -> None:

@@ -2,8 +2,8 @@
 
 Two histories: tests/indexer's ``build_history`` (months of records, a revocation, supports, a
 transfer) and :func:`build_v2_history`, which adds what ledger v2 brought (units, designations,
-coin expiry, signature nonces, the platform's region pause) so that every table and column of the
-export has rows to check. Each is built once per module and never changed by a test (exports and
+coin expiry, signature nonces, the platform's region pause, metadata changes) so that every table
+and column of the export has rows to check. Each is built once per module and never changed by a test (exports and
 verification only read the chain and the index), so no snapshot/revert is needed.
 """
 
@@ -29,6 +29,9 @@ from tests.indexer.test_indexer import NAGAOKA, TATEYAMA, History, build_history
 
 DAY = 86_400
 EXPIRY_DAYS = 7  # 長岡's coin period in build_v2_history
+# The help activity's text, changed before it started and again after its records; the project's, once.
+HELP_METADATA = (b"\x0a" * 32, b"\x0b" * 32)
+PROJECT_METADATA = b"\x0c" * 32
 
 
 @dataclass
@@ -45,7 +48,8 @@ def build_v2_history(devnet: Devnet) -> V2History:
     """Ledger v2's features, each at least once: records of hours and days, an activity designated after
     its registration, 長岡's coins expiring (two people's lapse counted by their next records), a
     support sent directly (no nonce) and one signed (nonce 0), a cancelled nonce, a revocation with
-    its claim id, a transfer, and a region paused by the platform and by its admin."""
+    its claim id, a transfer, a region paused by the platform and by its admin, and the help
+    activity's and the project's texts changed (:data:`HELP_METADATA`, :data:`PROJECT_METADATA`)."""
     platform, relayer, admin = dev_account(0), dev_account(1), dev_account(2)
     deployment = deploy_ledger(devnet.w3, platform)
     client = LedgerClient(devnet.w3, deployment.ledger, poll_s=0.01)
@@ -61,6 +65,7 @@ def build_v2_history(devnet: Devnet) -> V2History:
         ActivitySpec(TATEYAMA, ContributionKind.VOLUNTEERING, 100, now + 3600, ends, unit=RewardUnit.HOUR, max_units=8),
     )
     client.set_activity_designated(admin, help_activity, True)
+    client.set_activity_metadata(admin, help_activity, HELP_METADATA[0])
     stay = ActivitySpec(
         TATEYAMA, ContributionKind.TELEWORK, 50, now - DAY, ends, designated=True, unit=RewardUnit.DAY, max_units=14
     )
@@ -81,11 +86,13 @@ def build_v2_history(devnet: Devnet) -> V2History:
         ],
     )
     client.record_batch(relayer, NAGAOKA, [RecordInput(p.address, festival, 4 + i) for i, p in enumerate(people)])
+    client.set_activity_metadata(admin, help_activity, HELP_METADATA[1])
     client.set_region_paused(platform, NAGAOKA, True)
     client.set_region_paused(platform, NAGAOKA, False)
     client.set_region_paused(admin, TATEYAMA, True)
     client.set_region_paused(admin, TATEYAMA, False)
     project = client.register_project(admin, TATEYAMA, b"\x07" * 32)
+    client.set_project_metadata(admin, project, PROJECT_METADATA)
     client.support(p0, project, 100)
     request = SupportRequest(p1.address, project, 200, 0, now + 10 * DAY)
     client.support_by_sig(relayer, request, sign_support(p1, request, devnet.w3.eth.chain_id, client.address))

@@ -1,5 +1,5 @@
 """What ledger v2 added, exported and verified: units, designations, coin expiry, signature nonces,
-the platform's region pause (``build_v2_history`` in tests/export/conftest.py).
+the platform's region pause, metadata changes (``build_v2_history`` in tests/export/conftest.py).
 
 Every event table is compared with the index row for row; entity, derived and aggregate columns
 against the index's views and the chain; and verify must pass on whole and partial ranges and
@@ -23,7 +23,15 @@ from ledger.export.dataset import _snapshot, _write_export
 from ledger.export.schema import PROVENANCE
 from ledger.export.writers import FolderTarget
 from ledger.indexer.handlers import TABLE_COLUMNS
-from tests.export.conftest import EXPIRY_DAYS, Indexed, V2History, build_v2_history, indexed_history
+from tests.export.conftest import (
+    EXPIRY_DAYS,
+    HELP_METADATA,
+    PROJECT_METADATA,
+    Indexed,
+    V2History,
+    build_v2_history,
+    indexed_history,
+)
 from tests.indexer.test_indexer import NAGAOKA, TATEYAMA
 
 SALT = bytes(range(50, 82))
@@ -83,6 +91,7 @@ def test_every_event_table_holds_the_index_rows(v2_indexed: Indexed, tmp_path: P
     counts = manifest["row_counts"]
     assert (counts["coin_expiries"], counts["activity_designations"], counts["region_expiry_settings"]) == (2, 1, 1)
     assert counts["support_nonce_cancellations"] == 1 and counts["undecodable_logs"] == 0
+    assert (counts["activity_metadata_changes"], counts["project_metadata_changes"]) == (2, 1)
 
 
 def test_v2_fields_say_what_happened_on_chain(v2_indexed: Indexed, tmp_path: Path) -> None:
@@ -117,6 +126,15 @@ def test_v2_fields_say_what_happened_on_chain(v2_indexed: Indexed, tmp_path: Pat
     }
     assert activities[h.help_activity] == (True, 1, 8) and activities[h.stay_activity] == (True, 2, 14)
     assert activities[h.festival] == (False, 0, 1)
+    # Metadata hashes: the last change, else the registration's; every change is a row.
+    hashes = {r["activity_id"]: r["metadata_hash"] for r in parquet_rows(folder, "activities")}
+    assert hashes[h.help_activity] == "0x" + HELP_METADATA[1].hex() and hashes[h.festival] == "0x" + "00" * 32
+    changes = [(r["activity_id"], r["metadata_hash"]) for r in parquet_rows(folder, "activity_metadata_changes")]
+    assert changes == [(h.help_activity, "0x" + m.hex()) for m in HELP_METADATA]
+    [project] = parquet_rows(folder, "projects")
+    assert (project["project_id"], project["metadata_hash"]) == (h.project, "0x" + PROJECT_METADATA.hex())
+    [change] = parquet_rows(folder, "project_metadata_changes")
+    assert (change["project_id"], change["metadata_hash"]) == (h.project, "0x" + PROJECT_METADATA.hex())
     units = [(r["unit"], r["unit_en"]) for r in parquet_rows(folder, "reward_units")]
     assert units == [(0, "per participation"), (1, "per hour"), (2, "per day")]
 
@@ -126,14 +144,21 @@ def test_entities_match_the_index_views(v2_indexed: Indexed, tmp_path: Path) -> 
     with v2_indexed.engine.connect() as conn:
         regions = {r[0]: (r[1], r[2], r[3]) for r in conn.execute(
             text("SELECT region, paused, transfers_enabled, expiry_days FROM regions"))}  # fmt: skip
-        activities = {r[0]: (bool(r[1]), r[2], r[3], bool(r[4])) for r in conn.execute(
-            text("SELECT activity_id, designated, unit, max_units, closed FROM activities"))}  # fmt: skip
+        activities = {r[0]: (bool(r[1]), r[2], r[3], bool(r[4]), r[5]) for r in conn.execute(text(
+            "SELECT activity_id, designated, unit, max_units, closed, metadata_hash FROM activities"))}  # fmt: skip
+        projects = {r[0]: (bool(r[1]), r[2]) for r in conn.execute(
+            text("SELECT project_id, closed, metadata_hash FROM projects"))}  # fmt: skip
     exported = parquet_rows(tmp_path / "out", "regions")
     assert {r["region"]: (r["paused"], r["transfers_enabled"], r["expiry_days"]) for r in exported} == {
         k: (bool(a), bool(b), c) for k, (a, b, c) in regions.items()
     }
     exported = parquet_rows(tmp_path / "out", "activities")
-    assert {r["activity_id"]: (r["designated"], r["unit"], r["max_units"], r["closed"]) for r in exported} == activities
+    assert {
+        r["activity_id"]: (r["designated"], r["unit"], r["max_units"], r["closed"], r["metadata_hash"])
+        for r in exported
+    } == activities
+    exported = parquet_rows(tmp_path / "out", "projects")
+    assert {r["project_id"]: (r["closed"], r["metadata_hash"]) for r in exported} == projects
 
 
 def test_coin_movements_include_expiries_and_add_up_to_the_balances(v2_indexed: Indexed, tmp_path: Path) -> None:
@@ -180,7 +205,16 @@ def test_a_v2_export_verifies(v2_indexed: Indexed, tmp_path: Path, fmt: str) -> 
     manifest = export(v2_indexed, tmp_path / "out", format=fmt, salt=SALT)
     report = verify_export(tmp_path / "out", v2_indexed.rpc, SALT)
     assert report.ok, report.lines()
-    for name in ("contributions", "coin_expiries", "activity_designations", "support_nonce_cancellations", "regions"):
+    for name in (
+        "contributions",
+        "coin_expiries",
+        "activity_designations",
+        "activity_metadata_changes",
+        "project_metadata_changes",
+        "support_nonce_cancellations",
+        "regions",
+        "projects",
+    ):
         assert report.checked[f"rows:{name}"] == manifest["row_counts"][name] > 0, name
     without = verify_export(tmp_path / "out", v2_indexed.rpc)
     assert without.ok, without.lines()
@@ -205,6 +239,31 @@ def test_a_range_that_starts_after_the_registrations_verifies(v2_indexed: Indexe
     assert report.checked["rows:contributions"] == 8
 
 
+def test_metadata_hashes_are_the_last_change_up_to_the_last_block(v2_indexed: Indexed, tmp_path: Path) -> None:
+    """A range that ends between two changes of a text holds the first: the activity as of that block."""
+    h = history(v2_indexed)
+    with v2_indexed.engine.connect() as conn:
+        first, second = conn.execute(
+            text("SELECT block_number FROM activity_metadata_changes ORDER BY block_number, log_index")
+        ).scalars()
+    assert first < second
+    manifest = export(v2_indexed, tmp_path / "out", format="csv", salt=SALT, to_block=second - 1)
+    assert manifest["row_counts"]["activity_metadata_changes"] == 1
+    with open(tmp_path / "out" / "activities.csv", newline="", encoding="utf-8") as handle:
+        hashes = {int(r["activity_id"]): r["metadata_hash"] for r in csv.DictReader(handle)}
+    assert hashes[h.help_activity] == "0x" + HELP_METADATA[0].hex()
+    report = verify_export(tmp_path / "out", v2_indexed.rpc, SALT)
+    assert report.ok, report.lines()
+    # A range that starts after both changes still takes the hash from them (read from the deployment on).
+    manifest = export(v2_indexed, tmp_path / "late", format="csv", salt=SALT, from_block=second + 1)
+    assert manifest["row_counts"]["activity_metadata_changes"] == 0
+    with open(tmp_path / "late" / "activities.csv", newline="", encoding="utf-8") as handle:
+        hashes = {int(r["activity_id"]): r["metadata_hash"] for r in csv.DictReader(handle)}
+    assert hashes[h.help_activity] == "0x" + HELP_METADATA[1].hex()
+    report = verify_export(tmp_path / "late", v2_indexed.rpc, SALT)
+    assert report.ok, report.lines()
+
+
 def test_a_region_export_names_no_people_of_other_regions(v2_indexed: Indexed, tmp_path: Path) -> None:
     manifest = export(v2_indexed, tmp_path / "out", format="parquet", salt=SALT, regions=(TATEYAMA,))
     counts = manifest["row_counts"]
@@ -226,6 +285,11 @@ def test_a_region_export_names_no_people_of_other_regions(v2_indexed: Indexed, t
         ("regions", "expiry_days", "30"),
         ("activities", "designated", "false"),
         ("region_pause_changes", "by_platform", "false"),
+        ("activity_metadata_changes", "metadata_hash", "0x" + "0d" * 32),
+        ("project_metadata_changes", "metadata_hash", "0x" + "0d" * 32),
+        # the first change's or the registration's hash: no longer the one at the last block
+        ("activities", "metadata_hash", "0x" + HELP_METADATA[0].hex()),
+        ("projects", "metadata_hash", "0x" + "07" * 32),
     ],
 )
 def test_an_edited_v2_field_is_named(v2_indexed: Indexed, tmp_path: Path, table: str, field: str, value: str) -> None:

@@ -1,0 +1,186 @@
+"""What every console page shares: the session dependencies (pages redirect to sign-in; forms
+check the CSRF token and the origin), rendering with the region's navigation, notices after an
+action (``?done=<key>``) and the error page.
+
+A form carries the session's CSRF token in a hidden ``csrf_token`` field (``csrf_field()`` in a
+template); a script's ``fetch`` sends it as ``X-CSRF-Token``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+from typing import Annotated, Any, Final
+from urllib.parse import quote
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup, escape
+
+from api.deps import SESSION_COOKIE, EngineDep, check_origin, session_of
+from api.errors import ApiError
+from api.i18n import pick_language
+from api.routes.pages import render_page, templates
+from ledger.municipalities import municipality_name
+from ledger.staff import sessions
+from ledger.staff.errors import SessionInvalid
+from ledger.staff.roles import ROLE_LABELS, Permission
+
+__all__ = [
+    "ConsoleSession",
+    "ConsoleForm",
+    "parse_region",
+    "region_path",
+    "region_label",
+    "render_console",
+    "redirect_to",
+    "console_error_page",
+    "require_region",
+    "set_session_cookie",
+    "NAV",
+]
+
+CONSOLE_MESSAGES: Final = ("common.", "console.")
+JST: Final = timezone(timedelta(hours=9))
+
+
+def _jst(timestamp: int | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """Unix seconds as a JST date and time (the console shows every time in JST)."""
+    return "—" if timestamp is None else datetime.fromtimestamp(int(timestamp), JST).strftime(fmt)
+
+
+templates.env.filters["jst"] = _jst
+
+# (key, path under /console/regions/<code>, permission to see it)
+NAV: Final[tuple[tuple[str, str, Permission], ...]] = (
+    ("overview", "", "read"),
+    ("activities", "/activities", "read"),
+    ("projects", "/projects", "read"),
+    ("audit", "/audit", "read"),
+    ("reports", "/reports", "read"),
+    ("issuers", "/issuers", "issuers"),
+    ("staff", "/staff", "staff"),
+)
+
+
+def parse_region(code: str) -> int:
+    """A JIS X 0402 code from a URL: five digits (``01634``) or without the leading zero."""
+    if not code.isdigit() or not 1 <= len(code) <= 6 or int(code) < 1:
+        raise ApiError(404, "not_found", f"no region {code[:12]!r}")
+    return int(code)
+
+
+def region_path(region: int) -> str:
+    return f"/console/regions/{region:05d}"
+
+
+def region_label(region: int, lang: str) -> str:
+    name = municipality_name(region, lang)
+    return f"{name}（{region:05d}）" if name else f"{region:05d}"
+
+
+async def _console_session(request: Request, engine: EngineDep) -> sessions.Session:
+    return await asyncio.to_thread(session_of, request, engine)
+
+
+async def _console_form(request: Request, engine: EngineDep) -> sessions.Session:
+    """A state-changing console request: signed in, from our origin, with the session's CSRF token."""
+    session = await _console_session(request, engine)
+    check_origin(request)
+    form = await request.form()
+    token = form.get("csrf_token")
+    sessions.check_csrf(session, token if isinstance(token, str) else request.headers.get("x-csrf-token"))
+    return session
+
+
+ConsoleSession = Annotated[sessions.Session, Depends(_console_session)]
+ConsoleForm = Annotated[sessions.Session, Depends(_console_form)]
+
+
+def require_region(session: sessions.Session, code: str, permission: Permission = "read") -> int:
+    """The region of a console URL, if the signed-in account may ``permission`` in it."""
+    region = parse_region(code)
+    session.actor.require(permission, region)
+    return region
+
+
+def render_console(
+    request: Request,
+    template: str,
+    context: dict[str, Any],
+    session: sessions.Session | None,
+    *,
+    region: int | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    """Render a console page (``console/base.html`` layout) with the navigation of ``region``."""
+    lang, _ = pick_language(request)
+    nav = []
+    if session is not None and region is not None:
+        actor = session.actor
+        nav = [(key, region_path(region) + path) for key, path, perm in NAV if actor.can(perm)]
+    done = request.query_params.get("done", "")
+    csrf = session.csrf_token if session is not None else ""
+    response = render_page(
+        request,
+        template,
+        {
+            "page": "console",
+            "session": session,
+            "account": session.account if session else None,
+            "role_label": (
+                ROLE_LABELS.get(session.account.role, ("", ""))[0 if lang == "ja" else 1] if session else ""
+            ),
+            "region": region,
+            "region_code": f"{region:05d}" if region is not None else "",
+            "region_name": region_label(region, lang) if region is not None else "",
+            "nav": nav,
+            "current_path": request.url.path,
+            "done": done if done.replace("_", "").isalnum() else "",
+            "csrf_token": csrf,
+            "csrf_field": lambda: Markup('<input type="hidden" name="csrf_token" value="{}">').format(escape(csrf)),
+            **context,
+        },
+        script_messages=CONSOLE_MESSAGES,
+    )
+    response.status_code = status
+    return response
+
+
+def set_session_cookie(request: Request, response: Response, value: str, max_age: int) -> None:
+    """The session cookie: HttpOnly, SameSite=Lax, Secure over https (or when configured)."""
+    secure = request.app.state.settings.console.secure_cookie
+    response.set_cookie(
+        SESSION_COOKIE,
+        value,
+        max_age=max_age,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https" if secure is None else secure,
+    )
+
+
+def redirect_to(url: str, done: str | None = None) -> RedirectResponse:
+    """After a successful form post: 303 to ``url`` with a notice key (Post/Redirect/Get)."""
+    if done:
+        url = f"{url}{'&' if '?' in url else '?'}done={quote(done)}"
+    return RedirectResponse(url, status_code=303)
+
+
+def console_error_page(request: Request, exc: Exception, status: int, code: str) -> Response:
+    """Errors on console pages: sign-in again for a missing or expired session, else a page that
+    says what went wrong (the JSON endpoints keep the JSON shape)."""
+    if isinstance(exc, SessionInvalid):
+        target = request.url.path if request.method == "GET" else "/console"
+        response: Response = RedirectResponse(f"/console/login?next={quote(target)}", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+    message = exc.message if isinstance(exc, ApiError) else str(exc)
+    return render_console(
+        request,
+        "console/error.html",
+        {"status": status, "code": code, "message": message},
+        getattr(request.state, "console_session", None),
+        status=status,
+    )
