@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from eth_utils.address import to_checksum_address
 from sqlalchemy import Engine, text
 
 from ledger.db.engine import write_transaction
@@ -22,7 +24,7 @@ from ledger.staff import accounts
 from ledger.staff.passwords import hash_password
 from ledger.staff.roles import Actor
 
-__all__ = ["DevSignIn", "ensure_dev_sign_in", "DEVNET_CHAIN_ID"]
+__all__ = ["DevSignIn", "ensure_dev_sign_in", "label_operator_keys", "DEVNET_CHAIN_ID"]
 
 DEVNET_CHAIN_ID = 31337
 
@@ -77,3 +79,20 @@ def ensure_dev_sign_in(engine: Engine, settings: Settings, chain_id: int) -> Dev
                 text("UPDATE staff_invites SET used_at = created_at WHERE account_id = :i"), {"i": invite.account_id}
             )
     return DevSignIn(password, path, logins)
+
+
+def label_operator_keys(engine: Engine, labels: dict[str, str]) -> None:
+    """Give the server's operator addresses a human label in every region (once; a label staff
+    changed in the console stays), so the audit names them instead of showing hex."""
+    now = int(time.time())
+    with write_transaction(engine) as conn:
+        regions = [int(r[0]) for r in conn.execute(text("SELECT DISTINCT region FROM region_registrations"))]
+        for region in regions:
+            for address, label in labels.items():
+                conn.execute(
+                    text(
+                        "INSERT INTO issuer_labels (region, address, label, updated_at) VALUES (:r, :a, :l, :t) "
+                        "ON CONFLICT DO NOTHING"
+                    ),
+                    {"r": region, "a": to_checksum_address(address), "l": label, "t": now},
+                )

@@ -1248,7 +1248,7 @@ def _run_demo(
 def _serve_demo(ctx: Any, engine: Any, as_json: bool) -> None:
     from ledger.checkin.service import build_checkin
     from ledger.demo import ensure_kiosk_activity
-    from ledger.demo_console import ensure_dev_sign_in
+    from ledger.demo_console import ensure_dev_sign_in, label_operator_keys
     from scripts.serve import serve_all
 
     settings = _settings()
@@ -1258,6 +1258,13 @@ def _serve_demo(ctx: Any, engine: Any, as_json: bool) -> None:
     kiosk = _guarded(lambda: service.kiosk_link(activity)).url
     base = service.public_url
     dev = _guarded(lambda: ensure_dev_sign_in(engine, settings, ctx.chain_id))
+    label_operator_keys(
+        engine,
+        {
+            ctx.operator("relayer").address: "中継サーバー（チェックインの記録）",
+            ctx.operator("region-admin").address: "地域管理者の運用鍵（サーバー）",
+        },
+    )
     admins = ", ".join(login for login, region in dev.logins if region is not None)
 
     def announce() -> None:

@@ -3,6 +3,7 @@
     python -m scripts.screenshots                      # a running demo (`tsunagari demo`, :8000)
     python -m scripts.screenshots --url http://127.0.0.1:PORT --db-url sqlite:///…/tsunagari.db
     python -m scripts.screenshots --sample             # build a sample year on anvil and serve it
+    python -m scripts.screenshots --console            # the staff console of a running demo (館山市)
 
 The participant shown is ``--person`` or, read from the index database (``--db-url``, else the
 configured ``TSUNAGARI_DB__URL``), the one tied to the most regions; the region is ``--region`` or
@@ -130,6 +131,68 @@ def shoot(base: str, out: Path, person: str | None, region: int | None, langs: t
     return written
 
 
+CONSOLE_PAGES = {
+    "overview": "",
+    "activities": "/activities",
+    "activity-new": "/activities/new",
+    "activity": "/activities/{activity}",
+    "projects": "/projects",
+    "issuers": "/issuers",
+    "staff": "/staff",
+    "audit": "/audit?tab=revocations",
+    "reports": "/reports",
+    "report": "/reports/{month}",
+}
+
+
+def shoot_console(base: str, out: Path, region: int, password: str) -> list[Path]:
+    """The staff console, signed in as the demo's admin of ``region`` (the development sign-in of
+    ``tsunagari demo``: devnet only), at desktop and phone width, into ``console-<page>-<size>.png``."""
+    from datetime import datetime, timedelta, timezone
+
+    home = f"{base}/console/regions/{region:05d}"
+    last_month = (datetime.now(timezone(timedelta(hours=9))).replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+    written: list[Path] = []
+    problems: list[str] = []
+    out.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM)
+        try:
+            for size, options in SIZES.items():
+                context = browser.new_context(locale="ja-JP", reduced_motion="reduce", **options)  # type: ignore[arg-type]
+                page = context.new_page()
+                page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+                page.on("pageerror", lambda error: problems.append(str(error)))
+                page.goto(f"{base}/console/login", wait_until="networkidle")
+                page.locator("#login").fill(f"admin-{region:05d}")
+                page.locator("#password").fill(password)
+                page.locator("form button[type=submit]").click()
+                page.wait_for_url(f"{home}*")
+                page.goto(f"{home}/activities")
+                link = page.locator("main table a[href*='/activities/']").first
+                activity = (link.get_attribute("href") or "/0").rsplit("/", 1)[1]
+                if size == "desktop":
+                    target = out / f"console-login-{size}.png"
+                    login = context.browser.new_context(locale="ja-JP", **options) if context.browser else None  # type: ignore[arg-type]
+                    if login is not None:
+                        blank = login.new_page()
+                        blank.goto(f"{base}/console/login", wait_until="networkidle")
+                        blank.screenshot(path=str(target), full_page=True)
+                        written.append(target)
+                        login.close()
+                for name, path in CONSOLE_PAGES.items():
+                    page.goto(home + path.format(activity=activity, month=last_month), wait_until="networkidle")
+                    target = out / f"console-{name}-{size}.png"
+                    page.screenshot(path=str(target), full_page=True)
+                    written.append(target)
+                context.close()
+        finally:
+            browser.close()
+    if problems:
+        raise SystemExit("console errors:\n" + "\n".join(problems))
+    return written
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default="http://127.0.0.1:8000", help="where the pages are served")
@@ -139,7 +202,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--english", action="store_true", help="also take the English pages")
     parser.add_argument("--sample", action="store_true", help="build a sample year on anvil and serve it")
+    parser.add_argument(
+        "--console",
+        action="store_true",
+        help="the staff console instead, signed in with the running demo's development sign-in",
+    )
     args = parser.parse_args(argv)
+    if args.console:
+        from ledger.settings import get_settings
+
+        secret = get_settings().checkin.secret_file.parent / "console-dev-password"
+        region = args.region or 12205
+        for path in shoot_console(args.url.rstrip("/"), args.out, region, secret.read_text().strip()):
+            print(path)
+        return
     langs = ("ja", "en") if args.english else ("ja",)
 
     def run(base: str, db_url: str | None) -> None:

@@ -1,7 +1,9 @@
 """The researcher export over HTTP: the same dataset as ``tsunagari export``, streamed as a ZIP.
 
 The ZIP is produced while it is sent (rows are read in chunks), so memory stays flat whatever the
-size. The salt behind the person ids stays on the server: a researcher gets pseudonymous ids that
+size. Researcher and platform keys may export; so may a region's admin (an operator key or a
+signed-in console account with the ``export`` permission), for its own region only. The salt
+behind the person ids stays on the server: a researcher gets pseudonymous ids that
 cannot be joined with another export, and can still verify counts and every non-personal field.
 """
 
@@ -10,30 +12,27 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 from sqlalchemy import text
 from starlette.background import BackgroundTask
 
-from api.deps import EngineDep, SettingsDep, require
+from api.deps import ActorDep, EngineDep, SettingsDep
 from api.errors import ApiError
-from ledger.auth import Credential
 from ledger.chain.deploy import load_deployment
 from ledger.export import ExportOptions, stream_export_zip
 
 router = APIRouter(prefix="/api/v1/export", tags=["export"])
 
-Researcher = Annotated[Credential, Depends(require("researcher", "platform"))]
-
 
 @router.get(
     "",
-    summary="Download the export as a ZIP (researcher or platform key)",
+    summary="Download the export as a ZIP (researcher or platform key; a region admin: its region)",
     response_class=StreamingResponse,
     responses={200: {"content": {"application/zip": {}}}},
 )
 def download_export(
-    credential: Researcher,
+    actor: ActorDep,
     engine: EngineDep,
     settings: SettingsDep,
     format: Annotated[Literal["csv", "parquet", "jsonl"], Query(description="file format")] = "parquet",
@@ -44,11 +43,12 @@ def download_export(
     region: Annotated[list[int] | None, Query(description="regions to keep (repeatable)")] = None,
     table: Annotated[list[str] | None, Query(description="tables to export (repeatable)")] = None,
 ) -> StreamingResponse:
+    actor.require("export")
     regions = tuple(region) if region else None
-    if credential.region is not None:  # a key scoped to a region exports that region only
-        if regions is not None and set(regions) != {credential.region}:
-            raise ApiError(403, "forbidden", f"this key may export region {credential.region} only")
-        regions = (credential.region,)
+    if actor.region is not None:  # a key or account scoped to a region exports that region only
+        if regions is not None and set(regions) != {actor.region}:
+            raise ApiError(403, "forbidden", f"this key may export region {actor.region} only")
+        regions = (actor.region,)
     with engine.connect() as conn:
         chain_id = conn.execute(text("SELECT MIN(chain_id) FROM indexer_checkpoints")).scalar()
     if chain_id is None:

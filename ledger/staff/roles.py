@@ -11,7 +11,8 @@ viewer     reads the console of its region (the audit without revocation notes)
 =========  =====================================================================================
 
 API keys act the same way: an ``operator`` key is its region's admin, a ``platform`` key a
-platform operator, a ``researcher`` key may not use the console at all.
+platform operator, a ``researcher`` key may only download the export (of every region, or of the
+one it is scoped to).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ PERMISSIONS: Final[dict[str, frozenset[Permission]]] = {
     "admin": frozenset(("read", "activities", "checkins", "projects", "issuers", "staff", "notes", "export")),
     "staff": frozenset(("read", "activities", "checkins", "projects", "notes")),
     "viewer": frozenset(("read",)),
-    "researcher": frozenset(),
+    "researcher": frozenset(("export",)),
 }
 ROLE_LABELS: Final[dict[str, tuple[str, str]]] = {
     "platform": ("プラットフォーム運営", "platform operator"),

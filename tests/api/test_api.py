@@ -126,7 +126,8 @@ def test_researcher_export_streams_a_verifiable_zip(server: tuple[str, dict[str,
 
     base, keys = server
     with httpx.Client(base_url=base, timeout=60) as http:
-        denied = http.get("/api/v1/export", headers={"Authorization": f"Bearer {keys['operator']}"})
+        operator = {"Authorization": f"Bearer {keys['operator']}"}  # a region admin: its own region only
+        denied = http.get("/api/v1/export", params={"region": 15202}, headers=operator)
         assert denied.status_code == 403 and denied.json()["error"]["code"] == "forbidden"
         assert http.get("/api/v1/export").status_code == 401
         bad = http.get("/api/v1/export", params={"format": "xls"}, headers={"X-API-Key": keys["researcher"]})

@@ -1,5 +1,6 @@
 """Console fixtures: a migrated SQLite file, the app over it (no chain needed for sign-in), and
-helpers to create accounts and sign in through the real forms."""
+helpers to create accounts and sign in through the real forms. The world with a chain is in
+tests/console/world.py."""
 
 from __future__ import annotations
 
@@ -65,6 +66,20 @@ class ConsoleWorld:
         self.clients.append(client)
         return client
 
+    def signed_in(self, login: str, password: str = PASSWORD) -> httpx.Client:
+        """A new browser signed in as ``login`` (an existing account)."""
+        client = self.new_client()
+        assert self.sign_in(client, login, password) == 303
+        return client
+
+    def csrf(self, client: httpx.Client) -> str:
+        """The CSRF token of ``client``'s console session (one a session, on every form)."""
+        return csrf_of(client.get("/console/account").text)
+
+    def json(self, client: httpx.Client) -> dict[str, str]:
+        """Headers for the JSON endpoints with ``client``'s console session: its CSRF token."""
+        return {"X-CSRF-Token": self.csrf(client)}
+
     def close(self) -> None:
         for client in self.clients:
             client.close()
@@ -77,9 +92,10 @@ def csrf_of(html: str) -> str:
 
 
 @contextmanager
-def serving(app: FastAPI) -> Iterator[str]:
-    """``app`` served over real HTTP on 127.0.0.1 in a thread; yields its base URL."""
-    port = free_port()
+def serving(app: FastAPI, port: int | None = None) -> Iterator[str]:
+    """``app`` served over real HTTP on 127.0.0.1 in a thread, on ``port`` (links the app makes
+    itself, such as the kiosk's, name the port its settings give) or a free one; yields its base URL."""
+    port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

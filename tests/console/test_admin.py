@@ -17,21 +17,20 @@ from ledger.console import issuers as issuer_ops
 from ledger.staff import audit
 from ledger.staff.roles import Actor
 from tests.console.conftest import PASSWORD, csrf_of
-from tests.console.test_projects import NAGAOKA, TATEYAMA, A, B, ChainWorld, chain_world_at
+from tests.console.world import NAGAOKA, TATEYAMA, A, B, ChainWorld, chain_world
 
 
 @pytest.fixture(scope="module")
-def chain_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainWorld]:
-    with chain_world_at(tmp_path_factory.mktemp("admin")) as world:
-        yield world
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainWorld]:
+    with chain_world(tmp_path_factory.mktemp("admin")) as found:
+        yield found
 
 
 def _issuer_rows(html: str) -> list[str]:
     return re.findall(r'data-issuer="(0x[0-9a-fA-F]{40})"', html)
 
 
-def test_an_issuer_is_granted_with_a_label_renamed_and_revoked(chain_world: ChainWorld) -> None:
-    world = chain_world
+def test_an_issuer_is_granted_with_a_label_renamed_and_revoked(world: ChainWorld) -> None:
     admin = world.admin("kaito")
     page = admin.get(f"{A}/issuers")
     assert page.status_code == 200
@@ -53,7 +52,7 @@ def test_an_issuer_is_granted_with_a_label_renamed_and_revoked(chain_world: Chai
     listing = admin.get(f"{A}/issuers").text
     assert sorted(_issuer_rows(listing)) == sorted([relayer, address])
     assert "&lt;script&gt;alert(1)&lt;/script&gt;受付タブレット" in listing and "<script>alert(1)" not in listing
-    assert world.history.client.is_issuer(TATEYAMA, address)
+    assert world.chain.is_issuer(TATEYAMA, address)
 
     renamed = admin.post(f"{A}/issuers/{address}/label", data={"csrf_token": csrf, "label": "受付タブレット2"})
     assert renamed.status_code == 303
@@ -65,11 +64,11 @@ def test_an_issuer_is_granted_with_a_label_renamed_and_revoked(chain_world: Chai
     revoked = admin.post(f"{A}/issuers/{address}/revoke", data={"csrf_token": csrf})
     assert revoked.status_code == 303 and revoked.headers["location"].endswith("done=issuer_revoked")
     assert _issuer_rows(admin.get(f"{A}/issuers").text) == [relayer]
-    assert not world.history.client.is_issuer(TATEYAMA, address)
+    assert not world.chain.is_issuer(TATEYAMA, address)
 
     # With the node away, the list comes from the index (here: after indexing the revocation).
     world.index()
-    with world.console.engine.connect() as conn:
+    with world.engine.connect() as conn:
         found, source = issuer_ops.list_issuers(conn, Actor.cli(), TATEYAMA, None)
         entries = audit.entries(conn, TATEYAMA, action_prefix="issuer.")
     assert source == "index" and [i.address for i in found] == [relayer] and found[0].records == 3
@@ -80,7 +79,7 @@ def test_an_issuer_is_granted_with_a_label_renamed_and_revoked(chain_world: Chai
     ]
 
     # The JSON endpoints do the same with an operator key.
-    with httpx.Client(base_url=world.console.base_url, headers=world.bearer("a")) as api:
+    with httpx.Client(base_url=world.base_url, headers=world.bearer("a")) as api:
         other = Account.create().address
         made = api.post(f"/api/v1/regions/{TATEYAMA}/issuers", json={"address": other, "label": "API"})
         assert made.status_code == 201 and made.json()["issuer"] == other
@@ -91,8 +90,7 @@ def test_an_issuer_is_granted_with_a_label_renamed_and_revoked(chain_world: Chai
         assert [i["address"] for i in listed] == [relayer]
 
 
-def test_staff_are_invited_kept_out_of_admin_pages_and_disabled(chain_world: ChainWorld) -> None:
-    world = chain_world
+def test_staff_are_invited_kept_out_of_admin_pages_and_disabled(world: ChainWorld) -> None:
     admin = world.admin("riku")
     page = admin.get(f"{A}/staff")
     assert page.status_code == 200 and "地域管理者" in page.text
@@ -105,7 +103,7 @@ def test_staff_are_invited_kept_out_of_admin_pages_and_disabled(chain_world: Cha
     link = re.search(r'id="invite-link" value="([^"]+)"|value="([^"]+)"[^>]*id="invite-link"', invited.text)
     assert link, invited.text
     url = link.group(1) or link.group(2)
-    assert url.startswith(world.console.base_url + "/console/invite/")
+    assert url.startswith(world.base_url + "/console/invite/")
     assert "&lt;b&gt;蓮&lt;/b&gt;" in invited.text and "<b>蓮</b>" not in invited.text
     assert "招待中" in invited.text
     taken = admin.post(
@@ -113,7 +111,7 @@ def test_staff_are_invited_kept_out_of_admin_pages_and_disabled(chain_world: Cha
     )
     assert taken.status_code == 409 and "すでに使われています" in taken.text
 
-    staff = world.console.new_client()
+    staff = world.new_client()
     token = url.rsplit("/", 1)[1]
     accepted = staff.post(f"/console/invite/{token}", data={"password": PASSWORD, "password_again": PASSWORD})
     assert accepted.status_code == 303
@@ -121,7 +119,7 @@ def test_staff_are_invited_kept_out_of_admin_pages_and_disabled(chain_world: Cha
     assert staff.get(f"{A}/issuers").status_code == 403
     assert staff.get(f"{A}/staff").status_code == 403
     staff_csrf = csrf_of(staff.get(f"{A}/projects").text)
-    headers = {"X-CSRF-Token": staff_csrf}
+    headers = world.json(staff)
     assert staff.get(f"/api/v1/regions/{TATEYAMA}/issuers").status_code == 200  # others read
     assert (
         staff.post(
@@ -135,7 +133,7 @@ def test_staff_are_invited_kept_out_of_admin_pages_and_disabled(chain_world: Cha
 
     listing = admin.get(f"{A}/staff").text
     assert "有効" in listing and "スタッフ" in listing
-    with world.console.engine.connect() as conn:
+    with world.engine.connect() as conn:
         ren_id, admin_id = (
             int(conn.execute(text("SELECT account_id FROM staff_accounts WHERE login = :l"), {"l": login}).scalar_one())
             for login in ("ren@example.jp", "riku")
@@ -162,15 +160,14 @@ def test_staff_are_invited_kept_out_of_admin_pages_and_disabled(chain_world: Cha
     assert patched.status_code == 200 and (patched.json()["role"], patched.json()["status"]) == ("staff", "disabled")
     listed = admin.get(f"/api/v1/regions/{TATEYAMA}/staff").json()
     assert {a["login"] for a in listed} >= {"riku", "ren@example.jp"}
-    with world.console.engine.connect() as conn:
+    with world.engine.connect() as conn:
         actions = {e.action for e in audit.entries(conn, TATEYAMA, action_prefix="staff.")}
     assert {"staff.create", "staff.role", "staff.disable", "staff.enable", "staff.invite"} <= actions
 
 
-def test_another_region_viewers_and_missing_csrf_are_refused(chain_world: ChainWorld) -> None:
-    world = chain_world
+def test_another_region_viewers_and_missing_csrf_are_refused(world: ChainWorld) -> None:
     admin_a = world.admin("mei")
-    viewer_id = world.console.account("mitsu", "viewer", TATEYAMA)
+    viewer_id = world.account("mitsu", "viewer", TATEYAMA)
     admin_b = world.admin("yuto", NAGAOKA)
     csrf_b = csrf_of(admin_b.get(B).text)
     relayer = dev_account(1).address
@@ -207,13 +204,12 @@ def test_another_region_viewers_and_missing_csrf_are_refused(chain_world: ChainW
     assert admin_b.post(f"/api/v1/regions/{TATEYAMA}/staff", json=spy, headers=headers).status_code == 403
     assert admin_b.patch(f"/api/v1/staff/{viewer_id}", json={"disabled": True}, headers=headers).status_code == 403
     assert admin_b.post(f"/api/v1/staff/{viewer_id}/invite", headers=headers).status_code == 403
-    with httpx.Client(base_url=world.console.base_url, headers=world.bearer("b")) as key_b:
+    with httpx.Client(base_url=world.base_url, headers=world.bearer("b")) as key_b:
         assert key_b.get(f"/api/v1/regions/{TATEYAMA}/issuers").status_code == 403
         assert key_b.patch(f"/api/v1/staff/{viewer_id}", json={"disabled": True}).status_code == 403
 
     # A viewer of the region: every POST refused.
-    viewer = world.console.new_client()
-    assert world.console.sign_in(viewer, "mitsu") == 303
+    viewer = world.signed_in("mitsu")
     csrf_v = csrf_of(viewer.get(A).text)
     assert viewer.get(f"{A}/issuers").status_code == 403
     for path, form in posts.items():

@@ -15,15 +15,15 @@ from sqlalchemy import text
 from ledger.console.report import month_range, parse_month
 from ledger.queries import day_int
 from ledger.taxonomy import KIND_LABELS, ContributionKind
-from tests.console.audit_world import ACTIVITY_NAME, NOTE, TATEYAMA, AuditWorld, audit_world
+from tests.console.world import ACTIVITY_NAME, NOTE, TATEYAMA, A, AuditWorld, chain_world, seed_audit
 
 HIDDEN = "メモあり（閲覧権限なし）"
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuditWorld]:
-    with audit_world(tmp_path_factory.mktemp("audit")) as found:
-        yield found
+    with chain_world(tmp_path_factory.mktemp("audit"), months=3, people=6) as found:
+        yield seed_audit(found)
 
 
 def _span(month: str) -> tuple[date, date]:
@@ -32,23 +32,21 @@ def _span(month: str) -> tuple[date, date]:
 
 def test_records_show_names_and_japanese_labels_escaped(world: AuditWorld) -> None:
     staff = world.clients["tateyama-staff"]
-    page = staff.get(f"/console/regions/{TATEYAMA:05d}/audit", params={"month": world.month})
+    page = staff.get(f"{A}/audit", params={"month": world.month})
     assert page.status_code == 200, page.text
     html = page.text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;棚田の草刈り" in html and "<script>alert(1)" not in html
     assert KIND_LABELS[ContributionKind.VOLUNTEERING][0] in html  # ボランティア…, not the bare number
     assert "取消済み" in html and "有効" in html and "担い手活動" in html
     assert "\u2026" in html  # participants as short addresses
-    only = staff.get(
-        f"/console/regions/{TATEYAMA:05d}/audit", params={"month": world.month, "activity": world.activity_id}
-    )
+    only = staff.get(f"{A}/audit", params={"month": world.month, "activity": world.activity_id})
     assert only.text.count("<tr>") == 1 + 3  # header + the three records of the activity
 
     api = staff.get(f"/api/v1/regions/{TATEYAMA}/audit/records", params={"month": world.month, "per_page": 2})
     assert api.status_code == 200, api.text
     body = api.json()
     start, end = _span(world.month)
-    with world.engine.connect() as conn:
+    with world.world.engine.connect() as conn:
         total = conn.execute(
             text("SELECT COUNT(*) FROM contributions WHERE region = :r AND day BETWEEN :a AND :b"),
             {"r": TATEYAMA, "a": day_int(start), "b": day_int(end)},
@@ -59,7 +57,7 @@ def test_records_show_names_and_japanese_labels_escaped(world: AuditWorld) -> No
 
 
 def test_revocation_note_for_staff_hidden_from_viewer(world: AuditWorld) -> None:
-    url = f"/console/regions/{TATEYAMA:05d}/audit"
+    url = f"{A}/audit"
     params = {"tab": "revocations", "month": world.month}
     staff = world.clients["tateyama-staff"].get(url, params=params)
     assert staff.status_code == 200
@@ -86,7 +84,7 @@ def test_revocation_note_for_staff_hidden_from_viewer(world: AuditWorld) -> None
 
 
 def test_staff_actions_are_readable_and_keep_notes_from_viewers(world: AuditWorld) -> None:
-    url = f"/console/regions/{TATEYAMA:05d}/audit"
+    url = f"{A}/audit"
     staff = world.clients["tateyama-staff"].get(url, params={"tab": "actions"})
     assert staff.status_code == 200
     assert "記録を取消" in staff.text and "ログイン" in staff.text and "成功" in staff.text
@@ -109,14 +107,14 @@ def _rows(body: bytes) -> list[list[str]]:
 
 def test_records_csv_has_bom_japanese_header_and_provenance(world: AuditWorld) -> None:
     staff = world.clients["tateyama-staff"]
-    answer = staff.get(f"/console/regions/{TATEYAMA:05d}/audit/records.csv", params={"month": world.month})
+    answer = staff.get(f"{A}/audit/records.csv", params={"month": world.month})
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/csv")
     assert "filename*=UTF-8''" in answer.headers["content-disposition"]
     rows = _rows(answer.content)
     header, data = rows[0], rows[1:]
     assert header[:3] == ["日時（日本時間）", "活動ID", "活動名"] and header[-1] == "スタッフメモ（内部用）"
     start, end = _span(world.month)
-    with world.engine.connect() as conn:
+    with world.world.engine.connect() as conn:
         indexed = {
             (str(r[0]), str(r[1]), str(r[2]))
             for r in conn.execute(
@@ -139,30 +137,25 @@ def test_records_csv_has_bom_japanese_header_and_provenance(world: AuditWorld) -
 
     english = staff.get(f"/api/v1/regions/{TATEYAMA}/records.csv", params={"month": world.month, "lang": "en"})
     assert english.status_code == 200 and _rows(english.content)[0][:2] == ["recorded_at_jst", "activity_id"]
-    viewer = world.clients["tateyama-viewer"].get(
-        f"/console/regions/{TATEYAMA:05d}/audit/records.csv", params={"month": world.month}
-    )
+    viewer = world.clients["tateyama-viewer"].get(f"{A}/audit/records.csv", params={"month": world.month})
     viewer_rows = _rows(viewer.content)
     assert "スタッフメモ（内部用）" not in viewer_rows[0] and NOTE not in viewer.content.decode("utf-8-sig")
     assert len(viewer_rows) == len(rows)
 
-    revocations = staff.get(f"/console/regions/{TATEYAMA:05d}/audit/revocations.csv", params={"month": world.month})
+    revocations = staff.get(f"{A}/audit/revocations.csv", params={"month": world.month})
     rev_rows = _rows(revocations.content)
     assert rev_rows[0][0] == "取消日時（日本時間）" and any(NOTE in r for r in rev_rows[1:])
-    ranged = staff.get(
-        f"/console/regions/{TATEYAMA:05d}/audit/records.csv", params={"start": str(start), "end": str(end)}
-    )
+    ranged = staff.get(f"{A}/audit/records.csv", params={"start": str(start), "end": str(end)})
     assert _rows(ranged.content) == rows
 
 
 def test_other_region_staff_get_403_everywhere(world: AuditWorld) -> None:
     other = world.clients["nagaoka-staff"]
-    code = f"{TATEYAMA:05d}"
     for url in (
-        f"/console/regions/{code}/audit",
-        f"/console/regions/{code}/audit?tab=revocations&month={world.month}",
-        f"/console/regions/{code}/audit/records.csv?month={world.month}",
-        f"/console/regions/{code}/audit/revocations.csv?month={world.month}",
+        f"{A}/audit",
+        f"{A}/audit?tab=revocations&month={world.month}",
+        f"{A}/audit/records.csv?month={world.month}",
+        f"{A}/audit/revocations.csv?month={world.month}",
         f"/api/v1/regions/{TATEYAMA}/audit/records?month={world.month}",
         f"/api/v1/regions/{TATEYAMA}/audit/revocations?month={world.month}",
         f"/api/v1/regions/{TATEYAMA}/audit/actions",
@@ -175,6 +168,6 @@ def test_other_region_staff_get_403_everywhere(world: AuditWorld) -> None:
 
 
 def test_export_hint_only_for_export_permission(world: AuditWorld) -> None:
-    url = f"/console/regions/{TATEYAMA:05d}/audit"
+    url = f"{A}/audit"
     assert "/api/v1/export" in world.clients["tateyama-admin"].get(url).text
     assert "/api/v1/export" not in world.clients["tateyama-staff"].get(url).text

@@ -5,119 +5,25 @@ image limits; region isolation, roles, CSRF and escaping."""
 from __future__ import annotations
 
 import re
-import struct
 import time
-import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import text
 
-from api.app import create_app
-from ledger.auth import create_api_key
-from ledger.chain.accounts import dev_account
-from ledger.chain.context import ChainContext
-from ledger.chain.deploy import save_deployment
-from ledger.chain.devnet import PyEvmDevnet
-from ledger.chain.signing import SupportRequest, sign_support
 from ledger.console.pending import CHECKERS, PendingAction
-from ledger.db.engine import make_engine, upgrade_to_head
-from ledger.settings import Settings
 from ledger.staff import audit
-from tests.console.conftest import ConsoleWorld, csrf_of, serving
-from tests.indexer.helpers import make_indexer
-from tests.indexer.test_indexer import DAY, NAGAOKA, TATEYAMA, History, build_history
+from tests.console.conftest import csrf_of
+from tests.console.world import NAGAOKA, TATEYAMA, A, B, ChainWorld, chain_world, png
 
-A = f"/console/regions/{TATEYAMA:05d}"
-B = f"/console/regions/{NAGAOKA:05d}"
 MIB = 1024 * 1024
 
 
-def png(extra: int = 0) -> bytes:
-    """A real 1x1 PNG, padded with ``extra`` bytes in an ancillary chunk."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    body = chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)) + chunk(b"IDAT", zlib.compress(b"\0\xff\0\0"))
-    if extra:
-        body += chunk(b"tEXt", b"c\0" + b"x" * max(0, extra - 14))
-    return b"\x89PNG\r\n\x1a\n" + body + chunk(b"IEND", b"")
-
-
-@dataclass
-class ChainWorld:
-    console: ConsoleWorld
-    history: History
-    keys: dict[str, str]
-
-    def index(self) -> None:
-        indexer = make_indexer(self.history.devnet, self.history.deployment, self.console.engine)
-        try:
-            indexer.backfill()
-        finally:
-            indexer.close()
-
-    def support(self, person_index: int, project_id: int, amount: int) -> None:
-        person = self.history.people[person_index]
-        client = self.history.client
-        request = SupportRequest(
-            person.address, project_id, amount, client.nonce(person.address), self.history.start + 500 * DAY
-        )
-        client.support_by_sig(dev_account(1), request, sign_support(person, request, 31337, client.address))
-
-    def admin(self, login: str, region: int = TATEYAMA, role: str = "admin") -> httpx.Client:
-        self.console.account(login, role, region)
-        client = self.console.new_client()
-        assert self.console.sign_in(client, login) == 303
-        return client
-
-    def json(self, client: httpx.Client) -> dict[str, str]:
-        """Headers for the JSON endpoints with a console session: its CSRF token."""
-        return {"X-CSRF-Token": csrf_of(client.get("/console/account").text)}
-
-    def bearer(self, name: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.keys[name]}"}
-
-
-@contextmanager
-def chain_world_at(path: Path) -> Iterator[ChainWorld]:
-    """A migrated SQLite index of a py-evm chain with two regions (館山 12205, 長岡 15202: people with
-    coins, the relayer as issuer), and the app over real HTTP signing with the devnet region admin."""
-    url = f"sqlite:///{path / 'console.db'}"
-    engine = make_engine(url)
-    upgrade_to_head(engine)
-    devnet = PyEvmDevnet()
-    history = build_history(devnet, months=1, people=3)
-    save_deployment(path / "deployments", history.deployment)
-    settings = Settings(
-        db={"url": url},  # type: ignore[arg-type]
-        chain={"deployments_dir": path / "deployments", "backend": "pyevm"},  # type: ignore[arg-type]
-    )
-    with engine.begin() as conn:
-        key_a, _ = create_api_key(conn, "operator", "館山 key", TATEYAMA)
-        key_b, _ = create_api_key(conn, "operator", "長岡 key", NAGAOKA)
-    app = create_app(settings)
-    app.state.chain = ChainContext(settings=settings, w3=devnet.w3, chain_id=31337, devnet=devnet)
-    with serving(app) as base_url:
-        world = ChainWorld(ConsoleWorld(engine, settings, base_url), history, {"a": key_a, "b": key_b})
-        world.index()
-        try:
-            yield world
-        finally:
-            world.console.close()
-    app.state.engine.dispose()
-    engine.dispose()
-
-
 @pytest.fixture(scope="module")
-def chain_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainWorld]:
-    with chain_world_at(tmp_path_factory.mktemp("projects")) as world:
-        yield world
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainWorld]:
+    with chain_world(tmp_path_factory.mktemp("projects")) as found:
+        yield found
 
 
 def _create(world: ChainWorld, client: httpx.Client, name: str, goal: str = "", image: bytes | None = None) -> int:
@@ -143,8 +49,7 @@ def admin_list(client: httpx.Client) -> list[dict[str, object]]:
     return result
 
 
-def test_a_project_from_creation_to_close(chain_world: ChainWorld) -> None:
-    world = chain_world
+def test_a_project_from_creation_to_close(world: ChainWorld) -> None:
     admin = world.admin("aki")
     image = png(2000)
     name = "<script>alert(1)</script>棚田オーナー"
@@ -161,17 +66,17 @@ def test_a_project_from_creation_to_close(chain_world: ChainWorld) -> None:
     assert "<script>alert(1)" not in listing.text
     assert "受付中" in listing.text
 
-    served = httpx.get(f"{world.console.base_url}/projects/{project_id}/image")
+    served = httpx.get(f"{world.base_url}/projects/{project_id}/image")
     assert served.status_code == 200 and served.content == image
     assert served.headers["content-type"] == "image/png"
     assert served.headers["x-content-type-options"] == "nosniff"
     assert "max-age" in served.headers["cache-control"]
     again = httpx.get(
-        f"{world.console.base_url}/projects/{project_id}/image", headers={"If-None-Match": served.headers["etag"]}
+        f"{world.base_url}/projects/{project_id}/image", headers={"If-None-Match": served.headers["etag"]}
     )
     assert again.status_code == 304
 
-    public = httpx.get(f"{world.console.base_url}/regions/{TATEYAMA}")
+    public = httpx.get(f"{world.base_url}/regions/{TATEYAMA}")
     assert public.status_code == 200 and "&lt;script&gt;alert(1)&lt;/script&gt;棚田オーナー" in public.text
     assert f"プロジェクト #{project_id}" not in public.text
 
@@ -196,9 +101,9 @@ def test_a_project_from_creation_to_close(chain_world: ChainWorld) -> None:
     assert edited.status_code == 303 and edited.headers["location"].endswith("done=project_edited")
     world.index()
     assert "棚田オーナー制度" in admin.get(f"{A}/projects").text
-    public = httpx.get(f"{world.console.base_url}/regions/{TATEYAMA}").text
+    public = httpx.get(f"{world.base_url}/regions/{TATEYAMA}").text
     assert "棚田オーナー制度" in public and "alert(1)" not in public
-    person = httpx.get(f"{world.console.base_url}/people/{world.history.people[1].address}").text
+    person = httpx.get(f"{world.base_url}/people/{world.history.people[1].address}").text
     assert "棚田オーナー制度" in person
 
     # The goal (local) and the image removed.
@@ -217,7 +122,7 @@ def test_a_project_from_creation_to_close(chain_world: ChainWorld) -> None:
     twice = admin.post(f"{A}/projects/{project_id}/close", data={"csrf_token": csrf})
     assert twice.status_code == 409
 
-    with world.console.engine.connect() as conn:
+    with world.engine.connect() as conn:
         entries = audit.entries(conn, TATEYAMA, action_prefix="project.")
         pending = conn.execute(
             text("SELECT kind, status FROM pending_actions WHERE region = :r ORDER BY action_id"), {"r": TATEYAMA}
@@ -237,9 +142,8 @@ def test_a_project_from_creation_to_close(chain_world: ChainWorld) -> None:
     ]
 
 
-def test_the_checker_finds_a_created_project_in_the_index(chain_world: ChainWorld) -> None:
-    world = chain_world
-    api = httpx.Client(base_url=world.console.base_url, headers=world.bearer("a"))
+def test_the_checker_finds_a_created_project_in_the_index(world: ChainWorld) -> None:
+    api = httpx.Client(base_url=world.base_url, headers=world.bearer("a"))
     with api:
         made = api.post(f"/api/v1/regions/{TATEYAMA}/projects", json={"name": "温泉の応援", "goal": 10})
     assert made.status_code == 201, made.text
@@ -248,15 +152,14 @@ def test_the_checker_finds_a_created_project_in_the_index(chain_world: ChainWorl
     action = PendingAction(
         0, TATEYAMA, "project.create", {"goal": 10}, made.json()["metadata_hash"], "sending", None, None, "k", now, now
     )
-    with world.console.engine.begin() as conn:
+    with world.engine.begin() as conn:
         assert CHECKERS["project.create"](conn, action) == {
             "project_id": made.json()["project_id"],
             "metadata_hash": made.json()["metadata_hash"],
         }
 
 
-def test_images_are_png_or_jpeg_up_to_one_mebibyte(chain_world: ChainWorld) -> None:
-    world = chain_world
+def test_images_are_png_or_jpeg_up_to_one_mebibyte(world: ChainWorld) -> None:
     admin = world.admin("yui")
     project_id = _create(world, admin, "画像の確認")
     page = admin.get(f"{A}/projects/{project_id}")
@@ -280,16 +183,14 @@ def test_images_are_png_or_jpeg_up_to_one_mebibyte(chain_world: ChainWorld) -> N
     assert html.status_code == 422 and "PNGまたはJPEG" in html.text
     svg = upload(b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', "evil.png")
     assert svg.status_code == 422
-    assert httpx.get(f"{world.console.base_url}/projects/{project_id}/image").content == exact
+    assert httpx.get(f"{world.base_url}/projects/{project_id}/image").content == exact
 
     # The JSON endpoint: the body is the file.
-    with httpx.Client(base_url=world.console.base_url, headers=world.bearer("a")) as api:
+    with httpx.Client(base_url=world.base_url, headers=world.bearer("a")) as api:
         jpeg = b"\xff\xd8\xff\xe0" + b"\0" * 100
         put = api.put(f"/api/v1/projects/{project_id}/image", content=jpeg, headers={"Content-Type": "image/jpeg"})
         assert put.status_code == 200 and put.json()["image_url"] == f"/projects/{project_id}/image"
-        assert (
-            httpx.get(f"{world.console.base_url}/projects/{project_id}/image").headers["content-type"] == "image/jpeg"
-        )
+        assert httpx.get(f"{world.base_url}/projects/{project_id}/image").headers["content-type"] == "image/jpeg"
         assert api.put(f"/api/v1/projects/{project_id}/image", content=too_big).status_code == 413
         assert api.put(f"/api/v1/projects/{project_id}/image", content=b"<svg/>").status_code == 422
         # Beyond the route's allowance the body limit answers before the route runs.
@@ -300,11 +201,10 @@ def test_images_are_png_or_jpeg_up_to_one_mebibyte(chain_world: ChainWorld) -> N
         assert other.status_code == 413
         removed = api.delete(f"/api/v1/projects/{project_id}/image")
         assert removed.status_code == 200 and removed.json()["image_url"] is None
-    assert httpx.get(f"{world.console.base_url}/projects/{project_id}/image").status_code == 404
+    assert httpx.get(f"{world.base_url}/projects/{project_id}/image").status_code == 404
 
 
-def test_projects_of_one_region_are_closed_to_another(chain_world: ChainWorld) -> None:
-    world = chain_world
+def test_projects_of_one_region_are_closed_to_another(world: ChainWorld) -> None:
     owner = world.admin("sora")
     project_id = _create(world, owner, "館山のプロジェクト")
     world.index()
@@ -334,17 +234,16 @@ def test_projects_of_one_region_are_closed_to_another(chain_world: ChainWorld) -
     put = other.put(f"/api/v1/projects/{project_id}/image", content=png(), headers=headers)
     assert put.status_code == 403
     assert other.delete(f"/api/v1/projects/{project_id}/image", headers=headers).status_code == 403
-    with httpx.Client(base_url=world.console.base_url, headers=world.bearer("b")) as key_b:
+    with httpx.Client(base_url=world.base_url, headers=world.bearer("b")) as key_b:
         assert key_b.get(f"/api/v1/projects/{project_id}").status_code == 403
         assert key_b.patch(f"/api/v1/projects/{project_id}", json={"goal": 5}).status_code == 403
-    with httpx.Client(base_url=world.console.base_url, headers=world.bearer("a")) as key_a:
+    with httpx.Client(base_url=world.base_url, headers=world.bearer("a")) as key_a:
         assert key_a.get(f"/api/v1/projects/{project_id}").json()["name"] == "館山のプロジェクト"
         assert key_a.get(f"/api/v1/projects/{10**6}").status_code == 404
     assert owner.get(f"{A}/projects/{10**6}").status_code == 404
 
 
-def test_viewers_read_and_csrf_is_required(chain_world: ChainWorld) -> None:
-    world = chain_world
+def test_viewers_read_and_csrf_is_required(world: ChainWorld) -> None:
     admin = world.admin("hana")
     project_id = _create(world, admin, "閲覧の確認")
     world.index()

@@ -13,7 +13,7 @@ from urllib.parse import unquote
 import pytest
 
 from ledger.console.report import HEADLINE_FIGURES, last_complete_month, month_key, month_range, parse_month
-from tests.console.audit_world import TATEYAMA, AuditWorld, audit_world
+from tests.console.world import TATEYAMA, A, AuditWorld, chain_world, seed_audit
 
 # report figure -> where the region dashboard JSON has it
 DASHBOARD_FIELDS = {
@@ -33,8 +33,8 @@ DASHBOARD_FIELDS = {
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuditWorld]:
-    with audit_world(tmp_path_factory.mktemp("report")) as found:
-        yield found
+    with chain_world(tmp_path_factory.mktemp("report"), months=3, people=6) as found:
+        yield seed_audit(found)
 
 
 def _page_figures(page: str) -> dict[str, int | None]:
@@ -46,7 +46,7 @@ def _page_figures(page: str) -> dict[str, int | None]:
 
 def test_page_json_and_dashboard_agree_for_the_month(world: AuditWorld) -> None:
     staff = world.clients["tateyama-staff"]
-    page = staff.get(f"/console/regions/{TATEYAMA:05d}/reports/{world.month}")
+    page = staff.get(f"{A}/reports/{world.month}")
     assert page.status_code == 200, page.text
     year, month = parse_month(world.month)
     assert f"館山市　{year}年{month}月" in page.text and "<svg" in page.text and "<script>alert" not in page.text
@@ -81,12 +81,12 @@ def test_page_json_and_dashboard_agree_for_the_month(world: AuditWorld) -> None:
 
 def test_picker_defaults_to_the_last_complete_month(world: AuditWorld) -> None:
     staff = world.clients["tateyama-viewer"]
-    picker = staff.get(f"/console/regions/{TATEYAMA:05d}/reports")
+    picker = staff.get(f"{A}/reports")
     assert picker.status_code == 200
     assert f'value="{month_key(*last_complete_month())}"' in picker.text
-    jump = staff.get(f"/console/regions/{TATEYAMA:05d}/reports", params={"month": world.month})
+    jump = staff.get(f"{A}/reports", params={"month": world.month})
     assert jump.status_code == 303 and jump.headers["location"].endswith(f"/reports/{world.month}")
-    assert staff.get(f"/console/regions/{TATEYAMA:05d}/reports/2025-13").status_code == 422
+    assert staff.get(f"{A}/reports/2025-13").status_code == 422
 
 
 def _pdf_text(pdf: bytes) -> bytes:
@@ -102,8 +102,8 @@ def _pdf_text(pdf: bytes) -> bytes:
 def test_pdf_is_a_japanese_pdf_with_the_municipality(world: AuditWorld) -> None:
     staff = world.clients["tateyama-staff"]
     for url in (
-        f"/console/regions/{TATEYAMA:05d}/reports/{world.month}.pdf",
-        f"/console/regions/{TATEYAMA:05d}/reports/{world.month}?format=pdf",
+        f"{A}/reports/{world.month}.pdf",
+        f"{A}/reports/{world.month}?format=pdf",
     ):
         answer = staff.get(url, timeout=120)
         assert answer.status_code == 200, answer.text[:500]
@@ -122,11 +122,10 @@ def test_pdf_is_a_japanese_pdf_with_the_municipality(world: AuditWorld) -> None:
 
 def test_other_region_and_unknown_months(world: AuditWorld) -> None:
     other = world.clients["nagaoka-staff"]
-    code = f"{TATEYAMA:05d}"
     for url in (
-        f"/console/regions/{code}/reports",
-        f"/console/regions/{code}/reports/{world.month}",
-        f"/console/regions/{code}/reports/{world.month}.pdf",
+        f"{A}/reports",
+        f"{A}/reports/{world.month}",
+        f"{A}/reports/{world.month}.pdf",
         f"/api/v1/regions/{TATEYAMA}/reports/{world.month}",
     ):
         answer = other.get(url)
@@ -135,4 +134,4 @@ def test_other_region_and_unknown_months(world: AuditWorld) -> None:
     assert world.clients["tateyama-staff"].get("/api/v1/regions/99999/reports/2025-01").status_code == 403
     anonymous = world.world.new_client()
     assert anonymous.get(f"/api/v1/regions/{TATEYAMA}/reports/{world.month}").status_code == 401
-    assert anonymous.get(f"/console/regions/{code}/reports/{world.month}").status_code == 303
+    assert anonymous.get(f"{A}/reports/{world.month}").status_code == 303

@@ -98,8 +98,17 @@ def _facts(request: Request, engine: EngineDep, region: int, activity_id: int) -
 # ---------------------------------------------------------------------------------------------
 
 
+PAST_SHOWN = 20  # ended activities listed at first (a year of a busy region has hundreds)
+
+
 @router.get("/regions/{code}/activities", response_class=HTMLResponse)
-def activities_page(request: Request, code: str, session: ConsoleSession, engine: EngineDep) -> Response:
+def activities_page(
+    request: Request,
+    code: str,
+    session: ConsoleSession,
+    engine: EngineDep,
+    past: Annotated[int, Query(ge=1, le=100_000, description="how many ended activities to list")] = PAST_SHOWN,
+) -> Response:
     region = require_region(session, code)
     chain_id = _checkin(request).signing.chain_id
     pending.reconcile(engine, region)
@@ -112,11 +121,16 @@ def activities_page(request: Request, code: str, session: ConsoleSession, engine
         sections[row.section(now)].append(row)
     sections["open"].sort(key=lambda r: r.ends_at)
     sections["upcoming"].sort(key=lambda r: r.starts_at)
+    sections["past"].sort(key=lambda r: r.ends_at, reverse=True)  # the latest first, a page at a time
+    counts = {key: len(rows) for key, rows in sections.items()}
+    sections["past"] = sections["past"][:past]
     return render_console(
         request,
         "console/activities.html",
         {
             "sections": sections,
+            "counts": counts,
+            "more_past_url": f"?past={past + PAST_SHOWN}" if counts["past"] > past else "",
             "actions": actions,
             "stale_after": now - pending.STALE_AFTER_S,
             "payload_keys": (
