@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import gc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
@@ -34,10 +36,21 @@ from ledger.settings import Settings, get_settings
 __all__ = ["create_app", "create_serving_app", "freeze_startup_heap"]
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """On shutdown, the claim committer's held database connection is closed (a PostgreSQL
+    connection left open would linger on the server until it times out)."""
+    yield
+    committer = getattr(app.state, "claim_committer", None)
+    if committer is not None:
+        await committer.close()
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A configured app; the database schema must already be migrated (``tsunagari db upgrade``)."""
     settings = settings or get_settings()
     app = FastAPI(
+        lifespan=_lifespan,
         title="Tsunagari Ledger API",
         version="0.1.0",
         description="関係人口 made visible and verifiable: ties, region dashboards and the researcher export.",

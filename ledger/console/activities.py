@@ -33,7 +33,7 @@ from ledger.checkin.service import CheckinService, KioskLink
 from ledger.checkin.signing import normalise_address
 from ledger.console.pending import CHECKERS, PendingAction, run_chain_action
 from ledger.db.engine import write_transaction
-from ledger.relay.outbox import claim_counts
+from ledger.relay.outbox import claim_counts, recent_claims
 from ledger.staff import audit
 from ledger.staff.roles import Actor
 from ledger.taxonomy import ContributionKind, RewardUnit
@@ -708,13 +708,7 @@ def check_ins(
         prefix = "0x" + prefix
     like = {"p": prefix + "%"} if prefix else {}
     where = " AND participant LIKE :p" if prefix else ""
-    claims = conn.execute(
-        text(
-            "SELECT id, participant, units, status, accepted_at_ms, tx_hash, error_code FROM claims "
-            f"WHERE activity_id = :a{where} ORDER BY id DESC LIMIT 5000"
-        ),
-        {"a": activity_id, **like},
-    ).all()
+    claims = recent_claims(conn, activity_id, prefix)
     records = {
         str(r.participant): r
         for r in conn.execute(

@@ -48,6 +48,7 @@ from ledger.relay.sender import Fees, SignedAttempt
 
 __all__ = [
     "region_claims_since",
+    "recent_claims",
     "ClaimStatus",
     "BatchStatus",
     "BatchKind",
@@ -397,6 +398,22 @@ def list_claims(
         }
         for r in rows
     ]
+
+
+def recent_claims(conn: Connection, activity_id: int, participant_prefix: str = "", limit: int = 5000) -> list[Any]:
+    """An activity's claims, newest first, for the staff console's check-in list (rows with
+    ``id, participant, units, status, accepted_at_ms, tx_hash, error_code``); ``participant_prefix``
+    (lower-case ``0x…``) narrows them to addresses that start with it."""
+    where = " AND participant LIKE :p" if participant_prefix else ""
+    return list(
+        conn.execute(
+            text(
+                "SELECT id, participant, units, status, accepted_at_ms, tx_hash, error_code FROM claims "
+                f"WHERE activity_id = :a{where} ORDER BY id DESC LIMIT :limit"
+            ),
+            {"a": activity_id, "p": participant_prefix + "%", "limit": limit},
+        ).all()
+    )
 
 
 def claim_counts(conn: Connection, activity_id: int) -> dict[str, int]:

@@ -15,12 +15,11 @@ import csv
 import io
 import re
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import text
 
 from ledger.db.engine import write_transaction
@@ -28,8 +27,8 @@ from ledger.settings import ConsoleSettings
 from ledger.staff import accounts
 from ledger.staff.roles import Actor
 from ledger.taxonomy import ContributionKind
-from tests.browser.test_checkin_browser import CHROMIUM, DONE, PHONE, Console
-from tests.stack import TATEYAMA, DevStack, running_stack
+from tests.browser.conftest import DONE, PHONE, Console
+from tests.stack import TATEYAMA, DevStack
 
 pytestmark = [pytest.mark.anvil, pytest.mark.slow]
 
@@ -39,29 +38,6 @@ PASSWORD = "tateyama-staff-2026"
 ACTIVITY = "棚田の田植え体験（ブラウザ試験）"
 PROJECT = "棚田の石垣を直そう"
 NOTE = "受付で別の方の端末を読み取ったため取消"
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
-    with running_stack(tmp_path_factory.mktemp("console-stack")) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-@pytest.fixture
-def console() -> Iterator[Console]:
-    watcher = Console()
-    yield watcher
-    assert not watcher.problems, "\n".join(watcher.problems)
 
 
 def _admin(stack: DevStack) -> str:

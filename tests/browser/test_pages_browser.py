@@ -16,7 +16,7 @@ from datetime import date
 
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import Engine
 
 from api.app import create_app
@@ -28,7 +28,7 @@ from ledger.db.engine import make_engine
 from ledger.relay import Relayer
 from ledger.settings import Settings
 from scripts.sample_ledger import Sample, sample_stack
-from tests.browser.test_checkin_browser import CHROMIUM, PHONE, Console
+from tests.browser.conftest import PHONE, Console
 
 pytestmark = [pytest.mark.anvil, pytest.mark.slow]
 
@@ -58,23 +58,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             server.should_exit = True
             thread.join(timeout=10)
             engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-@pytest.fixture
-def console() -> Iterator[Console]:
-    watcher = Console()
-    yield watcher
-    assert not watcher.problems, "\n".join(watcher.problems)
 
 
 def charts_ready(page: Page) -> None:

@@ -4,6 +4,7 @@ tests/console/world.py."""
 
 from __future__ import annotations
 
+import gc
 import re
 import threading
 import time
@@ -123,3 +124,11 @@ def console_world(tmp_path: Path) -> Iterator[ConsoleWorld]:
             world.close()
     app.state.engine.dispose()
     engine.dispose()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _collect_after_module() -> Iterator[None]:
+    """Collect garbage when a module's world is gone, so that a connection a module left open is
+    reported against that module (as a ResourceWarning, an error here) rather than a later one."""
+    yield
+    gc.collect()

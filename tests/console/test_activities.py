@@ -25,7 +25,18 @@ from ledger.db.engine import write_transaction
 from ledger.staff import audit
 from ledger.taxonomy import ContributionKind
 from tests.console.conftest import ConsoleWorld, csrf_of
-from tests.console.world import NAGAOKA, TATEYAMA, A, B, ChainWorld, chain_world, dead_chain_app, form_of, local_input
+from tests.console.world import (
+    DATABASES,
+    NAGAOKA,
+    TATEYAMA,
+    A,
+    B,
+    ChainWorld,
+    chain_world,
+    dead_chain_app,
+    form_of,
+    local_input,
+)
 from tests.stack import sign_claim
 
 XSS_NAME = '棚田の草刈り<script>alert("x")</script>'
@@ -33,9 +44,9 @@ XSS_VENUE = "<img src=x onerror=alert(1)>大山千枚田"
 ACTIVITIES = f"{A}/activities"
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainWorld]:
-    with chain_world(tmp_path_factory.mktemp("console-activities")) as w:
+@pytest.fixture(scope="module", params=DATABASES)
+def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainWorld]:
+    with chain_world(tmp_path_factory.mktemp("console-activities"), db=request.param) as w:
         w.account("hanako", "staff", TATEYAMA)
         w.account("viewer", "viewer", TATEYAMA)
         w.account("nagaoka-admin", "admin", NAGAOKA)
@@ -333,7 +344,7 @@ def test_a_crash_between_send_and_mark_is_reconciled(world: ChainWorld) -> None:
 
 def test_a_chain_that_is_down_leaves_a_failed_row_and_no_activity(world: ChainWorld) -> None:
     assert world.settings.chain.deployments_dir.parent.exists()
-    with dead_chain_app(world.settings.chain.deployments_dir.parent) as down:
+    with dead_chain_app(world) as down:
         client = down.signed_in("hanako")
         page = client.get(ACTIVITIES)
         assert page.status_code == 200

@@ -15,14 +15,14 @@ from sqlalchemy import text
 from ledger.console.report import month_range, parse_month
 from ledger.queries import day_int
 from ledger.taxonomy import KIND_LABELS, ContributionKind
-from tests.console.world import ACTIVITY_NAME, NOTE, TATEYAMA, A, AuditWorld, chain_world, seed_audit
+from tests.console.world import ACTIVITY_NAME, DATABASES, NOTE, TATEYAMA, A, AuditWorld, chain_world, seed_audit
 
 HIDDEN = "メモあり（閲覧権限なし）"
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuditWorld]:
-    with chain_world(tmp_path_factory.mktemp("audit"), months=3, people=6) as found:
+@pytest.fixture(scope="module", params=DATABASES)
+def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuditWorld]:
+    with chain_world(tmp_path_factory.mktemp("audit"), months=3, people=6, db=request.param) as found:
         yield seed_audit(found)
 
 

@@ -27,7 +27,7 @@ import pytest
 from fastapi.routing import APIRoute
 from sqlalchemy import text
 
-from tests.console.world import NAGAOKA, TATEYAMA, ChainWorld, chain_world
+from tests.console.world import DATABASES, NAGAOKA, TATEYAMA, ChainWorld, chain_world
 
 MARK_ACTIVITY = "館山だけの秘密の活動"
 MARK_PROJECT = "館山だけの秘密のプロジェクト"
@@ -36,9 +36,9 @@ REFUSED = frozenset((401, 403, 404, 405, 409, 410, 413, 422))
 JST = timezone(timedelta(hours=9))
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainWorld]:
-    with chain_world(tmp_path_factory.mktemp("authorization")) as built:
+@pytest.fixture(scope="module", params=DATABASES)
+def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainWorld]:
+    with chain_world(tmp_path_factory.mktemp("authorization"), db=request.param) as built:
         now = int(time.time())
         created = httpx.post(
             f"{built.base_url}/api/v1/regions/{TATEYAMA}/activities",

@@ -15,14 +15,14 @@ from sqlalchemy import text
 from ledger.console.pending import CHECKERS, PendingAction
 from ledger.staff import audit
 from tests.console.conftest import csrf_of
-from tests.console.world import NAGAOKA, TATEYAMA, A, B, ChainWorld, chain_world, png
+from tests.console.world import DATABASES, NAGAOKA, TATEYAMA, A, B, ChainWorld, chain_world, png
 
 MIB = 1024 * 1024
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainWorld]:
-    with chain_world(tmp_path_factory.mktemp("projects")) as found:
+@pytest.fixture(scope="module", params=DATABASES)
+def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainWorld]:
+    with chain_world(tmp_path_factory.mktemp("projects"), db=request.param) as found:
         yield found
 
 

@@ -1,6 +1,7 @@
 """The console with a chain, shared by the console tests that need one.
 
-``chain_world(tmp)`` is a migrated SQLite index (``tmp/console.db``) of a py-evm devnet history
+``chain_world(tmp)`` is a migrated SQLite index (``tmp/console.db``; or a schema of the local
+PostgreSQL with ``db="postgres"``) of a py-evm devnet history
 (``build_history`` of tests/indexer: 館山 12205 and 長岡 15202 with people, records and the relayer
 as issuer), an operator API key for each region, and the app served over real HTTP with that
 devnet as its chain (the devnet's region admin signs). ``seed_audit`` adds what the audit and the
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import re
 import struct
+import uuid
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from eth_utils.crypto import keccak
 from fastapi import FastAPI
 from sqlalchemy import text
@@ -41,13 +44,14 @@ from ledger.settings import Settings
 from ledger.staff.roles import Actor
 from ledger.taxonomy import ContributionKind
 from tests.console.conftest import ConsoleWorld, serving
-from tests.indexer.helpers import make_indexer
+from tests.indexer.helpers import POSTGRES_URL, make_indexer
 from tests.indexer.test_indexer import DAY, NAGAOKA, TATEYAMA, History, build_history
 
 A = f"/console/regions/{TATEYAMA:05d}"  # 館山's console
 B = f"/console/regions/{NAGAOKA:05d}"  # 長岡's console
 
 __all__ = [
+    "DATABASES",
     "ACTIVITY_NAME",
     "NAGAOKA",
     "NOTE",
@@ -98,9 +102,9 @@ class ChainWorld(ConsoleWorld):
         client.support_by_sig(dev_account(1), request, sign_support(person, request, 31337, client.address))
 
 
-def _settings(tmp: Path, port: int, **chain: Any) -> Settings:
+def _settings(tmp: Path, port: int, db_url: str | None = None, **chain: Any) -> Settings:
     return Settings(
-        db={"url": f"sqlite:///{tmp / 'console.db'}"},  # type: ignore[arg-type]
+        db={"url": db_url or f"sqlite:///{tmp / 'console.db'}"},  # type: ignore[arg-type]
         chain={"deployments_dir": tmp / "deployments", **chain},  # type: ignore[arg-type]
         api={"port": port},  # type: ignore[arg-type]
         checkin={  # type: ignore[arg-type]
@@ -112,11 +116,39 @@ def _settings(tmp: Path, port: int, **chain: Any) -> Settings:
     )
 
 
+# The databases a module's world runs on: SQLite, and PostgreSQL (marked, like every test on it).
+DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
 @contextmanager
-def chain_world(tmp: Path, months: int = 1, people: int = 3) -> Iterator[ChainWorld]:
-    """The world of this module's docstring over ``months`` of ``build_history`` with ``people``."""
+def _database_url(kind: str, tmp: Path) -> Iterator[str]:
+    """A SQLite file in ``tmp``, or a throwaway schema on the local PostgreSQL (dropped after)."""
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp / 'console.db'}"
+        return
+    schema = f"c_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@contextmanager
+def chain_world(tmp: Path, months: int = 1, people: int = 3, db: str = "sqlite") -> Iterator[ChainWorld]:
+    """The world of this module's docstring over ``months`` of ``build_history`` with ``people``,
+    its index in SQLite (``db="sqlite"``) or PostgreSQL (``db="postgres"``)."""
+    with _database_url(db, tmp) as url:
+        yield from _chain_world(tmp, months, people, url)
+
+
+def _chain_world(tmp: Path, months: int, people: int, db_url: str) -> Iterator[ChainWorld]:
     port = free_port()
-    settings = _settings(tmp, port, backend="pyevm")
+    settings = _settings(tmp, port, db_url, backend="pyevm")
     engine = make_engine(settings.db.url)
     upgrade_to_head(engine)
     devnet = PyEvmDevnet()
@@ -150,10 +182,13 @@ def chain_world(tmp: Path, months: int = 1, people: int = 3) -> Iterator[ChainWo
 
 
 @contextmanager
-def dead_chain_app(tmp: Path) -> Iterator[ConsoleWorld]:
-    """The same database and deployments, served by an app whose chain node does not answer."""
+def dead_chain_app(world: ConsoleWorld) -> Iterator[ConsoleWorld]:
+    """``world``'s database and deployments, served by an app whose chain node does not answer."""
     port, dead = free_port(), free_port()
-    settings = _settings(tmp, port, backend="rpc", rpc_url=f"http://127.0.0.1:{dead}", request_timeout_s=1)
+    tmp = world.settings.chain.deployments_dir.parent
+    settings = _settings(
+        tmp, port, world.settings.db.url, backend="rpc", rpc_url=f"http://127.0.0.1:{dead}", request_timeout_s=1
+    )
     app = create_app(settings)
     engine = make_engine(settings.db.url)
     try:
