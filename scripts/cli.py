@@ -693,6 +693,26 @@ def db_upgrade() -> None:
     typer.echo(f"database at revision {revision}")
 
 
+def _until_chain(stop: Any, build: Callable[[], T], who: str) -> T | None:
+    """``build()`` what needs the chain node, for a long-running loop that may start while the node
+    is down (a node restarting, a supervisor starting everything at once): instead of exiting,
+    say so in one line and try again after 1, 2, 4 … 10 s, until it works or ``stop`` is set
+    (then None). Any other error still ends the command with its one-line message."""
+    from ledger.errors import ChainUnavailable
+
+    delay = 1.0
+    while True:
+        try:
+            return build()
+        except ChainUnavailable as exc:
+            typer.echo(f"{who}: waiting for the chain node ({exc}); trying again in {delay:.0f} s", err=True)
+        except TsunagariError as exc:
+            _fail(str(exc))
+        if stop.wait(delay):
+            return None
+        delay = min(delay * 2, 10.0)
+
+
 def _indexer() -> Any:
     from ledger.indexer.service import build_indexer
 
@@ -717,10 +737,20 @@ def index_run() -> None:
     import signal
     import threading
 
+    from ledger.chain.context import open_chain
+    from ledger.indexer.service import build_indexer
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    service = _indexer()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        service = _until_chain(stop, lambda: build_indexer(open_chain(_settings())), "indexer")
+    except KeyboardInterrupt:
+        stop.set()
+        service = None
+    if service is None:
+        typer.echo("indexer stopped")
+        return
     typer.echo("indexer following the chain (Ctrl-C to stop)")
     try:
         with service.indexer:
@@ -970,6 +1000,7 @@ def relay(
     import signal
     import threading
 
+    from ledger.chain.context import open_chain
     from ledger.db.engine import make_engine, upgrade_to_head
     from ledger.relay import Relayer
 
@@ -977,14 +1008,23 @@ def relay(
     settings = _settings()
     engine = make_engine(settings.db.url)
     _guarded(lambda: upgrade_to_head(engine))
-    ctx = _chain()
-    relayer = _guarded(lambda: Relayer(settings, engine, ctx))
     if once:
+        ctx = _chain()
+        relayer = _guarded(lambda: Relayer(settings, engine, ctx))
         report = _guarded(relayer.run_once)
         typer.echo(f"claims: {report.claims}; supports: {report.supports}")
         return
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        started = _until_chain(stop, lambda: Relayer(settings, engine, open_chain(settings)), "relayer")
+    except KeyboardInterrupt:
+        stop.set()
+        started = None
+    if started is None:
+        typer.echo("relayer stopped")
+        return
+    relayer = started
     typer.echo(f"relayer {relayer.account.address} running (Ctrl-C to stop)")
     try:
         _guarded(lambda: relayer.run(stop))
