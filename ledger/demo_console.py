@@ -19,6 +19,7 @@ from sqlalchemy import Engine, text
 
 from ledger.db.engine import write_transaction
 from ledger.errors import ConfigError
+from ledger.queries import list_regions
 from ledger.settings import Settings
 from ledger.staff import accounts
 from ledger.staff.passwords import hash_password
@@ -56,8 +57,8 @@ def ensure_dev_sign_in(engine: Engine, settings: Settings, chain_id: int) -> Dev
     digest = hash_password(password)
     logins: list[tuple[str, int | None]] = [("platform", None)]
     with write_transaction(engine) as conn:
-        regions = [int(r[0]) for r in conn.execute(text("SELECT DISTINCT region FROM region_registrations"))]
-        logins += [(f"admin-{r:05d}", r) for r in sorted(regions)]
+        regions = [r.region for r in list_regions(conn)]
+        logins += [(f"admin-{r:05d}", r) for r in regions]
         for login, region in logins:
             exists = conn.execute(text("SELECT 1 FROM staff_accounts WHERE login = :l"), {"l": login}).first()
             if exists is not None:
@@ -86,7 +87,7 @@ def label_operator_keys(engine: Engine, labels: dict[str, str]) -> None:
     changed in the console stays), so the audit names them instead of showing hex."""
     now = int(time.time())
     with write_transaction(engine) as conn:
-        regions = [int(r[0]) for r in conn.execute(text("SELECT DISTINCT region FROM region_registrations"))]
+        regions = [r.region for r in list_regions(conn)]
         for region in regions:
             for address, label in labels.items():
                 conn.execute(

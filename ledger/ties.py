@@ -48,13 +48,14 @@ import math
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta, timezone
 from enum import StrEnum
 
 from ledger.taxonomy import MlitType, is_visiting, mlit_type_of
 
 __all__ = [
     "DEFAULT_PARAMS",
+    "JST",
     "JST_OFFSET_SECONDS",
     "MAX_TIMESTAMP",
     "VISIT_BAND_LABELS",
@@ -75,6 +76,7 @@ __all__ = [
 ]
 
 JST_OFFSET_SECONDS = 9 * 3600
+JST = timezone(timedelta(seconds=JST_OFFSET_SECONDS))  # Japan Standard Time (no daylight saving)
 SECONDS_PER_DAY = 86_400
 # The last second whose JST date ``datetime.date`` can still represent (9999-12-31 23:59:59 JST).
 MAX_TIMESTAMP = 253_402_300_799 - JST_OFFSET_SECONDS

@@ -26,10 +26,10 @@ def _fail(message: str) -> None:
 
 def console_base_url() -> str:
     """Where staff open the console: ``checkin.public_url`` or ``http://<api.host>:<api.port>``."""
+    from ledger.checkin.service import public_base_url
     from ledger.settings import get_settings
 
-    settings = get_settings()
-    return settings.checkin.public_url.rstrip("/") or f"http://{settings.api.host}:{settings.api.port}"
+    return public_base_url(get_settings())
 
 
 def _create(login: str, name: str, role: str, region: int | None) -> None:

@@ -23,6 +23,7 @@ from api.errors import ApiError
 from ledger.console import audit as audit_ops
 from ledger.console import report as report_ops
 from ledger.staff.roles import Actor
+from ledger.ties import JST
 
 router = APIRouter(tags=["operator"])
 
@@ -54,7 +55,7 @@ def period_of(month: str | None, start: date | None, end: date | None) -> tuple[
 
 def this_month() -> tuple[int, int]:
     """The current JST month (the audit's default)."""
-    today = datetime.now(report_ops.JST).date()
+    today = datetime.now(JST).date()
     return today.year, today.month
 
 

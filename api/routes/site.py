@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any, Final
 
 from fastapi import APIRouter, Request
@@ -26,7 +26,7 @@ from api.routes.pages import render_page, templates
 from ledger import queries
 from ledger.municipalities import municipality_name
 from ledger.taxonomy import KIND_LABELS, TYPE_LABELS, ContributionKind, MlitType
-from ledger.ties import JST_OFFSET_SECONDS
+from ledger.ties import JST
 
 __all__ = ["router", "index_banner", "default_period"]
 
@@ -44,7 +44,6 @@ def _pct(value: float | None) -> str:
 
 templates.env.filters.update(num=_num, pct=_pct)
 
-JST: Final = timezone(timedelta(seconds=JST_OFFSET_SECONDS))
 STALE_AFTER_S: Final = 120  # the index is "behind" when its last commit is older than this
 MAX_RANGE_DAYS: Final = 3660
 _COMMON: Final = ("common.", "page.", "chart.", "fig.", "comp.")

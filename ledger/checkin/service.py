@@ -30,7 +30,13 @@ from ledger.errors import ChainUnavailable
 from ledger.relay.outbox import claim_counts
 from ledger.settings import Settings
 
-__all__ = ["CheckinService", "KioskFrame", "KioskLink", "build_checkin"]
+__all__ = ["CheckinService", "KioskFrame", "KioskLink", "build_checkin", "public_base_url"]
+
+
+def public_base_url(settings: Settings) -> str:
+    """Where people reach the API (QR codes, kiosk and invite links): ``checkin.public_url``, else
+    ``http://<api.host>:<api.port>``; no trailing slash."""
+    return (settings.checkin.public_url or f"http://{settings.api.host}:{settings.api.port}").rstrip("/")
 
 
 @dataclass(frozen=True)
@@ -192,7 +198,7 @@ def build_checkin(
         participant_limiter=RateLimiter(checkin.rate_participant_per_min),
         clock=clock,
     )
-    public_url = checkin.public_url or f"http://{settings.api.host}:{settings.api.port}"
+    public_url = public_base_url(settings)
     return CheckinService(
         engine,
         tokens,

@@ -19,7 +19,7 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from eth_utils.crypto import keccak
@@ -37,9 +37,9 @@ from ledger.relay.outbox import claim_counts, recent_claims
 from ledger.staff import audit
 from ledger.staff.roles import Actor
 from ledger.taxonomy import ContributionKind, RewardUnit
+from ledger.ties import JST
 
 __all__ = [
-    "JST",
     "ACTIVITY_KINDS",
     "REVOKE_REASONS",
     "ChainSource",
@@ -62,7 +62,6 @@ __all__ = [
     "short_address",
 ]
 
-JST: Final = timezone(timedelta(hours=9))
 ACTIVITY_KINDS: Final = ("activity.create", "activity.edit", "activity.designate", "activity.close", "record.revoke")
 REVOKE_REASONS: Final = (1, 2, 3, 4, 5)  # 誤って発行, 不参加, 同一人物の重複, 本人の申し出, その他
 ZERO_EVIDENCE: Final = "0x" + "00" * 32

@@ -21,7 +21,7 @@ import csv
 import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from typing import Any, Final
 
 from sqlalchemy import Connection, bindparam, text
@@ -30,6 +30,7 @@ from ledger import queries
 from ledger.municipalities import municipality_name
 from ledger.staff import audit as staff_audit
 from ledger.taxonomy import KIND_LABELS, UNIT_LABELS, ContributionKind, RewardUnit
+from ledger.ties import JST
 
 __all__ = [
     "ACTION_LABELS",
@@ -50,7 +51,6 @@ __all__ = [
     "short_address",
 ]
 
-JST: Final = timezone(timedelta(hours=9))
 MAX_CSV_DAYS: Final = 366
 NOTE_HIDDEN: Final = ("メモあり（閲覧権限なし）", "Note exists (no permission to read it)")
 STATUS_LABELS: Final = {False: ("有効", "valid"), True: ("取消済み", "revoked")}

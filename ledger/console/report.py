@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Final
 
 from sqlalchemy import Connection, text
@@ -24,6 +24,7 @@ from sqlalchemy import Connection, text
 from ledger import queries
 from ledger.municipalities import municipality_name
 from ledger.taxonomy import KIND_LABELS, ContributionKind
+from ledger.ties import JST
 
 __all__ = [
     "HEADLINE_FIGURES",
@@ -42,7 +43,6 @@ __all__ = [
     "recent_months",
 ]
 
-JST: Final = timezone(timedelta(hours=9))
 TOP_ACTIVITIES: Final = 5
 _MONTH: Final = re.compile(r"(\d{4})-(\d{2})")
 

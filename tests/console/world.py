@@ -36,13 +36,13 @@ from ledger.chain.deploy import save_deployment
 from ledger.chain.devnet import PyEvmDevnet, free_port
 from ledger.chain.signing import SupportRequest, sign_support
 from ledger.checkin.metadata import store_metadata
-from ledger.console.activities import JST
 from ledger.console.pending import run_chain_action
 from ledger.db.engine import make_engine, upgrade_to_head, write_transaction
 from ledger.indexer.runner import Indexer
 from ledger.settings import Settings
 from ledger.staff.roles import Actor
 from ledger.taxonomy import ContributionKind
+from ledger.ties import JST
 from tests.console.conftest import ConsoleWorld, serving
 from tests.indexer.helpers import POSTGRES_URL, make_indexer
 from tests.indexer.test_indexer import DAY, NAGAOKA, TATEYAMA, History, build_history

@@ -9,7 +9,7 @@ template); a script's ``fetch`` sends it as ``X-CSRF-Token``.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Annotated, Any, Final
 from urllib.parse import quote
 
@@ -25,6 +25,7 @@ from ledger.municipalities import municipality_name
 from ledger.staff import sessions
 from ledger.staff.errors import SessionInvalid
 from ledger.staff.roles import ROLE_LABELS, Permission
+from ledger.ties import JST
 
 __all__ = [
     "ConsoleSession",
@@ -41,7 +42,6 @@ __all__ = [
 ]
 
 CONSOLE_MESSAGES: Final = ("common.", "console.")
-JST: Final = timezone(timedelta(hours=9))
 
 
 def _jst(timestamp: int | None, fmt: str = "%Y-%m-%d %H:%M") -> str:

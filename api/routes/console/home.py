@@ -6,6 +6,7 @@ page lists what needs attention today.
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -23,16 +24,18 @@ from api.routes.console.common import (
     render_console,
     require_region,
 )
+from ledger import queries
 from ledger.db.engine import write_transaction
 from ledger.relay.outbox import region_claims_since
 from ledger.staff import accounts
 from ledger.staff.errors import StaffError
+from ledger.ties import JST, jst_date
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
 
 def _regions(conn: Connection) -> list[int]:
-    return [int(r[0]) for r in conn.execute(text("SELECT DISTINCT region FROM region_registrations ORDER BY region"))]
+    return [r.region for r in queries.list_regions(conn)]
 
 
 def invite_url(request: Request, token: str) -> str:
@@ -116,7 +119,8 @@ def region_overview(request: Request, code: str, session: ConsoleSession, engine
             ),
             {"n": now, "r": region},
         ).one()
-        claims_today = region_claims_since(conn, region, (now - (now + 9 * 3600) % 86_400) * 1000)
+        midnight = int(datetime.combine(jst_date(now), datetime.min.time(), JST).timestamp())  # today, JST
+        claims_today = region_claims_since(conn, region, midnight * 1000)
         pending = conn.execute(
             text("SELECT COUNT(*) FROM pending_actions WHERE region = :r AND status IN ('sending', 'failed')"),
             {"r": region},

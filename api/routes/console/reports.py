@@ -23,6 +23,7 @@ from api.routes.console.common import ConsoleSession, redirect_to, region_path, 
 from api.routes.pages import STATIC_DIR, templates
 from api.routes.region_audit import load_report
 from ledger.console import report as report_ops
+from ledger.ties import JST
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -122,11 +123,11 @@ def _context(report: report_ops.MonthlyReport, lang: str) -> dict[str, Any]:
         "figures": report_ops.HEADLINE_FIGURES,
         "figure_values": {key: getattr(report.figures, key) for key, _ in report_ops.HEADLINE_FIGURES},
         "chart": daily_chart(report, lang),
-        "generated": datetime.fromtimestamp(report.generated_at, report_ops.JST).strftime("%Y-%m-%d %H:%M"),
+        "generated": datetime.fromtimestamp(report.generated_at, JST).strftime("%Y-%m-%d %H:%M"),
         "head_at": (
             ""
             if report.source.head_at is None
-            else datetime.fromtimestamp(report.source.head_at, report_ops.JST).strftime("%Y-%m-%d %H:%M")
+            else datetime.fromtimestamp(report.source.head_at, JST).strftime("%Y-%m-%d %H:%M")
         ),
         "definition_keys": [d for _, d in report_ops.HEADLINE_FIGURES] + ["daily", "top_activities", "k"],
     }
