@@ -2,8 +2,9 @@
 
 Every string a page shows lives in ``api/locales/<lang>.json`` (flat ``"section.key": "text"``
 maps, the same keys in every language; ``tests/api/test_pages.py`` checks). The staff console's
-strings are split by area into ``api/locales/console/<area>.<lang>.json`` and merged into the same
-catalogue (a key defined twice is an error). The language of a
+strings are split by area into ``api/locales/console/<area>.<lang>.json``, the certificate's into
+``api/locales/certificate/<area>.<lang>.json`` (any ``api/locales/<folder>/<area>.<lang>.json``), and
+merged into the same catalogue (a key defined twice is an error). The language of a
 request is, in order: ``?lang=``, the ``lang`` cookie (set when ``?lang=`` is used), the
 ``Accept-Language`` header, Japanese.
 """
@@ -57,7 +58,7 @@ def catalogue(lang: str) -> Catalogue:
     if lang not in LANGUAGES:
         raise KeyError(f"unsupported language {lang!r}")
     messages: dict[str, str] = {}
-    for path in (LOCALES / f"{lang}.json", *sorted((LOCALES / "console").glob(f"*.{lang}.json"))):
+    for path in (LOCALES / f"{lang}.json", *sorted(LOCALES.glob(f"*/*.{lang}.json"))):
         part = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(part, dict) or not all(isinstance(v, str) for v in part.values()):
             raise ValueError(f"{path} must be a flat object of strings")

@@ -1016,3 +1016,49 @@ class PendingAction(SQLModel, table=True):
     actor: str
     created_at: int = Field(sa_type=BigInteger)
     updated_at: int = Field(sa_type=BigInteger)
+
+
+class IssuedCertificate(SQLModel, table=True):
+    """An activity certificate a participant signed and asked us to keep, so the QR code on its PDF
+    can link to it (docs/certificate.md). Only what is on chain and the holder's signature: the file
+    itself is the evidence, this copy is a convenience."""
+
+    __tablename__ = "certificates"
+    __table_args__ = (Index("ix_certificates_holder_region", "holder", "region"),)
+
+    certificate_id: str = Field(primary_key=True, description="sha256 (hex) of the signed JSON as stored")
+    holder: str = Field(description="lowercase address")
+    region: int
+    from_day: int = Field(description="YYYYMMDD")
+    to_day: int = Field(description="YYYYMMDD")
+    document: str = Field(description="the certificate's JSON")
+    created_at: int = Field(sa_type=BigInteger)
+
+
+class HolderPresentation(SQLModel, table=True):
+    """A participant's signed answer to a verifier's challenge, kept a few minutes so the verifier
+    can fetch it (we are only the mailbox: the verifier checks the signature itself)."""
+
+    __tablename__ = "holder_presentations"
+    __table_args__ = (Index("ix_holder_presentations_created_at", "created_at"),)
+
+    presentation_id: int | None = Field(default=None, primary_key=True)
+    nonce: str = Field(index=True, description="0x hex bytes32 of the challenge")
+    holder: str = Field(description="checksummed address")
+    body: str = Field(description="JSON: holder, nonce, expires_at, audience, signature")
+    created_at: int = Field(sa_type=BigInteger)
+
+
+class EligibilityListing(SQLModel, table=True):
+    """A participant's opt-in to be listed to a municipality's staff as eligible for ふるさと住民登録
+    Premium, with a contact they chose (personal data: kept here only, never on chain; deleted when
+    they opt out)."""
+
+    __tablename__ = "eligibility_listings"
+
+    region: int = Field(primary_key=True)
+    participant: str = Field(primary_key=True, description="lowercase address")
+    contact: str = Field(description="what the participant wrote: e-mail, phone or name")
+    issued_at: int = Field(sa_type=BigInteger, description="the signed request's time (replays are refused)")
+    signature: str = Field(description="the EIP-712 EligibilityListing signature")
+    created_at: int = Field(sa_type=BigInteger)
