@@ -16,6 +16,7 @@ from api.errors import install_error_handlers
 from api.limits import BodyLimit
 from api.routes import (
     activities,
+    certificates,
     checkin,
     console,
     dashboard,
@@ -59,8 +60,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = make_engine(settings.db.url)
     install_error_handlers(app)
 
-    # Project image uploads (1 MiB) get their own, larger limit (api/routes/projects.py).
-    app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes, allowances=projects.UPLOAD_ALLOWANCES)
+    # Project image uploads (1 MiB) and signed certificates (2 MB) get their own, larger limits.
+    allowances = (*projects.UPLOAD_ALLOWANCES, *certificates.UPLOAD_ALLOWANCES)
+    app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes, allowances=allowances)
 
     # The claim endpoint is matched first: a request is matched against routes in order, and under a
     # festival's load nearly every request is a claim.
@@ -71,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(people.router)
     app.include_router(export.router)
     app.include_router(supports.router)
+    app.include_router(certificates.router)
     app.include_router(pages.router)
     app.include_router(site.router)
     app.include_router(activities.router)

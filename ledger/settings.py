@@ -47,6 +47,11 @@ class ChainSettings(BaseModel):
         description="anvil: the managed local devnet; pyevm: in-process py-evm (no Node); rpc: any EVM node at rpc_url",
     )
     rpc_url: str = Field("http://127.0.0.1:8545", description="JSON-RPC endpoint for the anvil and rpc backends")
+    public_rpc_url: str | None = Field(
+        None,
+        description="JSON-RPC endpoint that browsers and certificate holders can reach (the verifier page's "
+        "default and the certificates' rpc_hint); default: rpc_url",
+    )
     expected_chain_id: int | None = Field(
         None, description="refuse to run when the node reports another chain id (None: accept what the node says)"
     )

@@ -17,6 +17,7 @@ import typer
 
 from ledger.errors import TsunagariError
 from ledger.settings import Settings, get_settings
+from scripts.certificate_cli import certificate_app
 from scripts.staff_cli import staff_app
 
 app = typer.Typer(help="Tsunagari Ledger: regional contribution records and community coins.", no_args_is_help=True)
@@ -41,6 +42,7 @@ app.add_typer(api_app, name="api")
 app.add_typer(export_app, name="export")
 app.add_typer(db_app, name="db")
 app.add_typer(staff_app, name="staff")
+app.add_typer(certificate_app, name="certificate")
 
 T = TypeVar("T")
 

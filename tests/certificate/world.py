@@ -19,22 +19,25 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 from sqlalchemy import Engine
 
+from api.app import create_app
 from ledger.certificate.issue import draft_certificate
 from ledger.certificate.model import Certificate
 from ledger.certificate.typed import certificate_typed_data, sign_typed
 from ledger.chain.accounts import dev_account
 from ledger.chain.client import ActivitySpec, LedgerClient, RecordInput
-from ledger.chain.deploy import Deployment, deploy_ledger
+from ledger.chain.deploy import Deployment, deploy_ledger, save_deployment
 from ledger.chain.devnet import AnvilDevnet, free_port
 from ledger.checkin.metadata import store_metadata
 from ledger.db.engine import make_engine, upgrade_to_head, write_transaction
 from ledger.indexer.rpc import HttpJsonRpc
+from ledger.settings import Settings
 from ledger.taxonomy import ContributionKind, RewardUnit
+from tests.console.conftest import serving
 from tests.indexer.helpers import make_indexer
 
 TATEYAMA, NAGAOKA = 12205, 15202
 
-__all__ = ["NAGAOKA", "TATEYAMA", "CertificateWorld", "certificate_world"]
+__all__ = ["NAGAOKA", "TATEYAMA", "CertificateWorld", "certificate_world", "served_app"]
 
 
 @dataclass
@@ -151,3 +154,22 @@ def certificate_world(tmp: Path) -> Iterator[CertificateWorld]:
         yield world
     finally:
         anvil.close()
+
+
+@contextmanager
+def served_app(world: CertificateWorld, tmp: Path) -> Iterator[str]:
+    """The app over real HTTP on the world's index, talking to its anvil; yields the base URL."""
+    port = free_port()
+    settings = Settings(
+        db={"url": str(world.engine.url)},  # type: ignore[arg-type]
+        chain={"backend": "rpc", "rpc_url": world.rpc_url, "deployments_dir": tmp / "deployments"},  # type: ignore[arg-type]
+        api={"port": port},  # type: ignore[arg-type]
+        checkin={"secret": "s" * 32, "public_url": f"http://127.0.0.1:{port}"},  # type: ignore[arg-type]
+    )
+    save_deployment(settings.chain.deployments_dir, world.deployment)
+    app = create_app(settings)
+    try:
+        with serving(app, port) as base_url:
+            yield base_url
+    finally:
+        app.state.engine.dispose()
