@@ -45,6 +45,7 @@ __all__ = [
     "require",
     "chain_of",
     "checkin_of",
+    "offline_deployment",
 ]
 
 
@@ -172,7 +173,7 @@ def chain_of(app: FastAPI) -> ChainContext:
     return ctx
 
 
-def _offline_deployment(settings: Settings) -> Deployment:
+def offline_deployment(settings: Settings) -> Deployment:
     """The deployment to serve when the node cannot be asked its chain id: the expected chain's, or
     the only one in the deployments folder."""
     folder = settings.chain.deployments_dir
@@ -199,7 +200,7 @@ def checkin_of(app: FastAPI) -> CheckinService:
             ctx = chain_of(app)
             chain_id, ledger = ctx.chain_id, ctx.deployment.ledger
         except ChainUnavailable:
-            deployment = _offline_deployment(settings)
+            deployment = offline_deployment(settings)
             chain_id, ledger = deployment.chain_id, deployment.ledger
         with _LOCK:
             service = getattr(app.state, "checkin", None)

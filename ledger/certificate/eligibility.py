@@ -13,7 +13,7 @@ console shows this date as when eligibility lapses unless the person takes part 
 The scheme's other conditions (identity by My Number Card, at most three municipalities, not the
 home municipality) are the national app's to check, not ours (BRIEF §8).
 
-The standalone verifier page implements the same rule in JavaScript (``api/static/verifier.js``);
+The standalone verifier page implements the same rule in JavaScript (``ledger/certificate/verifier/verifier.js``);
 ``tests/certificate`` runs both on the same dates.
 """
 

@@ -41,7 +41,14 @@ from ledger.indexer.handlers import jst_day
 from ledger.indexer.rpc import JsonRpc, RpcError
 
 __all__ = [
+    "ACTIVITY_INFO_SELECTOR",
+    "ACTIVITY_TUPLE",
+    "DESIGNATED_FLAG",
+    "HOLDER_PROOF_REASONS",
     "LINE_REASONS",
+    "PROBLEMS",
+    "RECORD_OF_SELECTOR",
+    "RPC_BATCH",
     "CertificateProblem",
     "LineResult",
     "VerificationReport",
@@ -57,13 +64,13 @@ REGISTERED_TOPIC: Final = (
     ).hex()
 )
 METADATA_TOPIC: Final = "0x" + keccak(text="ActivityMetadataChanged(uint64,uint32,bytes32,address)").hex()
-_ACTIVITY_INFO: Final = keccak(text="activityInfo(uint64)")[:4]
-_RECORD_OF: Final = keccak(text="recordOf(uint64,address)")[:4]
-_ACTIVITY_TUPLE: Final = "(uint32,uint8,uint8,uint16,uint24,uint32,uint32,uint32,uint32,uint40)"
-_DESIGNATED_FLAG: Final = 2
-_BATCH: Final = 100  # JSON-RPC calls per HTTP request
+ACTIVITY_INFO_SELECTOR: Final = keccak(text="activityInfo(uint64)")[:4]
+RECORD_OF_SELECTOR: Final = keccak(text="recordOf(uint64,address)")[:4]
+ACTIVITY_TUPLE: Final = "(uint32,uint8,uint8,uint16,uint24,uint32,uint32,uint32,uint32,uint40)"
+DESIGNATED_FLAG: Final = 2
+RPC_BATCH: Final = 100  # JSON-RPC calls per HTTP request
 
-# reason code -> (Japanese, English); the verifier page has the same table (api/static/verifier.js)
+# reason code -> (Japanese, English); the verifier page gets these tables (ledger/certificate/standalone.py)
 LINE_REASONS: Final[dict[str, tuple[str, str]]] = {
     "duplicate": ("同じ記録が証明書に2回あります", "the same record appears twice in the certificate"),
     "outside_range": ("証明書の期間の外の日付です", "the date is outside the certificate's range"),
@@ -216,8 +223,8 @@ def _hex_int(value: Any) -> int:
 def _batched(rpc: JsonRpc, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
     """Answers of ``calls`` in order; an answer that is an error is returned as the RpcError."""
     out: list[Any] = []
-    for start in range(0, len(calls), _BATCH):
-        chunk = list(calls[start : start + _BATCH])
+    for start in range(0, len(calls), RPC_BATCH):
+        chunk = list(calls[start : start + RPC_BATCH])
         try:
             out.extend(rpc.batch(chunk))
         except RpcError:
@@ -318,13 +325,16 @@ def _check_lines(certificate: Certificate, rpc: JsonRpc, report: VerificationRep
     calls: list[tuple[str, list[Any]]] = [("eth_getTransactionReceipt", [h]) for h in tx_hashes]
     calls += [("eth_getBlockByHash", [h, False]) for h in block_hashes]
     calls += [
-        ("eth_call", [{"to": ledger, "data": _call_data(_ACTIVITY_INFO, ["uint64"], [a])}, pinned])
+        ("eth_call", [{"to": ledger, "data": _call_data(ACTIVITY_INFO_SELECTOR, ["uint64"], [a])}, pinned])
         for a in activity_ids
     ]
     calls += [
         (
             "eth_call",
-            [{"to": ledger, "data": _call_data(_RECORD_OF, ["uint64", "address"], [a, certificate.holder])}, pinned],
+            [
+                {"to": ledger, "data": _call_data(RECORD_OF_SELECTOR, ["uint64", "address"], [a, certificate.holder])},
+                pinned,
+            ],
         )
         for a in activity_ids
     ]
@@ -340,7 +350,7 @@ def _check_lines(certificate: Certificate, rpc: JsonRpc, report: VerificationRep
         if isinstance(raw, RpcError) or not raw or raw == "0x":
             activities[activity_id] = None
             continue
-        info, metadata = abi_decode([_ACTIVITY_TUPLE, "bytes32"], bytes.fromhex(raw[2:]))
+        info, metadata = abi_decode([ACTIVITY_TUPLE, "bytes32"], bytes.fromhex(raw[2:]))
         activities[activity_id] = (info, "0x" + metadata.hex())
     history_needed = sorted(
         {
@@ -395,7 +405,7 @@ def _check_lines(certificate: Certificate, rpc: JsonRpc, report: VerificationRep
             region, kind, flags, _max_units, _ordinal, _starts, _ends, _cap, _recorded, reward = info
             if region != certificate.municipality.region:
                 line.fail("wrong_municipality")
-            designated = bool(flags & _DESIGNATED_FLAG)
+            designated = bool(flags & DESIGNATED_FLAG)
             if r.designated and not designated:
                 line.fail("not_designated")
             elif r.designated != designated:
@@ -455,6 +465,7 @@ HOLDER_PROOF_REASONS: Final[dict[str, tuple[str, str]]] = {
     "expired": ("確認用コードの期限が切れています", "the challenge has expired"),
     "wrong_signer": ("証明書のアドレスの鍵で署名されていません", "not signed by the certificate's holder"),
     "bad_signature": ("署名が読めません", "the signature is malformed"),
+    "wrong_audience": ("別の確認先（audience）への応答です", "the answer was made for another verifier (audience)"),
 }
 
 
@@ -466,9 +477,11 @@ def verify_holder_proof(
     holder: str,
     nonce: str,
     now: int,
+    audience: str | None = None,
 ) -> list[str]:
     """Reason codes why ``proof`` does not show that the presenter holds ``holder``'s key for the
-    challenge ``nonce`` (empty: it does). ``proof``: ``{holder, nonce, expires_at, audience, signature}``."""
+    challenge ``nonce`` (empty: it does), and, when ``audience`` is given, that it was made for this
+    verifier. ``proof``: ``{holder, nonce, expires_at, audience, signature}``."""
     reasons: list[str] = []
     if str(proof.get("nonce", "")).lower() != nonce.lower():
         reasons.append("wrong_nonce")
@@ -491,4 +504,6 @@ def verify_holder_proof(
         reasons.append("bad_signature")
     elif signer.lower() != holder.lower() or str(proof["holder"]).lower() != holder.lower():
         reasons.append("wrong_signer")
+    if audience is not None and str(proof.get("audience")) != audience:
+        reasons.append("wrong_audience")
     return reasons
