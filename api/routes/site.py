@@ -233,6 +233,7 @@ def person_page(request: Request, address: str, conn: ConnDep) -> HTMLResponse:
     for entry in history:
         if entry.entry == "support" and entry.project_id is not None:
             supported[entry.project_id] = supported.get(entry.project_id, 0) + entry.amount
+    certificate_regions = _certificate_regions(ties, history, lang)
     balances = {c.region: c.balance for c in coins}
     open_projects = [p for p in projects.values() if not p.closed and balances.get(p.region, 0) > 0]
     data = {
@@ -268,10 +269,33 @@ def person_page(request: Request, address: str, conn: ConnDep) -> HTMLResponse:
             "open_projects": open_projects,
             "project_names": {pid: p.name for pid, p in projects.items() if p.name},
             "stages": queries.STAGES[1:],
+            "certificate_regions": certificate_regions,
             "data": data,
         },
-        ("support.", "error."),
+        ("support.", "error.", "cert.", "listing."),
     )
+
+
+@dataclass(frozen=True)
+class CertificateRegion:
+    """A municipality the person has records in: what the certificate and the listing forms offer."""
+
+    region: int
+    code: str  # five-digit JIS code
+    name: str
+
+
+def _certificate_regions(
+    ties: list[queries.PersonTie], history: list[queries.HistoryEntry], lang: str
+) -> list[CertificateRegion]:
+    """The municipalities of the person's live records, strongest tie first (a certificate and a
+    listing are for one municipality at a time)."""
+    regions = [t.region for t in ties if t.records > 0]
+    regions += sorted({h.region for h in history if h.entry == "contribution" and not h.revoked} - set(regions))
+    return [
+        CertificateRegion(region, f"{region:05d}", municipality_name(region, lang) or f"{region:05d}")
+        for region in regions
+    ]
 
 
 # -- a region -----------------------------------------------------------------------------------------
