@@ -16,12 +16,14 @@ from api.errors import install_error_handlers
 from api.limits import BodyLimit
 from api.routes import (
     activities,
+    certificate_pages,
     certificates,
     checkin,
     console,
     dashboard,
     export,
     health,
+    listings,
     pages,
     people,
     projects,
@@ -30,6 +32,7 @@ from api.routes import (
     regions,
     site,
     supports,
+    verifier,
 )
 from ledger.db.engine import make_engine
 from ledger.settings import Settings, get_settings
@@ -74,8 +77,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(export.router)
     app.include_router(supports.router)
     app.include_router(certificates.router)
+    app.include_router(verifier.router)
+    app.include_router(listings.router)
     app.include_router(pages.router)
     app.include_router(site.router)
+    app.include_router(certificate_pages.router)
     app.include_router(activities.router)
     app.include_router(projects.router)
     app.include_router(region_admin.router)

@@ -86,6 +86,7 @@ ACTION_LABELS: Final[dict[str, tuple[str, str]]] = {
     "issuer.label": ("発行者の名前を設定", "Named an issuer"),
     "kiosk.open": ("受付画面を開始", "Opened a kiosk"),
     "pending.dismiss": ("未完了の操作を確認済みに", "Dismissed an unconfirmed action"),
+    "eligibility.export": ("ふるさと住民登録の対象者CSVを出力", "Downloaded the eligible-people CSV"),
 }
 """Japanese / English names of the staff actions (an unknown action is shown by its area)."""
 
@@ -99,6 +100,7 @@ _AREA_LABELS: Final[dict[str, tuple[str, str]]] = {
     "pending": ("未完了の操作", "Pending action"),
     "checkin": ("チェックイン", "Check-in"),
     "code": ("参加コード", "Code"),
+    "eligibility": ("ふるさと住民登録", "Furusato registration"),
 }
 # detail keys never shown (whatever an action chose to store)
 _SECRET_PARTS: Final = ("password", "token", "secret", "totp", "csrf", "cookie", "key", "salt", "session", "hash_pw")

@@ -5,7 +5,8 @@ each one, with region 館山's ids filled in:
 
 - nobody signed in: a console page sends to the sign-in page, a JSON endpoint answers 401;
 - 長岡's admin (a console session) and 長岡's operator key: never a 2xx or a redirect into the
-  page, and never a byte of 館山's data (its activity's and project's names);
+  page, and never a byte of 館山's data (its activity's and project's names, and the contact a
+  participant asked to show to 館山's staff);
 - 館山's viewer: no state-changing request gets through;
 - 館山's staff (not admin): nothing on the issuers and staff pages changes.
 
@@ -27,10 +28,13 @@ import pytest
 from fastapi.routing import APIRoute
 from sqlalchemy import text
 
+from ledger.certificate.listings import set_listing
+from ledger.certificate.typed import listing_typed_data, sign_typed
 from tests.console.world import DATABASES, NAGAOKA, TATEYAMA, ChainWorld, chain_world
 
 MARK_ACTIVITY = "館山だけの秘密の活動"
 MARK_PROJECT = "館山だけの秘密のプロジェクト"
+MARK_CONTACT = "館山だけに見せる連絡先"
 WRITES = frozenset(("POST", "PUT", "PATCH", "DELETE"))
 REFUSED = frozenset((401, 403, 404, 405, 409, 410, 413, 422))
 JST = timezone(timedelta(hours=9))
@@ -55,7 +59,26 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         )
         assert project.status_code == 201, project.text
         built.index()
+        _list_in_tateyama(built)
         yield built
+
+
+def _list_in_tateyama(world: ChainWorld) -> None:
+    """A participant with records in 館山 asks to be listed to its staff with a contact."""
+    person, now = world.history.people[1], int(time.time())
+    document = listing_typed_data(31337, world.chain.address, person.address, TATEYAMA, MARK_CONTACT, True, now)
+    set_listing(
+        world.engine,
+        chain_id=31337,
+        ledger=world.chain.address,
+        holder=person.address,
+        region=TATEYAMA,
+        contact=MARK_CONTACT,
+        listed=True,
+        issued_at=now,
+        signature=sign_typed(document, person.key),
+        now=now,
+    )
 
 
 def _ids(world: ChainWorld) -> dict[str, str]:
@@ -178,6 +201,7 @@ def _state(world: ChainWorld) -> tuple[object, ...]:
                 "project_details",
                 "revocation_notes",
                 "activity_metadata",
+                "eligibility_listings",
             )
         )
         ok_by_outsiders = conn.execute(
@@ -190,7 +214,7 @@ def _state(world: ChainWorld) -> tuple[object, ...]:
 
 
 def _leaks(response: httpx.Response) -> bool:
-    return MARK_ACTIVITY in response.text or MARK_PROJECT in response.text
+    return any(mark in response.text for mark in (MARK_ACTIVITY, MARK_PROJECT, MARK_CONTACT))
 
 
 def test_another_regions_admin_and_key_see_and_change_nothing(world: ChainWorld) -> None:
@@ -260,7 +284,8 @@ def test_a_viewer_changes_nothing_and_staff_do_not_manage_issuers_or_staff(world
 
 def test_the_walk_covers_every_area(world: ChainWorld) -> None:
     paths = {path for _, path in _routes(world)}
-    for area in ("activities", "projects", "issuers", "staff", "audit", "reports", "checkins", "kiosk", "revoke"):
+    areas = ("activities", "projects", "issuers", "staff", "audit", "reports", "checkins", "kiosk", "revoke")
+    for area in (*areas, "eligibility"):
         assert any(area in p for p in paths), f"no route of {area} was walked"
 
 

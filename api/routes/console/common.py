@@ -58,6 +58,7 @@ NAV: Final[tuple[tuple[str, str, Permission], ...]] = (
     ("projects", "/projects", "read"),
     ("audit", "/audit", "read"),
     ("reports", "/reports", "read"),
+    ("eligibility", "/eligibility", "read"),
     ("issuers", "/issuers", "issuers"),
     ("staff", "/staff", "staff"),
 )
