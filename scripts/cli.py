@@ -1290,6 +1290,7 @@ def _run_demo(
 def _serve_demo(ctx: Any, engine: Any, as_json: bool) -> None:
     from ledger.checkin.service import build_checkin
     from ledger.demo import ensure_kiosk_activity
+    from ledger.demo_certificate import write_demo_certificate
     from ledger.demo_console import ensure_dev_sign_in, label_operator_keys
     from scripts.serve import serve_all
 
@@ -1308,6 +1309,32 @@ def _serve_demo(ctx: Any, engine: Any, as_json: bool) -> None:
         },
     )
     admins = ", ".join(login for login, region in dev.logins if region is not None)
+    example = _guarded(
+        lambda: write_demo_certificate(
+            engine,
+            chain_id=ctx.chain_id,
+            ledger=ctx.deployment.ledger,
+            seed=settings.demo.seed,
+            people=settings.demo.people,
+            region=12205,
+            folder=settings.devnet.data_dir.parent / "certificates",
+            site=base,
+            rpc_url=settings.chain.public_rpc_url or settings.chain.rpc_url,
+        )
+    )
+    evidence: list[str] = []
+    if example is not None:
+        c = example.certificate
+        rpc = settings.chain.public_rpc_url or settings.chain.rpc_url
+        evidence = [
+            f"  ふるさと住民登録 evidence: a participant of {c.municipality.name} eligible for Premium "
+            f"({c.summary.get('text')}):",
+            f"    their つながり page (活動証明書): {base}/people/{c.holder}",
+            f"    their signed certificate: {example.path}",
+            f"    verify it without this server: ./run tsunagari certificate verify {example.path} --rpc {rpc}",
+        ]
+        if example.verifier is not None:
+            evidence.append(f"    or open {example.verifier} in a browser (the standalone verifier)")
 
     def announce() -> None:
         typer.echo(
@@ -1322,6 +1349,7 @@ def _serve_demo(ctx: Any, engine: Any, as_json: bool) -> None:
                     f"    development sign-in (devnet only): platform, or a region's admin: {admins}",
                     f"    password {dev.password} (kept in {dev.password_file})",
                     f"  API documentation: {base}/docs",
+                    *evidence,
                 ]
             ),
             err=as_json,

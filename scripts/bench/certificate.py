@@ -109,7 +109,7 @@ def _run(anvil: AnvilDevnet, tmp: Path) -> dict[str, Any]:
     for i in range(ACTIVITIES):
         with write_transaction(engine) as conn:
             metadata = store_metadata(conn, f"棚田の草刈り 第{i + 1}回", "棚田の保全作業", "館山市")
-        spec = ActivitySpec(
+        terms = ActivitySpec(
             REGION,
             ContributionKind.PAID_FARM_WORK,
             100,
@@ -119,7 +119,7 @@ def _run(anvil: AnvilDevnet, tmp: Path) -> dict[str, Any]:
             bytes.fromhex(metadata[2:]),
             designated=True,
         )
-        activities.append(client.register_activity(admin, spec))
+        activities.append(client.register_activity(admin, terms))
     person = Account.from_key(keccak(text="bench-certificate-person"))
     for start in range(0, ACTIVITIES, 10):
         batch = [RecordInput(person.address, a, start + j + 1) for j, a in enumerate(activities[start : start + 10])]
