@@ -23,7 +23,7 @@ from ledger.certificate.typed import certificate_typed_data, sign_typed
 from ledger.demo_seed.run import seed_participant_key
 from ledger.settings import DEVNET_CHAIN_ID
 
-__all__ = ["DemoCertificate", "write_demo_certificate"]
+__all__ = ["DemoCertificate", "seeded_key_of", "write_demo_certificate"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,12 @@ class DemoCertificate:
 def _address(secret: bytes) -> str:
     public = coincurve.PrivateKey(secret).public_key.format(compressed=False)[1:]
     return "0x" + keccak(public)[-20:].hex()
+
+
+def seeded_key_of(address: str, seed: int, people: int) -> bytes | None:
+    """The throwaway private key of the seeded participant at ``address`` (devnet demo only)."""
+    wanted = address.lower()
+    return next((key for i in range(people) if _address(key := seed_participant_key(seed, i)) == wanted), None)
 
 
 def write_demo_certificate(
@@ -61,9 +67,7 @@ def write_demo_certificate(
         return None
     # a typical eligible person (about four designated activities), not the most active one
     best = min(roster, key=lambda row: (abs(row.designated - 4), row.participant)).participant.lower()
-    secret = next(
-        (key for index in range(people) if (key := seed_participant_key(seed, index)) and _address(key) == best), None
-    )
+    secret = seeded_key_of(best, seed, people)
     if secret is None:
         return None
     with engine.connect() as conn:

@@ -4,6 +4,7 @@
     python -m scripts.screenshots --url http://127.0.0.1:PORT --db-url sqlite:///…/tsunagari.db
     python -m scripts.screenshots --sample             # build a sample year on anvil and serve it
     python -m scripts.screenshots --console            # the staff console of a running demo (館山市)
+    python -m scripts.screenshots --certificate        # the 活動証明書 pages of a running demo (館山市)
 
 The participant shown is ``--person`` or, read from the index database (``--db-url``, else the
 configured ``TSUNAGARI_DB__URL``), the one tied to the most regions; the region is ``--region`` or
@@ -131,6 +132,8 @@ def shoot(base: str, out: Path, person: str | None, region: int | None, langs: t
     return written
 
 
+MAX_SHOT_HEIGHT = 2_400  # CSS pixels of a console screenshot
+
 CONSOLE_PAGES = {
     "overview": "",
     "activities": "/activities",
@@ -142,6 +145,7 @@ CONSOLE_PAGES = {
     "audit": "/audit?tab=revocations",
     "reports": "/reports",
     "report": "/reports/{month}",
+    "eligibility": "/eligibility",
 }
 
 
@@ -185,13 +189,99 @@ def shoot_console(base: str, out: Path, region: int, password: str) -> list[Path
                 for name, path in CONSOLE_PAGES.items():
                     page.goto(home + path.format(activity=activity, month=last_month), wait_until="networkidle")
                     target = out / f"console-{name}-{size}.png"
-                    page.screenshot(path=str(target), full_page=True)
+                    # long lists (the eligible people) are cut after the first screens
+                    height = min(page.evaluate("document.documentElement.scrollHeight"), MAX_SHOT_HEIGHT)
+                    width = options["viewport"]["width"]  # type: ignore[index]
+                    page.screenshot(
+                        path=str(target), full_page=True, clip={"x": 0, "y": 0, "width": width, "height": height}
+                    )
                     written.append(target)
                 context.close()
         finally:
             browser.close()
     if problems:
         raise SystemExit("console errors:\n" + "\n".join(problems))
+    return written
+
+
+def shoot_certificate(base: str, out: Path, example: Path) -> list[Path]:
+    """The ふるさと住民登録 pages for the demo's example participant (``tsunagari demo`` writes their
+    certificate to ``.tsunagari/certificates/``): the つながり page making a certificate with the
+    participant's seeded key (devnet only), the verifier on it, the 本人確認 answer page, and the
+    PDF's first page (``pdftoppm`` from poppler-utils, when installed)."""
+    import json
+    import secrets
+    import shutil
+    import subprocess
+
+    from ledger.demo_certificate import seeded_key_of
+    from ledger.settings import get_settings
+
+    settings = get_settings()
+    holder = json.loads(example.read_text(encoding="utf-8"))["holder"]
+    key = seeded_key_of(holder, settings.demo.seed, settings.demo.people)
+    if key is None:
+        raise SystemExit(f"{holder} is not a seeded demo participant")
+    stored = json.dumps({"address": holder, "privateKey": "0x" + key.hex(), "phrase": None, "backedUp": True})
+    written: list[Path] = []
+    problems: list[str] = []
+    out.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM)
+        try:
+            for size, options in SIZES.items():
+                context = browser.new_context(locale="ja-JP", reduced_motion="reduce", **options)  # type: ignore[arg-type]
+                context.add_init_script(f"localStorage.setItem('tsunagari.key.v1', {json.dumps(stored)})")
+                page = context.new_page()
+                page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+                page.on("pageerror", lambda error: problems.append(str(error)))
+                page.goto(f"{base}/people/{holder}", wait_until="networkidle")
+                page.locator("#certificate-region").select_option("12205")
+                page.locator("#certificate-button").click()
+                page.wait_for_selector("#certificate-status[data-state=ready]", timeout=60_000)
+                target = out / f"certificate-person-{size}.png"
+                page.locator("#certificate").screenshot(path=str(target))
+                written.append(target)
+                verify = page.locator("#certificate-verify").get_attribute("href") or ""
+                pdf_url = page.locator("#certificate-pdf").get_attribute("href") or ""
+                page.goto(base + verify, wait_until="networkidle")
+                page.wait_for_selector("#verifier-result[data-valid]", timeout=60_000)
+                target = out / f"certificate-verifier-{size}.png"
+                page.screenshot(path=str(target), full_page=True)
+                written.append(target)
+                expires = int(time.time()) + 300
+                nonce = "0x" + secrets.token_hex(32)
+                page.goto(f"{base}/present?n={nonce}&e={expires}&a=館山市役所 窓口", wait_until="networkidle")
+                target = out / f"certificate-present-{size}.png"
+                page.screenshot(path=str(target), full_page=True)
+                written.append(target)
+                context.close()
+        finally:
+            browser.close()
+    if problems:
+        raise SystemExit("console errors:\n" + "\n".join(problems))
+    if shutil.which("pdftoppm") and pdf_url:
+        pdf = httpx.get(base + pdf_url, timeout=60).content
+        with tempfile.TemporaryDirectory() as tmp:
+            source = Path(tmp) / "certificate.pdf"
+            source.write_bytes(pdf)
+            subprocess.run(
+                [
+                    "pdftoppm",
+                    "-png",
+                    "-r",
+                    "70",
+                    "-f",
+                    "1",
+                    "-l",
+                    "1",
+                    "-singlefile",
+                    str(source),
+                    str(out / "certificate-pdf"),
+                ],
+                check=True,
+            )
+        written.append(out / "certificate-pdf.png")
     return written
 
 
@@ -209,7 +299,19 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="the staff console instead, signed in with the running demo's development sign-in",
     )
+    parser.add_argument(
+        "--certificate",
+        action="store_true",
+        help="the 活動証明書 pages for the running demo's example participant (.tsunagari/certificates)",
+    )
     args = parser.parse_args(argv)
+    if args.certificate:
+        examples = sorted(Path(".tsunagari/certificates").glob("certificate-*.json"))
+        if not examples:
+            raise SystemExit("no example certificate: run `./run demo` first")
+        for path in shoot_certificate(args.url.rstrip("/"), args.out, examples[0]):
+            print(path)
+        return
     if args.console:
         from ledger.settings import get_settings
 
