@@ -25,13 +25,13 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from ledger.certificate.issue import today_jst
 from ledger.certificate.model import parse_certificate
 from ledger.certificate.typed import certificate_typed_data, recover_typed
 from ledger.certificate.verify import verify_certificate, verify_holder_proof
-from tests.browser.conftest import CHROMIUM, PHONE, Console
+from tests.browser.conftest import PHONE, Console
 from tests.certificate.world import NAGAOKA, TATEYAMA, CertificateWorld, certificate_world, served_app
 
 pytestmark = [pytest.mark.anvil, pytest.mark.slow]
@@ -50,23 +50,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     root = tmp_path_factory.mktemp("certificate-browser")
     with certificate_world(root) as world, served_app(world, root) as url:
         yield Served(world, url)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-@pytest.fixture
-def console() -> Iterator[Console]:
-    watcher = Console()
-    yield watcher
-    assert not watcher.problems, "\n".join(watcher.problems)
 
 
 def phone(browser: Browser, served: Served, *, with_key: bool = True) -> BrowserContext:

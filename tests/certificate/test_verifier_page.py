@@ -27,7 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from eth_utils.crypto import keccak
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from ledger.certificate.eligibility import eligibility, window
 from ledger.certificate.issue import today_jst
@@ -43,7 +43,7 @@ from ledger.certificate.verify import (
 )
 from ledger.chain.devnet import free_port
 from ledger.indexer.handlers import jst_day
-from tests.browser.conftest import CHROMIUM, PHONE, Console
+from tests.browser.conftest import PHONE, Console
 from tests.certificate.world import NAGAOKA, CertificateWorld, certificate_world, served_app
 
 pytestmark = [pytest.mark.anvil, pytest.mark.slow]
@@ -67,23 +67,6 @@ def verifier(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Verifier]:
         path = tmp / "tsunagari-verifier.html"
         path.write_text(html, encoding="utf-8")
         yield Verifier(world, path.as_uri(), tmp)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-@pytest.fixture
-def console() -> Iterator[Console]:
-    watcher = Console()
-    yield watcher
-    assert not watcher.problems, "\n".join(watcher.problems)
 
 
 @pytest.fixture(scope="module")
