@@ -116,7 +116,18 @@ def _check_against_index(conn: Any, certificate: Certificate) -> None:
             )
 
 
-@router.post("/api/v1/certificates", status_code=201, summary="Keep a signed certificate (for its QR link)")
+@router.post(
+    "/api/v1/certificates",
+    status_code=201,
+    summary="Keep a signed certificate (for its QR link)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "the signed certificate JSON (docs/certificate.md), at most 2 MB",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    },
+)
 async def certificate_keep(request: Request, engine: EngineDep, chain: ChainDep) -> Response:
     body = await request.body()
     try:
