@@ -20,6 +20,7 @@ from typing import Any, Final
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from api.i18n import pick_language
 from api.routes.pages import render_page
 from ledger.ties import JST
 
@@ -66,7 +67,12 @@ def present_page(request: Request) -> HTMLResponse:
             "audience": challenge.audience,
         }
         moment = datetime.fromtimestamp(challenge.expires_at, JST)
-        expires_text, expires_iso = moment.strftime("%Y-%m-%d %H:%M:%S"), moment.isoformat()
+        expires_iso = moment.isoformat()
+        expires_text = (
+            f"{moment.year}年{moment.month}月{moment.day}日 {moment:%H:%M} 日本時間"
+            if pick_language(request)[0] != "en"
+            else f"{moment:%Y-%m-%d %H:%M} JST"
+        )
     return render_page(
         request,
         "present.html",
