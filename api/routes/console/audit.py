@@ -16,7 +16,14 @@ from fastapi.responses import HTMLResponse, Response
 from api.deps import EngineDep
 from api.errors import ApiError
 from api.i18n import pick_language
-from api.routes.console.common import ConsoleSession, redirect_to, region_path, render_console, require_region
+from api.routes.console.common import (
+    ConsoleSession,
+    parse_day,
+    redirect_to,
+    region_path,
+    render_console,
+    require_region,
+)
 from api.routes.region_audit import period_of, records_csv_response, revocations_csv_response, this_month
 from ledger.console import audit as audit_ops
 from ledger.console import report as report_ops
@@ -36,15 +43,6 @@ def _month_or_default(month: str | None) -> tuple[int, int]:
         return report_ops.parse_month(month)
     except ValueError as exc:
         raise ApiError(422, "invalid", str(exc)) from None
-
-
-def _day(value: str | None) -> date | None:
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise ApiError(422, "invalid", f"not a date: {value[:10]!r}") from None
 
 
 @router.get("/regions/{code}/audit", response_class=HTMLResponse)
@@ -100,7 +98,7 @@ def audit_page(
 
 def _csv_period(month: str | None, start: str | None, end: str | None) -> tuple[date, date]:
     if start or end:
-        return period_of(None, _day(start), _day(end))
+        return period_of(None, parse_day(start), parse_day(end))
     return report_ops.month_range(*_month_or_default(month))
 
 

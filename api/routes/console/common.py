@@ -9,7 +9,7 @@ template); a script's ``fetch`` sends it as ``X-CSRF-Token``.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Final
 from urllib.parse import quote
 
@@ -31,6 +31,7 @@ __all__ = [
     "ConsoleSession",
     "ConsoleForm",
     "parse_region",
+    "parse_day",
     "region_path",
     "region_label",
     "render_console",
@@ -62,6 +63,16 @@ NAV: Final[tuple[tuple[str, str, Permission], ...]] = (
     ("issuers", "/issuers", "issuers"),
     ("staff", "/staff", "staff"),
 )
+
+
+def parse_day(value: str | None) -> date | None:
+    """A day from a page's query (``YYYY-MM-DD``; empty: none); 422 ``invalid`` otherwise."""
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ApiError(422, "invalid", f"not a date: {value[:10]!r}") from None
 
 
 def parse_region(code: str) -> int:

@@ -17,9 +17,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from api.deps import EngineDep, client_ip
-from api.errors import ApiError
 from api.i18n import pick_language
-from api.routes.console.common import ConsoleSession, region_path, render_console, require_region
+from api.routes.console.common import ConsoleSession, parse_day, region_path, render_console, require_region
 from api.routes.listings import eligibility_csv_response, roster_for
 from ledger.certificate.eligibility import PREMIUM_MIN_ACTIVITIES
 from ledger.certificate.listings import CONTACTS_PERMISSION
@@ -30,15 +29,6 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 
 VERIFIER_PATH = "/verify/certificate"
 DayQuery = Annotated[str | None, Query(max_length=10)]
-
-
-def _as_of(value: str | None) -> date | None:
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise ApiError(422, "invalid", f"not a date: {value[:10]!r}") from None
 
 
 def day_label(day: date | None, lang: str) -> str:
@@ -55,7 +45,7 @@ def eligibility_page(
     region = require_region(session, code, "read")
     lang, _ = pick_language(request)
     with engine.connect() as conn:
-        found = roster_for(conn, session.actor, region, _as_of(as_of))
+        found = roster_for(conn, session.actor, region, parse_day(as_of))
     base = f"{region_path(region)}/eligibility"
     return render_console(
         request,
@@ -87,4 +77,4 @@ def eligibility_csv(
     lang: Annotated[Literal["ja", "en"], Query()] = "ja",
 ) -> Response:
     region = require_region(session, code, CONTACTS_PERMISSION)
-    return eligibility_csv_response(engine, session.actor, region, _as_of(as_of), lang, client_ip(request))
+    return eligibility_csv_response(engine, session.actor, region, parse_day(as_of), lang, client_ip(request))
