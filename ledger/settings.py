@@ -69,6 +69,11 @@ class ChainSettings(BaseModel):
     request_timeout_s: float = Field(10.0, gt=0, description="timeout of one JSON-RPC request")
     poll_interval_s: float = Field(0.2, gt=0, description="how often receipts and new blocks are polled")
 
+    @property
+    def browser_rpc_url(self) -> str:
+        """The JSON-RPC URL to give browsers and certificate holders: ``public_rpc_url``, else ``rpc_url``."""
+        return self.public_rpc_url or self.rpc_url
+
 
 class DevnetSettings(BaseModel):
     """The managed local anvil (``tsunagari devnet up``)."""

@@ -85,7 +85,7 @@ def certificate_issue(
                 from_day=_day(from_, "--from"),
                 to_day=_day(to, "--to"),
                 site=public_base_url(settings),
-                rpc_hint=settings.chain.public_rpc_url or settings.chain.rpc_url,
+                rpc_hint=settings.chain.browser_rpc_url,
             )
         engine.dispose()
     except TsunagariError as exc:
@@ -226,7 +226,7 @@ def certificate_verifier(
     html = build_verifier_html(
         chain_id=chain_id,
         ledger=ledger,
-        rpc_url=settings.chain.public_rpc_url or settings.chain.rpc_url,
+        rpc_url=settings.chain.browser_rpc_url,
         site=public_base_url(settings),
     )
     out.write_text(html, encoding="utf-8")

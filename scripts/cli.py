@@ -1319,13 +1319,13 @@ def _serve_demo(ctx: Any, engine: Any, as_json: bool) -> None:
             region=12205,
             folder=settings.devnet.data_dir.parent / "certificates",
             site=base,
-            rpc_url=settings.chain.public_rpc_url or settings.chain.rpc_url,
+            rpc_url=settings.chain.browser_rpc_url,
         )
     )
     evidence: list[str] = []
     if example is not None:
         c = example.certificate
-        rpc = settings.chain.public_rpc_url or settings.chain.rpc_url
+        rpc = settings.chain.browser_rpc_url
         evidence = [
             f"  ふるさと住民登録 evidence: a participant of {c.municipality.name} eligible for Premium "
             f"({c.summary.get('text')}):",

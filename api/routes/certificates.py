@@ -84,7 +84,7 @@ def certificate_draft(
             from_day=from_,
             to_day=to,
             site=public_base_url(settings),
-            rpc_hint=settings.chain.public_rpc_url or settings.chain.rpc_url,
+            rpc_hint=settings.chain.browser_rpc_url,
         )
     except CertificateRequestError as exc:
         raise ApiError(422, "certificate_request", str(exc)) from None

@@ -52,7 +52,7 @@ def verifier_page(
     page = build_verifier_page(
         chain_id=chain_id,
         ledger=ledger,
-        rpc_url=settings.chain.public_rpc_url or settings.chain.rpc_url,
+        rpc_url=settings.chain.browser_rpc_url,
         site=public_base_url(settings),
     )
     headers = {
