@@ -104,10 +104,7 @@ def certificate_issue(
         if (recover_typed(certificate_typed_data(signed), signature) or "").lower() != certificate.holder.lower():
             _fail(f"the key in {key_env} is not {certificate.holder}'s")
         certificate = signed
-    path = out or Path(
-        f"tsunagari-certificate-{certificate.municipality.code}-{certificate.holder[2:10].lower()}"
-        f"-{certificate.to_day.isoformat()}.json"
-    )
+    path = out or Path(certificate.file_name("json"))
     path.write_bytes(certificate.to_bytes())
     summary = certificate.summary
     typer.echo(f"wrote {path}: {len(certificate.records)} records, {summary.get('text')}")

@@ -182,13 +182,6 @@ def _stored(conn: Any, certificate_id: str) -> Certificate:
     return parse_certificate(str(row.document))
 
 
-def _filename(certificate: Certificate, suffix: str) -> str:
-    return (
-        f"tsunagari-certificate-{certificate.municipality.code}-{certificate.holder[2:10].lower()}"
-        f"-{certificate.to_day.isoformat()}.{suffix}"
-    )
-
-
 @router.get("/api/v1/certificates/{certificate_id}", summary="A kept certificate (JSON)")
 def certificate_get(
     certificate_id: Annotated[str, PathParam(max_length=64)],
@@ -198,7 +191,7 @@ def certificate_get(
     certificate = _stored(conn, certificate_id)
     headers = dict(_CORS)
     if download:
-        headers["Content-Disposition"] = f'attachment; filename="{_filename(certificate, "json")}"'
+        headers["Content-Disposition"] = f'attachment; filename="{certificate.file_name("json")}"'
     return Response(certificate.to_bytes(), media_type="application/json", headers=headers)
 
 
@@ -217,7 +210,7 @@ def certificate_pdf(
     return Response(
         pdf,
         media_type="application/pdf",
-        headers={"Content-Disposition": f'inline; filename="{_filename(certificate, "pdf")}"'},
+        headers={"Content-Disposition": f'inline; filename="{certificate.file_name("pdf")}"'},
     )
 
 

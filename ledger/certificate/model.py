@@ -152,6 +152,13 @@ class Certificate:
     def signed(self, signature: str) -> Certificate:
         return replace(self, signature=signature)
 
+    def file_name(self, suffix: str) -> str:
+        """``tsunagari-certificate-<JIS code>-<holder's first 8 hex>-<last day>.<suffix>``."""
+        return (
+            f"tsunagari-certificate-{self.municipality.code}-{self.holder[2:10].lower()}"
+            f"-{self.to_day.isoformat()}.{suffix}"
+        )
+
     def to_json(self) -> dict[str, Any]:
         return {
             "format": FORMAT,
