@@ -33,7 +33,14 @@ from sqlalchemy import text
 from api.deps import ChainDep, ConnDep, EngineDep, SettingsDep
 from api.errors import ApiError
 from ledger.certificate.issue import CertificateRequestError, draft_certificate
-from ledger.certificate.model import MAX_BYTES, Certificate, CertificateFormatError, jis_code, parse_certificate
+from ledger.certificate.model import (
+    MAX_BYTES,
+    Certificate,
+    CertificateFormatError,
+    day_int,
+    jis_code,
+    parse_certificate,
+)
 from ledger.certificate.typed import certificate_typed_data, holder_proof_typed_data, recover_typed
 from ledger.checkin.service import public_base_url
 from ledger.db.engine import write_transaction
@@ -154,8 +161,8 @@ async def certificate_keep(request: Request, engine: EngineDep, chain: ChainDep)
                 "id": certificate_id,
                 "h": certificate.holder.lower(),
                 "r": certificate.municipality.region,
-                "f": int(certificate.from_day.strftime("%Y%m%d")),
-                "t": int(certificate.to_day.strftime("%Y%m%d")),
+                "f": day_int(certificate.from_day),
+                "t": day_int(certificate.to_day),
                 "d": document.decode(),
                 "c": int(time.time()),
             },

@@ -34,7 +34,7 @@ from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
 
 from ledger.certificate.eligibility import Eligibility, eligibility, window
-from ledger.certificate.model import Certificate, CertificateRecord, jis_code
+from ledger.certificate.model import Certificate, CertificateRecord, day_int, jis_code
 from ledger.certificate.typed import certificate_typed_data, holder_proof_typed_data, recover_typed
 from ledger.errors import ChainUnavailable
 from ledger.indexer.handlers import jst_day
@@ -395,7 +395,7 @@ def _check_lines(certificate: Certificate, rpc: JsonRpc, report: VerificationRep
             line.fail("rpc_error")
         elif block is None:
             line.fail("block_mismatch")
-        elif jst_day(_hex_int(block["timestamp"])) != r.day.year * 10_000 + r.day.month * 100 + r.day.day:
+        elif jst_day(_hex_int(block["timestamp"])) != day_int(r.day):
             line.fail("date_mismatch")
         found = activities.get(r.activity_id)
         if found is None:
