@@ -18,10 +18,10 @@ from sqlalchemy import Connection, Engine
 from api.errors import ApiError
 from ledger.auth import Credential, Role, authenticate
 from ledger.chain.context import ChainContext, open_chain
-from ledger.chain.deploy import Deployment, load_deployment
+from ledger.chain.deploy import Deployment, load_deployment, local_deployment
 from ledger.checkin.service import CheckinService, build_checkin
 from ledger.db.engine import write_transaction
-from ledger.errors import ChainUnavailable
+from ledger.errors import ChainUnavailable, DeploymentNotFound
 from ledger.settings import Settings
 from ledger.staff import sessions
 from ledger.staff.errors import CsrfRejected, SessionInvalid
@@ -179,13 +179,12 @@ def offline_deployment(settings: Settings) -> Deployment:
     folder = settings.chain.deployments_dir
     if settings.chain.expected_chain_id is not None:
         return load_deployment(folder, settings.chain.expected_chain_id)
-    files = sorted(folder.glob("*.json")) if folder.is_dir() else []
-    chain_ids = [int(f.stem) for f in files if f.stem.isdigit()]
-    if len(chain_ids) != 1:
+    try:
+        return local_deployment(folder)
+    except DeploymentNotFound:
         raise ChainUnavailable(
             "the chain node is down and the deployment to serve is ambiguous: set chain.expected_chain_id"
-        )
-    return load_deployment(folder, chain_ids[0])
+        ) from None
 
 
 def checkin_of(app: FastAPI) -> CheckinService:

@@ -205,21 +205,17 @@ def certificate_verifier(
 ) -> None:
     """Write the standalone verifier page: one HTML file that verifies certificates from disk."""
     from ledger.certificate.standalone import build_verifier_html
-    from ledger.chain.deploy import load_deployment
+    from ledger.chain.deploy import local_deployment
     from ledger.checkin.service import public_base_url
     from ledger.settings import get_settings
 
     settings = get_settings()
     if ledger is None:
-        folder = settings.chain.deployments_dir
-        files = sorted(folder.glob("*.json")) if folder.is_dir() else []
-        chain_ids = [int(f.stem) for f in files if f.stem.isdigit()] if chain_id is None else [chain_id]
-        if len(chain_ids) == 1:
-            try:
-                deployment = load_deployment(folder, chain_ids[0])
-                ledger, chain_id = deployment.ledger, deployment.chain_id
-            except TsunagariError:
-                ledger = None
+        try:
+            deployment = local_deployment(settings.chain.deployments_dir, chain_id)
+            ledger, chain_id = deployment.ledger, deployment.chain_id
+        except TsunagariError:
+            ledger = None
     html = build_verifier_html(
         chain_id=chain_id,
         ledger=ledger,

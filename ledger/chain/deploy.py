@@ -63,6 +63,18 @@ def load_deployment(deployments_dir: Path, chain_id: int) -> Deployment:
     return Deployment(**data)
 
 
+def local_deployment(deployments_dir: Path, chain_id: int | None = None) -> Deployment:
+    """The deployment of ``chain_id``, or, with none given, the only one in ``deployments_dir``;
+    :class:`DeploymentNotFound` when there is none, or several and no chain id to choose."""
+    if chain_id is not None:
+        return load_deployment(deployments_dir, chain_id)
+    files = sorted(deployments_dir.glob("*.json")) if deployments_dir.is_dir() else []
+    chain_ids = [int(f.stem) for f in files if f.stem.isdigit()]
+    if len(chain_ids) != 1:
+        raise DeploymentNotFound(f"{len(chain_ids)} deployments in {deployments_dir}: name the chain id")
+    return load_deployment(deployments_dir, chain_ids[0])
+
+
 def deploy_ledger(w3: Web3, deployer: LocalAccount, platform_admin: str | None = None) -> Deployment:
     """Deploy :sol:`TsunagariLedger` with ``platform_admin`` (default: the deployer) as platform admin."""
     artifact = load_artifact("TsunagariLedger")
