@@ -13,14 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import coincurve
-from eth_utils.crypto import keccak
 from sqlalchemy import Engine
 
 from ledger.certificate.issue import draft_certificate, today_jst
 from ledger.certificate.model import Certificate
 from ledger.certificate.roster import eligibility_roster
 from ledger.certificate.typed import certificate_typed_data, sign_typed
-from ledger.demo_seed.run import seed_participant_key
+from ledger.demo_seed.run import address_of, seed_participant_key
 from ledger.settings import DEVNET_CHAIN_ID
 
 __all__ = ["DemoCertificate", "seeded_key_of", "write_demo_certificate"]
@@ -33,15 +32,14 @@ class DemoCertificate:
     verifier: Path | None
 
 
-def _address(secret: bytes) -> str:
-    public = coincurve.PrivateKey(secret).public_key.format(compressed=False)[1:]
-    return "0x" + keccak(public)[-20:].hex()
-
-
 def seeded_key_of(address: str, seed: int, people: int) -> bytes | None:
     """The throwaway private key of the seeded participant at ``address`` (devnet demo only)."""
     wanted = address.lower()
-    return next((key for i in range(people) if _address(key := seed_participant_key(seed, i)) == wanted), None)
+    for index in range(people):
+        key = seed_participant_key(seed, index)
+        if address_of(coincurve.PrivateKey(key)) == wanted:
+            return key
+    return None
 
 
 def write_demo_certificate(

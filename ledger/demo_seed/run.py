@@ -67,6 +67,7 @@ __all__ = [
     "SeedState",
     "SeedResult",
     "RegionSeedSummary",
+    "address_of",
     "seed_participant_key",
     "seed_state",
     "genesis_time_for",
@@ -88,6 +89,11 @@ class SeedFailed(TsunagariError):
 def seed_participant_key(seed: int, index: int) -> bytes:
     """The private key of seeded participant ``index`` (public, throwaway: devnet only)."""
     return keccak(text=f"tsunagari-demo-seed-{seed}-{index}")
+
+
+def address_of(private: coincurve.PrivateKey) -> str:
+    """The lowercase address of a key (coincurve: the seed derives thousands of them)."""
+    return "0x" + keccak(private.public_key.format(compressed=False)[1:])[-20:].hex()
 
 
 def _day_start(day: date) -> int:
@@ -295,7 +301,7 @@ class _Seeder:
         found = self._keys.get(person)
         if found is None:
             private = coincurve.PrivateKey(seed_participant_key(self.plan.seed, person))
-            address = "0x" + keccak(private.public_key.format(compressed=False)[1:])[-20:].hex()
+            address = address_of(private)
             found = self._keys[person] = (private, address)
         return found
 

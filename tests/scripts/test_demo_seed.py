@@ -144,3 +144,43 @@ def test_the_same_seed_gives_the_same_chain(
         assert len(mine) == len(theirs)
     finally:
         other.close()
+
+
+def test_the_demo_writes_a_certificate_that_verifies(seeded: Seeded, tmp_path: Path, today: date) -> None:
+    """What `tsunagari demo` writes: an eligible seeded participant's certificate, signed with their
+    throwaway key, valid and Premium against the node; a region with nobody eligible gets none."""
+    from ledger.certificate.roster import eligibility_roster
+    from ledger.certificate.verify import verify_certificate
+    from ledger.demo_certificate import write_demo_certificate
+    from ledger.indexer.rpc import HttpJsonRpc
+
+    index_demo(seeded.ctx, [r.region for r in SEED_REGIONS])
+    with seeded.engine.connect() as conn:
+        counts = {r.code: sum(row.eligible for row in eligibility_roster(conn, r.code, today)) for r in SEED_REGIONS}
+    region = max(counts, key=lambda code: counts[code])
+    assert counts[region] > 0, counts
+
+    def write(code: int) -> Any:
+        return write_demo_certificate(
+            seeded.engine,
+            chain_id=seeded.ctx.chain_id,
+            ledger=seeded.ctx.deployment.ledger,
+            seed=SEED,
+            people=PEOPLE,
+            region=code,
+            folder=tmp_path,
+            site="http://127.0.0.1:8000",
+            rpc_url=seeded.settings.chain.rpc_url,
+        )
+
+    example = write(region)
+    assert example is not None and example.path.is_file() and example.verifier is not None
+    rpc = HttpJsonRpc(seeded.settings.chain.rpc_url)
+    try:
+        report = verify_certificate(example.certificate, rpc, trusted_ledger=seeded.ctx.deployment.ledger, as_of=today)
+    finally:
+        rpc.close()
+    assert report.valid and report.premium, report.to_json()
+    nobody = [code for code, n in counts.items() if n == 0]
+    assert nobody, counts  # the small seed leaves some regions without anyone eligible
+    assert write(nobody[0]) is None
