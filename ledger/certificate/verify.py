@@ -38,7 +38,7 @@ from ledger.certificate.model import Certificate, CertificateRecord, day_int, ji
 from ledger.certificate.typed import certificate_typed_data, holder_proof_typed_data, recover_typed
 from ledger.errors import ChainUnavailable
 from ledger.indexer.handlers import jst_day
-from ledger.indexer.rpc import JsonRpc, RpcError
+from ledger.indexer.rpc import JsonRpc, RpcError, quantity
 
 __all__ = [
     "ACTIVITY_INFO_SELECTOR",
@@ -216,10 +216,6 @@ class VerificationReport:
         }
 
 
-def _hex_int(value: Any) -> int:
-    return int(value, 16) if isinstance(value, str) else int(value)
-
-
 def _batched(rpc: JsonRpc, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
     """Answers of ``calls`` in order; an answer that is an error is returned as the RpcError."""
     out: list[Any] = []
@@ -273,8 +269,8 @@ def verify_certificate(
     except ChainUnavailable as exc:
         report.problems.append(CertificateProblem("rpc_unavailable", str(exc)))
         return report
-    if isinstance(chain_id, RpcError) or _hex_int(chain_id) != certificate.chain_id:
-        found = "?" if isinstance(chain_id, RpcError) else str(_hex_int(chain_id))
+    if isinstance(chain_id, RpcError) or quantity(chain_id) != certificate.chain_id:
+        found = "?" if isinstance(chain_id, RpcError) else str(quantity(chain_id))
         report.problems.append(
             CertificateProblem("chain_id_mismatch", f"node {found}, certificate {certificate.chain_id}")
         )
@@ -282,14 +278,14 @@ def verify_certificate(
     if isinstance(code, RpcError) or code in (None, "0x", "0x0"):
         report.problems.append(CertificateProblem("no_ledger", certificate.ledger))
         return report
-    pinned = hex(_hex_int(head["number"]))
+    pinned = hex(quantity(head["number"]))
     try:
         _check_lines(certificate, rpc, report, pinned)
     except ChainUnavailable as exc:
         report.problems.append(CertificateProblem("rpc_unavailable", str(exc)))
         report.lines = []
         return report
-    report.block_number = _hex_int(head["number"])
+    report.block_number = quantity(head["number"])
     report.block_hash = str(head["hash"])
     start, end = window(as_of)
     counted: list[date] = []
@@ -370,12 +366,12 @@ def _check_lines(certificate: Certificate, rpc: JsonRpc, report: VerificationRep
         if receipt is None:
             line.fail("tx_not_found")
             continue
-        if _hex_int(receipt.get("status", "0x1")) != 1:
+        if quantity(receipt.get("status", "0x1")) != 1:
             line.fail("tx_failed")
             continue
         if str(receipt.get("blockHash", "")).lower() != r.block_hash:
             line.fail("block_mismatch")
-        log = next((entry for entry in receipt.get("logs", []) if _hex_int(entry["logIndex"]) == r.log_index), None)
+        log = next((entry for entry in receipt.get("logs", []) if quantity(entry["logIndex"]) == r.log_index), None)
         if log is None:
             line.fail("log_not_found")
         else:
@@ -395,7 +391,7 @@ def _check_lines(certificate: Certificate, rpc: JsonRpc, report: VerificationRep
             line.fail("rpc_error")
         elif block is None:
             line.fail("block_mismatch")
-        elif jst_day(_hex_int(block["timestamp"])) != day_int(r.day):
+        elif jst_day(quantity(block["timestamp"])) != day_int(r.day):
             line.fail("date_mismatch")
         found = activities.get(r.activity_id)
         if found is None:

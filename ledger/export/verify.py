@@ -52,7 +52,7 @@ from ledger.export.package import DATAPACKAGE, FORMAT_NAME, FORMAT_VERSION, MANI
 from ledger.export.pseudonym import Pseudonymiser, salt_fingerprint
 from ledger.export.schema import COIN_MOVEMENT_SOURCES, TABLES, ExportTable, arrow_schema
 from ledger.indexer.handlers import TABLE_COLUMNS, ActivityTerms, LogContext, apply_log, jst_day
-from ledger.indexer.rpc import JsonRpc, ProviderJsonRpc, RpcError
+from ledger.indexer.rpc import JsonRpc, ProviderJsonRpc, RpcError, quantity
 from ledger.indexer.spec import IndexedContract
 from ledger.indexer.store import ChunkSink
 from ledger.ties import JST_OFFSET_SECONDS
@@ -298,15 +298,11 @@ def _file_rows(path: Path, fmt: str, t: ExportTable) -> Iterator[tuple[int, tupl
 # ---------------------------------------------------------------------------------------------
 
 
-def _int(value: Any) -> int:
-    return int(value, 16) if isinstance(value, str) else int(value)
-
-
 def _chain_id(rpc: JsonRpc) -> int | None:
     if isinstance(rpc, ProviderJsonRpc):
         return int(rpc.w3.eth.chain_id)
     try:
-        return _int(rpc.call("eth_chainId", []))
+        return quantity(rpc.call("eth_chainId", []))
     except RpcError:
         return None
 
@@ -318,7 +314,7 @@ def _headers(rpc: JsonRpc, numbers: Sequence[int]) -> dict[int, tuple[str, int]]
         answers = rpc.batch([("eth_getBlockByNumber", [hex(n), False]) for n in part])
         for number, raw in zip(part, answers, strict=True):
             if raw is not None:
-                found[number] = (str(raw["hash"]).lower(), _int(raw["timestamp"]))
+                found[number] = (str(raw["hash"]).lower(), quantity(raw["timestamp"]))
     return found
 
 
@@ -390,13 +386,13 @@ class _Decoder:
             lo = end + 1
 
     def _rows(self, rpc: JsonRpc, logs: list[dict[str, Any]], activities: dict[int, ActivityTerms]) -> ChunkSink:
-        logs.sort(key=lambda e: (_int(e["blockNumber"]), _int(e["logIndex"])))
-        headers = _headers(rpc, sorted({_int(e["blockNumber"]) for e in logs}))
+        logs.sort(key=lambda e: (quantity(e["blockNumber"]), quantity(e["logIndex"])))
+        headers = _headers(rpc, sorted({quantity(e["blockNumber"]) for e in logs}))
         sink = ChunkSink()
         decoder, chain_id = self.decoder, self.chain_id
         days: dict[int, int] = {}
         for entry in logs:
-            number = _int(entry["blockNumber"])
+            number = quantity(entry["blockNumber"])
             header = headers.get(number)
             if header is None:
                 raise ChainUnavailable(f"block {number} disappeared while the export was being verified")
@@ -415,8 +411,8 @@ class _Decoder:
                 block_hash,
                 timestamp,
                 str(entry["transactionHash"]).lower(),
-                _int(entry["transactionIndex"]),
-                _int(entry["logIndex"]),
+                quantity(entry["transactionIndex"]),
+                quantity(entry["logIndex"]),
             )
             apply_log(decoder, address, topics, data, LogContext(number, timestamp, day, activities), sink)
         if sink.held:
@@ -933,7 +929,7 @@ def verify_export(folder: Path, rpc: JsonRpc, salt: bytes | None = None) -> Veri
                 )
             )
     from_block, to_block = int(span["from_block"]), int(span["to_block"])
-    head = _int(rpc.call("eth_blockNumber", []))
+    head = quantity(rpc.call("eth_blockNumber", []))
     if head < to_block:
         report.add(
             Discrepancy(

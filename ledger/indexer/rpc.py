@@ -19,12 +19,17 @@ from web3 import Web3
 
 from ledger.errors import ChainUnavailable, TsunagariError
 
-__all__ = ["RpcError", "RangeTooLarge", "JsonRpc", "HttpJsonRpc", "ProviderJsonRpc", "json_rpc_for"]
+__all__ = ["RpcError", "RangeTooLarge", "JsonRpc", "HttpJsonRpc", "ProviderJsonRpc", "json_rpc_for", "quantity"]
 
 _RANGE_ERRORS = re.compile(
     r"too many|more than \d+ (results|logs)|range|limit exceeded|response size|exceed|query timeout|too large",
     re.IGNORECASE,
 )
+
+
+def quantity(value: Any) -> int:
+    """A JSON-RPC QUANTITY (``"0x1a"``) as an int; ints pass through (the in-process chain)."""
+    return int(value, 16) if isinstance(value, str) else int(value)
 
 
 class RpcError(TsunagariError):

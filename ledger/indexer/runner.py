@@ -42,7 +42,7 @@ from ledger.chain.decoding import EventDecoder
 from ledger.errors import ChainUnavailable, ConfigError, TsunagariError
 from ledger.health import HealthReporter
 from ledger.indexer.handlers import ActivityTerms, LogContext, apply_log, jst_day
-from ledger.indexer.rpc import JsonRpc, RangeTooLarge, RpcError
+from ledger.indexer.rpc import JsonRpc, RangeTooLarge, RpcError, quantity
 from ledger.indexer.spec import IndexSpec
 from ledger.indexer.store import BlockHeader, Checkpoint, ChunkSink, IndexStore
 
@@ -99,10 +99,6 @@ class _ChunkLogs:
     headers: dict[int, BlockHeader]  # of the blocks with logs, and of the chunk's last and checkpoint blocks
 
 
-def _int(value: Any) -> int:
-    return int(value, 16) if isinstance(value, str) else int(value)
-
-
 def _in_chain_order(logs: list[dict[str, Any]]) -> list[tuple[int, int, int, dict[str, Any]]]:
     """(block, transaction index, log index, log) of the logs not flagged ``removed``, in chain order."""
     try:  # JSON-RPC numbers are hex strings: the fast path
@@ -113,7 +109,7 @@ def _in_chain_order(logs: list[dict[str, Any]]) -> list[tuple[int, int, int, dic
         ]
     except TypeError:
         parsed = [
-            (_int(e["blockNumber"]), _int(e["transactionIndex"]), _int(e["logIndex"]), e)
+            (quantity(e["blockNumber"]), quantity(e["transactionIndex"]), quantity(e["logIndex"]), e)
             for e in logs
             if not e.get("removed")
         ]
@@ -124,10 +120,10 @@ def _in_chain_order(logs: list[dict[str, Any]]) -> list[tuple[int, int, int, dic
 
 def _header(raw: dict[str, Any]) -> BlockHeader:
     return BlockHeader(
-        number=_int(raw["number"]),
+        number=quantity(raw["number"]),
         hash=str(raw["hash"]).lower(),
         parent_hash=str(raw["parentHash"]).lower(),
-        timestamp=_int(raw["timestamp"]),
+        timestamp=quantity(raw["timestamp"]),
     )
 
 
@@ -179,7 +175,7 @@ class Indexer:
     # -- chain reads ---------------------------------------------------------------------------
 
     def head(self) -> int:
-        return _int(self.rpc.call("eth_blockNumber", []))
+        return quantity(self.rpc.call("eth_blockNumber", []))
 
     def _headers(self, numbers: list[int]) -> dict[int, BlockHeader]:
         headers: dict[int, BlockHeader] = {}
