@@ -104,9 +104,9 @@ def _check_against_index(conn: Any, certificate: Certificate) -> None:
         row = conn.execute(
             text(
                 "SELECT participant, region, activity_id, block_hash FROM contributions"
-                " WHERE tx_hash = :t AND log_index = :i"
+                " WHERE chain_id = :c AND tx_hash = :t AND log_index = :i"  # the log's unique index
             ),
-            {"t": record.tx_hash, "i": record.log_index},
+            {"c": certificate.chain_id, "t": record.tx_hash, "i": record.log_index},
         ).first()
         if (
             row is None
