@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-from playwright.sync_api import ConsoleMessage, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 from sqlalchemy import text
 
 CHROMIUM = "/usr/bin/chromium"
@@ -87,6 +87,25 @@ def sample_server() -> Iterator[tuple[str, str]]:
             thread.join(timeout=10)
 
 
+@contextlib.contextmanager
+def _chromium() -> Iterator[Browser]:
+    """Debian's chromium through Playwright (never `playwright install`), closed on exit."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def _watched(page: Page, problems: list[str], label: str = "") -> Page:
+    """``page``, with its console errors and uncaught exceptions noted in ``problems``."""
+    prefix = f"{label}: " if label else ""
+    page.on("console", lambda m: problems.append(prefix + m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    return page
+
+
 def shoot(base: str, out: Path, person: str | None, region: int | None, langs: tuple[str, ...]) -> list[Path]:
     pages = {"home": "/", "national": "/national"}
     if region is not None:
@@ -96,37 +115,26 @@ def shoot(base: str, out: Path, person: str | None, region: int | None, langs: t
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     problems: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM)
-        try:
-            for size, options in SIZES.items():
-                for lang in langs:
-                    context = browser.new_context(
-                        locale="ja-JP" if lang == "ja" else "en-US",
-                        reduced_motion="reduce",
-                        **options,  # type: ignore[arg-type]
+    with _chromium() as browser:
+        for size, options in SIZES.items():
+            for lang in langs:
+                context = browser.new_context(
+                    locale="ja-JP" if lang == "ja" else "en-US",
+                    reduced_motion="reduce",
+                    **options,  # type: ignore[arg-type]
+                )
+                page = _watched(context.new_page(), problems, size)
+                for name, path in pages.items():
+                    page.goto(f"{base}{path}?lang={lang}", wait_until="networkidle")
+                    page.wait_for_function(
+                        "() => [...document.querySelectorAll('[data-chart]')].every(e => e.dataset.ready)"
                     )
-                    page = context.new_page()
-
-                    def on_console(message: ConsoleMessage, name: str = size) -> None:
-                        if message.type == "error":
-                            problems.append(f"{name}: {message.text}")
-
-                    page.on("console", on_console)
-                    page.on("pageerror", lambda error: problems.append(str(error)))
-                    for name, path in pages.items():
-                        page.goto(f"{base}{path}?lang={lang}", wait_until="networkidle")
-                        page.wait_for_function(
-                            "() => [...document.querySelectorAll('[data-chart]')].every(e => e.dataset.ready)"
-                        )
-                        page.wait_for_timeout(1500 if name == "national" else 300)  # force layout settles
-                        suffix = "" if lang == "ja" else "-en"
-                        target = out / f"{name}-{size}{suffix}.png"
-                        page.screenshot(path=str(target), full_page=True)
-                        written.append(target)
-                    context.close()
-        finally:
-            browser.close()
+                    page.wait_for_timeout(1500 if name == "national" else 300)  # force layout settles
+                    suffix = "" if lang == "ja" else "-en"
+                    target = out / f"{name}-{size}{suffix}.png"
+                    page.screenshot(path=str(target), full_page=True)
+                    written.append(target)
+                context.close()
     if problems:
         raise SystemExit("console errors:\n" + "\n".join(problems))
     return written
@@ -161,44 +169,38 @@ def shoot_console(base: str, out: Path, region: int, password: str) -> list[Path
     written: list[Path] = []
     problems: list[str] = []
     out.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM)
-        try:
-            for size, options in SIZES.items():
-                context = browser.new_context(locale="ja-JP", reduced_motion="reduce", **options)  # type: ignore[arg-type]
-                page = context.new_page()
-                page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-                page.on("pageerror", lambda error: problems.append(str(error)))
-                page.goto(f"{base}/console/login", wait_until="networkidle")
-                page.locator("#login").fill(f"admin-{region:05d}")
-                page.locator("#password").fill(password)
-                page.locator("form button[type=submit]").click()
-                page.wait_for_url(f"{home}*")
-                page.goto(f"{home}/activities")
-                link = page.locator("main table a[href*='/activities/']").first
-                activity = (link.get_attribute("href") or "/0").rsplit("/", 1)[1]
-                if size == "desktop":
-                    target = out / f"console-login-{size}.png"
-                    login = context.browser.new_context(locale="ja-JP", **options) if context.browser else None  # type: ignore[arg-type]
-                    if login is not None:
-                        blank = login.new_page()
-                        blank.goto(f"{base}/console/login", wait_until="networkidle")
-                        blank.screenshot(path=str(target), full_page=True)
-                        written.append(target)
-                        login.close()
-                for name, path in CONSOLE_PAGES.items():
-                    page.goto(home + path.format(activity=activity, month=last_month), wait_until="networkidle")
-                    target = out / f"console-{name}-{size}.png"
-                    # long lists (the eligible people) are cut after the first screens
-                    height = min(page.evaluate("document.documentElement.scrollHeight"), MAX_SHOT_HEIGHT)
-                    width = options["viewport"]["width"]  # type: ignore[index]
-                    page.screenshot(
-                        path=str(target), full_page=True, clip={"x": 0, "y": 0, "width": width, "height": height}
-                    )
+    with _chromium() as browser:
+        for size, options in SIZES.items():
+            context = browser.new_context(locale="ja-JP", reduced_motion="reduce", **options)  # type: ignore[arg-type]
+            page = _watched(context.new_page(), problems)
+            page.goto(f"{base}/console/login", wait_until="networkidle")
+            page.locator("#login").fill(f"admin-{region:05d}")
+            page.locator("#password").fill(password)
+            page.locator("form button[type=submit]").click()
+            page.wait_for_url(f"{home}*")
+            page.goto(f"{home}/activities")
+            link = page.locator("main table a[href*='/activities/']").first
+            activity = (link.get_attribute("href") or "/0").rsplit("/", 1)[1]
+            if size == "desktop":
+                target = out / f"console-login-{size}.png"
+                login = context.browser.new_context(locale="ja-JP", **options) if context.browser else None  # type: ignore[arg-type]
+                if login is not None:
+                    blank = login.new_page()
+                    blank.goto(f"{base}/console/login", wait_until="networkidle")
+                    blank.screenshot(path=str(target), full_page=True)
                     written.append(target)
-                context.close()
-        finally:
-            browser.close()
+                    login.close()
+            for name, path in CONSOLE_PAGES.items():
+                page.goto(home + path.format(activity=activity, month=last_month), wait_until="networkidle")
+                target = out / f"console-{name}-{size}.png"
+                # long lists (the eligible people) are cut after the first screens
+                height = min(page.evaluate("document.documentElement.scrollHeight"), MAX_SHOT_HEIGHT)
+                width = options["viewport"]["width"]  # type: ignore[index]
+                page.screenshot(
+                    path=str(target), full_page=True, clip={"x": 0, "y": 0, "width": width, "height": height}
+                )
+                written.append(target)
+            context.close()
     if problems:
         raise SystemExit("console errors:\n" + "\n".join(problems))
     return written
@@ -226,38 +228,32 @@ def shoot_certificate(base: str, out: Path, example: Path) -> list[Path]:
     written: list[Path] = []
     problems: list[str] = []
     out.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM)
-        try:
-            for size, options in SIZES.items():
-                context = browser.new_context(locale="ja-JP", reduced_motion="reduce", **options)  # type: ignore[arg-type]
-                context.add_init_script(f"localStorage.setItem('tsunagari.key.v1', {json.dumps(stored)})")
-                page = context.new_page()
-                page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-                page.on("pageerror", lambda error: problems.append(str(error)))
-                page.goto(f"{base}/people/{holder}", wait_until="networkidle")
-                page.locator("#certificate-region").select_option("12205")
-                page.locator("#certificate-button").click()
-                page.wait_for_selector("#certificate-status[data-state=ready]", timeout=60_000)
-                target = out / f"certificate-person-{size}.png"
-                page.locator("#certificate").screenshot(path=str(target))
-                written.append(target)
-                verify = page.locator("#certificate-verify").get_attribute("href") or ""
-                pdf_url = page.locator("#certificate-pdf").get_attribute("href") or ""
-                page.goto(base + verify, wait_until="networkidle")
-                page.wait_for_selector("#verifier-result[data-valid]", timeout=60_000)
-                target = out / f"certificate-verifier-{size}.png"
-                page.screenshot(path=str(target), full_page=True)
-                written.append(target)
-                expires = int(time.time()) + 300
-                nonce = "0x" + secrets.token_hex(32)
-                page.goto(f"{base}/present?n={nonce}&e={expires}&a=館山市役所 窓口", wait_until="networkidle")
-                target = out / f"certificate-present-{size}.png"
-                page.screenshot(path=str(target), full_page=True)
-                written.append(target)
-                context.close()
-        finally:
-            browser.close()
+    with _chromium() as browser:
+        for size, options in SIZES.items():
+            context = browser.new_context(locale="ja-JP", reduced_motion="reduce", **options)  # type: ignore[arg-type]
+            context.add_init_script(f"localStorage.setItem('tsunagari.key.v1', {json.dumps(stored)})")
+            page = _watched(context.new_page(), problems)
+            page.goto(f"{base}/people/{holder}", wait_until="networkidle")
+            page.locator("#certificate-region").select_option("12205")
+            page.locator("#certificate-button").click()
+            page.wait_for_selector("#certificate-status[data-state=ready]", timeout=60_000)
+            target = out / f"certificate-person-{size}.png"
+            page.locator("#certificate").screenshot(path=str(target))
+            written.append(target)
+            verify = page.locator("#certificate-verify").get_attribute("href") or ""
+            pdf_url = page.locator("#certificate-pdf").get_attribute("href") or ""
+            page.goto(base + verify, wait_until="networkidle")
+            page.wait_for_selector("#verifier-result[data-valid]", timeout=60_000)
+            target = out / f"certificate-verifier-{size}.png"
+            page.screenshot(path=str(target), full_page=True)
+            written.append(target)
+            expires = int(time.time()) + 300
+            nonce = "0x" + secrets.token_hex(32)
+            page.goto(f"{base}/present?n={nonce}&e={expires}&a=館山市役所 窓口", wait_until="networkidle")
+            target = out / f"certificate-present-{size}.png"
+            page.screenshot(path=str(target), full_page=True)
+            written.append(target)
+            context.close()
     if problems:
         raise SystemExit("console errors:\n" + "\n".join(problems))
     if shutil.which("pdftoppm") and pdf_url:
