@@ -36,6 +36,8 @@ from eth_utils.crypto import keccak
 from ledger.certificate.eligibility import Eligibility, eligibility, window
 from ledger.certificate.model import Certificate, CertificateRecord, day_int, jis_code
 from ledger.certificate.typed import certificate_typed_data, holder_proof_typed_data, recover_typed
+from ledger.chain.artifacts import load_artifact
+from ledger.chain.decoding import event_topic
 from ledger.errors import ChainUnavailable
 from ledger.indexer.handlers import jst_day
 from ledger.indexer.rpc import JsonRpc, RpcError, quantity
@@ -43,6 +45,11 @@ from ledger.indexer.rpc import JsonRpc, RpcError, quantity
 __all__ = [
     "ACTIVITY_INFO_SELECTOR",
     "ACTIVITY_TUPLE",
+    "METADATA_CHANGED_WORD",
+    "METADATA_TOPIC",
+    "RECORDED_TOPIC",
+    "REGISTERED_METADATA_WORD",
+    "REGISTERED_TOPIC",
     "DESIGNATED_FLAG",
     "HOLDER_PROOF_REASONS",
     "LINE_REASONS",
@@ -56,14 +63,22 @@ __all__ = [
     "verify_holder_proof",
 ]
 
-RECORDED_TOPIC: Final = "0x" + keccak(text="ContributionRecorded(address,uint64,uint16)").hex()
-REGISTERED_TOPIC: Final = (
-    "0x"
-    + keccak(
-        text="ActivityRegistered(uint64,uint32,uint8,bool,uint8,uint16,uint64,uint40,uint40,uint32,bytes32,address)"
-    ).hex()
-)
-METADATA_TOPIC: Final = "0x" + keccak(text="ActivityMetadataChanged(uint64,uint32,bytes32,address)").hex()
+
+def _event(name: str) -> dict[str, Any]:
+    return next(e for e in load_artifact("TsunagariLedger").abi if e["type"] == "event" and e["name"] == name)
+
+
+def _data_word(event: dict[str, Any], field_name: str) -> int:
+    """Which 32-byte word of ``event``'s data holds ``field_name`` (its non-indexed fields, in order)."""
+    return [i["name"] for i in event["inputs"] if not i["indexed"]].index(field_name)
+
+
+# from the compiled ABI, so the verifier follows the contract (the page gets these in its config)
+RECORDED_TOPIC: Final = event_topic(_event("ContributionRecorded"))
+REGISTERED_TOPIC: Final = event_topic(_event("ActivityRegistered"))
+METADATA_TOPIC: Final = event_topic(_event("ActivityMetadataChanged"))
+REGISTERED_METADATA_WORD: Final = _data_word(_event("ActivityRegistered"), "metadataHash")
+METADATA_CHANGED_WORD: Final = _data_word(_event("ActivityMetadataChanged"), "metadataHash")
 ACTIVITY_INFO_SELECTOR: Final = keccak(text="activityInfo(uint64)")[:4]
 RECORD_OF_SELECTOR: Final = keccak(text="recordOf(uint64,address)")[:4]
 ACTIVITY_TUPLE: Final = "(uint32,uint8,uint8,uint16,uint24,uint32,uint32,uint32,uint32,uint40)"
@@ -443,8 +458,8 @@ def _metadata_history(rpc: JsonRpc, ledger: str, activity_ids: list[int], pinned
     for log in logs or []:
         activity_id = int(str(log["topics"][1]), 16)
         data = bytes.fromhex(str(log["data"])[2:])
-        # ActivityRegistered: metadataHash is the 9th data word; ActivityMetadataChanged: the 1st
-        word = 8 if str(log["topics"][0]).lower() == REGISTERED_TOPIC else 0
+        registered = str(log["topics"][0]).lower() == REGISTERED_TOPIC
+        word = REGISTERED_METADATA_WORD if registered else METADATA_CHANGED_WORD
         out.setdefault(activity_id, set()).add("0x" + data[32 * word : 32 * word + 32].hex())
     return out
 

@@ -170,3 +170,21 @@ def test_a_revoked_record_changes_the_verdict(tmp_path: Path) -> None:
         assert report.verdict is not None and report.verdict.designated == 2
         world.index()
         assert len(world.draft().records) == 3  # a new certificate leaves the revoked record out
+
+
+def test_a_certificate_made_before_the_text_changed_still_verifies(tmp_path: Path) -> None:
+    """The activity's text is edited on chain after the certificate: the line's older hash is found
+    in the activity's ActivityRegistered log; a hash the activity never had is not."""
+    from ledger.checkin.metadata import metadata_document, store_metadata
+    from ledger.db.engine import write_transaction
+
+    with certificate_world(tmp_path) as world:
+        certificate = world.sign(world.draft())
+        with write_transaction(world.engine) as conn:
+            edited = store_metadata(conn, "田植え体験（雨天決行）", "棚田で", "集会所")
+        world.client.set_activity_metadata(world.admin, world.designated[0], bytes.fromhex(edited[2:]))
+        report = check(world, certificate)
+        assert report.valid and [line.status for line in report.lines] == ["ok"] * 4
+        document, digest = metadata_document("架空の活動")
+        never = world.sign(replace_line(certificate, 0, activity_document=document, metadata_hash=digest))
+        assert failed(check(world, never)) == {1: ["metadata_unknown"]}

@@ -696,8 +696,9 @@
     for (const log of logs || []) {
       const activityId = Number(BigInt(String(log.topics[1])));
       const data = String(log.data).slice(2);
-      // ActivityRegistered: metadataHash is the 9th data word; ActivityMetadataChanged: the 1st
-      const word = String(log.topics[0]).toLowerCase() === ABI.registered_topic ? 8 : 0;
+      // which data word holds metadataHash: from the ABI, through the page's config
+      const registered = String(log.topics[0]).toLowerCase() === ABI.registered_topic;
+      const word = registered ? ABI.registered_metadata_word : ABI.metadata_changed_word;
       if (!out.has(activityId)) out.set(activityId, new Set());
       out.get(activityId).add(`0x${data.slice(64 * word, 64 * word + 64).toLowerCase()}`);
     }
