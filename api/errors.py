@@ -55,6 +55,15 @@ CHECKIN_STATUS: dict[str, int] = {
     "kiosk_session_invalid": 401,
     "unknown_claim": 404,
     "invalid_units": 422,
+    "code_unknown": 404,
+    "code_mistyped": 400,
+    "code_used": 409,
+    "code_voided": 410,
+    "code_expired": 410,
+    "not_checked_in": 409,
+    "already_checked_in": 409,
+    "checkin_expired": 410,
+    "overlapping_stay": 409,
 }
 
 

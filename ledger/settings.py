@@ -139,6 +139,11 @@ class CheckinSettings(BaseModel):
     rate_participant_per_min: int = Field(
         10, ge=0, description="claim attempts per minute by one participant address (0 = no limit)"
     )
+    code_failures_per_min: int = Field(
+        10,
+        ge=0,
+        description="wrong single-use claim codes per minute from one IP address before it must wait (0 = no limit)",
+    )
     max_batch_wait_ms: int = Field(
         5, ge=0, description="how long the intake writer waits to group concurrent claims into one commit"
     )

@@ -5,18 +5,19 @@ session carry the authority (docs/checkin.md)."""
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import CheckinDep, ConnDep
+from ledger.checkin import presence
 from ledger.checkin.activities import activity_state
 from ledger.checkin.errors import CheckinRejected
-from ledger.checkin.intake import ClaimRequest, GroupCommit
+from ledger.checkin.intake import AcceptedClaim, ClaimRequest, GroupCommit
 from ledger.checkin.service import CheckinService
-from ledger.checkin.signing import CLAIM_TYPES
+from ledger.checkin.signing import CLAIM_TYPES, normalise_address
 from ledger.relay.outbox import claim_counts, claim_status
 
 router = APIRouter(tags=["check-in"])
@@ -34,6 +35,11 @@ class ClaimBody(BaseModel):
     requested_at: int = Field(ge=0, lt=2**64, description="unix seconds on the phone when it signed")
     signature: str = Field(max_length=140, description="65-byte EIP-712 signature, 0x hex")
     activity_id: int | None = Field(None, ge=1, lt=2**48, description="the activity the page shows (optional)")
+    intent: Literal["arrive", "depart"] | None = Field(
+        None,
+        description="a presence kiosk's code (units 0): check in (arrive) or out (depart); "
+        "without it the participant's state decides",
+    )
 
 
 def _committer(request: Request, service: CheckinService) -> GroupCommit:
@@ -45,12 +51,37 @@ def _committer(request: Request, service: CheckinService) -> GroupCommit:
     return committer
 
 
-@router.get("/api/v1/checkin/{token}", summary="What a scanned check-in code is for (before signing)")
-def checkin_context(token: Annotated[str, Path(max_length=64)], service: CheckinDep, conn: ConnDep) -> dict[str, Any]:
-    payload, activity = service.intake.resolve(token)
+@router.get(
+    "/api/v1/checkin/{token}",
+    summary="What a scanned check-in code or a single-use claim code is for (before signing)",
+    description="``token`` is a kiosk QR code's token or a claim code from a letter (typed loosely: "
+    "hyphens, lower case); the answer's ``token`` is what to sign. With ``participant``, a presence "
+    "kiosk's answer says whether that address is checked in now (arrival or departure next).",
+)
+def checkin_context(
+    token: Annotated[str, Path(max_length=64)],
+    service: CheckinDep,
+    conn: ConnDep,
+    request: Request,
+    participant: Annotated[str | None, Query(max_length=64, description="the phone's address (0x…)")] = None,
+) -> dict[str, Any]:
+    client = request.client.host if request.client else "unknown"
+    payload, activity = service.intake.resolve(token, client)
     state = activity_state(activity, service.clock(), claim_counts(conn, activity.activity_id)["accepted"])
+    extra: dict[str, Any] = {}
+    if payload.code is not None:
+        row = service.intake.code_state(payload.code)
+        extra["code"] = {
+            "expires_at": payload.expires_at,
+            "used": row is not None and row.state == "redeemed",
+            "display": "-".join(payload.code[i : i + 4] for i in range(0, len(payload.code), 4)),
+        }
+    if payload.units == 0:
+        extra["presence"] = _presence_state(conn, activity.activity_id, participant, service.clock())
     return {
-        "token": token,
+        "token": payload.code or token,
+        "kind": "code" if payload.code is not None else ("presence" if payload.units == 0 else "kiosk"),
+        **extra,
         "activity": {**activity.as_dict(state), "units": payload.units},
         "typed_data": {
             "domain": service.signing.domain(),
@@ -78,6 +109,7 @@ async def post_claim(body: ClaimBody, request: Request, service: CheckinDep) -> 
         requested_at=body.requested_at,
         signature=body.signature,
         activity_id=body.activity_id,
+        intent=body.intent,
     )
     client = request.client.host if request.client else "unknown"
     if service.intake.needs_io(claim.token):
@@ -85,6 +117,22 @@ async def post_claim(body: ClaimBody, request: Request, service: CheckinDep) -> 
     else:  # ~0.1 ms of hashing and one signature recovery: cheaper than a thread hop
         prepared = service.intake.prepare(claim, client)
     accepted = await _committer(request, service).submit(prepared)
+    if not isinstance(accepted, AcceptedClaim):  # a presence kiosk: an arrival or a departure
+        answer = accepted.as_dict()
+        recorded = accepted.claim_id is not None
+        return JSONResponse(
+            {
+                "claim_id": accepted.claim_id,
+                "status": "accepted" if recorded else accepted.state,
+                "activity_id": accepted.activity_id,
+                "participant": accepted.participant,
+                "accepted_at_ms": accepted.accepted_at_ms,
+                "units": accepted.units,
+                "presence": answer,
+                "status_url": f"/api/v1/claims/{accepted.claim_id}" if recorded else None,
+            },
+            status_code=202,
+        )
     return JSONResponse(
         {
             "claim_id": accepted.claim_id,
@@ -92,10 +140,28 @@ async def post_claim(body: ClaimBody, request: Request, service: CheckinDep) -> 
             "activity_id": accepted.activity_id,
             "participant": accepted.participant,
             "accepted_at_ms": accepted.accepted_at_ms,
+            "units": accepted.units,
             "status_url": f"/api/v1/claims/{accepted.claim_id}",
         },
         status_code=202,
     )
+
+
+def _presence_state(conn: Any, activity_id: int, participant: str | None, now: float) -> dict[str, Any]:
+    """Whether ``participant`` is checked in at the activity now (what the next scan will do)."""
+    if participant is None:
+        return {"next": None, "session": None}
+    address = normalise_address(participant)
+    session = presence.latest_session_of(conn, activity_id, address)
+    if session is None:
+        return {"next": presence.ARRIVE, "session": None}
+    shown = session.as_dict()
+    if session.state == "open" and session.expires_at <= now:
+        shown["state"] = "expired"
+    nxt = presence.DEPART if shown["state"] == "open" else None
+    if shown["state"] in ("too_short", "expired", "cancelled"):
+        nxt = presence.ARRIVE
+    return {"next": nxt, "session": shown}
 
 
 @router.get("/api/v1/claims/{claim_id}", summary="A claim's progress: accepted → submitted → confirmed → indexed")

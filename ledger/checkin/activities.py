@@ -85,9 +85,17 @@ class ActivityView:
 def check_units(activity: ActivityView, units: int | None) -> int:
     """The units a kiosk of ``activity`` records: ``units`` if the activity allows it, else
     :class:`CheckinRejected` ``invalid_units``; ``None`` means the activity's cap (1 for an activity
-    rewarded per visit or event)."""
+    rewarded per visit or event); 0 is a presence kiosk (check-in and check-out) of an activity
+    rewarded per hour or day."""
     if units is None:
         return activity.max_units if activity.unit != RewardUnit.RECORD else 1
+    if units == 0:  # a presence kiosk: arrival and departure decide the units (ledger/checkin/presence.py)
+        if activity.unit == RewardUnit.RECORD:
+            raise CheckinRejected(
+                "invalid_units",
+                f"activity {activity.activity_id} is rewarded per visit: it has no arrival and departure",
+            )
+        return 0
     if activity.unit == RewardUnit.RECORD and units != 1:
         raise CheckinRejected(
             "invalid_units", f"activity {activity.activity_id} is rewarded per visit: a check-in records 1, not {units}"

@@ -5,7 +5,12 @@ Codes: ``token_malformed``, ``token_forged``, ``token_expired``, ``token_wrong_a
 ``activity_closed``, ``activity_not_started``, ``activity_ended``, ``activity_full``,
 ``already_claimed``, ``replayed_request``, ``rate_limited``, ``kiosk_session_invalid``,
 ``unknown_claim``, ``invalid_units`` (a kiosk opened for more hours or days than the activity's cap,
-or for several units of an activity rewarded per visit).
+or for several units of an activity rewarded per visit, or a staff correction out of range).
+
+Single-use codes (:mod:`.codes`): ``code_unknown``, ``code_mistyped``, ``code_used``,
+``code_voided``, ``code_expired``. Check-in and check-out (:mod:`.presence`): ``not_checked_in``
+(a check-out without a check-in), ``already_checked_in``, ``checkin_expired`` (too late to check
+out yourself), ``overlapping_stay``.
 """
 
 from __future__ import annotations
@@ -34,6 +39,15 @@ REJECTION_CODES = frozenset(
         "kiosk_session_invalid",
         "unknown_claim",
         "invalid_units",
+        "code_unknown",
+        "code_mistyped",
+        "code_used",
+        "code_voided",
+        "code_expired",
+        "not_checked_in",
+        "already_checked_in",
+        "checkin_expired",
+        "overlapping_stay",
     }
 )
 

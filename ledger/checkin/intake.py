@@ -12,6 +12,15 @@ Concurrent claims are committed together (:class:`GroupCommit`): while one trans
 written, the next claims queue and go into the following one. That keeps SQLite's single writer
 busy with few, larger transactions instead of one fsync-and-lock round per claim; each claim is
 still answered only after the transaction holding it committed.
+
+Two other kinds of claim go through the same checks and the same transaction:
+
+- a **single-use claim code** (:mod:`.codes`) in place of the kiosk token: looked up by its hash
+  (wrong guesses from one address are rate-limited apart), and taken in the claim's transaction
+  with a conditional update, so it works once however requests race;
+- a claim with a **presence** kiosk's token (units 0): an arrival or a departure at an activity
+  rewarded per hour or day (:mod:`.presence`); only a departure (or staff) puts a claim in the
+  outbox, with the units the activity's rule measures.
 """
 
 from __future__ import annotations
@@ -26,8 +35,11 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from ledger.checkin import codes, presence
 from ledger.checkin.activities import ActivityDirectory, ActivityView, activity_state, check_units
+from ledger.checkin.codes import CodeMaker
 from ledger.checkin.errors import CheckinRejected
+from ledger.checkin.presence import PresenceAnswer
 from ledger.checkin.signing import ClaimSigning, normalise_address
 from ledger.checkin.tokens import KioskTokens, TokenPayload
 from ledger.db.engine import is_sqlite, write_transaction_on
@@ -43,6 +55,8 @@ from ledger.relay.outbox import (
 )
 
 __all__ = [
+    "Answer",
+    "is_kiosk_token",
     "ClaimRequest",
     "PreparedClaim",
     "AcceptedClaim",
@@ -61,6 +75,7 @@ class ClaimRequest:
     requested_at: int
     signature: str
     activity_id: int | None = None  # optional: the activity the page believes it is claiming
+    intent: str | None = None  # presence kiosks: "arrive" or "depart" (None: the participant's state decides)
 
 
 @dataclass(frozen=True)
@@ -71,7 +86,14 @@ class PreparedClaim:
     participant: str
     request_hash: str
     slot: int
-    units: int = 1  # hours or days, from the token (1 for an activity rewarded per visit)
+    units: int = 1  # hours or days, from the token (1 for an activity rewarded per visit; 0: presence)
+    code_hash: str | None = None  # a single-use claim code's hash, when the claim redeems one
+    intent: str | None = None  # presence: arrive / depart / None
+    at: float = 0.0  # the intake's clock when checked (a presence scan's time)
+
+    @property
+    def presence(self) -> bool:
+        return self.units == 0
 
 
 @dataclass(frozen=True)
@@ -81,6 +103,15 @@ class AcceptedClaim:
     region: int
     participant: str
     accepted_at_ms: int
+    units: int = 1
+
+
+Answer = AcceptedClaim | PresenceAnswer | CheckinRejected
+
+
+def is_kiosk_token(token: str) -> bool:
+    """A rotating kiosk token (38 characters) rather than a single-use claim code."""
+    return isinstance(token, str) and len(token) == 38
 
 
 class RateLimiter:
@@ -111,6 +142,17 @@ class RateLimiter:
                     del self._buckets[k]
             return None
 
+    def waiting(self, key: str) -> float | None:
+        """The seconds until ``key`` may try again, without taking a token (None: it may now)."""
+        if self.per_minute <= 0:
+            return None
+        with self._lock:
+            entry = self._buckets.get(key)
+        if entry is None:
+            return None
+        tokens = min(float(self.per_minute), entry[0] + (self._clock() - entry[1]) * self._rate)
+        return None if tokens >= 1.0 else (1.0 - tokens) / self._rate
+
 
 class ClaimIntake:
     """Checks and commits claims for one deployment."""
@@ -124,6 +166,8 @@ class ClaimIntake:
         *,
         ip_limiter: RateLimiter | None = None,
         participant_limiter: RateLimiter | None = None,
+        code_limiter: RateLimiter | None = None,
+        codes: CodeMaker | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.engine = engine
@@ -132,22 +176,71 @@ class ClaimIntake:
         self.directory = directory
         self.ip_limiter = ip_limiter or RateLimiter(0)
         self.participant_limiter = participant_limiter or RateLimiter(0)
+        self.code_limiter = code_limiter or RateLimiter(0)  # wrong claim codes per network address
+        self.codes = codes
         self.clock = clock
 
     # -- reading a token ----------------------------------------------------------------------------
 
-    def resolve(self, token: str) -> tuple[TokenPayload, ActivityView]:
-        """The token's payload and activity (what the claim page shows before signing)."""
+    def resolve(self, token: str, client: str = "unknown") -> tuple[TokenPayload, ActivityView]:
+        """The token's (or claim code's) payload and activity (what the claim page shows before
+        signing). A claim code may be typed loosely: ``payload.code`` is its canonical form."""
+        if not is_kiosk_token(token):
+            return self._resolve_code(token, client)
         payload = self.tokens.verify(token, self.clock())
         activity = self.directory.get(payload.activity_id)
         if activity.region != payload.region:
             raise CheckinRejected("token_wrong_region", "this check-in code belongs to another region")
         return payload, activity
 
+    def _resolve_code(self, raw: str, client: str) -> tuple[TokenPayload, ActivityView]:
+        if self.codes is None:
+            raise CheckinRejected("token_malformed", "this is not a Tsunagari check-in code")
+        key = f"code:{client}"
+        wait = self.code_limiter.waiting(key)
+        if wait is not None:
+            raise CheckinRejected(
+                "rate_limited", "too many wrong codes from this network: wait a moment", retry_after_s=wait
+            )
+        try:
+            code = codes.normalise_code(raw)
+            with self.engine.connect() as conn:
+                row = codes.lookup(conn, self.codes.hash(code))
+            if row is None:
+                raise CheckinRejected("code_unknown", "there is no such claim code: check it against the letter")
+        except CheckinRejected as exc:
+            self.code_limiter.hit(key)
+            raise exc from None
+        problem = codes.code_rejection(row, self.clock())
+        if problem is not None and problem.code != "code_used":
+            raise problem
+        activity = self.directory.get(row.activity_id)
+        if activity.region != row.region:
+            raise CheckinRejected("token_wrong_region", "this claim code belongs to another region")
+        payload = TokenPayload(
+            region=row.region,
+            activity_id=row.activity_id,
+            slot=0,
+            expires_at=row.expires_at,
+            units=row.units,
+            code=code,
+        )
+        return payload, activity
+
+    def code_state(self, code: str) -> codes.CodeRow | None:
+        """The stored state of a canonical claim code (the claim page's "already used" answer)."""
+        if self.codes is None:
+            return None
+        with self.engine.connect() as conn:
+            return codes.lookup(conn, self.codes.hash(code))
+
     def needs_io(self, token: str) -> bool:
-        """Whether :meth:`prepare` may block on the database or the chain (an activity not in memory).
+        """Whether :meth:`prepare` may block on the database or the chain (an activity not in memory,
+        or a claim code to look up).
 
         The API prepares on the event loop when it will not, and in a worker thread when it may."""
+        if not is_kiosk_token(token):
+            return True
         try:
             payload = self.tokens.verify(token, self.clock())
         except CheckinRejected:
@@ -163,7 +256,9 @@ class ClaimIntake:
             raise CheckinRejected(
                 "rate_limited", "too many check-ins from this network: wait a moment", retry_after_s=wait
             )
-        payload, activity = self.resolve(request.token)
+        payload, activity = self.resolve(request.token, client)
+        if payload.code is not None and payload.code != request.token:
+            raise CheckinRejected("token_malformed", "sign the claim code in its canonical form (16 characters)")
         if request.activity_id is not None and request.activity_id != payload.activity_id:
             raise CheckinRejected(
                 "token_wrong_activity",
@@ -178,23 +273,34 @@ class ClaimIntake:
             raise CheckinRejected(
                 "rate_limited", "too many attempts for this address: wait a moment", retry_after_s=wait
             )
-        state = activity_state(activity, self.clock(), 0)
+        now = self.clock()
+        state = activity_state(activity, now, 0)
         if state != "open":
             raise _state_rejection(activity, state)
+        code_hash = None
+        if payload.code is not None:
+            assert self.codes is not None
+            code_hash = self.codes.hash(payload.code)
+            with self.engine.connect() as conn:
+                problem = codes.code_rejection(codes.lookup(conn, code_hash), now, participant)
+            if problem is not None and problem.code != "already_claimed":  # a repeat is answered by commit()
+                raise problem
         units = check_units(activity, payload.units)  # a code minted by this server: only a bug fails here
+        intent = request.intent if request.intent in (presence.ARRIVE, presence.DEPART) else None
         return PreparedClaim(
             activity=activity,
             participant=participant,
             request_hash="0x" + digest.hex(),
             slot=payload.slot,
             units=units,
+            code_hash=code_hash,
+            intent=intent,
+            at=now,
         )
 
     # -- the outbox --------------------------------------------------------------------------------
 
-    def commit(
-        self, claims: Sequence[PreparedClaim], connection: Connection | None = None
-    ) -> list[AcceptedClaim | CheckinRejected]:
+    def commit(self, claims: Sequence[PreparedClaim], connection: Connection | None = None) -> list[Answer]:
         """Insert ``claims`` in one transaction (on ``connection`` when given, else one from the
         engine's pool); one result per claim, in order.
 
@@ -209,18 +315,40 @@ class ClaimIntake:
         if connection is None:
             with self.engine.connect() as held:
                 return self.commit(claims, held)
-        now_ms = int(self.clock() * 1000)
+        now = self.clock()
+        now_ms = int(now * 1000)
         try:
             with write_transaction_on(connection) as conn:
-                return self._commit_set(conn, claims, now_ms)
+                return self._commit_all(conn, claims, now, now_ms)
         except IntegrityError:
             with write_transaction_on(connection) as conn:
                 live: dict[int, int] = {}
-                return [self._insert(conn, claim, live, now_ms) for claim in claims]
+                return [
+                    self._presence(conn, claim, now) if claim.presence else self._insert(conn, claim, live, now_ms)
+                    for claim in claims
+                ]
+
+    def _commit_all(self, conn: Connection, claims: Sequence[PreparedClaim], now: float, now_ms: int) -> list[Answer]:
+        """Kiosk and code claims set-based, presence scans one by one, answers in order."""
+        if not any(c.presence for c in claims):
+            return list(self._commit_set(conn, claims, now_ms, now))
+        plain = [c for c in claims if not c.presence]
+        answers = iter(self._commit_set(conn, plain, now_ms, now))
+        return [self._presence(conn, c, now) if c.presence else next(answers) for c in claims]
+
+    def _presence(self, conn: Connection, claim: PreparedClaim, now: float) -> PresenceAnswer | CheckinRejected:
+        try:
+            return presence.scan(
+                conn, claim.activity, claim.participant, claim.request_hash, claim.intent, claim.at or now
+            )
+        except CheckinRejected as rejected:
+            return rejected
 
     def _commit_set(
-        self, conn: Connection, claims: Sequence[PreparedClaim], now_ms: int
+        self, conn: Connection, claims: Sequence[PreparedClaim], now_ms: int, now: float
     ) -> list[AcceptedClaim | CheckinRejected]:
+        if not claims:
+            return []
         known = known_requests(conn, (c.request_hash for c in claims))
         known_people: dict[tuple[int, str], int] = {}
         for activity_id in {c.activity.activity_id for c in claims}:
@@ -248,12 +376,21 @@ class ClaimIntake:
                     if live[activity.activity_id] >= activity.capacity:
                         plan.append(_state_rejection(activity, "full"))
                         continue
+                if claim.code_hash is not None:
+                    taken = self._take_code(conn, claim, now)
+                    if taken is not None:
+                        plan.append(taken)
+                        continue
+                if activity.capacity:
                     live[activity.activity_id] += 1
                 first_by_request[claim.request_hash] = claim
                 first_by_person[person] = claim
                 fresh.append(claim)
                 plan.append(claim)
         ids = insert_claims(conn, [_new(c) for c in fresh], now_ms)
+        for claim in fresh:
+            if claim.code_hash is not None:
+                codes.attach_claim(conn, claim.code_hash, ids[claim.request_hash])
         results: list[AcceptedClaim | CheckinRejected] = []
         for item in plan:
             if isinstance(item, CheckinRejected):
@@ -269,6 +406,7 @@ class ClaimIntake:
                         region=item.activity.region,
                         participant=item.participant,
                         accepted_at_ms=now_ms,
+                        units=item.units,
                     )
                 )
             elif first is not None:
@@ -286,12 +424,24 @@ class ClaimIntake:
                 live[activity.activity_id] = live_claims(conn, activity.activity_id)
             if live[activity.activity_id] >= activity.capacity:
                 return _state_rejection(activity, "full")
+        replay = claim_id_by_request(conn, claim.request_hash)
+        if replay is not None:
+            return _replayed(replay)
+        earlier = claim_id_by_participant(conn, activity.activity_id, claim.participant)
+        if earlier is not None:
+            return _already(earlier)
+        if claim.code_hash is not None:
+            taken = self._take_code(conn, claim, now_ms / 1000)
+            if taken is not None:
+                return taken
         claim_id = insert_claim(conn, _new(claim), now_ms)
         if claim_id is None:
             replay = claim_id_by_request(conn, claim.request_hash)
             if replay is not None:
                 return _replayed(replay)
             return _already(claim_id_by_participant(conn, activity.activity_id, claim.participant))
+        if claim.code_hash is not None:
+            codes.attach_claim(conn, claim.code_hash, claim_id)
         if activity.capacity:
             live[activity.activity_id] += 1
         return AcceptedClaim(
@@ -300,10 +450,21 @@ class ClaimIntake:
             region=activity.region,
             participant=claim.participant,
             accepted_at_ms=now_ms,
+            units=claim.units,
         )
 
-    def accept(self, request: ClaimRequest, client: str) -> AcceptedClaim:
-        """Check and commit one claim (the synchronous path: CLI, tests)."""
+    @staticmethod
+    def _take_code(conn: Connection, claim: PreparedClaim, now: float) -> CheckinRejected | None:
+        """Redeem the claim's code in this transaction; the reason when someone else got there first."""
+        assert claim.code_hash is not None
+        if codes.redeem(conn, claim.code_hash, claim.participant, now=now):
+            return None
+        row = codes.lookup(conn, claim.code_hash)
+        problem = codes.code_rejection(row, now, claim.participant)
+        return problem or CheckinRejected("code_used", "this claim code has already been used")
+
+    def accept(self, request: ClaimRequest, client: str) -> AcceptedClaim | PresenceAnswer:
+        """Check and commit one claim (the synchronous path: CLI, tests, the demo seed)."""
         result = self.commit([self.prepare(request, client)])[0]
         if isinstance(result, CheckinRejected):
             raise result
@@ -358,18 +519,20 @@ class GroupCommit:
         self._connection: Connection | None = None
         self.max_wait_s = max_wait_ms / 1000
         self.max_batch = max_batch
-        self._queue: asyncio.Queue[tuple[PreparedClaim, asyncio.Future[AcceptedClaim]]] | None = None
+        self._queue: asyncio.Queue[tuple[PreparedClaim, asyncio.Future[AcceptedClaim | PresenceAnswer]]] | None = None
         self._task: asyncio.Task[None] | None = None
 
-    async def submit(self, claim: PreparedClaim) -> AcceptedClaim:
+    async def submit(self, claim: PreparedClaim) -> AcceptedClaim | PresenceAnswer:
         if self._queue is None or self._task is None or self._task.done():
             self._queue = asyncio.Queue()
             self._task = asyncio.get_running_loop().create_task(self._run(self._queue))
-        future: asyncio.Future[AcceptedClaim] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[AcceptedClaim | PresenceAnswer] = asyncio.get_running_loop().create_future()
         await self._queue.put((claim, future))
         return await future
 
-    async def _run(self, queue: asyncio.Queue[tuple[PreparedClaim, asyncio.Future[AcceptedClaim]]]) -> None:
+    async def _run(
+        self, queue: asyncio.Queue[tuple[PreparedClaim, asyncio.Future[AcceptedClaim | PresenceAnswer]]]
+    ) -> None:
         while True:
             batch = [await queue.get()]
             if self.max_wait_s > 0 and queue.empty():

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import segno
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from ledger.chain.client import LedgerClient
 from ledger.checkin.activities import (
@@ -23,6 +23,7 @@ from ledger.checkin.activities import (
     activity_state,
     check_units,
 )
+from ledger.checkin.codes import CodeMaker
 from ledger.checkin.intake import ClaimIntake, RateLimiter
 from ledger.checkin.signing import ClaimSigning
 from ledger.checkin.tokens import KioskTokens, load_secret
@@ -97,7 +98,9 @@ class CheckinService:
 
         ``units`` is what each check-in at this kiosk records: the hours of a volunteering shift or
         the days of a stay, 1..the activity's cap (default: the cap); an activity rewarded per visit
-        or event records 1. :class:`CheckinRejected` ``invalid_units`` otherwise."""
+        or event records 1; 0 opens a *presence* kiosk of an hour- or day-rewarded activity, whose
+        one code checks people in on arrival and out on departure (ledger/checkin/presence.py).
+        :class:`CheckinRejected` ``invalid_units`` otherwise."""
         activity = self.directory.get(activity_id)
         units = check_units(activity, units)
         expires = int(self.clock()) + self.kiosk_session_s
@@ -111,6 +114,16 @@ class CheckinService:
         activity = self.directory.get(activity_id)
         with self.engine.connect() as conn:
             counts = claim_counts(conn, activity_id)
+            if units == 0:
+                counts["present"] = int(
+                    conn.execute(
+                        text(
+                            "SELECT COUNT(*) FROM presence_sessions WHERE activity_id = :a AND state = 'open' "
+                            "AND expires_at > :now"
+                        ),
+                        {"a": activity_id, "now": int(now)},
+                    ).scalar_one()
+                )
         state = activity_state(activity, now, counts["accepted"])
         slot = self.tokens.slot_at(now)
         url, svg = self._qr(activity.region, activity_id, slot, units)
@@ -186,7 +199,8 @@ def build_checkin(
     ``client`` (or a function returning one, called when needed: the node may be down when the
     service is built) reads activities the indexer has not reached yet."""
     checkin = settings.checkin
-    tokens = KioskTokens(load_secret(checkin), chain_id, ledger, rotation_s=checkin.rotation_s, grace_s=checkin.grace_s)
+    key = load_secret(checkin)
+    tokens = KioskTokens(key, chain_id, ledger, rotation_s=checkin.rotation_s, grace_s=checkin.grace_s)
     signing = ClaimSigning(chain_id, ledger)
     directory = ActivityDirectory(engine, chain_id, _chain_reader(client) if client is not None else None)
     intake = ClaimIntake(
@@ -196,6 +210,8 @@ def build_checkin(
         directory,
         ip_limiter=RateLimiter(checkin.rate_ip_per_min),
         participant_limiter=RateLimiter(checkin.rate_participant_per_min),
+        code_limiter=RateLimiter(checkin.code_failures_per_min),
+        codes=CodeMaker(key, chain_id, ledger),
         clock=clock,
     )
     public_url = public_base_url(settings)

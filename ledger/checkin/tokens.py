@@ -71,7 +71,8 @@ class TokenPayload:
     activity_id: int
     slot: int
     expires_at: int  # unix seconds after which the token is refused
-    units: int = 1  # hours or days a check-in with this code records (1 for a visit or an event)
+    units: int = 1  # hours or days a check-in with this code records (1 for a visit; 0: arrival/departure)
+    code: str | None = None  # the canonical single-use claim code, when the "token" was one (codes.py)
 
 
 @dataclass(frozen=True)
@@ -143,8 +144,8 @@ class KioskTokens:
         return hmac.new(self._key, label + self._context + body, hashlib.sha256).digest()
 
     def issue(self, region: int, activity_id: int, slot: int, units: int = 1) -> str:
-        if not 1 <= units <= MAX_TOKEN_UNITS:
-            raise ValueError(f"units must be 1..{MAX_TOKEN_UNITS}, not {units}")
+        if not 0 <= units <= MAX_TOKEN_UNITS:
+            raise ValueError(f"units must be 0..{MAX_TOKEN_UNITS}, not {units}")
         body = (
             TOKEN_VERSION.to_bytes(1, "big")
             + region.to_bytes(4, "big")
@@ -173,8 +174,6 @@ class KioskTokens:
         activity_id = int.from_bytes(body[5:10], "big")
         units = int.from_bytes(body[10:12], "big")
         slot = int.from_bytes(body[12:16], "big")
-        if units == 0:
-            raise CheckinRejected("token_malformed", "this check-in code records nothing")
         starts = slot * self.rotation_s
         expires = starts + self.rotation_s + self.grace_s
         if now < starts - CLOCK_SKEW_S:
@@ -186,8 +185,8 @@ class KioskTokens:
     # -- kiosk sessions ----------------------------------------------------------------------------
 
     def open_session(self, activity_id: int, expires_at: int, units: int = 1) -> str:
-        if not 1 <= units <= MAX_TOKEN_UNITS:
-            raise ValueError(f"units must be 1..{MAX_TOKEN_UNITS}, not {units}")
+        if not 0 <= units <= MAX_TOKEN_UNITS:
+            raise ValueError(f"units must be 0..{MAX_TOKEN_UNITS}, not {units}")
         body = activity_id.to_bytes(8, "big") + units.to_bytes(2, "big") + expires_at.to_bytes(8, "big")
         mac = _b64(self._mac(_SESSION_LABEL, body)[:16])
         return f"{_SESSION_PREFIX}.{activity_id}.{units}.{expires_at}.{mac}"
@@ -199,7 +198,7 @@ class KioskTokens:
         if len(parts) != 5 or parts[0] != _SESSION_PREFIX or not all(p.isdigit() and len(p) < 20 for p in parts[1:4]):
             raise invalid
         session_activity, units, expires = int(parts[1]), int(parts[2]), int(parts[3])
-        if session_activity != activity_id or expires >= 1 << 63 or not 1 <= units <= MAX_TOKEN_UNITS:
+        if session_activity != activity_id or expires >= 1 << 63 or not 0 <= units <= MAX_TOKEN_UNITS:
             raise invalid
         body = session_activity.to_bytes(8, "big") + units.to_bytes(2, "big") + expires.to_bytes(8, "big")
         try:

@@ -20,7 +20,7 @@ Nothing here is personal data: a participant is a pseudonymous address.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Index, Integer, LargeBinary, UniqueConstraint
+from sqlalchemy import BigInteger, Index, Integer, LargeBinary, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 __all__ = [
@@ -1062,3 +1062,109 @@ class EligibilityListing(SQLModel, table=True):
     issued_at: int = Field(sa_type=BigInteger, description="the signed request's time (replays are refused)")
     signature: str = Field(description="the EIP-712 EligibilityListing signature")
     created_at: int = Field(sa_type=BigInteger)
+
+
+class ClaimCodeBatch(SQLModel, table=True):
+    """One generation of single-use claim codes for an activity (docs/checkin.md). The codes are
+    derived from the server's check-in key, ``salt`` and their serial, so staff can print the sheet
+    or the mail-merge CSV again; the table itself never holds a code."""
+
+    __tablename__ = "claim_code_batches"
+    __table_args__ = (Index("ix_claim_code_batches_activity", "activity_id"),)
+
+    batch_id: int | None = Field(default=None, primary_key=True)
+    activity_id: int = Field(sa_type=BigInteger)
+    region: int
+    count: int = Field(description="how many codes the batch holds")
+    units: int = Field(description="what a redemption records (1 for a donation or an event)")
+    expires_at: int = Field(sa_type=BigInteger, description="unix seconds after which no code of it works")
+    label: str = Field(description="staff's note: e.g. 2026年12月 お礼状")
+    salt: str = Field(description="32 hex digits mixed into each code's derivation")
+    created_by: str = Field(description="who generated it: staff:<login> or key:<label>")
+    created_at_ms: int = Field(sa_type=BigInteger)
+    voided_at_ms: int | None = Field(default=None, sa_type=BigInteger)
+    voided_by: str | None = Field(default=None)
+
+
+class ClaimCode(SQLModel, table=True):
+    """One single-use code: only its SHA-256, its state (``issued`` → ``redeemed`` or ``voided``)
+    and, once redeemed, who redeemed it and the claim it became."""
+
+    __tablename__ = "claim_codes"
+    __table_args__ = (
+        UniqueConstraint("code_hash", name="uq_claim_codes_hash"),
+        UniqueConstraint("batch_id", "serial", name="uq_claim_codes_serial"),
+        Index("ix_claim_codes_activity_state", "activity_id", "state"),
+    )
+
+    code_id: int | None = Field(default=None, primary_key=True)
+    batch_id: int
+    serial: int = Field(description="1..count within the batch (the sheet's and the CSV's order)")
+    activity_id: int = Field(sa_type=BigInteger)
+    region: int
+    code_hash: str = Field(description="sha256 (hex) of the canonical code")
+    state: str = Field(description="issued, redeemed or voided")
+    expires_at: int = Field(sa_type=BigInteger)
+    participant: str | None = Field(default=None, description="lowercase address that redeemed it")
+    claim_id: int | None = Field(default=None, sa_type=BigInteger)
+    redeemed_at_ms: int | None = Field(default=None, sa_type=BigInteger)
+    voided_at_ms: int | None = Field(default=None, sa_type=BigInteger)
+
+
+class PresenceSession(SQLModel, table=True):
+    """A check-in at an activity rewarded per hour or per day, and its check-out: ``open`` →
+    ``recorded`` (a claim in the outbox), ``awaiting_staff`` (the activity's rule asks staff to
+    confirm), ``too_short`` (below the rule's minimum: nothing recorded), ``expired`` (no
+    check-out in time) or ``cancelled`` (by staff)."""
+
+    __tablename__ = "presence_sessions"
+    __table_args__ = (
+        UniqueConstraint("open_request_hash", name="uq_presence_open_request"),
+        UniqueConstraint("close_request_hash", name="uq_presence_close_request"),
+        Index(
+            "uq_presence_open",
+            "activity_id",
+            "participant",
+            unique=True,
+            sqlite_where=text("state = 'open'"),
+            postgresql_where=text("state = 'open'"),
+        ),
+        Index("ix_presence_participant", "participant", "unit", "state"),
+        Index("ix_presence_activity_state", "activity_id", "state"),
+    )
+
+    session_id: int | None = Field(default=None, primary_key=True)
+    activity_id: int = Field(sa_type=BigInteger)
+    region: int
+    participant: str = Field(description="lowercase address")
+    unit: int = Field(description="the activity's reward unit: 1 hour, 2 day")
+    state: str
+    opened_at: int = Field(sa_type=BigInteger, description="unix seconds of the arrival")
+    open_request_hash: str = Field(description="EIP-712 digest of the arrival's signed claim")
+    expires_at: int = Field(sa_type=BigInteger, description="after this a self check-out is refused")
+    closed_at: int | None = Field(default=None, sa_type=BigInteger)
+    close_request_hash: str | None = Field(default=None)
+    measured_units: int | None = Field(default=None, description="what the clock and the rule gave")
+    units: int | None = Field(default=None, description="what is recorded (staff may correct)")
+    first_day: int | None = Field(
+        default=None, description="JST day number (days since 1970-01-01) of a stay's first day"
+    )
+    last_day: int | None = Field(default=None, description="JST day number of a stay's last day")
+    claim_id: int | None = Field(default=None, sa_type=BigInteger)
+    closed_by: str | None = Field(default=None, description="participant, staff:<login> or key:<label>")
+
+
+class ActivityUnitRule(SQLModel, table=True):
+    """How an activity rewarded per hour or per day turns a stay into units (absent: the defaults
+    of ``ledger.checkin.presence.default_rule``)."""
+
+    __tablename__ = "activity_unit_rules"
+
+    activity_id: int = Field(sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    rounding: str = Field(description="down, nearest or up (hours; days count calendar days)")
+    min_units: int = Field(description="fewer units than this record nothing")
+    cap_units: int = Field(description="most units one check-out records (≤ the activity's maxUnits)")
+    open_expiry_s: int = Field(sa_type=BigInteger, description="an open check-in expires this long after arrival")
+    staff_confirms: bool = Field(description="check-outs wait for staff to confirm before recording")
+    updated_by: str
+    updated_at_ms: int = Field(sa_type=BigInteger)

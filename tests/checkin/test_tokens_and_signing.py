@@ -77,7 +77,7 @@ def test_every_field_survives_encoding(region: int, activity: int, slot: int, un
     assert (payload.region, payload.activity_id, payload.slot, payload.units) == (region, activity, slot, units)
 
 
-def test_a_version_1_code_and_a_code_for_no_units_are_refused() -> None:
+def test_a_version_1_code_and_an_edited_unit_count_are_refused() -> None:
     t = tokens()
     token = t.issue(12205, 7, 1000, 3)
     raw = bytearray(base64.urlsafe_b64decode(token + "=="))
@@ -88,7 +88,9 @@ def test_a_version_1_code_and_a_code_for_no_units_are_refused() -> None:
             t.verify(base64.urlsafe_b64encode(bytes(edited)).rstrip(b"=").decode(), 1000 * 30 + 1)
         assert info.value.code in ("token_malformed", "token_forged")
     with pytest.raises(ValueError):
-        t.issue(12205, 7, 1000, 0)
+        t.issue(12205, 7, 1000, -1)
+    presence = t.verify(t.issue(12205, 7, 1000, 0), 1000 * 30 + 1)  # units 0: a presence kiosk's code
+    assert presence.units == 0
 
 
 def test_every_spare_bit_of_the_last_character_matters() -> None:
