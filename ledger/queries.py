@@ -67,6 +67,9 @@ BENCH=dashboard``. "Before" is the previous implementation on the same data.
                            ``contributions`` by type and day: a full scan, 2.7-10 s (*wanted*: a
                            rollup per kind, or the covering ``contributions (mlit_type, day, kind,
                            region, participant, activity_id)``, ~250 ms, which would slow indexing)
+``region_units``           ``activity_registrations`` (the region's per-hour and per-day activities), then
+                           ``ix_contributions_activity_participant``: reads those activities' records
+                           only (not timed at 1M records: the synthetic data has none)
 ``region_dashboard``       all of the above but ``returning_activities``: 23 / 41 ms
 ``index_status``           tiny tables
 =========================  ===================================================================
@@ -86,7 +89,7 @@ from sqlalchemy import Connection, bindparam, text
 
 from ledger.health import ServiceState, service_health
 from ledger.indexer.refresh import month_of
-from ledger.taxonomy import KIND_LABELS, TYPE_LABELS, ContributionKind, MlitType
+from ledger.taxonomy import KIND_LABELS, TYPE_LABELS, ContributionKind, MlitType, RewardUnit
 from ledger.ties import JST_OFFSET_SECONDS, VISIT_BAND_LABELS, Stage
 
 __all__ = [
@@ -135,6 +138,8 @@ __all__ = [
     "StageCount",
     "TieComponentValues",
     "TypeCount",
+    "UnitFigure",
+    "UnitTotals",
     "activity_names",
     "cohort_retention",
     "day_int",
@@ -152,6 +157,7 @@ __all__ = [
     "region_overlap",
     "region_projects",
     "region_summary",
+    "region_units",
     "returning_activities",
     "suppress",
     "suppress_group",
@@ -559,6 +565,8 @@ class PersonTie:
     visit_band: str
     visit_band_ja: str
     visit_band_en: str
+    help_hours: int  # hours of live per-hour records in the trailing year (docs/ties.md §3, units)
+    stay_days: int  # distinct days covered by live per-day records (stays) in the trailing year
     active_months: int  # in the continuity window
     distinct_types: int  # MLIT forms in the trailing year
     non_visiting_records: int
@@ -578,7 +586,7 @@ def person_ties(conn: Connection, address: str) -> list[PersonTie]:
             "SELECT t.region, g.name, t.stage, t.score, t.continuity, t.frequency, t.diversity, t.recency, "
             "t.intensity, t.kankei, t.category, t.records, t.revoked_records, t.coins_earned, t.coins_given, "
             "t.first_at, t.last_at, t.first_month, t.visit_days, t.visit_band, t.active_months, "
-            "t.distinct_types, t.non_visiting_records, t.kin_records, t.as_of "
+            "t.distinct_types, t.non_visiting_records, t.kin_records, t.as_of, t.help_hours, t.stay_days "
             "FROM ties t LEFT JOIN regions g ON g.region = t.region WHERE t.participant = :p"
         ),
         {"p": participant},
@@ -610,6 +618,8 @@ def person_ties(conn: Connection, address: str) -> list[PersonTie]:
                 visit_band=band,
                 visit_band_ja=band_ja,
                 visit_band_en=band_en,
+                help_hours=int(r[25]),
+                stay_days=int(r[26]),
                 active_months=int(r[20]),
                 distinct_types=int(r[21]),
                 non_visiting_records=int(r[22]),
@@ -1010,6 +1020,91 @@ def region_summary(conn: Connection, region: int, start: date, end: date, k: int
         type_mix=type_mix,
         coins=_coin_totals(issued, spent, clawed, supports, revocations, expired, active, k),
         national=NATIONAL_REFERENCE,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class UnitFigure:
+    """A sum of hours or days over a range and the people behind it (both ``None`` when suppressed)."""
+
+    total: int | None
+    people: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class UnitTotals:
+    """Hours of help and days of stays in a region over a range (docs/ties.md, "Hours and days on
+    the pages"): the region's side of a tie's ``help_hours`` and ``stay_days``."""
+
+    help_hours: UnitFigure  # お手伝いの時間: units of live per-hour records made on the range's days
+    stay_days: UnitFigure  # 滞在日数: person-days inside the range covered by live per-day records
+
+
+def _unit_figure(total: int, people: int, k: int | None) -> UnitFigure:
+    if suppress(people, k) is None:
+        return UnitFigure(None, None)
+    return UnitFigure(total, people)
+
+
+def _day_ordinal(day: int) -> int:
+    """The proleptic ordinal of a ``YYYYMMDD`` day."""
+    return date(day // 10_000, day // 100 % 100, day % 100).toordinal()
+
+
+def region_units(conn: Connection, region: int, start: date, end: date, k: int | None = None) -> UnitTotals:
+    """お手伝いの時間 and 滞在日数 of the region over ``start``..``end`` (JST days, inclusive), counted
+    as the ties model counts a tie's ``help_hours`` and ``stay_days`` (ledger/ties.py):
+
+    - **help hours**: the units of live, non-kin per-hour records made on the range's days, and the
+      people who made them;
+    - **stay days**: a per-day record of N units is a stay of the N days ending on its day; the days
+      of live, non-kin stays that fall inside the range, counted once per person and day (two stays
+      of one person over the same day count it once), and the people with at least one such day. A
+      stay that began before ``start`` counts its days from ``start``; one that ends after ``end``
+      (recorded later) counts its days up to ``end``.
+
+    So over the 365 days ending on the index head's day, each figure is the sum of the ties'
+    ``help_hours`` / ``stay_days`` in the region. ``k`` hides a figure made by fewer than ``k``
+    people (its total with its people). Reads the records of the region's per-hour and per-day
+    activities only (``activity_registrations``, then ``ix_contributions_activity_participant``).
+    """
+    _check_region(region)
+    _check_range(start, end)
+    _check_k(k)
+    params: dict[str, Any] = {"r": region, "hour": int(RewardUnit.HOUR), "day": int(RewardUnit.DAY)}
+    longest = conn.execute(
+        text("SELECT MAX(max_units) FROM activity_registrations WHERE region = :r AND unit = :day"), params
+    ).scalar()
+    last_day = end + timedelta(days=max(int(longest or 1), 1) - 1)  # a stay recorded later may cover ``end``
+    params.update(d0=day_int(start), d1=day_int(last_day), kin=int(MlitType.KIN))
+    rows = conn.execute(
+        text(
+            "SELECT c.participant, c.unit, c.units, c.day FROM contributions c "
+            "WHERE c.activity_id IN (SELECT activity_id FROM activity_registrations "
+            " WHERE region = :r AND unit IN (:hour, :day)) "
+            "AND c.unit IN (:hour, :day) AND c.mlit_type <> :kin AND c.day BETWEEN :d0 AND :d1 "
+            "AND NOT EXISTS (SELECT 1 FROM revocations v "
+            " WHERE v.activity_id = c.activity_id AND v.participant = c.participant)"
+        ),
+        params,
+    )
+    first, last, end_day = start.toordinal(), end.toordinal(), day_int(end)
+    hours = 0
+    helpers: set[str] = set()
+    stays: set[tuple[str, int]] = set()
+    for participant, unit, units, day in rows:
+        if int(unit) == RewardUnit.HOUR:
+            if int(day) <= end_day:
+                hours += int(units)
+                helpers.add(str(participant))
+            continue
+        ends_on = _day_ordinal(int(day))
+        for covered in range(max(ends_on - int(units) + 1, first), min(ends_on, last) + 1):
+            stays.add((str(participant), covered))
+    stayers = {participant for participant, _ in stays}
+    return UnitTotals(
+        help_hours=_unit_figure(hours, len(helpers), k),
+        stay_days=_unit_figure(len(stays), len(stayers), k),
     )
 
 
@@ -1856,6 +1951,19 @@ FIGURE_DEFINITIONS: dict[str, tuple[str, str]] = {
         "応援先プロジェクト：応援額と応援者数（応援者が k 人未満のときは非表示）。",
         "Projects open for support, with coins raised and supporters (hidden with fewer than k supporters).",
     ),
+    "help_hours": (
+        "お手伝いの時間：期間内の日の、時間単位の活動の有効な記録（地縁・血縁を除く）の時間の合計と、その人数。"
+        "k 人未満のときは時間も人数も表示しない。",
+        "Hours of help: the hours of live per-hour records (kin visits excluded) made on the range's days, and the "
+        "people behind them; both hidden with fewer than k people.",
+    ),
+    "stay_days": (
+        "滞在日数：日単位の活動の有効な記録（N日の滞在は記録の日に終わるN日間）がカバーする期間内の日を、人ごとに数えた合計"
+        "（同じ人の同じ日は1日）と、その人数。k 人未満のときは日数も人数も表示しない。",
+        "Days of stays: the days inside the range covered by live per-day records (a stay of N days is the N days "
+        "ending on the day it was recorded), counted once per person and day, and the people behind them; both "
+        "hidden with fewer than k people.",
+    ),
     "index": (
         "インデクサの状態：取り込んだブロック、チェーンの先頭との差（ラグ）、未計算の派生行。",
         "Indexer status: the block indexed, the lag behind the chain head, derived rows waiting.",
@@ -2039,6 +2147,7 @@ class RegionDashboard:
     end: date
     k: int | None
     summary: RegionSummary  # 関係人口, stages, bands, type mix, new/returning, coins (gift rate)
+    units: UnitTotals  # hours of help and days of stays
     monthly: tuple[MonthlyPoint, ...]
     cohorts: tuple[Cohort, ...]
     returning_kinds: tuple[KindReturn, ...]
@@ -2056,8 +2165,9 @@ def region_dashboard(
 ) -> RegionDashboard | None:
     """The whole public region dashboard (``None`` when the region is not registered); ``start`` /
     ``end`` default to :func:`default_range`. Every part comes from the functions above, so a page
-    and the JSON API show the same numbers. Reads rollups and small tables only (no scan of
-    ``contributions`` or ``tie_months``)."""
+    and the JSON API show the same numbers. Reads rollups and small tables (no scan of
+    ``contributions`` or ``tie_months``), and the records of per-hour and per-day activities by
+    activity (:func:`region_units`)."""
     _check_region(region)
     info = next((r for r in list_regions(conn) if r.region == region), None)
     if info is None:
@@ -2073,6 +2183,7 @@ def region_dashboard(
         end=end,
         k=k,
         summary=region_summary(conn, region, start, end, k=k),
+        units=region_units(conn, region, start, end, k=k),
         monthly=tuple(region_monthly(conn, region, start, end, k=k)),
         cohorts=tuple(cohort_retention(conn, region, start, end, k=k)),
         returning_kinds=tuple(returning_kinds(conn, region, start, end, k=k)),

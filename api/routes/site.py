@@ -315,6 +315,7 @@ def region_page(request: Request, code: str, conn: ConnDep, settings: SettingsDe
     lang, _ = pick_language(request)
     k = settings.api.public_k
     summary = queries.region_summary(conn, region, start, end, k=k)
+    units = queries.region_units(conn, region, start, end, k=k)
     monthly = queries.region_monthly(conn, region, start, end, k=k)
     cohorts = queries.cohort_retention(conn, region, start, end, k=k)
     returning = queries.returning_activities(conn, region, start, end, limit=10, k=k)
@@ -380,6 +381,7 @@ def region_page(request: Request, code: str, conn: ConnDep, settings: SettingsDe
             "end": end,
             "presets": _presets(start, end, default_period(banner)[1]),
             "summary": summary,
+            "units": units,
             "monthly": monthly,
             "cohorts": cohorts,
             "returning": returning,
