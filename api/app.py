@@ -19,6 +19,7 @@ from api.routes import (
     certificate_pages,
     certificates,
     checkin,
+    codes,
     console,
     dashboard,
     export,
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(site.router)
     app.include_router(certificate_pages.router)
     app.include_router(activities.router)
+    app.include_router(codes.router)
     app.include_router(projects.router)
     app.include_router(region_admin.router)
     app.include_router(region_audit.router)

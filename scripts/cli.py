@@ -18,6 +18,7 @@ import typer
 from ledger.errors import TsunagariError
 from ledger.settings import Settings, get_settings
 from scripts.certificate_cli import certificate_app
+from scripts.codes_cli import codes_app, presence_app
 from scripts.staff_cli import staff_app
 
 app = typer.Typer(help="Tsunagari Ledger: regional contribution records and community coins.", no_args_is_help=True)
@@ -43,6 +44,8 @@ app.add_typer(export_app, name="export")
 app.add_typer(db_app, name="db")
 app.add_typer(staff_app, name="staff")
 app.add_typer(certificate_app, name="certificate")
+app.add_typer(codes_app, name="codes")
+app.add_typer(presence_app, name="presence")
 
 T = TypeVar("T")
 
@@ -438,7 +441,12 @@ def activity_kiosk(
     activity_id: int,
     units: Annotated[
         int | None,
-        typer.Option(min=1, max=65_535, help="hours or days each check-in records (default: the activity's cap)"),
+        typer.Option(
+            min=0,
+            max=65_535,
+            help="hours or days each check-in records (default: the activity's cap); "
+            "0: a presence kiosk (arrival and departure)",
+        ),
     ] = None,
 ) -> None:
     """Print the kiosk URL of an activity (open it full-screen on the venue's tablet)."""
@@ -1253,6 +1261,7 @@ def _run_demo(
                 f"{seeded.people} people, {seeded.records} records, {seeded.revocations} revocations, "
                 f"{seeded.supports} supports, {seeded.activities} activities, {seeded.blocks} blocks"
             )
+            typer.echo(seeded.paths())
             typer.echo(f"{'region':<14}{'people':>7}{'records':>8}{'revoked':>8}{'supports':>9}{'activities':>11}")
             for r in seeded.regions:
                 typer.echo(
@@ -1289,7 +1298,7 @@ def _run_demo(
 
 def _serve_demo(ctx: Any, engine: Any, as_json: bool) -> None:
     from ledger.checkin.service import build_checkin
-    from ledger.demo import ensure_kiosk_activity
+    from ledger.demo import demo_links, ensure_kiosk_activity
     from ledger.demo_certificate import write_demo_certificate
     from ledger.demo_console import ensure_dev_sign_in, label_operator_keys
     from scripts.serve import serve_all
@@ -1299,6 +1308,7 @@ def _serve_demo(ctx: Any, engine: Any, as_json: bool) -> None:
     activity = _guarded(lambda: ensure_kiosk_activity(ctx.client, ctx.operator("region-admin"), engine, now))
     service = build_checkin(settings, engine, ctx.chain_id, ctx.deployment.ledger, ctx.client)
     kiosk = _guarded(lambda: service.kiosk_link(activity)).url
+    links = _guarded(lambda: demo_links(ctx.client, ctx.operator("region-admin"), engine, service, now))
     base = service.public_url
     dev = _guarded(lambda: ensure_dev_sign_in(engine, settings, ctx.chain_id))
     label_operator_keys(
@@ -1345,6 +1355,11 @@ def _serve_demo(ctx: Any, engine: Any, as_json: bool) -> None:
                     "  kiosk of a running demo activity (open it; scan its QR with a phone on this network):",
                     f"    {kiosk}",
                     f"  simulate phones scanning it:\n    ./run tsunagari simulate-checkins '{kiosk}' --people 50",
+                    "  presence kiosk of a volunteering activity (one QR: scan on arrival and again on leaving;"
+                    " the hours are recorded):",
+                    f"    {links.presence_kiosk_url}",
+                    f"  single-use claim code of a ふるさと納税 thank-you letter ({links.claim_code}; works once):",
+                    f"    {links.claim_code_url}",
                     f"  staff console (Japanese): {base}/console",
                     f"    development sign-in (devnet only): platform, or a region's admin: {admins}",
                     f"    password {dev.password} (kept in {dev.password_file})",

@@ -74,7 +74,11 @@ class KioskBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     units: int | None = Field(
-        None, ge=1, le=65_535, description="hours or days each check-in at this kiosk records (default: the cap)"
+        None,
+        ge=0,
+        le=65_535,
+        description="hours or days each check-in at this kiosk records (default: the cap); 0 opens a presence "
+        "kiosk of an hour- or day-rewarded activity: one code for arrival and departure (docs/checkin.md)",
     )
 
 

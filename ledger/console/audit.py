@@ -85,6 +85,13 @@ ACTION_LABELS: Final[dict[str, tuple[str, str]]] = {
     "issuer.revoke": ("発行権限を取消", "Revoked the issuer role"),
     "issuer.label": ("発行者の名前を設定", "Named an issuer"),
     "kiosk.open": ("受付画面を開始", "Opened a kiosk"),
+    "codes.generate": ("参加コードを作成", "Generated claim codes"),
+    "codes.print": ("参加コードの印刷用シートを表示", "Opened a claim-code print sheet"),
+    "codes.csv": ("参加コードのCSVを出力", "Downloaded claim codes as CSV"),
+    "codes.void": ("参加コードを無効化", "Voided claim codes"),
+    "presence.close": ("到着・出発を記録", "Recorded a check-in"),
+    "presence.cancel": ("チェックインを取消", "Cancelled a check-in"),
+    "presence.rule": ("時間の数え方を変更", "Changed how time is counted"),
     "pending.dismiss": ("未完了の操作を確認済みに", "Dismissed an unconfirmed action"),
     "eligibility.export": ("ふるさと住民登録の対象者CSVを出力", "Downloaded the eligible-people CSV"),
 }
@@ -100,6 +107,8 @@ _AREA_LABELS: Final[dict[str, tuple[str, str]]] = {
     "pending": ("未完了の操作", "Pending action"),
     "checkin": ("チェックイン", "Check-in"),
     "code": ("参加コード", "Code"),
+    "codes": ("参加コード", "Claim codes"),
+    "presence": ("到着・出発", "Check-in / check-out"),
     "eligibility": ("ふるさと住民登録", "Furusato registration"),
 }
 # detail keys never shown (whatever an action chose to store)

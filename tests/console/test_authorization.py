@@ -29,6 +29,10 @@ from fastapi.routing import APIRoute
 from sqlalchemy import text
 
 from ledger.certificate.listings import set_listing
+from ledger.checkin import presence
+from ledger.checkin.activities import ActivityDirectory
+from ledger.checkin.codes import CodeMaker, create_batch
+from ledger.db.engine import write_transaction
 from ledger.certificate.typed import listing_typed_data, sign_typed
 from tests.console.world import DATABASES, NAGAOKA, TATEYAMA, ChainWorld, chain_world
 
@@ -47,7 +51,15 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         created = httpx.post(
             f"{built.base_url}/api/v1/regions/{TATEYAMA}/activities",
             headers=built.bearer("a"),
-            json={"name": MARK_ACTIVITY, "kind": 41, "reward": 10, "starts_at": now - 60, "ends_at": now + 86_400},
+            json={
+                "name": MARK_ACTIVITY,
+                "kind": 41,
+                "reward": 10,
+                "unit": "hour",  # paid per hour: its check-in (presence) pages are walked too
+                "max_units": 8,
+                "starts_at": now - 60,
+                "ends_at": now + 86_400,
+            },
             timeout=60,
         )
         assert created.status_code == 201, created.text
@@ -60,6 +72,7 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         assert project.status_code == 201, project.text
         built.index()
         _list_in_tateyama(built)
+        _codes_and_a_check_in(built, int(created.json()["activity_id"]))
         yield built
 
 
@@ -81,6 +94,26 @@ def _list_in_tateyama(world: ChainWorld) -> None:
     )
 
 
+def _codes_and_a_check_in(world: ChainWorld, activity_id: int) -> None:
+    """A batch of claim codes and an open check-in at 館山's activity (ids for their routes)."""
+    now = time.time()
+    activity = ActivityDirectory(world.engine, 31337).get(activity_id)
+    with write_transaction(world.engine) as conn:
+        create_batch(
+            conn,
+            CodeMaker(b"k" * 32, 31337, world.chain.address),
+            activity_id=activity_id,
+            region=TATEYAMA,
+            count=2,
+            units=1,
+            expires_at=int(now) + 3600,
+            label="x",
+            created_by="test",
+            now_ms=int(now * 1000),
+        )
+        presence.scan(conn, activity, world.history.people[2].address.lower(), "0x" + "ab" * 32, presence.ARRIVE, now)
+
+
 def _ids(world: ChainWorld) -> dict[str, str]:
     """Real ids of region 館山 for every path parameter the console and operator routes use."""
     with world.engine.connect() as conn:
@@ -93,6 +126,12 @@ def _ids(world: ChainWorld) -> dict[str, str]:
         account = conn.execute(
             text("SELECT MIN(account_id) FROM staff_accounts WHERE region = :r"), {"r": TATEYAMA}
         ).scalar_one()
+        batch = conn.execute(
+            text("SELECT MAX(batch_id) FROM claim_code_batches WHERE region = :r"), {"r": TATEYAMA}
+        ).scalar_one()
+        session = conn.execute(
+            text("SELECT MAX(session_id) FROM presence_sessions WHERE region = :r"), {"r": TATEYAMA}
+        ).scalar_one()
     issuer = world.chain.issuers(TATEYAMA)[0]
     return {
         "code": f"{TATEYAMA:05d}",
@@ -103,6 +142,8 @@ def _ids(world: ChainWorld) -> dict[str, str]:
         "address": issuer,
         "month": datetime.now(JST).strftime("%Y-%m"),
         "action_id": "1",
+        "batch_id": str(batch),
+        "session_id": str(session),
         "token": "x" * 43,
     }
 

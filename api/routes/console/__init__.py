@@ -7,10 +7,10 @@ the rest of the API (``api/routes``), authorised by an API key or the console se
 
 from fastapi import APIRouter
 
-from api.routes.console import activities, admin, audit, auth, eligibility, home, projects, reports
+from api.routes.console import activities, admin, audit, auth, codes, eligibility, home, presence, projects, reports
 
 router = APIRouter()
-for module in (auth, home, activities, projects, admin, audit, reports, eligibility):
+for module in (auth, home, activities, codes, presence, projects, admin, audit, reports, eligibility):
     router.include_router(module.router)
 
 __all__ = ["router"]
