@@ -1,4 +1,5 @@
-"""HTML pages: the participant's claim page (``/c/{token}``, the QR code's URL) and the kiosk.
+"""HTML pages: the participant's claim page (``/c/{token}``, the QR code's URL), the page where a
+claim code from a letter is typed (``/c``) and the kiosk.
 
 Pages are server-rendered Jinja2 templates (``api/templates``) with every string from the message
 catalogues (``api/i18n.py``); their scripts talk to the JSON API only. Nothing comes from a CDN:
@@ -21,12 +22,14 @@ from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from api.errors import ApiError
 from api.i18n import LANG_COOKIE, LANGUAGES, catalogue, pick_language
+from ledger.checkin.codes import normalise_code
+from ledger.checkin.errors import CheckinRejected
 
 __all__ = ["CONTENT_SECURITY_POLICY", "STATIC_DIR", "VENDOR_FILES", "router"]
 
@@ -142,6 +145,27 @@ def render_page(
 
 
 Token = Annotated[str, PathParam(min_length=1, max_length=512, description="the token of the QR code")]
+
+
+@router.get("/c", response_class=HTMLResponse, summary="Type a single-use claim code (from a letter or an e-mail)")
+def code_entry_page(request: Request, code: Annotated[str | None, Query()] = None) -> Response:
+    """The form (one field, a plain GET to this URL: no script needed); with ``code``, a code that
+    reads right (length, letters, check character) goes on to its claim page ``/c/<CANONICAL16>``
+    (303), anything else is explained on the form, the typed text kept. Whether the code exists is
+    for the claim page to ask (that is where guessing is rate-limited)."""
+    typed = (code or "").strip()
+    error = ""
+    if typed:
+        try:
+            return RedirectResponse(f"/c/{normalise_code(typed)}", status_code=303)
+        except CheckinRejected as rejected:
+            error = "code_mistyped" if rejected.code == "code_mistyped" else "code_malformed"
+    return render_page(
+        request,
+        "code_entry.html",
+        {"typed": typed[:64], "error": error, "page": "code"},
+        script_messages=("common.",),
+    )
 
 
 @router.get("/c/{token}", response_class=HTMLResponse, summary="The claim page a kiosk QR code opens")

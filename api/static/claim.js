@@ -1,11 +1,17 @@
 /*
- * The claim page (/c/{token}): the participant's phone after scanning a kiosk QR code.
+ * The claim page (/c/{token}): the participant's phone after scanning a kiosk QR code, or opening
+ * the QR code of a single-use claim code (a ふるさと納税 thank-you letter, an online event's mail).
  *
  * 1. load the check-in context (activity + EIP-712 typed data) for the token;
  * 2. use the key kept in this browser (created on first use with ethers.Wallet.createRandom) or,
  *    when chosen, an existing wallet through window.ethereum (eth_signTypedData_v4);
  * 3. sign the Claim, POST it, say 「受け付けました」 at once, then follow the claim's status every
  *    second until it is confirmed on chain (and indexed).
+ *
+ * A claim code (context.kind "code") signs the canonical code the API answers with (not what
+ * was typed in the URL) and is otherwise claimed like a kiosk code. A presence kiosk (context.kind
+ * "presence": hours of help, days of a stay) records an arrival on the first scan and offers an
+ * explicit 「出発を記録する」 button on the next one; the departure's units come from the server.
  *
  * The signed body is kept until the server answers, and a retry always resends the SAME body: the
  * server treats an identical body as a replay and answers with the claim id. What is stored in
@@ -23,6 +29,7 @@
   const WALLET_STORE = "tsunagari.wallet.v1"; // {address} of the external wallet last used
   const CLAIMS_STORE = "tsunagari.claims.v1"; // {token: {claimId, activityId, participant, reward, name, region, at}}
   const PENDING_STORE = "tsunagari.pending.v1"; // {token: signed body not yet answered}
+  const PRESENCE_STORE = "tsunagari.presence.v1"; // {activityId: the open check-in made on this phone}
   const MAX_REMEMBERED_CLAIMS = 50;
   const POLL_MS = 1000;
   const RETRY_DELAYS_MS = [1000, 2000, 4000, 8000];
@@ -61,7 +68,21 @@
     "invalid_request",
     "invalid",
     "not_found",
+    "invalid_units",
+    "code_unknown",
+    "code_mistyped",
+    "code_used",
+    "code_voided",
+    "code_expired",
+    "not_checked_in",
+    "already_checked_in",
+    "checkin_expired",
+    "overlapping_stay",
   ]);
+  // Errors about a typed claim code: the page offers to type it again.
+  const CODE_ERRORS = new Set(["code_unknown", "code_mistyped", "code_used", "code_voided", "code_expired"]);
+  // A kiosk token has 38 characters; anything else in the URL is a claim code (maybe typed loosely).
+  const codePage = token.length !== 38;
 
   /* ---------- storage (localStorage may be missing or full; keep working in memory) ---------- */
 
@@ -188,8 +209,13 @@
     $("status-detail").textContent = detail || "";
   }
 
-  // The coins a check-in brings: per visit, or per hour / day times the units on the code.
+  // The coins a check-in brings: per visit, or per hour / day times the units on the code; a
+  // presence kiosk (units 0) says what an hour or a day brings.
   function rewardText(activity) {
+    if (activity.units === 0 && (activity.unit === "hour" || activity.unit === "day")) {
+      const each = T.formatNumber(activity.reward, lang);
+      return t(activity.unit === "hour" ? "claim.reward_per_hour" : "claim.reward_per_day", { reward: each });
+    }
     const units = activity.units || 1;
     const reward = T.formatNumber(activity.reward * units, lang);
     if (activity.unit === "hour") return t("claim.reward_hour", { units: units, reward: reward });
@@ -239,10 +265,144 @@
 
   function showError(code, serverMessage) {
     const known = T.has("error." + code);
-    const text = known ? t("error." + code) : t("error.unknown");
+    let text = known ? t("error." + code) : t("error.unknown");
+    if (code === "rate_limited" && codePage && !lastContext) text = t("claim.code_rate_limited"); // wrong codes
     const detail = known || !serverMessage ? text : text + " (" + serverMessage + ")";
     setState("error", t("claim.error_headline"), detail);
     $("status").dataset.error = code;
+    const loose = token.replace(/[\s-]/g, "");
+    $("code-entry-link").hidden = !(CODE_ERRORS.has(code) || (code === "token_malformed" && codePage && loose.length >= 12 && loose.length <= 20));
+    $("arrive-button").hidden = true;
+    $("depart-button").hidden = true;
+  }
+
+  /* ---------- a claim code from a letter ---------- */
+
+  function showCode(code) {
+    if (!code) return;
+    $("code-box").hidden = false;
+    $("code-display").textContent = code.display || "";
+    $("code-expiry").textContent = code.expires_at ? t("claim.code_expires", { date: T.formatTime(code.expires_at, lang) }) : "";
+  }
+
+  /* ---------- check-in and check-out (a presence kiosk) ---------- */
+
+  function serverNowS() {
+    return (Date.now() + clockSkewMs) / 1000;
+  }
+
+  function sinceText(unit, openedAt) {
+    const start = T.formatTime(openedAt, lang, serverNowS());
+    const elapsed = Math.max(0, Math.floor(serverNowS() - openedAt));
+    if (unit === "day") {
+      const days = Math.floor((serverNowS() + 9 * 3600) / 86400) - Math.floor((openedAt + 9 * 3600) / 86400) + 1;
+      return t("claim.presence_since_days", { start: start, days: days });
+    }
+    return t("claim.presence_since_hours", { start: start, hours: Math.floor(elapsed / 3600), minutes: Math.floor((elapsed % 3600) / 60) });
+  }
+
+  function unitsText(unit, units) {
+    return t(unit === "day" ? "claim.presence_recorded_days" : "claim.presence_recorded_hours", { units: units });
+  }
+
+  function presenceNote(text) {
+    $("presence-note").hidden = !text;
+    $("presence-note").textContent = text || "";
+  }
+
+  function rememberArrival(context, answer) {
+    const activity = context.activity;
+    updateMap(PRESENCE_STORE, String(activity.id), {
+      token: token,
+      sessionId: answer.session_id,
+      openedAt: answer.opened_at,
+      expiresAt: answer.expires_at,
+      unit: activity.unit,
+      name: activity.name,
+      regionName: activity.region_name,
+      reward: activity.reward,
+      at: Date.now(),
+    });
+  }
+
+  function arrivalMadeWith(qrToken) {
+    const map = load(PRESENCE_STORE) || {};
+    const id = Object.keys(map).find((key) => map[key] && map[key].token === qrToken);
+    return id === undefined ? null : map[id];
+  }
+
+  function showArrived(unit, openedAt) {
+    setState("arrived", t("claim.arrived_headline"), t("claim.arrived_detail"));
+    presenceNote(sinceText(unit, openedAt));
+  }
+
+  function offerDeparture(context, session) {
+    setState("depart", t("claim.depart_headline"), sinceText(context.activity.unit, session.opened_at));
+    const button = $("depart-button");
+    button.hidden = false;
+    button.onclick = () => {
+      button.hidden = true;
+      signAndSend(context, "depart");
+    };
+    button.focus();
+  }
+
+  async function startPresence(context) {
+    const presence = context.presence || { next: null, session: null };
+    const session = presence.session;
+    const next = currentAddress() ? presence.next : "arrive"; // a new key has no check-in anywhere
+    if (next === "depart" && session) {
+      offerDeparture(context, session);
+      return;
+    }
+    if (next === "arrive") {
+      if (!browserKey() && load(MODE_STORE) === null && window.ethereum) await waitForChoice();
+      if (mode() === "wallet") {
+        setState("ready", t("claim.arrive_headline"), "");
+        const button = $("arrive-button");
+        button.hidden = false;
+        button.onclick = () => {
+          button.hidden = true;
+          signAndSend(context, "arrive");
+        };
+        button.focus();
+        return;
+      }
+      await signAndSend(context, "arrive"); // an arrival is harmless: recorded on the first scan
+      return;
+    }
+    if (session && session.state === "recorded" && session.claim_id) {
+      remember(session.claim_id, session.participant, context.activity, session.units);
+      presenceNote(unitsText(context.activity.unit, session.units));
+      setState("accepted", t("claim.already_headline"), t("claim.already_detail"));
+      follow(session.claim_id);
+      return;
+    }
+    if (session && session.state === "awaiting_staff") {
+      setState("awaiting_staff", t("claim.awaiting_staff_headline"), t("claim.awaiting_staff_detail"));
+      if (session.units) presenceNote(unitsText(context.activity.unit, session.units));
+      return;
+    }
+    showError("unknown", "");
+  }
+
+  /** What a presence kiosk's POST answered: an arrival, a departure not recorded, or one waiting for staff. */
+  function showPresenceAnswer(answer) {
+    const unit = lastContext ? lastContext.activity.unit : "hour";
+    const presence = answer.presence || {};
+    if (answer.status === "arrived") {
+      if (lastContext) rememberArrival(lastContext, presence);
+      showArrived(unit, presence.opened_at);
+      return;
+    }
+    if (lastContext) updateMap(PRESENCE_STORE, String(lastContext.activity.id), null);
+    if (answer.status === "too_short") {
+      setState("too_short", t("claim.too_short_headline"), t(unit === "day" ? "claim.too_short_detail_days" : "claim.too_short_detail_hours"));
+      presenceNote("");
+    } else {
+      setState("awaiting_staff", t("claim.awaiting_staff_headline"), t("claim.awaiting_staff_detail"));
+      presenceNote(presence.units ? unitsText(unit, presence.units) : "");
+    }
   }
 
   const STEPS = ["accepted", "submitted", "confirmed", "indexed"];
@@ -276,12 +436,14 @@
   let pollTimer = null;
   let remembered = null;
 
-  function remember(claimId, participant, activity) {
+  function remember(claimId, participant, activity, units) {
+    // the coins of this record: the activity's reward times its units (hours, days; 1 for a visit)
+    const times = units || (activity && activity.units) || 1;
     remembered = {
       claimId: claimId,
       participant: participant,
       activityId: activity ? activity.id : null,
-      reward: activity ? activity.reward : null,
+      reward: activity && activity.reward !== undefined && activity.reward !== null ? activity.reward * times : null,
       name: activity ? activity.name : null,
       regionName: activity ? activity.region_name : null,
       startsAt: activity ? activity.starts_at : null,
@@ -289,6 +451,9 @@
       at: Date.now(),
     };
     updateMap(CLAIMS_STORE, token, remembered);
+    if (lastContext && lastContext.kind === "code" && lastContext.token !== token) {
+      updateMap(CLAIMS_STORE, lastContext.token, remembered); // the same code, typed another way
+    }
   }
 
   let shownStatus = null;
@@ -384,7 +549,15 @@
     if (result.status === 202 || result.status === 200 || result.status === 201) {
       const accepted = result.body;
       updateMap(PENDING_STORE, token, null);
-      remember(accepted.claim_id, accepted.participant || body.participant, lastContext && lastContext.activity);
+      if (accepted.claim_id === null || accepted.claim_id === undefined) {
+        showPresenceAnswer(accepted); // a check-in, or a check-out that records nothing (yet)
+        return;
+      }
+      if (accepted.presence) {
+        if (lastContext) updateMap(PRESENCE_STORE, String(lastContext.activity.id), null);
+        presenceNote(unitsText(lastContext ? lastContext.activity.unit : "hour", accepted.units));
+      }
+      remember(accepted.claim_id, accepted.participant || body.participant, lastContext && lastContext.activity, accepted.units);
       showStatus({ claim_id: accepted.claim_id, status: "accepted" });
       follow(accepted.claim_id);
       return;
@@ -438,7 +611,7 @@
     };
   }
 
-  async function signAndSend(context) {
+  async function signAndSend(context, intent) {
     try {
       if (mode() === "wallet") setState("signing", t("claim.wallet_sign_prompt"), "");
       else if (!browserKey()) setState("creating", t("claim.creating_key"), "");
@@ -446,13 +619,27 @@
       const requestedAt = Math.floor((Date.now() + clockSkewMs) / 1000);
       const signed = await signClaim(context, requestedAt);
       renderKey();
-      const body = { token: context.token, participant: signed.participant, requested_at: requestedAt, signature: signed.signature };
+      const body = {
+        token: context.token,
+        participant: signed.participant,
+        requested_at: requestedAt,
+        signature: signed.signature,
+        activity_id: context.activity.id,
+      };
+      if (intent) body.intent = intent;
       updateMap(PENDING_STORE, token, Object.assign({ at: Date.now() }, { body: body }));
       await send(body, 0);
     } catch (err) {
       if (mode() === "wallet") {
         setState("error", t("claim.error_headline"), t("claim.wallet_error"));
-        $("sign-button").hidden = false;
+        const button = intent === "depart" ? $("depart-button") : intent === "arrive" ? $("arrive-button") : $("sign-button");
+        button.hidden = false;
+        if (intent) {
+          button.onclick = () => {
+            button.hidden = true;
+            signAndSend(context, intent);
+          };
+        }
         return;
       }
       throw err;
@@ -489,7 +676,10 @@
     let result;
     for (let attempt = 0; ; attempt++) {
       try {
-        result = await T.fetchJson("/api/v1/checkin/" + encodeURIComponent(token), { headers: { Accept: "application/json" } }, 8000);
+        // With the phone's address, a presence kiosk's answer says whether it is checked in now.
+        const address = currentAddress();
+        const query = address ? "?participant=" + encodeURIComponent(address) : "";
+        result = await T.fetchJson("/api/v1/checkin/" + encodeURIComponent(token) + query, { headers: { Accept: "application/json" } }, 8000);
         break;
       } catch (err) {
         if (attempt >= RETRY_DELAYS_MS.length) throw err;
@@ -517,6 +707,13 @@
       follow(known.claimId);
       return;
     }
+    const arrival = arrivalMadeWith(token);
+    if (arrival) {
+      // This QR code checked the phone in (a reload, a language switch): say so, even offline.
+      showActivity({ name: arrival.name, region_name: arrival.regionName });
+      showArrived(arrival.unit, arrival.openedAt);
+      return;
+    }
     const pending = (load(PENDING_STORE) || {})[token];
     let result;
     try {
@@ -537,13 +734,29 @@
     const context = result.body;
     lastContext = context;
     showActivity(context.activity);
+    if (context.kind === "code") showCode(context.code);
     if (pending && pending.body) {
       send(pending.body, 0); // a signed claim the server never answered: send the same body again
+      return;
+    }
+    const byCode = context.kind === "code" ? (load(CLAIMS_STORE) || {})[context.token] : null;
+    if (byCode && byCode.claimId !== undefined && byCode.claimId !== null) {
+      remembered = byCode; // this code, claimed on this phone under another spelling
+      setState("accepted", t("claim.accepted_headline"), "");
+      follow(byCode.claimId);
       return;
     }
     const state = context.activity.state;
     if (state && state !== "open") {
       showError(STATE_ERRORS[state] || "activity_closed", "");
+      return;
+    }
+    if (context.kind === "presence") {
+      await startPresence(context);
+      return;
+    }
+    if (context.kind === "code" && context.code && context.code.used && !currentAddress()) {
+      showError("code_used", ""); // someone else's: no key is made for nothing
       return;
     }
     if (!browserKey() && load(MODE_STORE) === null && window.ethereum) {

@@ -5,6 +5,9 @@
  * It polls GET /api/v1/kiosk/{id}/frame every ~2 s and right when the QR code rotates. When the
  * network drops it keeps the last QR code (still valid for the server's grace period), shows an
  * offline badge and keeps trying; a QR code that can no longer be valid is hidden.
+ *
+ * A presence kiosk (units 0: hours of help, days of a stay) says that the one code serves both
+ * arrival and departure, and counts the people checked in now beside the other counts.
  */
 (function () {
   "use strict";
@@ -47,6 +50,9 @@
     const confirmed = counts && typeof counts.confirmed === "number" ? counts.confirmed : null;
     $("count-accepted").textContent = accepted === null ? "–" : T.formatNumber(accepted, lang);
     $("count-confirmed").textContent = confirmed === null ? "–" : T.formatNumber(confirmed, lang);
+    const present = counts && typeof counts.present === "number" ? counts.present : null;
+    $("count-present-box").hidden = present === null;
+    $("count-present").textContent = present === null ? "–" : T.formatNumber(present, lang);
     $("state-counts").textContent =
       accepted === null ? "" : t("kiosk.state_counts", { accepted: T.formatNumber(accepted, lang), confirmed: T.formatNumber(confirmed || 0, lang) });
   }
@@ -68,6 +74,10 @@
 
   // What one check-in here brings: per visit, or per hour / day times the units this kiosk records.
   function rewardText(activity) {
+    if (activity.units === 0 && (activity.unit === "hour" || activity.unit === "day")) {
+      const each = T.formatNumber(activity.reward, lang);
+      return t(activity.unit === "hour" ? "kiosk.reward_per_hour" : "kiosk.reward_per_day", { reward: each });
+    }
     const units = activity.units || 1;
     const reward = T.formatNumber(activity.reward * units, lang);
     if (activity.unit === "hour") return t("kiosk.reward_hour", { units: units, reward: reward });
@@ -84,6 +94,9 @@
     $("activity-region").textContent = activity.region_name || "";
     $("activity-reward").textContent = activity.reward !== undefined ? rewardText(activity) : "";
     $("activity-designated").hidden = !activity.designated;
+    const presence = activity.units === 0 && (activity.unit === "hour" || activity.unit === "day");
+    $("presence-scan").hidden = !presence;
+    main.classList.toggle("is-presence", presence);
     document.title = (activity.name ? activity.name + " — " : "") + t("kiosk.title");
     renderCounts(next.counts);
     if (next.state === "open" && next.qr_svg) {
