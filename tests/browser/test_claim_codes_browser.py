@@ -2,10 +2,10 @@
 Playwright), against the real app on anvil with the relayer running and the indexer run by the
 test (tests/checkin/presence_world.py).
 
-A batch of codes is generated for 館山's ふるさと納税 activity (``ledger.checkin.codes``, as the
-console's form does); 館山's staff member signs in to the console and opens its A4 print sheet,
-from which a code is read. A donor's phone (390×844) opens the code's claim page, as the letter's QR
-code does, and sees 「お礼状のコード」, 「受け付けました」, the coins confirmed on chain and then
+館山's staff member signs in to the console, generates three codes for 館山's ふるさと納税 activity
+on its 単回コード page and opens the batch's A4 print sheet, from which a code is read. A donor's
+phone (390×844) opens the code's claim page, as the letter's QR code does, and sees 「お礼状のコード」,
+「受け付けました」, the coins confirmed on chain and then
 indexed. The same code on another phone (another key) is explained as used; a code typed by hand
 (lower case, hyphens) at ``/c`` works. Any console error or uncaught exception fails the test.
 """
@@ -69,10 +69,16 @@ def print_codes(world: CodesWorld, browser: Browser, console: Console, tmp_path:
     page.locator("form button[type=submit]").click()
     expect(page).to_have_url(re.compile(r"/console/regions/12205"))
 
-    # The batch is generated as the console's form generates it (ledger.checkin.codes; the form is
-    # tests/console's); the staff member prints it.
-    batch, _ = world.code_batch("furusato", 3)
-    page.goto(f"{world.base_url}/console/regions/{TATEYAMA:05d}/code-batches/{batch.batch_id}/sheet")
+    # The staff member generates three codes on the activity's 単回コード page and prints them.
+    activity_id = world.activities["furusato"]
+    page.goto(f"{world.base_url}/console/regions/{TATEYAMA:05d}/activities/{activity_id}/codes")
+    page.locator("#codes-count").fill("3")
+    page.locator("#codes-label").fill("2026年12月 お礼状")
+    page.locator("form.stack button[type=submit]").click()
+    batch_row = page.locator("tr[id^=batch-]").first
+    expect(batch_row).to_contain_text("2026年12月 お礼状")
+    batch_id = int((batch_row.get_attribute("id") or "").removeprefix("batch-"))
+    page.goto(f"{world.base_url}/console/regions/{TATEYAMA:05d}/code-batches/{batch_id}/sheet")
     cards = page.locator(".code-card")
     expect(cards).to_have_count(3)
     expect(cards.first.locator(".code-card-activity")).to_have_text("館山市へのふるさと納税")
