@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -19,10 +20,14 @@ from sqlalchemy import Engine
 from ledger.chain.client import ActivitySpec, LedgerClient, RecordInput
 from ledger.chain.context import ChainContext
 from ledger.chain.signing import SupportRequest, sign_support
+from ledger.checkin import codes
 from ledger.checkin.metadata import metadata_document, store_metadata
 from ledger.db.engine import write_transaction
 from ledger.taxonomy import ContributionKind, RewardUnit
 from ledger.ties import jst_date
+
+if TYPE_CHECKING:
+    from ledger.checkin.service import CheckinService
 
 __all__ = [
     "DEMO_REGIONS",
@@ -33,6 +38,11 @@ __all__ = [
     "setup_demo",
     "ensure_kiosk_activity",
     "KIOSK_ACTIVITY",
+    "CODE_ACTIVITY",
+    "PRESENCE_ACTIVITY",
+    "DemoLinks",
+    "demo_links",
+    "demo_claim_code",
     "summarise",
     "index_demo",
 ]
@@ -184,6 +194,120 @@ def ensure_kiosk_activity(client: LedgerClient, region_admin: LocalAccount, engi
         metadata_hash=_metadata(engine, KIOSK_ACTIVITY, "北条海岸"),
     )
     return client.register_activity(region_admin, spec)
+
+
+CODE_ACTIVITY = "ふるさと納税 お礼状（デモ）"
+PRESENCE_ACTIVITY = "海岸清掃ボランティア 受付（デモ）"
+
+
+@dataclass(frozen=True)
+class DemoLinks:
+    """What the demo prints beside its kiosk: a ふるさと納税 letter's single-use claim code (its claim
+    page) and the presence kiosk (check-in and check-out) of a volunteering activity rewarded per hour."""
+
+    claim_code_url: str
+    claim_code: str  # display form, as printed on the letter
+    code_activity: int
+    presence_kiosk_url: str
+    presence_activity: int
+
+
+def _open_activity(engine: Engine, chain_id: int, now: int, kind: ContributionKind, unit: RewardUnit) -> int | None:
+    """An indexed activity of ``kind`` and ``unit`` open for the next hour: 館山市's first, then the
+    newest; for a kind claimed by code, one with an unused code first."""
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT a.activity_id FROM activities a WHERE a.chain_id = :c AND a.kind = :k AND a.unit = :u "
+                "AND NOT a.closed AND a.starts_at <= :now AND a.ends_at > :soon ORDER BY "
+                "EXISTS (SELECT 1 FROM claim_codes c WHERE c.activity_id = a.activity_id AND c.state = 'issued' "
+                "AND c.expires_at > :soon) DESC, CASE WHEN a.region = :home THEN 0 ELSE 1 END, a.activity_id DESC "
+                "LIMIT 1"
+            ),
+            {
+                "c": chain_id,
+                "k": int(kind),
+                "u": int(unit),
+                "now": now,
+                "soon": now + 3600,
+                "home": DEMO_REGIONS[0].code,
+            },
+        ).first()
+    return None if row is None else int(row[0])
+
+
+def _ensure_open_activity(
+    client: LedgerClient, region_admin: LocalAccount, engine: Engine, now: int, first: _FirstActivity, days: int
+) -> int:
+    found = _open_activity(engine, client.chain_id, now, first.kind, first.unit)
+    if found is not None:
+        return found
+    spec = ActivitySpec(
+        region=first.region,
+        kind=first.kind,
+        reward=first.reward,
+        starts_at=now - 3600,
+        ends_at=now + days * 86_400,
+        capacity=0,
+        metadata_hash=_metadata(engine, first.name),
+        designated=first.designated,
+        unit=first.unit,
+        max_units=first.max_units,
+    )
+    return client.register_activity(region_admin, spec)
+
+
+def demo_claim_code(service: CheckinService, activity_id: int, now: int) -> codes.IssuedCode:
+    """An unused, unexpired single-use code of ``activity_id`` (a seeded batch's spare one), else the
+    first of a new batch of 10 labelled デモ用."""
+    maker = service.intake.codes
+    if maker is None:
+        raise ValueError("this check-in service has no claim codes")
+    with service.engine.connect() as conn:
+        for batch in codes.list_batches(conn, activity_id, now=now):
+            if batch.counts["issued"]:
+                for code in codes.batch_codes(conn, maker, batch):
+                    if code.state == "issued" and code.expires_at > now + 3600:
+                        return code
+    activity = service.directory.get(activity_id)
+    with write_transaction(service.engine) as conn:
+        batch = codes.create_batch(
+            conn,
+            maker,
+            activity_id=activity_id,
+            region=activity.region,
+            count=10,
+            units=1,
+            expires_at=activity.ends_at,
+            label="デモ用",
+            created_by="demo",
+            now_ms=now * 1000,
+        )
+        return codes.batch_codes(conn, maker, batch)[0]
+
+
+def demo_links(
+    client: LedgerClient, region_admin: LocalAccount, engine: Engine, service: CheckinService, now: int
+) -> DemoLinks:
+    """A claim-code URL of a ふるさと納税 activity open now and a presence-kiosk URL of a volunteering
+    activity open now: the seeded ones (the index knows them), else new demo activities of 館山市."""
+    home = DEMO_REGIONS[0].code
+    furusato = _FirstActivity(home, ContributionKind.FURUSATO_NOZEI, 200, CODE_ACTIVITY)
+    volunteering = _FirstActivity(
+        home, ContributionKind.VOLUNTEERING, 1000, PRESENCE_ACTIVITY, True, RewardUnit.HOUR, max_units=8
+    )
+    code_activity = _ensure_open_activity(client, region_admin, engine, now, furusato, 30)
+    code = demo_claim_code(service, code_activity, now)
+    presence_activity = _ensure_open_activity(client, region_admin, engine, now, volunteering, 7)
+    return DemoLinks(
+        claim_code_url=service.claim_url(code.code),
+        claim_code=code.display,
+        code_activity=code_activity,
+        presence_kiosk_url=service.kiosk_link(presence_activity, 0).url,
+        presence_activity=presence_activity,
+    )
 
 
 def summarise(client: LedgerClient, regions: Sequence[DemoRegion] = DEMO_REGIONS) -> list[RegionSummary]:

@@ -7,11 +7,29 @@ and relayed with ``supportBySig``; activities, projects and revocations are the 
 transactions. The indexer reads it all back afterwards like any other chain history.
 
 - **Participants** are throwaway keys derived from the seed (``keccak("tsunagari-demo-seed-<seed>-<i>")``,
-  like :func:`ledger.demo.demo_participant`; devnet only). Each claim carries a real kiosk token of
-  the activity (the deployment's HMAC key, the slot of the simulated moment) and the participant's
-  EIP-712 ``Claim`` signature, and goes through :meth:`ClaimIntake.prepare` / :meth:`ClaimIntake.commit`
-  with the intake's clock set to the simulated moment. Only the per-minute rate limits are off: they
-  measure wall-clock minutes, and the seed packs a year into a few of them.
+  like :func:`ledger.demo.demo_participant`; devnet only). Each claim carries the participant's
+  EIP-712 ``Claim`` signature over a real token and goes through :meth:`ClaimIntake.prepare` /
+  :meth:`ClaimIntake.commit` with the intake's clock set to the simulated moment, the way a phone's
+  does. Only the per-minute rate limits are off: they measure wall-clock minutes, and the seed packs
+  a year into a few of them. The token is what the participant would have scanned or typed:
+
+  * **non-visiting** activities (ふるさと納税, 特産品の購入, オンライン交流: no venue for a kiosk) hand out
+    **single-use claim codes** (:mod:`ledger.checkin.codes`): on an activity's first claim a batch is
+    generated (``created_by`` ``demo-seed``, valid until the activity ends) with a code for each
+    planned claim of the activity and a few spare ones that stay unused; in each region's largest
+    batch three more are voided (a misprinted sheet). Each claim redeems the next code of the batch;
+  * activities rewarded **per hour** (volunteering) use a **presence** kiosk (units 0): the volunteer
+    scans on arrival in the morning and again on leaving the planned hours (plus a few minutes) later,
+    and the activity's default rule (whole hours, rounded down) records the planned hours;
+  * activities rewarded **per day** (telework stays) use a presence kiosk too: the arrival is scanned
+    on the first day of the stay (the plan's ``units`` days ending on the claim's day), the departure
+    on its last day, so the record lands in a block of the last day (a stay of N days ends on its
+    block's day, ledger/ties.py). A person's stays never overlap at check-in (the intake refuses
+    that, ``overlapping_stay``): a planned stay that would (rare: about one stay in a thousand in
+    the default demo) and a volunteer's second shift of a day that no longer fits in the day are
+    recorded instead with a kiosk set to the planned units, as staff would do, and counted
+    (``fixed_unit_claims``), so the records and units on chain stay the plan's;
+  * everything else: the activity's rotating kiosk token (the slot of the simulated moment).
 - **Chain time follows the simulated days.** The devnet starts with its genesis block a year ago
   (``ManagedDevnet(genesis_time=...)``, anvil ``--timestamp``). During the seed anvil automines
   (``evm_setAutomine``) with a fixed one-second step between blocks
@@ -28,6 +46,7 @@ transactions. The indexer reads it all back afterwards like any other chain hist
 from __future__ import annotations
 
 import contextlib
+import random
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -48,22 +67,34 @@ from ledger.chain.client import ActivitySpec
 from ledger.chain.context import ChainContext
 from ledger.chain.devnet import AnvilControl
 from ledger.chain.signing import SupportRequest, sign_support
+from ledger.checkin import codes
 from ledger.checkin.activities import ActivityDirectory, ChainActivity
 from ledger.checkin.errors import CheckinRejected
-from ledger.checkin.intake import ClaimIntake, ClaimRequest, PreparedClaim
+from ledger.checkin.intake import AcceptedClaim, Answer, ClaimIntake, ClaimRequest, PreparedClaim
 from ledger.checkin.metadata import store_metadata
+from ledger.checkin.presence import ARRIVE, DEPART, PresenceAnswer
 from ledger.checkin.service import build_checkin
 from ledger.db.engine import set_aside_sqlite, upgrade_to_head, write_transaction
 from ledger.demo_seed.catalogue import SEED_REGIONS
-from ledger.demo_seed.plan import DayPlan, Instance, PlannedProject, PlannedSupport, SeedPlan, make_plan
+from ledger.demo_seed.plan import (
+    DayPlan,
+    Instance,
+    PlannedClaim,
+    PlannedProject,
+    PlannedSupport,
+    SeedPlan,
+    make_plan,
+)
 from ledger.errors import ConfigError, TsunagariError
 from ledger.relay.outbox import Outbox
 from ledger.relay.relayer import Relayer
 from ledger.relay.support_intake import SupportRefused, accept_support
+from ledger.taxonomy import ContributionKind, RewardUnit
 from ledger.ties import JST_OFFSET_SECONDS, jst_date
 
 __all__ = [
     "DAYS",
+    "CODE_KINDS",
     "SeedState",
     "SeedResult",
     "RegionSeedSummary",
@@ -78,6 +109,15 @@ __all__ = [
 DAYS = 364  # the simulated days end yesterday (JST) and stay inside the ties model's 365-day window
 _DAY = 86_400
 _MORNING = 9 * 3600  # the first block of a simulated day: 09:00 JST (+ up to two hours)
+_EARLY = 6 * 3600  # a volunteer with two shifts in a day starts the first at 06:00 JST
+_LATE = 23 * 3600 + 30 * 60  # ... and leaves the last by 23:30 JST
+# Activities without a venue: their claims redeem single-use codes (label of the batch by kind).
+CODE_KINDS: dict[int, str] = {
+    ContributionKind.FURUSATO_NOZEI: "お礼状",
+    ContributionKind.REMOTE_PURCHASE: "商品同梱カード",
+    ContributionKind.ONLINE_EXCHANGE: "案内メール",
+}
+_VOIDED_CODES = 3  # voided in each region's largest batch (a misprinted sheet)
 
 SeedState = Literal["fresh", "seeded", "no_room", "not_anvil"]
 
@@ -132,6 +172,22 @@ class SeedResult:
     blocks: int
     wall_s: float
     regions: list[RegionSeedSummary] = field(default_factory=list)
+    code_batches: int = 0  # single-use code batches generated (one per non-visiting activity claimed)
+    code_claims: int = 0  # claims that redeemed a single-use code (ふるさと納税, 特産品, オンライン交流)
+    hour_checkins: int = 0  # volunteer shifts checked in and out (records per hour)
+    stay_checkins: int = 0  # stays checked in on their first day and out on their last (records per day)
+    fixed_unit_claims: int = 0  # hour or day claims a kiosk set to the planned units recorded (see above)
+
+    def paths(self) -> str:
+        """How the claims that need no kiosk token went in (a line of the demo's output)."""
+        line = (
+            f"{self.code_claims} ふるさと納税・特産品・オンライン交流 claims redeemed single-use codes "
+            f"({self.code_batches} batches); checked in and out: {self.hour_checkins} volunteer shifts (hours), "
+            f"{self.stay_checkins} stays (days)"
+        )
+        if self.fixed_unit_claims:
+            line += f"; {self.fixed_unit_claims} that would overlap by a kiosk set to their planned units"
+        return line
 
     def as_dict(self) -> dict[str, object]:
         document = dict(self.__dict__)
@@ -167,6 +223,22 @@ def catch_up_chain_time(ctx: ChainContext) -> bool:
     control.set_next_block_timestamp(now)
     control.mine()
     return True
+
+
+@dataclass(frozen=True)
+class _Expected:
+    """What one scan of the day must come back as: its planned claim, and ``arrived`` (a check-in),
+    ``recorded`` (a check-out that recorded the claim) or ``accepted`` (a kiosk or code claim)."""
+
+    claim: PlannedClaim
+    outcome: str
+
+
+@dataclass
+class _CodeBatch:
+    batch_id: int
+    codes: list[str]  # canonical, by serial; the first ``planned`` go to the planned claims
+    used: int = 0
 
 
 class _Clock:
@@ -231,7 +303,10 @@ class _Seeder:
         # minutes, and the seed packs a year into a few. Every other check stays.
         self.specs: dict[int, ActivitySpec] = {}
         directory = ActivityDirectory(engine, ctx.chain_id, self._registered, ttl_s=3600.0)
-        self.intake = ClaimIntake(engine, self.tokens, self.signing, directory, clock=self.clock)
+        maker = service.intake.codes
+        assert maker is not None  # build_checkin always gives the intake the deployment's CodeMaker
+        self.codes = maker
+        self.intake = ClaimIntake(engine, self.tokens, self.signing, directory, codes=maker, clock=self.clock)
         self._admin_nonce: int | None = None
         self._fees: tuple[int, int] = (0, 0)
         self.relayer = Relayer(ctx.settings, engine, ctx)
@@ -243,6 +318,17 @@ class _Seeder:
         self.supports_queued = 0
         self.days: dict[int, DayPlan] = {}
         self.first_block = int(ctx.w3.eth.block_number)  # records are looked up from here
+        self.regions_ready = False
+        # single-use codes: planned claims per activity, each region's batch with voided codes, the batches
+        self.code_counts: Counter[tuple[int, str, date]] = Counter()
+        self.voided_in: set[tuple[int, str, date]] = set()
+        self.batches: dict[tuple[int, str, date], _CodeBatch] = {}
+        # presence: the stays checked in on each day, the claims a fixed-units kiosk records instead
+        self.arrivals: dict[int, list[PlannedClaim]] = defaultdict(list)
+        self.arrived_at: dict[PlannedClaim, float] = {}
+        self.fixed_units: set[PlannedClaim] = set()
+        self.presence_rng = random.Random(plan.seed * 1_000_033 + 16)  # minutes of arrivals and departures
+        self.paths: Counter[str] = Counter()
 
     def _registered(self, activity_id: int) -> ChainActivity | None:
         spec = self.specs.get(activity_id)
@@ -367,10 +453,14 @@ class _Seeder:
     # -- one day -------------------------------------------------------------------------------------
 
     def play_day(self, day: int) -> None:
-        work = self.days[day]
+        work = self.days.get(day)
         self.start_day(day)
-        if day == 0:
+        if not self.regions_ready:
             self.register_regions()
+            self.regions_ready = True
+        if work is None:  # only stays that begin today: check-ins, nothing for the relayer
+            self.commit_scans(day, self.stay_arrivals(day))
+            return
         for project in work.projects:
             pid = self.register_project(project.region, self.metadata(project.name, project.description, ""))
             self.projects[project.region].append((project, pid))
@@ -379,21 +469,7 @@ class _Seeder:
                 if planned is project:
                     self.transact("closeProject", pid)
                     self.closed.add(pid)
-        prepared: list[PreparedClaim] = []
-        for claim in work.claims:
-            activity_id = self.activity(claim.instance)
-            private, address = self.key(claim.person)
-            requested_at = int(self.clock.now)
-            token = self.tokens.issue(claim.region, activity_id, self.tokens.slot_at(self.clock.now), claim.units)
-            digest = self.signing.digest(activity_id, token, address, requested_at)
-            raw = private.sign_recoverable(digest, hasher=None)
-            signature = "0x" + (raw[:64] + bytes([raw[64] + 27])).hex()
-            request = ClaimRequest(token, address, requested_at, signature, activity_id)
-            prepared.append(self.intake.prepare(request, "demo-seed"))
-        if prepared:
-            for result in self.intake.commit(prepared):
-                if isinstance(result, CheckinRejected):
-                    raise SeedFailed(f"day {day}: the intake refused a claim: {result.code} {result}")
+        self.commit_scans(day, self.stay_arrivals(day) + self.claim_scans(work.claims))
         self.queue_supports(day, work.supports)
         report = self.relayer.run_once(timeout_s=120)
         if report.pending:
@@ -416,6 +492,197 @@ class _Seeder:
                 evidence,
             )
             self.revocations[revocation.claim.region] += 1
+
+    # -- claims: what each participant scans or types, signed, through the intake --------------------
+
+    def schedule(self) -> None:
+        """From the plan: the size of each activity's code batch and each region's batch with voided
+        codes; the day each stay is checked in on, and the stays that would overlap an earlier one of
+        the same person (checked in first, kept) and get a fixed-units kiosk instead."""
+        for claim in self.plan.claims:
+            if self.path_of(claim) == "code":
+                self.code_counts[claim.instance.key] += 1
+        by_region: dict[int, list[tuple[int, str, date]]] = defaultdict(list)
+        for key in self.code_counts:
+            by_region[key[0]].append(key)
+        for keys in by_region.values():
+            self.voided_in.add(max(keys, key=lambda k: (self.code_counts[k], -k[2].toordinal(), k[1])))
+        stays = sorted(
+            (c for c in self.plan.claims if self.path_of(c) == "stay"),
+            key=lambda c: (c.day - c.units + 1, c.day, c.region, c.person),
+        )
+        last_day: dict[int, int] = {}
+        for claim in stays:
+            first = claim.day - claim.units + 1
+            if first <= last_day.get(claim.person, first - 1):  # its days would repeat another stay's
+                self.fixed_units.add(claim)
+                continue
+            last_day[claim.person] = claim.day
+            self.arrivals[first].append(claim)
+
+    def path_of(self, claim: PlannedClaim) -> str:
+        """``code``, ``hours`` or ``stay`` (check-in and check-out), else ``kiosk``."""
+        template = claim.instance.template
+        if template.kind in CODE_KINDS and template.unit == RewardUnit.RECORD:
+            return "code"
+        if template.unit == RewardUnit.RECORD or claim in self.fixed_units:
+            return "kiosk"
+        return "hours" if template.unit == RewardUnit.HOUR else "stay"
+
+    def signed(self, claim: PlannedClaim, token: str, at: float, intent: str | None = None) -> ClaimRequest:
+        """``claim``'s participant signs ``token`` at ``at`` (the claim page's EIP-712 ``Claim``)."""
+        activity_id = self.activity(claim.instance)
+        private, address = self.key(claim.person)
+        requested_at = int(at)
+        digest = self.signing.digest(activity_id, token, address, requested_at)
+        raw = private.sign_recoverable(digest, hasher=None)
+        signature = "0x" + (raw[:64] + bytes([raw[64] + 27])).hex()
+        return ClaimRequest(token, address, requested_at, signature, activity_id, intent)
+
+    def kiosk_scan(self, claim: PlannedClaim, at: float, units: int, intent: str | None = None) -> ClaimRequest:
+        """The activity's kiosk code of the moment ``at`` (units 0: a presence kiosk), signed."""
+        activity_id = self.activity(claim.instance)
+        token = self.tokens.issue(claim.region, activity_id, self.tokens.slot_at(at), units)
+        return self.signed(claim, token, at, intent)
+
+    def code_scan(self, claim: PlannedClaim, at: float) -> ClaimRequest:
+        """The next unused code of the activity's batch (generated on its first claim), signed."""
+        activity_id = self.activity(claim.instance)
+        batch = self.batches.get(claim.instance.key)
+        if batch is None:
+            batch = self.batches[claim.instance.key] = self.code_batch(claim.instance, activity_id)
+        code = batch.codes[batch.used]
+        batch.used += 1
+        return self.signed(claim, code, at)
+
+    def code_batch(self, instance: Instance, activity_id: int) -> _CodeBatch:
+        planned = self.code_counts[instance.key]
+        spare = 2 + planned // 10
+        voided = _VOIDED_CODES if instance.key in self.voided_in else 0
+        count = planned + spare + voided
+        now_ms = int(self.clock.now * 1000)
+        with write_transaction(self.engine) as conn:
+            batch = codes.create_batch(
+                conn,
+                self.codes,
+                activity_id=activity_id,
+                region=instance.region,
+                count=count,
+                units=1,
+                expires_at=self.specs[activity_id].ends_at,
+                label=f"{instance.name} {CODE_KINDS[instance.template.kind]}",
+                created_by="demo-seed",
+                now_ms=now_ms,
+            )
+            if voided:
+                serials = range(planned + spare + 1, count + 1)
+                codes.void_batch(conn, batch.batch_id, by="demo-seed", now_ms=now_ms, serials=list(serials))
+            issued = codes.batch_codes(conn, self.codes, batch)
+        return _CodeBatch(batch.batch_id, [c.code for c in issued])
+
+    def claim_scans(self, claims: list[PlannedClaim]) -> list[tuple[float, ClaimRequest, _Expected]]:
+        """The day's claims as scans, in commit order: kiosk and code claims, then each volunteer's
+        shifts (arrival, departure), then the stays that end today (departures)."""
+        morning = self.clock.now
+        scans: list[tuple[float, ClaimRequest, _Expected]] = []
+        shifts: dict[int, list[PlannedClaim]] = defaultdict(list)
+        leaving: list[PlannedClaim] = []
+        for claim in claims:
+            path = self.path_of(claim)
+            if path == "code":
+                scans.append((morning, self.code_scan(claim, morning), _Expected(claim, "accepted")))
+            elif path == "kiosk":
+                scans.append((morning, self.kiosk_scan(claim, morning, claim.units), _Expected(claim, "accepted")))
+            elif path == "hours":
+                shifts[claim.person].append(claim)
+            else:
+                leaving.append(claim)
+        for person_shifts in shifts.values():
+            scans.extend(self.shift_scans(person_shifts, morning))
+        for claim in leaving:  # in the morning; a one-day stay (checked in this morning) in the evening
+            at = max(morning + self.presence_rng.randint(0, 120) * 60, self.arrived_at.pop(claim) + 6 * 3600)
+            scans.append((at, self.kiosk_scan(claim, at, 0, DEPART), _Expected(claim, "recorded")))
+        return scans
+
+    def shift_scans(self, shifts: list[PlannedClaim], morning: float) -> list[tuple[float, ClaimRequest, _Expected]]:
+        """One volunteer's shifts of a day: in at ``morning``, out the planned hours and a few minutes
+        later (the default rule rounds down to whole hours); a second shift starts half an hour after
+        the first ends (the first at 06:00 when both would not fit before 23:30). A shift that still
+        does not fit is recorded by a kiosk set to its hours."""
+        midnight = morning - (morning + JST_OFFSET_SECONDS) % _DAY
+        lengths = [claim.units * 3600 + self.presence_rng.randint(1, 45) * 60 for claim in shifts]
+        start = morning
+        if start + sum(lengths) + 1800 * (len(shifts) - 1) > midnight + _LATE:
+            start = midnight + _EARLY
+        scans: list[tuple[float, ClaimRequest, _Expected]] = []
+        for claim, length in zip(shifts, lengths, strict=True):
+            end = start + length
+            if end > midnight + _LATE:
+                self.fixed_units.add(claim)
+                scans.append((morning, self.kiosk_scan(claim, morning, claim.units), _Expected(claim, "accepted")))
+                continue
+            scans.append((start, self.kiosk_scan(claim, start, 0, ARRIVE), _Expected(claim, "arrived")))
+            scans.append((end, self.kiosk_scan(claim, end, 0, DEPART), _Expected(claim, "recorded")))
+            start = end + 1800
+        return scans
+
+    def stay_arrivals(self, day: int) -> list[tuple[float, ClaimRequest, _Expected]]:
+        """Check-ins of the stays whose first day is ``day`` (their check-out is on their last day,
+        which may be today: these scans go before the day's claims)."""
+        scans = []
+        for claim in self.arrivals.get(day, []):
+            at = self.clock.now + self.presence_rng.randint(0, 180) * 60
+            self.arrived_at[claim] = at
+            scans.append((at, self.kiosk_scan(claim, at, 0, ARRIVE), _Expected(claim, "arrived")))
+        return scans
+
+    def commit_scans(self, day: int, scans: list[tuple[float, ClaimRequest, _Expected]]) -> None:
+        """Prepare each scan with the intake's clock at its moment, commit them in one transaction
+        (in order: a shift's check-in before its check-out), check every answer."""
+        if not scans:
+            return
+        morning = self.clock.now
+        prepared: list[PreparedClaim] = []
+        try:
+            for at, request, expected in scans:
+                self.clock.now = at
+                try:
+                    prepared.append(self.intake.prepare(request, "demo-seed"))
+                except CheckinRejected as exc:
+                    raise SeedFailed(
+                        f"day {day}: the intake refused {self.describe(expected)}: {exc.code} {exc}"
+                    ) from exc
+        finally:
+            self.clock.now = morning
+        for (_, _, expected), answer in zip(scans, self.intake.commit(prepared), strict=True):
+            self.check(day, expected, answer)
+
+    def check(self, day: int, expected: _Expected, answer: Answer) -> None:
+        claim = expected.claim
+        if isinstance(answer, CheckinRejected):
+            raise SeedFailed(f"day {day}: the intake refused {self.describe(expected)}: {answer.code} {answer}")
+        if expected.outcome == "arrived":
+            ok = isinstance(answer, PresenceAnswer) and answer.state == "arrived"
+        elif expected.outcome == "recorded":
+            ok = (
+                isinstance(answer, PresenceAnswer)
+                and answer.state == "recorded"
+                and answer.claim_id is not None
+                and answer.units == claim.units
+            )
+        else:
+            ok = isinstance(answer, AcceptedClaim) and answer.units == claim.units
+        if not ok:
+            raise SeedFailed(f"day {day}: {self.describe(expected)} came back as {answer}")
+        if expected.outcome != "arrived":
+            self.paths[self.path_of(claim)] += 1
+
+    def describe(self, expected: _Expected) -> str:
+        claim = expected.claim
+        return (
+            f"the {expected.outcome} claim of person {claim.person} at {claim.instance.name} "
+            f"({claim.units} {claim.instance.template.unit.code})"
+        )
 
     def queue_supports(self, day: int, supports: list[PlannedSupport]) -> None:
         nonces: dict[str, int] = {}
@@ -457,8 +724,9 @@ class _Seeder:
     def run(self) -> None:
         self.days = self.plan.by_day()
         self.days.setdefault(0, DayPlan())  # the regions are registered on the first morning
+        self.schedule()
         last_report = time.monotonic()
-        for day in sorted(self.days):
+        for day in sorted(set(self.days) | set(self.arrivals)):
             self.play_day(day)
             if time.monotonic() - last_report > 15:
                 last_report = time.monotonic()
@@ -544,4 +812,9 @@ def seed_year(
         blocks=int(ctx.w3.eth.block_number) - first_block,
         wall_s=round(time.monotonic() - started, 1),
         regions=regions,
+        code_batches=len(seeder.batches),
+        code_claims=seeder.paths["code"],
+        hour_checkins=seeder.paths["hours"],
+        stay_checkins=seeder.paths["stay"],
+        fixed_unit_claims=len(seeder.fixed_units),
     )

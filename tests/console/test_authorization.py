@@ -29,11 +29,11 @@ from fastapi.routing import APIRoute
 from sqlalchemy import text
 
 from ledger.certificate.listings import set_listing
+from ledger.certificate.typed import listing_typed_data, sign_typed
 from ledger.checkin import presence
 from ledger.checkin.activities import ActivityDirectory
 from ledger.checkin.codes import CodeMaker, create_batch
 from ledger.db.engine import write_transaction
-from ledger.certificate.typed import listing_typed_data, sign_typed
 from tests.console.world import DATABASES, NAGAOKA, TATEYAMA, ChainWorld, chain_world
 
 MARK_ACTIVITY = "館山だけの秘密の活動"

@@ -4,23 +4,37 @@ check-in intake and the relayer, read back through the index."""
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import coincurve
 import pytest
+from eth_utils.crypto import keccak
 from sqlalchemy import text
 
 from ledger.chain.context import ChainContext, open_chain
 from ledger.chain.deploy import deploy_ledger, save_deployment
 from ledger.chain.devnet import ManagedDevnet, free_port
+from ledger.checkin.intake import AcceptedClaim, ClaimRequest
 from ledger.db.engine import make_engine, upgrade_to_head
 from ledger.demo import index_demo
 from ledger.demo_seed.catalogue import SEED_REGIONS
-from ledger.demo_seed.run import SeedResult, genesis_time_for, seed_state, seed_year
+from ledger.demo_seed.plan import make_plan
+from ledger.demo_seed.run import (
+    CODE_KINDS,
+    DAYS,
+    SeedResult,
+    address_of,
+    genesis_time_for,
+    seed_state,
+    seed_year,
+)
 from ledger.errors import ConfigError
 from ledger.settings import Settings
+from ledger.taxonomy import ContributionKind, RewardUnit
 from ledger.ties import jst_date
 
 pytestmark = [pytest.mark.anvil, pytest.mark.slow]
@@ -184,3 +198,124 @@ def test_the_demo_writes_a_certificate_that_verifies(seeded: Seeded, tmp_path: P
     nobody = [code for code, n in counts.items() if n == 0]
     assert nobody, counts  # the small seed leaves some regions without anyone eligible
     assert write(nobody[0]) is None
+
+
+# The tests below come after the determinism test on purpose: the last one registers activities
+# at wall-clock time, which would add logs to one of the two chains it compares.
+
+
+def test_codes_hours_and_stays_go_through_their_own_paths(seeded: Seeded) -> None:
+    """ふるさと納税 and the other non-visiting claims redeem single-use codes, volunteers check in and
+    out for their hours and stays for their days, and the chain holds each planned claim once with
+    its planned units."""
+    result = seeded.result
+    plan = make_plan(SEED, PEOPLE, result.first_day, DAYS)
+    planned_codes = sum(1 for c in plan.claims if c.instance.template.kind in CODE_KINDS)
+    planned_units: Counter[int] = Counter()
+    planned_records: Counter[int] = Counter()
+    for claim in plan.claims:
+        planned_units[int(claim.instance.template.unit)] += claim.units
+        planned_records[int(claim.instance.template.unit)] += 1
+    assert result.code_claims == planned_codes > 0
+    assert result.hour_checkins > 0 and result.stay_checkins > 0
+    assert result.hour_checkins + result.stay_checkins + result.fixed_unit_claims == (
+        planned_records[RewardUnit.HOUR] + planned_records[RewardUnit.DAY]
+    )
+    index_demo(seeded.ctx, [r.region for r in SEED_REGIONS])
+    with seeded.engine.connect() as conn:
+        # codes: one batch per claimed non-visiting activity, every planned claim redeemed one, and
+        # spare (unused) and voided codes are left for the console to show
+        states = {
+            str(state): int(count)
+            for state, count in conn.execute(text("SELECT state, COUNT(*) FROM claim_codes GROUP BY state"))
+        }
+        assert states["redeemed"] == planned_codes
+        assert states["issued"] > 0 and states["voided"] > 0
+        batches = conn.execute(
+            text("SELECT COUNT(*), COUNT(DISTINCT activity_id) FROM claim_code_batches WHERE created_by = 'demo-seed'")
+        ).one()
+        assert tuple(batches) == (result.code_batches, result.code_batches)
+        redeemed = conn.execute(
+            text(
+                "SELECT c.participant, c.activity_id, k.status, k.participant AS claimant, k.activity_id AS claimed, "
+                "a.kind, r.units FROM claim_codes c JOIN claims k ON k.id = c.claim_id "
+                "JOIN activities a ON a.activity_id = c.activity_id "
+                "LEFT JOIN contributions r ON r.activity_id = c.activity_id AND r.participant = c.participant "
+                "WHERE c.state = 'redeemed'"
+            )
+        ).all()
+        assert len(redeemed) == planned_codes
+        for row in redeemed:
+            assert row.status == "confirmed" and (row.claimant, row.claimed) == (row.participant, row.activity_id)
+            assert row.kind in CODE_KINDS and row.units == 1  # on chain, once
+        # presence: every session recorded, its units those on chain, a stay's days ending on its block's day
+        sessions = conn.execute(
+            text(
+                "SELECT s.state, s.unit, s.units, s.first_day, s.last_day, k.units AS claimed, k.status, "
+                "r.units AS recorded, r.day FROM presence_sessions s JOIN claims k ON k.id = s.claim_id "
+                "LEFT JOIN contributions r ON r.activity_id = s.activity_id AND r.participant = s.participant"
+            )
+        ).all()
+        total = conn.execute(text("SELECT COUNT(*) FROM presence_sessions")).scalar_one()
+        assert total == len(sessions) == result.hour_checkins + result.stay_checkins
+        by_unit = Counter(int(row.unit) for row in sessions)
+        assert by_unit == {RewardUnit.HOUR: result.hour_checkins, RewardUnit.DAY: result.stay_checkins}
+        for row in sessions:
+            assert row.state == "recorded" and row.status == "confirmed"
+            assert row.units == row.claimed == row.recorded >= 1
+            if row.unit == RewardUnit.DAY:
+                assert row.last_day - row.first_day + 1 == row.units
+                last = date(1970, 1, 1) + timedelta(days=row.last_day)
+                assert row.day == int(last.strftime("%Y%m%d"))  # recorded on the stay's last day
+        # the year's records and units are the plan's: each once
+        twice = conn.execute(
+            text(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM contributions GROUP BY activity_id, participant "
+                "HAVING COUNT(*) > 1) t"
+            )
+        ).scalar_one()
+        assert twice == 0
+        assert conn.execute(text("SELECT COUNT(*) FROM claims")).scalar_one() == len(plan.claims)
+        on_chain = {
+            int(unit): (int(records), int(units))
+            for unit, records, units in conn.execute(
+                text("SELECT unit, COUNT(*), SUM(units) FROM contributions GROUP BY unit")
+            ).all()
+        }
+        assert on_chain == {unit: (planned_records[unit], planned_units[unit]) for unit in planned_records}
+
+
+def test_the_demo_prints_a_claim_code_and_a_presence_kiosk(seeded: Seeded) -> None:
+    """What `tsunagari demo` prints beside its kiosk: a ふるさと納税 code that a phone can redeem once,
+    and a volunteering activity's presence kiosk; the next start prints the next unused code."""
+    from ledger.checkin.service import build_checkin
+    from ledger.demo import demo_links
+
+    index_demo(seeded.ctx, [r.region for r in SEED_REGIONS])
+    service = build_checkin(
+        seeded.settings, seeded.engine, seeded.ctx.chain_id, seeded.ctx.deployment.ledger, seeded.ctx.client
+    )
+    admin = seeded.ctx.operator("region-admin")
+    now = int(time.time())
+    links = demo_links(seeded.ctx.client, admin, seeded.engine, service, now)
+    code = links.claim_code.replace("-", "")
+    assert links.claim_code_url == f"{service.public_url}/c/{code}"
+    assert f"/kiosk/{links.presence_activity}?k=" in links.presence_kiosk_url
+    assert service.directory.get(links.code_activity).kind == ContributionKind.FURUSATO_NOZEI
+    presence = service.directory.get(links.presence_activity)
+    assert presence.unit == RewardUnit.HOUR and presence.kind == ContributionKind.VOLUNTEERING
+    assert service.tokens.check_session(links.presence_kiosk_url.split("?k=")[1], presence.activity_id, now).units == 0
+    # a phone redeems the code once
+    private = coincurve.PrivateKey(keccak(text="tsunagari-demo-links-test"))
+    address = address_of(private)
+    digest = service.signing.digest(links.code_activity, code, address, now)
+    raw = private.sign_recoverable(digest, hasher=None)
+    signature = "0x" + (raw[:64] + bytes([raw[64] + 27])).hex()
+    accepted = service.intake.accept(ClaimRequest(code, address, now, signature, links.code_activity), "test")
+    assert isinstance(accepted, AcceptedClaim) and accepted.activity_id == links.code_activity
+    assert service.intake.code_state(code) is not None
+    # the next start (the index has the activities now) shows the same activities and a fresh code
+    index_demo(seeded.ctx, [r.region for r in SEED_REGIONS])
+    again = demo_links(seeded.ctx.client, admin, seeded.engine, service, now)
+    assert (again.code_activity, again.presence_activity) == (links.code_activity, links.presence_activity)
+    assert again.claim_code != links.claim_code
