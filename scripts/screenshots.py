@@ -5,6 +5,7 @@
     python -m scripts.screenshots --sample             # build a sample year on anvil and serve it
     python -m scripts.screenshots --console            # the staff console of a running demo (館山市)
     python -m scripts.screenshots --certificate        # the 活動証明書 pages of a running demo (館山市)
+    python -m scripts.screenshots --checkin-forms CODE_URL KIOSK_URL   # claim codes and check-in/out
 
 The participant shown is ``--person`` or, read from the index database (``--db-url``, else the
 configured ``TSUNAGARI_DB__URL``), the one tied to the most regions; the region is ``--region`` or
@@ -281,6 +282,65 @@ def shoot_certificate(base: str, out: Path, example: Path) -> list[Path]:
     return written
 
 
+def shoot_checkin_forms(base: str, out: Path, password: str, code_url: str, kiosk_url: str) -> list[Path]:
+    """Claim codes and check-in / check-out, from the URLs a running demo prints (its claim-code URL
+    and its presence kiosk): the console's 単回コード page and print sheet, the code's claim page on a
+    phone (this redeems the code: the demo prints the next one on its next start), the code-entry
+    page, the presence kiosk, an arrival on a phone, and the console's 到着・出発 page."""
+    token = code_url.rstrip("/").rsplit("/", 1)[1]
+    code = httpx.get(f"{base}/api/v1/checkin/{token}", timeout=30).json()
+    region, code_activity = int(code["activity"]["region"]), int(code["activity"]["id"])
+    kiosk_activity = int(kiosk_url.split("/kiosk/", 1)[1].split("?", 1)[0])
+    home = f"{base}/console/regions/{region:05d}"
+    written: list[Path] = []
+    problems: list[str] = []
+    out.mkdir(parents=True, exist_ok=True)
+
+    def shot(page: Page, name: str) -> None:
+        target = out / f"{name}.png"
+        page.screenshot(path=str(target), full_page=True)
+        written.append(target)
+
+    with _chromium() as browser:
+        staff = browser.new_context(locale="ja-JP", reduced_motion="reduce", **SIZES["desktop"])  # type: ignore[arg-type]
+        page = _watched(staff.new_page(), problems, "console")
+        page.goto(f"{base}/console/login", wait_until="networkidle")
+        page.locator("#login").fill(f"admin-{region:05d}")
+        page.locator("#password").fill(password)
+        page.locator("form button[type=submit]").click()
+        page.wait_for_url(f"{home}*")
+        page.goto(f"{home}/activities/{code_activity}/codes", wait_until="networkidle")
+        shot(page, "codes-console-desktop")
+        sheet = page.locator("a[href*='/sheet']").first.get_attribute("href")
+        if sheet:
+            page.goto(base + sheet, wait_until="networkidle")
+            shot(page, "codes-sheet-desktop")
+        phone = browser.new_context(locale="ja-JP", reduced_motion="reduce", **SIZES["phone"])  # type: ignore[arg-type]
+        donor = _watched(phone.new_page(), problems, "donor")
+        donor.goto(f"{base}/c", wait_until="networkidle")
+        shot(donor, "codes-entry-phone")
+        donor.goto(code_url, wait_until="networkidle")
+        donor.wait_for_selector("#status[data-state=indexed], #status[data-state=confirmed]", timeout=60_000)
+        shot(donor, "codes-claim-phone")
+        tablet = browser.new_context(locale="ja-JP", reduced_motion="reduce", **SIZES["desktop"])  # type: ignore[arg-type]
+        kiosk = _watched(tablet.new_page(), problems, "kiosk")
+        kiosk.goto(kiosk_url, wait_until="networkidle")
+        kiosk.wait_for_selector("#qr svg", timeout=30_000)
+        shot(kiosk, "presence-kiosk-desktop")
+        frame = httpx.get(
+            f"{base}/api/v1/kiosk/{kiosk_activity}/frame", params={"k": kiosk_url.split("k=", 1)[1]}, timeout=30
+        ).json()
+        volunteer = _watched(browser.new_context(locale="ja-JP", **SIZES["phone"]).new_page(), problems, "volunteer")  # type: ignore[arg-type]
+        volunteer.goto(frame["claim_url"], wait_until="networkidle")
+        volunteer.wait_for_selector("#status[data-state=arrived], #status[data-state=error]", timeout=30_000)
+        shot(volunteer, "presence-arrival-phone")
+        page.goto(f"{home}/activities/{kiosk_activity}/presence", wait_until="networkidle")
+        shot(page, "presence-console-desktop")
+    if problems:
+        raise SystemExit("page errors:\n" + "\n".join(problems))
+    return written
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default="http://127.0.0.1:8000", help="where the pages are served")
@@ -300,7 +360,23 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="the 活動証明書 pages for the running demo's example participant (.tsunagari/certificates)",
     )
+    parser.add_argument(
+        "--checkin-forms",
+        nargs=2,
+        metavar=("CODE_URL", "KIOSK_URL"),
+        help="claim codes and check-in/out, from the claim-code URL and presence kiosk URL the demo prints",
+    )
     args = parser.parse_args(argv)
+    if args.checkin_forms:
+        from ledger.settings import get_settings
+
+        secret = get_settings().checkin.secret_file.parent / "console-dev-password"
+        code_url, kiosk_url = args.checkin_forms
+        for path in shoot_checkin_forms(
+            args.url.rstrip("/"), args.out, secret.read_text().strip(), code_url, kiosk_url
+        ):
+            print(path)
+        return
     if args.certificate:
         examples = sorted(Path(".tsunagari/certificates").glob("certificate-*.json"))
         if not examples:
