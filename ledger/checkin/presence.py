@@ -541,44 +541,20 @@ def _depart(
         first, last, units = _stay_days(conn, session, measured, jst_day(now), clip=True)
         days = (first, last)
     if units < rule.min_units or units == 0:
-        closed = _close(
-            conn,
-            session,
-            state="too_short",
-            closed_at=int(now),
-            request_hash=request_hash,
-            measured=measured,
-            units=None,
-            days=None,
-            claim_id=None,
-            by="participant",
-            from_states=("open",),
-        )
-        return _answer(closed)
-    if rule.staff_confirms:
-        closed = _close(
-            conn,
-            session,
-            state="awaiting_staff",
-            closed_at=int(now),
-            request_hash=request_hash,
-            measured=measured,
-            units=units,
-            days=days,
-            claim_id=None,
-            by="participant",
-            from_states=("open",),
-        )
-        return _answer(closed)
-    claim_id = _record(conn, activity, session, units, request_hash, now)
+        state, recorded, claim_id, days = "too_short", None, None, None
+    elif rule.staff_confirms:
+        state, recorded, claim_id = "awaiting_staff", units, None
+    else:
+        state, recorded = "recorded", units
+        claim_id = _record(conn, activity, session, units, request_hash, now)
     closed = _close(
         conn,
         session,
-        state="recorded",
+        state=state,
         closed_at=int(now),
         request_hash=request_hash,
         measured=measured,
-        units=units,
+        units=recorded,
         days=days,
         claim_id=claim_id,
         by="participant",
