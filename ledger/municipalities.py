@@ -3,11 +3,17 @@
 On chain a region is only its code; the coin's name is what its admin registered. This table gives
 the pages a municipality name (ja and en) for codes we know. Source: 総務省「全国地方公共団体コード」.
 An unknown code is shown as the coin's name or the code itself.
+
+A JIS X 0402 municipality code is written as a **five-digit string** (``"01634"``, the 団体コード
+without its check digit) in pages, URLs, JSON, the CLI and exports; on chain and in the database it
+is the integer ``1634`` (a ``uint32``). :func:`jis_code` writes the canonical text and
+:func:`parse_jis_code` reads either spelling (``"1634"`` or ``"01634"``), so an URL or a command
+that drops the leading zero still finds its region and can redirect to the canonical spelling.
 """
 
 from __future__ import annotations
 
-__all__ = ["MUNICIPALITIES", "municipality_name"]
+__all__ = ["MUNICIPALITIES", "JisCodeError", "jis_code", "municipality_name", "parse_jis_code", "region_label"]
 
 MUNICIPALITIES: dict[int, tuple[str, str, str]] = {
     # code: (ja, en, prefecture ja)
@@ -30,3 +36,33 @@ def municipality_name(code: int, lang: str = "ja") -> str | None:
     if entry is None:
         return None
     return entry[1] if lang == "en" else entry[0]
+
+
+class JisCodeError(ValueError):
+    """Text that is not a municipality code."""
+
+
+def jis_code(code: int) -> str:
+    """The canonical five-digit text of a municipality code: ``1634`` → ``"01634"``."""
+    if isinstance(code, bool) or not isinstance(code, int) or not 0 < code <= 99_999:
+        raise JisCodeError(f"a municipality code is 1..99999, got {code!r}")
+    return f"{code:05d}"
+
+
+def parse_jis_code(text: str | int) -> int:
+    """A municipality code from its five-digit text or a spelling without the leading zero.
+
+    Six digits are refused: that is the code with its check digit, which the ledger does not use.
+    """
+    if isinstance(text, int) and not isinstance(text, bool):
+        jis_code(text)
+        return text
+    raw = str(text).strip()
+    if not raw.isascii() or not raw.isdigit() or not 1 <= len(raw) <= 5 or int(raw) == 0:
+        raise JisCodeError(f"a municipality code is five digits (JIS X 0402, e.g. 01634), got {text!r}")
+    return int(raw)
+
+
+def region_label(code: int, coin_name: str | None = None, lang: str = "ja") -> str:
+    """What a page calls a region: the municipality's name, else the coin's name, else the code."""
+    return municipality_name(code, lang) or coin_name or jis_code(code)
