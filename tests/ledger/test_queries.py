@@ -67,6 +67,7 @@ from ledger.indexer.rpc import ProviderJsonRpc
 from ledger.indexer.runner import Indexer
 from ledger.indexer.spec import spec_for_deployment
 from ledger.indexer.store import IndexStore
+from ledger.queries import cells
 from ledger.taxonomy import ContributionKind as K
 from ledger.taxonomy import MlitType
 from ledger.ties import Stage
@@ -397,13 +398,13 @@ def test_ties_and_tie_months_agree_at_the_head(conn: Connection) -> None:
     for first in (203101, 203102, 203104, 203106):
         params = {"m0": first, "m1": 203106, "t0": int(datetime(2031, first % 100, 1, tzinfo=JST).timestamp())}
         via = {
-            flag: sorted(tuple(r) for r in conn.execute(text(q._pairs_sql(flag, region=False)), params))
+            flag: sorted(tuple(r) for r in conn.execute(text(cells._pairs_sql(flag, region=False)), params))
             for flag in (True, False)
         }
         assert via[True] == via[False]
         assert len(via[True]) == {203101: 13, 203102: 9, 203104: 8, 203106: 0}[first]
         for region in (A, B, C):
-            assert q._people_in_range(conn, region, first, 203106, via_ties=True) == q._people_in_range(
+            assert cells._people_in_range(conn, region, first, 203106, via_ties=True) == cells._people_in_range(
                 conn, region, first, 203106, via_ties=False
             )
 
