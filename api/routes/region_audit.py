@@ -11,7 +11,7 @@ Another region's caller gets 403.
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
@@ -22,8 +22,9 @@ from api.deps import ActorDep, ConnDep, SettingsDep
 from api.errors import ApiError
 from ledger.console import audit as audit_ops
 from ledger.console import report as report_ops
+from ledger.jst import today
+from ledger.municipalities import jis_code
 from ledger.staff.roles import Actor
-from ledger.ties import JST
 
 router = APIRouter(tags=["operator"])
 
@@ -55,8 +56,8 @@ def period_of(month: str | None, start: date | None, end: date | None) -> tuple[
 
 def this_month() -> tuple[int, int]:
     """The current JST month (the audit's default)."""
-    today = datetime.now(JST).date()
-    return today.year, today.month
+    day = today()
+    return day.year, day.month
 
 
 def csv_response(body: bytes, filenames: tuple[str, str]) -> Response:
@@ -129,6 +130,7 @@ def audit_revocations(
     rows = audit_ops.revocations(conn, region, first, last, notes=notes)
     return {
         "region": region,
+        "region_code": jis_code(region),
         "start": first,
         "end": last,
         "notes_visible": notes,
@@ -148,6 +150,7 @@ def audit_actions(
     rows = audit_ops.actions(conn, region, before_id=before, limit=limit, notes=actor.can("notes"))
     return {
         "region": region,
+        "region_code": jis_code(region),
         "actions": [asdict(r) for r in rows],
         "next_before": rows[-1].entry_id if len(rows) == limit else None,
     }

@@ -11,6 +11,14 @@ staff did, readable — activity names, Japanese labels, issuer names — and as
 - **Staff actions** are :func:`ledger.staff.audit.entries`, with Japanese names and a summary of
   the details that never shows a secret.
 
+Nothing is shown as a bare number or a truncated hex alone: a kind by its name
+(:data:`ledger.taxonomy.KIND_LABELS`), an activity by its name (``#id`` only when it has none), and
+an address by :func:`address_names` — the name the region's staff gave it (``issuer_labels``),
+else "the check-in relayer" for the account our relayer sends record batches from
+(``relay_batches``), else "a region admin key" for a current region admin on chain — always
+beside the full EIP-55 checksummed address, which the pages offer to copy. A revocation carries
+the revoked record's activity, kind, day and issuer with the reason.
+
 Callers check the permission and region (``Actor.require("read", region)``); ``notes`` says whether
 the caller may read revocation notes.
 """
@@ -24,13 +32,14 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Final
 
+from eth_utils.address import to_checksum_address
 from sqlalchemy import Connection, bindparam, text
 
 from ledger import queries
-from ledger.municipalities import municipality_name
+from ledger.jst import JST, date_of_day_key, day_key_of_date
+from ledger.municipalities import jis_code, municipality_name
 from ledger.staff import audit as staff_audit
 from ledger.taxonomy import KIND_LABELS, UNIT_LABELS, ContributionKind, RewardUnit
-from ledger.ties import JST
 
 __all__ = [
     "ACTION_LABELS",
@@ -40,8 +49,13 @@ __all__ = [
     "RecordPage",
     "RecordRow",
     "RevocationRow",
+    "RELAYER_LABEL",
+    "REGION_ADMIN_LABEL",
     "actions",
     "activity_choices",
+    "activity_label",
+    "address_names",
+    "checksummed",
     "csv_filename",
     "issuer_labels",
     "records",
@@ -56,6 +70,9 @@ NOTE_HIDDEN: Final = ("メモあり（閲覧権限なし）", "Note exists (no p
 STATUS_LABELS: Final = {False: ("有効", "valid"), True: ("取消済み", "revoked")}
 OUTCOME_LABELS: Final = {"ok": ("成功", "done"), "failed": ("失敗", "failed"), "started": ("開始", "started")}
 ZERO_HASH: Final = "0x" + "0" * 64
+RELAYER_LABEL: Final = ("チェックイン中継サーバー", "Check-in relayer")
+REGION_ADMIN_LABEL: Final = ("地域管理者の鍵", "Region admin key")
+_ROLE_ADMIN: Final = 1  # region_role_changes.role_kind: 1 region admin, 2 issuer
 
 ACTION_LABELS: Final[dict[str, tuple[str, str]]] = {
     "sign_in": ("ログイン", "Signed in"),
@@ -144,10 +161,23 @@ _DETAIL_LABELS: Final[dict[str, tuple[str, str]]] = {
 
 
 def short_address(address: str | None) -> str:
-    """``0x1234…abcd`` (what the pages show for an address without a name)."""
+    """``0x1234…abcd`` (a compact form shown beside a copy-able full address, never alone)."""
     if not address:
         return "—"
     return f"{address[:6]}…{address[-4:]}" if len(address) > 12 else address
+
+
+def checksummed(address: str) -> str:
+    """The EIP-55 form of an address (what people compare with a wallet or an explorer)."""
+    try:
+        return str(to_checksum_address(address))
+    except ValueError:
+        return address
+
+
+def activity_label(activity_id: int, name: str | None, lang: str = "ja") -> str:
+    """An activity as people know it: its name, else 「活動 #id」."""
+    return name or (f"活動 #{activity_id}" if lang == "ja" else f"activity #{activity_id}")
 
 
 def _kind_labels(kind: int | None) -> tuple[str, str]:
@@ -167,15 +197,34 @@ def _unit_labels(unit: int) -> tuple[str, str]:
 
 
 def _jst(timestamp: int) -> str:
-    return datetime.fromtimestamp(timestamp, JST).strftime("%Y-%m-%d %H:%M:%S")
+    """A CSV cell's time: ``2026-12-07 21:05:09`` (JST; the column header says so)."""
+    return datetime.fromtimestamp(int(timestamp), JST).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def issuer_labels(conn: Connection, region: int) -> dict[str, str]:
-    """The region's names of issuer addresses, by lowercase address."""
+    """The region's names of issuer addresses given by its staff, by lowercase address."""
     return {
         str(r[0]).lower(): str(r[1])
         for r in conn.execute(text("SELECT address, label FROM issuer_labels WHERE region = :r"), {"r": region})
     }
+
+
+def address_names(conn: Connection, region: int) -> dict[str, tuple[str, str]]:
+    """(ja, en) names of the addresses the region's audit shows, by lowercase address: the staff's
+    label (``issuer_labels``) first, else the check-in relayer (an account ``relay_batches`` sent
+    from for the region), else a current region admin on chain. An address not here has no name."""
+    names: dict[str, tuple[str, str]] = {}
+    for r in conn.execute(
+        text("SELECT account FROM region_roles WHERE region = :r AND role_kind = :k"), {"r": region, "k": _ROLE_ADMIN}
+    ):
+        names[str(r[0]).lower()] = REGION_ADMIN_LABEL
+    for r in conn.execute(
+        text("SELECT DISTINCT issuer FROM relay_batches WHERE region = :r AND kind = 'record'"), {"r": region}
+    ):
+        names[str(r[0]).lower()] = RELAYER_LABEL
+    for address, label in issuer_labels(conn, region).items():
+        names[address] = (label, label)
+    return names
 
 
 def activity_choices(conn: Connection, region: int) -> list[tuple[int, str]]:
@@ -210,13 +259,16 @@ class RecordRow:
     unit_en: str
     coins: int
     designated: bool
-    issuer: str
-    issuer_label: str | None
+    issuer: str  # EIP-55 checksummed
+    issuer_label: str | None  # its name (staff label, the relayer, a region admin key), None when unknown
+    issuer_label_en: str | None
     participant: str
     revoked: bool
     status_ja: str
     status_en: str
     revocation_reason: int | None
+    revocation_reason_ja: str | None
+    revocation_reason_en: str | None
     chain_id: int
     block_number: int
     tx_hash: str
@@ -226,6 +278,7 @@ class RecordRow:
 @dataclass(frozen=True, slots=True)
 class RecordPage:
     region: int
+    region_code: str  # five digits, e.g. "01634"
     start: date
     end: date
     activity_id: int | None
@@ -244,16 +297,18 @@ _RECORDS_FROM = (
 
 def _record_params(region: int, start: date, end: date, activity_id: int | None) -> tuple[str, dict[str, Any]]:
     where = _RECORDS_FROM + (" AND c.activity_id = :a" if activity_id is not None else "")
-    return where, {"r": region, "d0": queries.day_int(start), "d1": queries.day_int(end), "a": activity_id}
+    return where, {"r": region, "d0": day_key_of_date(start), "d1": day_key_of_date(end), "a": activity_id}
 
 
-def _record_rows(rows: Sequence[Any], labels: dict[str, str], names: dict[int, str]) -> list[RecordRow]:
+def _record_rows(rows: Sequence[Any], labels: dict[str, tuple[str, str]], names: dict[int, str]) -> list[RecordRow]:
     result = []
     for r in rows:
         kind_ja, kind_en = _kind_labels(int(r[3]))
         unit_ja, unit_en = _unit_labels(int(r[5]))
         revoked = r[12] is not None
         status_ja, status_en = STATUS_LABELS[revoked]
+        label = labels.get(str(r[8]).lower())
+        reason = None if r[12] is None else queries.REVOCATION_REASONS.get(int(r[12]), (str(r[12]), str(r[12])))
         result.append(
             RecordRow(
                 recorded_at=int(r[0]),
@@ -269,13 +324,16 @@ def _record_rows(rows: Sequence[Any], labels: dict[str, str], names: dict[int, s
                 unit_en=unit_en,
                 coins=int(r[6]),
                 designated=bool(r[7]),
-                issuer=str(r[8]),
-                issuer_label=labels.get(str(r[8]).lower()),
+                issuer=checksummed(str(r[8])),
+                issuer_label=None if label is None else label[0],
+                issuer_label_en=None if label is None else label[1],
                 participant=str(r[9]),
                 revoked=revoked,
                 status_ja=status_ja,
                 status_en=status_en,
                 revocation_reason=None if r[12] is None else int(r[12]),
+                revocation_reason_ja=None if reason is None else reason[0],
+                revocation_reason_en=None if reason is None else reason[1],
                 chain_id=int(r[10]),
                 block_number=int(r[11]),
                 tx_hash=str(r[13]),
@@ -310,8 +368,8 @@ def records(
         {**params, "lim": per_page, "off": (page - 1) * per_page},
     ).all()
     names = queries.activity_names(conn, [int(r[2]) for r in rows])
-    found = _record_rows(rows, issuer_labels(conn, region), names)
-    return RecordPage(region, start, end, activity_id, total, page, per_page, tuple(found))
+    found = _record_rows(rows, address_names(conn, region), names)
+    return RecordPage(region, jis_code(region), start, end, activity_id, total, page, per_page, tuple(found))
 
 
 def _all_records(
@@ -322,7 +380,7 @@ def _all_records(
     rows = conn.execute(text(f"{_RECORD_COLUMNS}{where} ORDER BY c.block_number, c.log_index"), params).all()
     names = queries.activity_names(conn, [int(r[2]) for r in rows])
     evidence = {(int(r[2]), str(r[9])): str(r[15]).lower() for r in rows if r[15] is not None}
-    return _record_rows(rows, issuer_labels(conn, region), names), evidence
+    return _record_rows(rows, address_names(conn, region), names), evidence
 
 
 # -- revocations ---------------------------------------------------------------------------------------
@@ -344,8 +402,13 @@ class RevocationRow:
     clawed_back: int
     has_note: bool
     note: str | None  # only for callers with the ``notes`` permission
-    revoked_by: str  # the staff member's name (staff audit), else the admin's issuer name or address
-    admin: str
+    revoked_by: str  # the staff member's name (staff audit), else the admin key's name, else its address
+    revoked_by_en: str
+    admin: str  # EIP-55 checksummed
+    record_day: int | None  # YYYYMMDD (JST) of the revoked record
+    record_issuer: str | None  # who issued the revoked record (checksummed)
+    record_issuer_label: str | None
+    record_issuer_label_en: str | None
     evidence_hash: str
     chain_id: int | None
     block_number: int
@@ -401,25 +464,26 @@ def revocations(conn: Connection, region: int, start: date, end: date, *, notes:
                 "SELECT tx_hash, activity_id, participant, log_index, chain_id FROM revocations "
                 "WHERE region = :r AND day BETWEEN :d0 AND :d1"
             ),
-            {"r": region, "d0": queries.day_int(start), "d1": queries.day_int(end)},
+            {"r": region, "d0": day_key_of_date(start), "d1": day_key_of_date(end)},
         )
     }
     texts = _notes(conn, region, (v.evidence_hash for v in audit.revocations))
     names = queries.activity_names(conn, [v.activity_id for v in audit.revocations])
-    labels = issuer_labels(conn, region)
+    labels = address_names(conn, region)
     revokers = _revoker_index(conn, region)
     rows = []
     for v in reversed(audit.revocations):
         participant = v.participant or ""
         kind_ja, kind_en = _kind_labels(v.kind)
         note = texts.get(v.evidence_hash.lower())
-        revoked_by = (
+        admin = checksummed(v.admin)
+        staff = (
             revokers.get(f"tx:{v.tx_hash.lower()}")
             or revokers.get(f"ev:{v.evidence_hash.lower()}")
             or revokers.get(f"ap:{v.activity_id}:{participant.lower()}")
-            or labels.get(v.admin.lower())
-            or short_address(v.admin)
         )
+        revoked_by = (staff, staff) if staff else labels.get(v.admin.lower(), (admin, admin))
+        issuer_label = None if v.record_issuer is None else labels.get(v.record_issuer.lower())
         log_index, chain_id = provenance.get((v.tx_hash, v.activity_id, participant), (None, None))
         rows.append(
             RevocationRow(
@@ -437,8 +501,13 @@ def revocations(conn: Connection, region: int, start: date, end: date, *, notes:
                 clawed_back=v.clawed_back,
                 has_note=note is not None,
                 note=note if notes else None,
-                revoked_by=revoked_by,
-                admin=v.admin,
+                revoked_by=revoked_by[0],
+                revoked_by_en=revoked_by[1],
+                admin=admin,
+                record_day=v.record_day,
+                record_issuer=None if v.record_issuer is None else checksummed(v.record_issuer),
+                record_issuer_label=None if issuer_label is None else issuer_label[0],
+                record_issuer_label_en=None if issuer_label is None else issuer_label[1],
                 evidence_hash=v.evidence_hash,
                 chain_id=chain_id,
                 block_number=v.block_number,
@@ -489,15 +558,25 @@ def _value(key: str, value: object) -> str:
         return _jst(value)[:16]
     if isinstance(value, bool):
         return "はい" if value else "いいえ"
-    if isinstance(value, str) and value.startswith("0x") and len(value) == 42:
-        return short_address(value)
     if isinstance(value, str) and value.startswith("0x") and len(value) == 66:
         return f"{value[:10]}…"
     text_value = value if isinstance(value, str) else str(value)
     return text_value if len(text_value) <= 60 else text_value[:59] + "…"
 
 
-def _summary(detail: dict[str, Any], notes: bool) -> tuple[str, str]:
+@dataclass(frozen=True, slots=True)
+class _Names:
+    """What a summary names things by: addresses and activities."""
+
+    addresses: dict[str, tuple[str, str]]
+    activities: dict[int, str]
+
+
+def _is_address(value: object) -> bool:
+    return isinstance(value, str) and value.startswith("0x") and len(value) == 42
+
+
+def _summary(detail: dict[str, Any], notes: bool, names: _Names | None = None) -> tuple[str, str]:
     ja: list[str] = []
     en: list[str] = []
     for key, value in detail.items():
@@ -516,6 +595,17 @@ def _summary(detail: dict[str, Any], notes: bool) -> tuple[str, str]:
             ja.append(f"{label_ja}: {kind_ja}")
             en.append(f"{label_en}: {kind_en}")
             continue
+        if key == "activity_id" and isinstance(value, int) and not isinstance(value, bool) and names is not None:
+            name = names.activities.get(value)
+            ja.append(f"活動: {name}（#{value}）" if name else f"活動: #{value}")
+            en.append(f"activity: {name} (#{value})" if name else f"activity: #{value}")
+            continue
+        if _is_address(value):
+            address = checksummed(str(value))
+            named = None if names is None else names.addresses.get(address.lower())
+            ja.append(f"{label_ja}: {named[0]}（{address}）" if named else f"{label_ja}: {address}")
+            en.append(f"{label_en}: {named[1]} ({address})" if named else f"{label_en}: {address}")
+            continue
         ja.append(f"{label_ja}: {shown}")
         en.append(f"{label_en}: {shown}")
     return "、".join(ja), ", ".join(en)
@@ -525,14 +615,21 @@ def actions(
     conn: Connection, region: int, *, before_id: int | None = None, limit: int = 50, notes: bool = False
 ) -> list[ActionRow]:
     """The region's staff audit, newest first, readable; secrets never, notes only with ``notes``."""
+    entries = staff_audit.entries(conn, region, before_id=before_id, limit=limit)
+    ids = {
+        int(e.detail["activity_id"])
+        for e in entries
+        if isinstance(e.detail.get("activity_id"), int) and not isinstance(e.detail.get("activity_id"), bool)
+    }
+    names = _Names(address_names(conn, region), queries.activity_names(conn, sorted(ids)) if ids else {})
     rows = []
-    for entry in staff_audit.entries(conn, region, before_id=before_id, limit=limit):
+    for entry in entries:
         action = entry.action
         action_ja, action_en = _action_labels(action)
         if action == "sign_in" and entry.outcome == "failed":
             action_ja, action_en = "ログイン失敗", "Failed sign-in"
         outcome_ja, outcome_en = OUTCOME_LABELS.get(entry.outcome, (entry.outcome, entry.outcome))
-        summary_ja, summary_en = _summary(entry.detail, notes)
+        summary_ja, summary_en = _summary(entry.detail, notes, names)
         rows.append(
             ActionRow(
                 entry_id=entry.entry_id,
@@ -584,6 +681,9 @@ _REVOCATION_HEADERS: Final[tuple[tuple[str, str], ...]] = (
     ("理由コード", "reason"),
     ("理由", "reason_label"),
     ("回収コイン", "clawed_back"),
+    ("記録の日（日本時間）", "record_day"),
+    ("記録の発行者名", "record_issuer_label"),
+    ("記録の発行者アドレス", "record_issuer"),
     ("取消した人", "revoked_by"),
     ("管理者アドレス", "admin"),
     ("根拠ハッシュ", "evidence_hash"),
@@ -641,7 +741,6 @@ def records_csv(
 
     def lines() -> Iterable[list[object]]:
         for r in rows:
-            reason = queries.REVOCATION_REASONS.get(r.revocation_reason or 0)
             line: list[object] = [
                 _jst(r.recorded_at),
                 r.activity_id,
@@ -652,11 +751,11 @@ def records_csv(
                 r.unit_en if en else r.unit_ja,
                 r.coins,
                 ("yes" if en else "○") if r.designated else "",
-                r.issuer_label or "",
+                (r.issuer_label_en if en else r.issuer_label) or "",
                 r.issuer,
                 r.participant,
                 r.status_en if en else r.status_ja,
-                "" if reason is None else reason[1 if en else 0],
+                (r.revocation_reason_en if en else r.revocation_reason_ja) or "",
                 r.chain_id,
                 r.block_number,
                 r.tx_hash,
@@ -689,7 +788,10 @@ def revocations_csv(
             v.reason,
             v.reason_en if en else v.reason_ja,
             v.clawed_back,
-            v.revoked_by,
+            "" if v.record_day is None else date_of_day_key(v.record_day).isoformat(),
+            (v.record_issuer_label_en if en else v.record_issuer_label) or "",
+            v.record_issuer or "",
+            v.revoked_by_en if en else v.revoked_by,
             v.admin,
             v.evidence_hash,
             "" if v.chain_id is None else v.chain_id,
@@ -706,6 +808,6 @@ def revocations_csv(
 def csv_filename(region: int, what: str, start: date, end: date) -> tuple[str, str]:
     """(a Japanese file name, an ASCII fallback) for a download."""
     names = {"records": ("記録", "records"), "revocations": ("取消", "revocations")}[what]
-    place = municipality_name(region, "ja") or f"{region:05d}"
+    place = municipality_name(region, "ja") or jis_code(region)
     span = f"{start:%Y%m%d}-{end:%Y%m%d}"
-    return f"{place}_{names[0]}_{span}.csv", f"{names[1]}-{region:05d}-{span}.csv"
+    return f"{place}_{names[0]}_{span}.csv", f"{names[1]}-{jis_code(region)}-{span}.csv"

@@ -16,15 +16,14 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Final
 
 from sqlalchemy import Connection, text
 
-from ledger import queries
-from ledger.municipalities import municipality_name
+from ledger import jst, queries
+from ledger.municipalities import jis_code, municipality_name
 from ledger.taxonomy import KIND_LABELS, ContributionKind
-from ledger.ties import JST
 
 __all__ = [
     "HEADLINE_FIGURES",
@@ -106,15 +105,13 @@ def month_key(year: int, month: int) -> str:
 
 def month_range(year: int, month: int) -> tuple[date, date]:
     """The first and last JST day of a month."""
-    first = date(year, month, 1)
-    following = date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)
-    return first, following - timedelta(days=1)
+    key = year * 100 + month
+    return jst.month_first_day(key), jst.month_last_day(key)
 
 
 def last_complete_month(now: float | None = None) -> tuple[int, int]:
     """The last JST month that has ended (the report page's default)."""
-    today = datetime.fromtimestamp(time.time() if now is None else now, JST).date()
-    last = today.replace(day=1) - timedelta(days=1)
+    last = jst.today(now).replace(day=1) - timedelta(days=1)
     return last.year, last.month
 
 
@@ -128,9 +125,9 @@ def recent_months(conn: Connection, region: int, now: float | None = None, limit
         ),
         {"r": region},
     ).one()
-    today = datetime.fromtimestamp(time.time() if now is None else now, JST).date()
-    newest = today if row[1] is None else max(today, datetime.fromtimestamp(int(row[1]), JST).date())
-    oldest = newest if row[0] is None else datetime.fromtimestamp(int(row[0]), JST).date()
+    today = jst.today(now)
+    newest = today if row[1] is None else max(today, jst.date_of(int(row[1])))
+    oldest = newest if row[0] is None else jst.date_of(int(row[0]))
     months: list[tuple[int, int]] = []
     year, month = newest.year, newest.month
     while (year, month) >= (oldest.year, oldest.month) and len(months) < limit:
@@ -190,6 +187,7 @@ class ReportSource:
 @dataclass(frozen=True, slots=True)
 class MonthlyReport:
     region: int
+    region_code: str  # five digits, e.g. "01634"
     municipality_ja: str
     municipality_en: str
     month: str  # YYYY-MM
@@ -212,12 +210,8 @@ def _kind_labels(kind: int) -> tuple[str, str]:
         return str(kind), str(kind)
 
 
-def _day(value: int) -> date:
-    return date(value // 10_000, value // 100 % 100, value % 100)
-
-
 def _daily(conn: Connection, region: int, start: date, end: date, k: int | None) -> tuple[DailyPoint, ...]:
-    params = {"r": region, "d0": queries.day_int(start), "d1": queries.day_int(end)}
+    params = {"r": region, "d0": jst.day_key_of_date(start), "d1": jst.day_key_of_date(end)}
     records = {
         int(r[0]): int(r[1] or 0)
         for r in conn.execute(
@@ -240,7 +234,7 @@ def _daily(conn: Connection, region: int, start: date, end: date, k: int | None)
     points = []
     day = start
     while day <= end:
-        key = queries.day_int(day)
+        key = jst.day_key_of_date(day)
         points.append(DailyPoint(day, queries.suppress(records.get(key, 0), k), issued.get(key, 0)))
         day += timedelta(days=1)
     return tuple(points)
@@ -261,7 +255,7 @@ def _activities(
             "AND v.activity_id = c.activity_id AND v.participant = c.participant "
             "WHERE c.region = :r AND c.day BETWEEN :d0 AND :d1 GROUP BY c.activity_id, c.kind"
         ),
-        {"r": region, "d0": queries.day_int(start), "d1": queries.day_int(end)},
+        {"r": region, "d0": jst.day_key_of_date(start), "d1": jst.day_key_of_date(end)},
     ).all()
     held = sum(1 for r in rows if int(r[3] or 0) > 0)
     designated = sum(int(r[3] or 0) for r in rows if int(r[2] or 0))
@@ -309,8 +303,8 @@ def monthly_report(
     activities, held, designated = _activities(conn, region, start, end, k)
     source = _source(conn)
     generated = int(time.time() if now is None else now)
-    day_after = queries.day_int(end + timedelta(days=1))
-    head_day = 0 if source.head_at is None else queries.day_int(datetime.fromtimestamp(source.head_at, JST).date())
+    day_after = jst.day_key_of_date(end + timedelta(days=1))
+    head_day = 0 if source.head_at is None else jst.day_key(source.head_at)
     figures = ReportFigures(
         active=summary.active,
         participants=summary.participants,
@@ -333,13 +327,14 @@ def monthly_report(
     }
     return MonthlyReport(
         region=region,
-        municipality_ja=municipality_name(region, "ja") or summary.region_name or f"{region:05d}",
-        municipality_en=municipality_name(region, "en") or summary.region_name or f"{region:05d}",
+        region_code=jis_code(region),
+        municipality_ja=municipality_name(region, "ja") or summary.region_name or jis_code(region),
+        municipality_en=municipality_name(region, "en") or summary.region_name or jis_code(region),
         month=month_key(year, month),
         start=start,
         end=end,
         k=k,
-        complete=head_day >= day_after and queries.day_int(datetime.fromtimestamp(generated, JST).date()) >= day_after,
+        complete=head_day >= day_after and jst.day_key(generated) >= day_after,
         figures=figures,
         daily=_daily(conn, region, start, end, k),
         top_activities=tuple(activities),

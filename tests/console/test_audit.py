@@ -12,6 +12,7 @@ from datetime import date
 import pytest
 from sqlalchemy import text
 
+from ledger.chain.accounts import dev_account
 from ledger.console.report import month_range, parse_month
 from ledger.queries import day_int
 from ledger.taxonomy import KIND_LABELS, ContributionKind
@@ -171,3 +172,77 @@ def test_export_hint_only_for_export_permission(world: AuditWorld) -> None:
     url = f"{A}/audit"
     assert "/api/v1/export" in world.clients["tateyama-admin"].get(url).text
     assert "/api/v1/export" not in world.clients["tateyama-staff"].get(url).text
+
+
+def test_audit_names_kinds_issuers_and_the_revoked_record(world: AuditWorld) -> None:
+    """No bare kind numbers, no truncated hex alone: an issuer is its name (the staff's label, the
+    check-in relayer) or its full checksummed address to copy; a revocation names the revoked
+    record's activity, kind, day and issuer with the reason — in the page, the JSON and the CSV."""
+    staff = world.clients["tateyama-staff"]
+    relayer = dev_account(1).address  # issued the records; checksummed
+    kind_ja, kind_en = KIND_LABELS[ContributionKind.VOLUNTEERING]
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt;棚田の草刈り"
+
+    records = staff.get(f"{A}/audit", params={"month": world.month, "activity": world.activity_id}).text
+    assert f'value="{relayer}"' in records and "名前のない発行者" in records and kind_ja in records
+    assert ">50<" not in records and ">41<" not in records
+    body = staff.get(
+        f"/api/v1/regions/{TATEYAMA}/audit/records", params={"month": world.month, "activity": world.activity_id}
+    ).json()
+    assert body["region_code"] == "12205"
+    assert {r["issuer"] for r in body["records"]} == {relayer}
+    assert all(r["issuer_label"] is None and r["kind_ja"] == kind_ja for r in body["records"])
+    [revoked_row] = [r for r in body["records"] if r["participant"] == world.revoked]
+    assert revoked_row["revocation_reason_ja"] == "不参加"
+
+    page = staff.get(f"{A}/audit", params={"tab": "revocations", "month": world.month}).text
+    assert escaped in page and kind_ja in page and "不参加" in page and f'value="{relayer}"' in page
+    [revocation] = [
+        r
+        for r in staff.get(f"/api/v1/regions/{TATEYAMA}/audit/revocations", params={"month": world.month}).json()[
+            "revocations"
+        ]
+        if r["participant"] == world.revoked
+    ]
+    assert revocation["activity_name"] == ACTIVITY_NAME and revocation["kind_ja"] == kind_ja
+    assert revocation["reason_ja"] == "不参加" and revocation["record_issuer"] == relayer
+    assert revocation["admin"] == dev_account(2).address and revocation["record_day"] is not None
+
+    actions = staff.get(f"/api/v1/regions/{TATEYAMA}/audit/actions").json()["actions"]
+    revoke = next(a for a in actions if a["action"] == "record.revoke")
+    assert f"活動: {ACTIVITY_NAME}（#{world.activity_id}）" in revoke["summary_ja"]
+
+    # Named: by the relayer's record batches, then by the staff's label (which wins).
+    with world.world.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO relay_batches (kind, region, issuer, batch_seq, size, status, created_at_ms) "
+                "VALUES ('record', :r, :i, 987654, 1, 'confirmed', 0)"
+            ),
+            {"r": TATEYAMA, "i": relayer.lower()},
+        )
+    try:
+        named = staff.get(f"{A}/audit", params={"month": world.month, "activity": world.activity_id}).text
+        assert "チェックイン中継サーバー" in named and f'value="{relayer}"' in named
+        with world.world.engine.begin() as conn:
+            conn.execute(
+                text("INSERT INTO issuer_labels (region, address, label, updated_at) VALUES (:r, :a, :l, 0)"),
+                {"r": TATEYAMA, "a": relayer, "l": "受付タブレット1"},
+            )
+        labelled = staff.get(f"{A}/audit", params={"month": world.month, "activity": world.activity_id}).text
+        assert "受付タブレット1" in labelled and "名前のない発行者" not in labelled
+        csv_rows = _rows(staff.get(f"{A}/audit/revocations.csv", params={"month": world.month}).content)
+        header = csv_rows[0]
+        [line] = [r for r in csv_rows[1:] if r[header.index("参加者アドレス")] == world.revoked]
+        assert line[header.index("活動名")] == ACTIVITY_NAME and line[header.index("種別")] == kind_ja
+        assert line[header.index("記録の発行者名")] == "受付タブレット1"
+        assert line[header.index("記録の発行者アドレス")] == relayer and line[header.index("理由")] == "不参加"
+        record_rows = _rows(staff.get(f"{A}/audit/records.csv", params={"month": world.month}).content)
+        assert {r[record_rows[0].index("発行者名")] for r in record_rows[1:]} == {"受付タブレット1"}
+        english = staff.get(f"{A}/audit", params={"tab": "revocations", "month": world.month, "lang": "en"}).text
+        assert kind_en in english and "受付タブレット1" in english and "Unnamed issuer" not in english
+    finally:
+        staff.get(f"{A}/audit", params={"lang": "ja"})  # the language choice is remembered
+        with world.world.engine.begin() as conn:
+            conn.execute(text("DELETE FROM issuer_labels WHERE region = :r"), {"r": TATEYAMA})
+            conn.execute(text("DELETE FROM relay_batches WHERE batch_seq = 987654"))

@@ -27,6 +27,7 @@ from api.routes.console.common import (
 from api.routes.region_audit import period_of, records_csv_response, revocations_csv_response, this_month
 from ledger.console import audit as audit_ops
 from ledger.console import report as report_ops
+from ledger.jst import date_of_day_key, format_date
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -78,6 +79,8 @@ def audit_page(
         "can_export": actor.can("export"),
         "note_hidden": audit_ops.NOTE_HIDDEN[0 if lang == "ja" else 1],
         "short": audit_ops.short_address,
+        "activity_label": audit_ops.activity_label,
+        "day_text": lambda key: format_date(date_of_day_key(key), lang),
         "records_csv": f"{base}/records.csv",
         "revocations_csv": f"{base}/revocations.csv",
     }

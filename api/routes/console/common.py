@@ -21,11 +21,11 @@ from api.deps import SESSION_COOKIE, EngineDep, check_origin, session_of
 from api.errors import ApiError
 from api.i18n import catalogue, pick_language
 from api.routes.pages import render_page, templates
-from ledger.municipalities import municipality_name
+from ledger.jst import JST
+from ledger.municipalities import JisCodeError, jis_code, municipality_name, parse_jis_code
 from ledger.staff import sessions
 from ledger.staff.errors import SessionInvalid
 from ledger.staff.roles import ROLE_LABELS, Permission
-from ledger.ties import JST
 
 __all__ = [
     "ConsoleSession",
@@ -77,18 +77,20 @@ def parse_day(value: str | None) -> date | None:
 
 def parse_region(code: str) -> int:
     """A JIS X 0402 code from a URL: five digits (``01634``) or without the leading zero."""
-    if not code.isdigit() or not 1 <= len(code) <= 6 or int(code) < 1:
-        raise ApiError(404, "not_found", f"no region {code[:12]!r}")
-    return int(code)
+    try:
+        return parse_jis_code(code)
+    except JisCodeError:
+        raise ApiError(404, "not_found", f"no region {code[:12]!r}") from None
 
 
 def region_path(region: int) -> str:
-    return f"/console/regions/{region:05d}"
+    return f"/console/regions/{jis_code(region)}"
 
 
 def region_label(region: int, lang: str) -> str:
+    """The municipality's name with its five-digit code, 「上士幌町（01634）」, else the code."""
     name = municipality_name(region, lang)
-    return f"{name}（{region:05d}）" if name else f"{region:05d}"
+    return f"{name}（{jis_code(region)}）" if name else jis_code(region)
 
 
 async def _console_session(request: Request, engine: EngineDep) -> sessions.Session:
@@ -145,7 +147,7 @@ def render_console(
                 ROLE_LABELS.get(session.account.role, ("", ""))[0 if lang == "ja" else 1] if session else ""
             ),
             "region": region,
-            "region_code": f"{region:05d}" if region is not None else "",
+            "region_code": jis_code(region) if region is not None else "",
             "region_name": region_label(region, lang) if region is not None else "",
             "nav": nav,
             "current_path": request.url.path,
