@@ -473,7 +473,10 @@ class Tie(SQLModel, table=True):
     """The person×region tie as computed by ledger/ties.py at ``as_of`` (components always shown)."""
 
     __tablename__ = "ties"
-    __table_args__ = (Index("ix_ties_region_stage", "region", "stage"),)
+    __table_args__ = (
+        Index("ix_ties_region_stage", "region", "stage"),
+        Index("ix_ties_region_kin_first_month", "region", "kin_first_month"),
+    )
 
     participant: str = Field(primary_key=True)
     region: int = Field(primary_key=True)
@@ -502,6 +505,9 @@ class Tie(SQLModel, table=True):
     as_of: int = Field(sa_type=BigInteger, description="the moment the tie was computed for")
     help_hours: int = Field(description="hours of help recorded in the year (hour-rewarded activities)")
     stay_days: int = Field(description="days of stays recorded in the year (day-rewarded activities)")
+    kin_first_month: int = Field(
+        default=0, description="YYYYMM of the first live 地縁・血縁 record (0: none); migration 0012"
+    )
 
 
 class TieMonth(SQLModel, table=True):

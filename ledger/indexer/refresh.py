@@ -318,6 +318,7 @@ class DerivedRefresher:
         counted = [r for r in live if mlit_type_of(r.kind) is not MlitType.KIN]
         c = tie.components
         first_month = month_of(min(r.timestamp for r in counted)) if counted else 0
+        kin = [r.timestamp for r in live if mlit_type_of(r.kind) is MlitType.KIN]
         tie_rows.append(
             {
                 "participant": participant,
@@ -347,6 +348,7 @@ class DerivedRefresher:
                 "as_of": as_of,
                 "help_hours": c.help_hours,
                 "stay_days": c.stay_days,
+                "kin_first_month": month_of(min(kin)) if kin else 0,
             }
         )
         if not counted:

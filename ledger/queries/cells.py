@@ -289,3 +289,65 @@ def _kind_labels(kind: int) -> tuple[str, str]:
         return KIND_LABELS[ContributionKind(kind)]
     except ValueError:
         return (str(kind), str(kind))
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodPeople:
+    """Who was active in a range of months, split three ways that never overlap: new and gone (first
+    record in the range, not back since), new and back (first record in the range, active again in a
+    later month of it), and back from before (first record before the range, active in it)."""
+
+    new_once: int
+    new_back: int
+    from_before: int
+
+    @property
+    def active(self) -> int:
+        return self.new_once + self.new_back + self.from_before
+
+    @property
+    def new(self) -> int:
+        return self.new_once + self.new_back
+
+    @property
+    def returning(self) -> int:
+        """Active in a month of the range after an earlier month with a record (before it or in it)."""
+        return self.new_back + self.from_before
+
+
+def _period_people(conn: Connection, region: int, first: int, last: int) -> PeriodPeople:
+    """:class:`PeriodPeople` of months ``first``..``last`` from one month of ``region_month_cohorts``:
+    the rows of ``last`` carry each person's first month and last active month up to ``last``, and a
+    person came back within the range exactly when that last active month is in the range and after
+    their first (the last active month is then a month of the range after an earlier active one)."""
+    if first > last:
+        return PeriodPeople(0, 0, 0)
+    row = conn.execute(
+        text(
+            "SELECT SUM(CASE WHEN first_month >= :m0 AND last_active_month = first_month THEN people ELSE 0 END), "
+            "SUM(CASE WHEN first_month >= :m0 AND last_active_month > first_month THEN people ELSE 0 END), "
+            "SUM(CASE WHEN first_month < :m0 AND last_active_month >= :m0 THEN people ELSE 0 END) "
+            "FROM region_month_cohorts WHERE region = :r AND month = :m1"
+        ),
+        {"r": region, "m0": first, "m1": last},
+    ).one()
+    return PeriodPeople(int(row[0] or 0), int(row[1] or 0), int(row[2] or 0))
+
+
+def _kin_only(conn: Connection, region: int, months: Sequence[int]) -> dict[int, int]:
+    """People of ``region`` whose only live records up to the end of each month of ``months`` are
+    地縁・血縁 (stage none, no ``tie_months`` row yet): ties with ``0 < kin_first_month <= m`` and no
+    other live record by then (``first_month`` 0 or later than ``m``). Reads the region's ties with a
+    kin record only (``ix_ties_region_kin_first_month``, migration 0012)."""
+    if not months:
+        return {}
+    low, high = min(months), max(months)
+    rows = conn.execute(
+        text(
+            "SELECT kin_first_month, first_month FROM ties WHERE region = :r AND kin_first_month > 0 "
+            "AND kin_first_month <= :m1 AND (first_month = 0 OR first_month > :m0)"
+        ),
+        {"r": region, "m0": low, "m1": high},
+    ).all()
+    pairs = [(int(r[0]), int(r[1])) for r in rows]
+    return {m: sum(1 for kin, other in pairs if kin <= m and (other == 0 or other > m)) for m in months}

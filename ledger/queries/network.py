@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from ledger.municipalities import jis_code, region_label
 from ledger.queries.cells import (
     _check_k,
     _check_range,
@@ -80,6 +81,12 @@ class SharedRegion:
     region_name: str | None
     shared: int | None  # people active in both regions in the range
     share: float | None  # shared / the region's active people
+    code: str = ""  # five-digit JIS code, filled from ``region``
+    label: str = ""  # the municipality's name (日本語), else the coin's name
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "code", jis_code(self.region))
+        object.__setattr__(self, "label", region_label(self.region, self.region_name))
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +151,12 @@ class GraphNode:
     region: int
     region_name: str | None
     people: int | None  # active in the region in the period (under the kind filter)
+    code: str = ""  # five-digit JIS code, filled from ``region``
+    label: str = ""  # the municipality's name (日本語), else the coin's name
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "code", jis_code(self.region))
+        object.__setattr__(self, "label", region_label(self.region, self.region_name))
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, text
 
+from ledger.municipalities import jis_code, region_label
 from ledger.queries.cells import (
     _VISITING_TYPES,
     STAGES,
@@ -18,11 +19,12 @@ from ledger.queries.cells import (
     _check_range,
     _check_region,
     _daily_source,
+    _kin_only,
     _kind_labels,
     _month_first_day,
     _month_last_day,
     _month_window,
-    _people_in_range,
+    _period_people,
     _region_name,
     _share,
     _slice,
@@ -54,6 +56,12 @@ class RegionInfo:
     registered_at: int  # unix seconds
     paused: bool
     transfers_enabled: bool
+    code: str = ""  # the five-digit JIS code as text ("01634"), filled from ``region``
+    label: str = ""  # what pages call it: the municipality's name (日本語), else the coin's name
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "code", jis_code(self.region))
+        object.__setattr__(self, "label", region_label(self.region, self.name))
 
 
 def list_regions(conn: Connection) -> list[RegionInfo]:
@@ -134,16 +142,18 @@ class RegionSummary:
     first_month: int  # YYYYMM of start
     as_of_month: int  # YYYYMM the people figures are as of: month(end), cut at the index head
     # people, as of the end of as_of_month
-    participants: int | None  # with a live record in the region up to then (every stage)
+    participants: int | None  # with a live record in the region up to then (every stage, kin-only included)
+    participants_without_kin: int | None  # ... with a live record other than 地縁・血縁 (the model's stages)
+    kin_only: int | None  # ... whose only live records are 地縁・血縁 (stage none)
     kankei: int | None  # 関係人口 by the model's definition (stages 関係人口 + コア)
     kankei_visiting: int | None
     kankei_non_visiting: int | None
-    stages: tuple[StageCount, ...]  # lowest rung first; sums to participants
+    stages: tuple[StageCount, ...]  # lowest rung first; sums to participants (kin-only at none)
     visit_bands: tuple[BandCount, ...]
     # people, over the months of the range
-    active: int | None  # with a live record in the range
+    active: int | None  # with a live (non-kin) record in the range
     new: int | None  # ... whose first live record is in the range
-    returning: int | None  # ... who had one before the range
+    returning: int | None  # ... active in a month of it after an earlier active month (before it or in it)
     # records and coins, over the days of the range
     records: int | None  # live records
     revoked_records: int | None  # records of these days since revoked
@@ -178,15 +188,20 @@ def region_summary(conn: Connection, region: int, start: date, end: date, k: int
     _check_region(region)
     _check_range(start, end)
     _check_k(k)
-    first_month, as_of_month, at_head = _month_window(conn, start, end)
+    first_month, as_of_month, _ = _month_window(conn, start, end)
     columns, params = _slice_columns()
     params.update(r=region, m=as_of_month, d0=day_int(start), d1=day_int(end))
     month = _slice(
         conn.execute(text(f"SELECT {columns} FROM region_month_people WHERE region = :r AND month = :m"), params).one()
     )
-    stages, bands, participants = month.stages, month.bands, month.people
+    kin_only = _kin_only(conn, region, [as_of_month]).get(as_of_month, 0)
+    # kin-only people are participants at stage none, with no visit day (MLIT leaves kin out of 訪問系)
+    stages = {**month.stages, Stage.NONE.value: month.stages.get(Stage.NONE.value, 0) + kin_only}
+    bands = {**month.bands, "0": month.bands.get("0", 0) + kin_only}
+    participants = month.people + kin_only
     kankei = {"visiting": month.kankei - month.non_visiting, "non_visiting": month.non_visiting}
-    active, new = _people_in_range(conn, region, first_month, as_of_month, via_ties=at_head)
+    period = _period_people(conn, region, first_month, as_of_month)
+    active = period.active
 
     types: dict[int, int] = {}
     revoked = 0
@@ -214,7 +229,10 @@ def region_summary(conn: Connection, region: int, start: date, end: date, k: int
 
     kankei_total = kankei["visiting"] + kankei["non_visiting"]
     split = suppress_group(kankei, k)
-    people_in_range = suppress_group({"new": new, "returning": active - new}, k)
+    # the three disjoint cells behind new / returning, hidden together so none is recovered from active
+    cells = suppress_group({"once": period.new_once, "back": period.new_back, "before": period.from_before}, k)
+    shown = all(v is not None for v in cells.values())
+    people_split = suppress_group({"without_kin": month.people, "kin_only": kin_only}, k)
     type_cells = suppress_group({t: types.get(int(t), 0) for t in MlitType}, k)
     visiting_records = sum(types.get(int(t), 0) for t in _VISITING_TYPES)
     type_mix = tuple(
@@ -250,14 +268,16 @@ def region_summary(conn: Connection, region: int, start: date, end: date, k: int
         first_month=first_month,
         as_of_month=as_of_month,
         participants=suppress(participants, k),
+        participants_without_kin=people_split["without_kin"],
+        kin_only=people_split["kin_only"],
         kankei=suppress(kankei_total, k),
         kankei_visiting=split["visiting"],
         kankei_non_visiting=split["non_visiting"],
         stages=_stage_counts(stages, k),
         visit_bands=visit_bands,
         active=suppress(active, k),
-        new=people_in_range["new"],
-        returning=people_in_range["returning"],
+        new=suppress(period.new, k) if shown else None,
+        returning=suppress(period.returning, k) if shown else None,
         records=suppress(records, k),
         revoked_records=suppress(revoked, k),
         type_mix=type_mix,
@@ -356,7 +376,8 @@ class MonthlyPoint:
     """One month of a region's series: people as of the month's end, records and coins in the month."""
 
     month: int  # YYYYMM
-    participants: int | None  # with a live record in the region up to this month
+    participants: int | None  # with a live record in the region up to this month (kin-only included)
+    kin_only: int | None  # ... whose only live records are 地縁・血縁 (counted at stage none)
     kankei: int | None
     kankei_visiting: int | None
     kankei_non_visiting: int | None
@@ -394,6 +415,7 @@ def region_monthly(conn: Connection, region: int, start: date, end: date, k: int
         )
     }
     empty = _slice([0] * (5 + len(STAGES) + len(VISIT_BANDS)))
+    kin_only = _kin_only(conn, region, months)
     records = {
         int(m): int(n or 0)
         for m, n in conn.execute(
@@ -419,18 +441,22 @@ def region_monthly(conn: Connection, region: int, start: date, end: date, k: int
         cell = slices.get(month, empty)
         split = suppress_group({"visiting": cell.kankei - cell.non_visiting, "non_visiting": cell.non_visiting}, k)
         in_month = suppress_group({"new": cell.new, "returning": cell.active - cell.new}, k)
+        kin = kin_only.get(month, 0)
+        month_stages = {**cell.stages, Stage.NONE.value: cell.stages.get(Stage.NONE.value, 0) + kin}
+        people_split = suppress_group({"without_kin": cell.people, "kin_only": kin}, k)
         issued, spent, clawed, supports, revocations, expired = coins.get(month, (0, 0, 0, 0, 0, 0))
         points.append(
             MonthlyPoint(
                 month=month,
-                participants=suppress(cell.people, k),
+                participants=suppress(cell.people + kin, k),
+                kin_only=people_split["kin_only"],
                 kankei=suppress(cell.kankei, k),
                 kankei_visiting=split["visiting"],
                 kankei_non_visiting=split["non_visiting"],
                 active=suppress(cell.active, k),
                 new=in_month["new"],
                 returning=in_month["returning"],
-                stages=_stage_counts(cell.stages, k),
+                stages=_stage_counts(month_stages, k),
                 records=suppress(records.get(month, 0), k),
                 coins=_coin_totals(issued, spent, clawed, supports, revocations, expired, cell.active, k),
             )

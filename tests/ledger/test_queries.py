@@ -36,8 +36,8 @@ p8    -           visitor*    visitor     visitor     visitor     visitor
 (* = active.) p0 reaches コア in April: 3 days over 100 days (continuous), 3 forms (diverse and deep),
 10 days since the last one (recent). p1: 2 forms over 100 days = 関係人口. p2's February record and
 p4's January one are revoked, so p2 stays a one-day visitor and p4's first live month is April.
-p6's only record is a 帰省 (kin): it counts for nothing (MLIT sets 地縁・血縁 apart), so p6 is in no
-region figure, only in its own ties (stage none). p7: 観光 then ふるさと納税 15 days later =
+p6's only record is a 帰省 (kin): it feeds no stage (MLIT sets 地縁・血縁 apart), so p6 is a participant at
+stage none and in no other people figure. p7: 観光 then ふるさと納税 15 days later =
 リピーター (not continuous).
 """
 
@@ -345,10 +345,12 @@ def test_person_coins_match_the_chain(story: Story, conn: Connection) -> None:
 def test_region_summary_over_the_half_year(conn: Connection) -> None:
     s = q.region_summary(conn, A, *YEAR)
     assert (s.region_name, s.first_month, s.as_of_month) == ("館山コイン", 203101, 203106)
-    assert (s.participants, s.kankei, s.kankei_visiting, s.kankei_non_visiting) == (8, 2, 2, 0)
-    assert stages(s.stages) == {"none": 0, "visitor": 5, "repeater": 1, "kankei": 1, "core": 1}
+    # p6 (a kin visit only) is a participant at stage none, without a visit day
+    assert (s.participants, s.kankei, s.kankei_visiting, s.kankei_non_visiting) == (9, 2, 2, 0)
+    assert (s.participants_without_kin, s.kin_only) == (8, 1)
+    assert stages(s.stages) == {"none": 1, "visitor": 5, "repeater": 1, "kankei": 1, "core": 1}
     assert [c.label_ja for c in s.stages] == ["なし", "来訪", "リピーター", "関係人口", "コア"]
-    assert (s.active, s.new, s.returning) == (8, 8, 0)
+    assert (s.active, s.new, s.returning) == (8, 8, 3)  # p0 p1 p7 came back in a later month of it
     assert (s.records, s.revoked_records) == (13, 2)
     mix = {t.mlit_type: t for t in s.type_mix}
     assert {t: m.records for t, m in mix.items()} == {
@@ -364,7 +366,7 @@ def test_region_summary_over_the_half_year(conn: Connection) -> None:
     assert mix[MlitType.HOBBY_CONSUMPTION].national_share == 0.38
     assert mix[MlitType.NON_VISITING].share_of_visiting is None
     bands = {b.band: b for b in s.visit_bands}
-    assert {b: c.people for b, c in bands.items()} == {"0": 1, "1": 5, "2-7": 2, "8+": 0}
+    assert {b: c.people for b, c in bands.items()} == {"0": 2, "1": 5, "2-7": 2, "8+": 0}
     assert bands["2-7"].share_of_visitors == pytest.approx(2 / 7) and bands["2-7"].national_share == 0.49
     assert s.coins == q.CoinTotals(5350, 1100, 1100, 3, 2, 1100 / 5350, 0)
     assert s.national is q.NATIONAL_REFERENCE and "118,963" in s.national.source
@@ -372,7 +374,7 @@ def test_region_summary_over_the_half_year(conn: Connection) -> None:
 
 def test_region_summary_of_a_shorter_range(conn: Connection) -> None:
     s = q.region_summary(conn, A, *SPRING)
-    assert (s.active, s.new, s.returning) == (5, 3, 2)  # p0 p1 back; p4 p5 p7 new (p6: kin only)
+    assert (s.active, s.new, s.returning) == (5, 3, 3)  # p0 p1 back; p4 p5 p7 new, p7 back again (p6: kin only)
     assert (s.records, s.revoked_records) == (7, 0)
     assert s.coins == q.CoinTotals(850, 400, 0, 1, 0, 400 / 850, 0)
     march = q.region_summary(conn, A, date(2031, 3, 1), date(2031, 3, 31))
@@ -381,15 +383,15 @@ def test_region_summary_of_a_shorter_range(conn: Connection) -> None:
     assert march.coins == q.CoinTotals(0, 0, 1100, 0, 2, None, 0)
     # A range reaching past the head is read as of the head's month.
     future = q.region_summary(conn, A, date(2031, 6, 1), date(2031, 12, 31))
-    assert (future.as_of_month, future.participants, future.kankei) == (203106, 8, 2)
+    assert (future.as_of_month, future.participants, future.kankei) == (203106, 9, 2)
     other = q.region_summary(conn, B, *YEAR)
     assert (other.participants, other.kankei, other.records, other.coins.issued) == (3, 1, 4, 2300)
 
 
 def test_region_summary_of_a_range_before_the_head(conn: Connection) -> None:
     s = q.region_summary(conn, A, date(2031, 2, 1), date(2031, 5, 31))  # counted from tie_months
-    assert (s.as_of_month, s.participants, s.kankei) == (203105, 8, 2)
-    assert (s.active, s.new, s.returning) == (6, 4, 2)  # p0 p1 back; p8 p4 p7 p5 new (p6: kin only)
+    assert (s.as_of_month, s.participants, s.kankei) == (203105, 9, 2)
+    assert (s.active, s.new, s.returning) == (6, 4, 3)  # p0 p1 back; p8 p4 p7 p5 new, p7 back again
     assert (s.records, s.revoked_records, s.coins.issued, s.coins.revocations) == (9, 1, 3850, 2)
 
 
@@ -411,9 +413,10 @@ def test_ties_and_tie_months_agree_at_the_head(conn: Connection) -> None:
 
 def test_region_summary_suppresses_small_cells(conn: Connection) -> None:
     s = q.region_summary(conn, A, *YEAR, k=5)
-    assert (s.participants, s.kankei, s.kankei_visiting, s.kankei_non_visiting) == (8, None, None, 0)
-    assert stages(s.stages) == {"none": 0, "visitor": 5, "repeater": None, "kankei": None, "core": None}
-    assert (s.active, s.new, s.returning, s.records) == (8, 8, 0, 13)
+    assert (s.participants, s.kankei, s.kankei_visiting, s.kankei_non_visiting) == (9, None, None, 0)
+    assert stages(s.stages) == {"none": None, "visitor": 5, "repeater": None, "kankei": None, "core": None}
+    # new once 5, new and back 3, back from before 0: the 3 is hidden, and with it both figures
+    assert (s.active, s.new, s.returning, s.records) == (8, None, None, 13)
     assert {t.mlit_type: t.records for t in s.type_mix}[MlitType.HOBBY_CONSUMPTION] is None
     assert {b.band: (b.people, b.share_of_visitors) for b in s.visit_bands} == {
         "0": (None, None), "1": (5, pytest.approx(5 / 7)), "2-7": (None, None), "8+": (0, 0.0),
@@ -434,16 +437,16 @@ def test_region_monthly_series(conn: Connection) -> None:
         (5, 2, 1, 1, 0),
         (5, 0, 0, 0, 0),
         (7, 4, 2, 2, 2),
-        (8, 2, 1, 1, 2),
-        (8, 0, 0, 0, 2),
+        (9, 2, 1, 1, 2),  # p6's kin visit in May: a participant at stage none
+        (9, 0, 0, 0, 2),
     ]
     assert stages(months[1].stages) == {"none": 0, "visitor": 4, "repeater": 1, "kankei": 0, "core": 0}
-    assert stages(months[4].stages) == {"none": 0, "visitor": 5, "repeater": 1, "kankei": 1, "core": 1}
+    assert stages(months[4].stages) == {"none": 1, "visitor": 5, "repeater": 1, "kankei": 1, "core": 1}
     assert [m.records for m in months] == [4, 2, 0, 4, 3, 0]  # whole months, live records
     assert [m.coins.issued for m in months] == [1500, 3000, 0, 400, 450, 0]
     assert [m.coins.clawed_back for m in months] == [0, 0, 1100, 0, 0, 0]
     suppressed = q.region_monthly(conn, A, *YEAR, k=5)
-    assert [m.participants for m in suppressed] == [None, 5, 5, 7, 8, 8]
+    assert [m.participants for m in suppressed] == [None, 5, 5, 7, 9, 9]
     assert suppressed[0].coins.issued is None and suppressed[2].coins.issued == 0  # nobody active: nothing to hide
     assert q.region_monthly(conn, A, date(2031, 8, 1), date(2031, 9, 1)) == []
 
