@@ -67,6 +67,9 @@ class ExportField:
     # movement name), "free" (any text). Hex and code values never contain a separator or quote.
     text: TextKind = "hex"
     wide: bool = False  # integers that may exceed 32 bits (block numbers, amounts, ids)
+    # A JIS X 0402 municipality code: an integer on chain and in the index, written as its
+    # canonical five-digit text (``ledger.municipalities.jis_code``: 1634 → "01634").
+    jis: bool = False
 
 
 def _i(
@@ -102,7 +105,13 @@ PROVENANCE: tuple[ExportField, ...] = (
     _small("log_index", "position of the log in the block"),
 )
 
-_REGION = _small("region", "JIS X 0402 municipality code of the region (e.g. 12205 館山市)")
+_REGION = ExportField(
+    "region",
+    "string",
+    "JIS X 0402 municipality code of the region, five digits with its leading zero (e.g. 01634 上士幌町, 12205 館山市)",
+    text="code",
+    jis=True,
+)
 _COIN = "coin"
 
 
@@ -677,6 +686,7 @@ _TIES = ExportTable(
         _i("first_at", "time of the first live record (0 when none)", "s (unix time, UTC)"),
         _i("last_at", "time of the last live record (0 when none)", "s (unix time, UTC)"),
         _small("first_month", "JST month of the first live record, YYYYMM (0 when none)"),
+        _small("kin_first_month", "JST month of the first live 地縁・血縁 (kin) record, YYYYMM (0 when none)"),
         _small("visit_days", "visit days in the trailing year (訪問系, kin excluded)", "days"),
         ExportField("visit_band", "string", "MLIT visit-day band: 0, 1, 2-7, 8+", text="code"),
         _small("active_months", "distinct active months in the continuity window", "months"),

@@ -35,13 +35,13 @@ import pyarrow.compute as pc  # type: ignore[import-untyped]
 import pyarrow.csv as pacsv  # type: ignore[import-untyped]
 from sqlalchemy import Connection, text
 
+from ledger import jst
 from ledger.db import models
 from ledger.export.errors import ExportError, IndexNotReady, InvalidExportOptions, RangeBeyondHead
 from ledger.export.pseudonym import Pseudonymiser
 from ledger.export.schema import COIN_MOVEMENT_SOURCES, PROVENANCE, ExportTable, arrow_schema, arrow_type
 from ledger.queries import suppress
 from ledger.taxonomy import KIND_LABELS, TYPE_LABELS, UNIT_LABELS, ContributionKind, MlitType, RewardUnit, is_visiting
-from ledger.ties import JST_OFFSET_SECONDS
 
 __all__ = [
     "ContractInfo",
@@ -55,8 +55,6 @@ __all__ = [
 ]
 
 DbKind = Literal["int", "bool", "hex", "code", "free", "float"]
-_SECONDS_PER_DAY = 86_400
-_EPOCH = date(1970, 1, 1).toordinal()
 
 
 @dataclass(frozen=True)
@@ -117,17 +115,10 @@ class ReadPlan:
 # ---------------------------------------------------------------------------------------------
 
 
-def jst_day_start(day: date) -> int:
-    """Unix seconds of 00:00 JST on ``day``."""
-    return (day.toordinal() - _EPOCH) * _SECONDS_PER_DAY - JST_OFFSET_SECONDS
-
-
-def jst_date_of(timestamp: int) -> date:
-    return date.fromordinal((timestamp + JST_OFFSET_SECONDS) // _SECONDS_PER_DAY + _EPOCH)
-
-
-def _day_int(day: date) -> int:
-    return day.year * 10_000 + day.month * 100 + day.day
+# The shared JST calendar (ledger/jst.py); the two names stay importable from here.
+jst_day_start = jst.day_start
+jst_date_of = jst.date_of
+_day_int = jst.day_key_of_date
 
 
 # ---------------------------------------------------------------------------------------------
@@ -213,7 +204,7 @@ def resolve_range(
             if day is not None and day > head_day:
                 raise RangeBeyondHead(_day_int(day), head, f"{day.isoformat()} (JST)", head_day.isoformat())
         t0 = jst_day_start(from_date) if from_date is not None else None
-        t1 = jst_day_start(to_date) + _SECONDS_PER_DAY - 1 if to_date is not None else None
+        t1 = jst.day_end(to_date) if to_date is not None else None
         lo = start if t0 is None else _block_with_logs(conn, t0, start, head, first=True)
         hi = head if t1 is None else _block_with_logs(conn, t1, start, head, first=False)
         if lo is None or hi is None or lo > hi:
@@ -274,7 +265,8 @@ class DbColumn:
 
 def _db_kind(table: ExportTable, name: str) -> DbKind:
     f = table.field(name)
-    if f.type in ("integer", "date"):  # dates are YYYYMMDD integers in the index
+    # Dates are YYYYMMDD integers in the index, and municipality codes integers.
+    if f.type in ("integer", "date") or f.jis:
         return "int"
     if f.type == "boolean":
         return "bool"
@@ -492,9 +484,7 @@ _DATE_CACHE: dict[int, int] = {}
 def _yyyymmdd_to_days(value: int) -> int:
     cached = _DATE_CACHE.get(value)
     if cached is None:
-        year, rest = divmod(value, 10_000)
-        month, day = divmod(rest, 100)
-        cached = date(year, month, day).toordinal() - _EPOCH
+        cached = jst.epoch_day_of_date(jst.date_of_day_key(value))
         if len(_DATE_CACHE) < 100_000:
             _DATE_CACHE[value] = cached
     return cached
@@ -522,6 +512,8 @@ def _finish(table: ExportTable, batch: pa.RecordBatch, plan: ReadPlan) -> pa.Rec
         column = batch.column(f.name)
         if f.type == "date":
             column = _to_dates(column)
+        elif f.jis and not pa.types.is_string(column.type):
+            column = pc.utf8_lpad(column.cast(pa.string()), 5, "0")  # 1634 → "01634" (jis_code)
         elif f.personal and pseudonymiser is not None:
             column = pseudonymiser.array(column)
         target = arrow_type(f)

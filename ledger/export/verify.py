@@ -43,19 +43,21 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.csv as pacsv  # type: ignore[import-untyped]
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
+from ledger import jst
 from ledger.chain.artifacts import abi_sha256 as current_abi_sha256
 from ledger.chain.artifacts import load_artifact
 from ledger.chain.decoding import EventDecoder
 from ledger.errors import BuildError, ChainUnavailable
 from ledger.export.errors import NotAnExport
-from ledger.export.package import DATAPACKAGE, FORMAT_NAME, FORMAT_VERSION, MANIFEST, README
+from ledger.export.package import DATAPACKAGE, FORMAT_NAME, FORMAT_VERSION, MANIFEST, README, datapackage, readme
 from ledger.export.pseudonym import Pseudonymiser, salt_fingerprint
 from ledger.export.schema import COIN_MOVEMENT_SOURCES, TABLES, ExportTable, arrow_schema
+from ledger.export.writers import FileRecord
 from ledger.indexer.handlers import TABLE_COLUMNS, ActivityTerms, LogContext, apply_log, jst_day
 from ledger.indexer.rpc import JsonRpc, ProviderJsonRpc, RpcError, quantity
 from ledger.indexer.spec import IndexedContract
 from ledger.indexer.store import ChunkSink
-from ledger.ties import JST_OFFSET_SECONDS
+from ledger.municipalities import jis_code
 
 __all__ = ["Discrepancy", "VerifyReport", "verify_export", "read_manifest", "MAX_LISTED"]
 
@@ -63,7 +65,70 @@ MAX_LISTED = 1_000  # discrepancies listed one by one; the rest are counted
 _PAIRING_LIMIT = 2_000  # leftovers paired field by field only when both sides are this small
 _HEADER_BATCH = 200
 _TARGET_LOGS = 20_000  # logs per eth_getLogs call, about
-_SKIP = object()  # a person field that cannot be checked without the salt
+_MAX_JSON_DIFFS = 50  # differences listed per descriptive file (datapackage.json)
+
+
+@dataclass(frozen=True, slots=True)
+class _Person:
+    """A person field of a pseudonymised export checked without the salt: the chain's address.
+
+    The pseudonym cannot be recomputed, but it must stand for this address and this address only,
+    in every row of every table (:class:`_People`)."""
+
+    address: str
+
+
+@dataclass
+class _People:
+    """Person ids against the chain's addresses, across every table: a pseudonym never stands for two
+    addresses and an address never gets two pseudonyms. Without the salt this is what catches a
+    person id reassigned, swapped, merged or split (with it, every id is recomputed anyway)."""
+
+    by_id: dict[str, tuple[str, str]] = field(default_factory=dict)  # id → (address, where first seen)
+    by_address: dict[str, tuple[str, str]] = field(default_factory=dict)  # address → (id, where)
+
+    def see(
+        self, report: VerifyReport, where: tuple[str, int, str | None], name: str, address: str, found: Any
+    ) -> None:
+        file, row_no, key = where
+        person_id = _canon(found)
+        if person_id is None:
+            report.add(Discrepancy(file, row_no, key, name, "a person id", None, "is empty: the chain names a person"))
+            return
+        known = self.by_address.get(address)
+        if known is not None and known[0] != person_id:
+            report.add(
+                Discrepancy(
+                    file,
+                    row_no,
+                    key,
+                    name,
+                    known[0],
+                    person_id,
+                    f"this person (the same address on chain) has another person id in {known[1]}: "
+                    "one person, two ids (a person id reassigned or split)",
+                )
+            )
+            return
+        owner = self.by_id.get(person_id)
+        if owner is not None and owner[0] != address:
+            report.add(
+                Discrepancy(
+                    file,
+                    row_no,
+                    key,
+                    name,
+                    None,
+                    person_id,
+                    f"this person id stands for another person (another address on chain) in {owner[1]}: "
+                    "one id, two people (person ids reassigned, swapped or merged)",
+                )
+            )
+            return
+        if known is None or owner is None:
+            here = f"{file} row {row_no}"
+            self.by_address.setdefault(address, (person_id, here))
+            self.by_id.setdefault(person_id, (address, here))
 
 
 @dataclass(frozen=True)
@@ -450,6 +515,7 @@ class _Layout:
     region: int | None
     personal: tuple[int, ...]
     dates: tuple[int, ...]
+    codes: tuple[int, ...]  # municipality codes: integers on chain, five-digit text in the export
 
     @classmethod
     def of(cls, t: ExportTable) -> _Layout:
@@ -459,6 +525,7 @@ class _Layout:
             region=at[t.region_field] if t.region_field else None,
             personal=tuple(i for i, f in enumerate(t.fields) if f.personal),
             dates=tuple(i for i, f in enumerate(t.fields) if f.type == "date"),
+            codes=tuple(i for i, f in enumerate(t.fields) if f.jis),
         )
 
 
@@ -478,7 +545,7 @@ class _Mapper:
         if self.personal_raw:
             return address
         if self.pseudonymiser is None:
-            return _SKIP
+            return _Person(address)
         return self.pseudonymiser.one(address)
 
     def keep(self, t: ExportTable, row: Sequence[Any]) -> bool:
@@ -490,9 +557,12 @@ class _Mapper:
     def canon_row(self, t: ExportTable, values: Sequence[Any]) -> tuple[Any, ...]:
         """The row as the export holds it: person ids and dates converted, the rest as decoded."""
         layout = _LAYOUTS[t.name]
-        if not layout.personal and not layout.dates:
+        if not layout.personal and not layout.dates and not layout.codes:
             return tuple(values)
         out = list(values)
+        for i in layout.codes:
+            if out[i] is not None:
+                out[i] = _jis(out[i])
         for i in layout.personal:
             if out[i] is not None:
                 out[i] = self.person(out[i])
@@ -539,6 +609,16 @@ class _Mapper:
         return rows
 
 
+_CODES: dict[int, str] = {}
+
+
+def _jis(code: Any) -> str:
+    text_code = _CODES.get(code)
+    if text_code is None:
+        text_code = _CODES[int(code)] = jis_code(int(code))
+    return text_code
+
+
 def _key_of(t: ExportTable, values: Sequence[Any]) -> tuple[Any, ...] | None:
     key: list[Any] = []
     for i in _LAYOUTS[t.name].key:
@@ -567,10 +647,9 @@ def _month_file(t: ExportTable, files: Sequence[str], timestamp_text: Any) -> st
     if len(files) == 1 and "/" not in files[0]:
         return files[0]
     try:
-        moment = int(timestamp_text) + JST_OFFSET_SECONDS
+        day = jst.date_of(int(timestamp_text))
     except (TypeError, ValueError):
         return files[0] if files else t.name
-    day = date.fromordinal(moment // 86_400 + date(1970, 1, 1).toordinal())
     tag = f"-{day.year:04d}-{day.month:02d}."
     for name in files:
         if tag in name:
@@ -581,10 +660,25 @@ def _month_file(t: ExportTable, files: Sequence[str], timestamp_text: Any) -> st
 class _TableCheck:
     """Compares one verified table's files with the rows rebuilt from the chain."""
 
-    def __init__(self, folder: Path, fmt: str, t: ExportTable, files: Sequence[str], report: VerifyReport) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        fmt: str,
+        t: ExportTable,
+        files: Sequence[str],
+        report: VerifyReport,
+        blocks: tuple[int, int] = (0, 1 << 62),
+        people: _People | None = None,
+    ) -> None:
         self.t = t
         self.files = list(files)
         self.report = report
+        self.blocks = blocks
+        self.people = people
+        self.rows_per_file: dict[str, int] = dict.fromkeys(self.files, 0)
+        # Rows outside the claimed block range, per file and side: (first row, its key, count, block).
+        self.outside_rows: list[tuple[str, int, tuple[Any, ...]]] = []
+        self._previous: tuple[str, tuple[Any, ...]] | None = None  # the last keyed row, for chain order
         self.names = t.field_names
         self._ts = self.names.index("block_timestamp")
         self._rows = self._all_rows(folder, fmt)
@@ -614,14 +708,46 @@ class _TableCheck:
         name, row_no, values = nxt
         self._peek = (name, row_no, values, _key_of(self.t, values))
 
+    def _in_order(self, name: str, row_no: int, key: tuple[Any, ...]) -> None:
+        """Event rows are in chain order (block, log index[, movement]) across the table's files."""
+        previous = self._previous
+        self._previous = (f"{name} row {row_no}", key)
+        if previous is None:
+            return
+        try:
+            backwards = key < previous[1]
+        except TypeError:
+            return
+        if backwards:
+            self.report.add(
+                Discrepancy(
+                    name,
+                    row_no,
+                    _key_text(self.t, key),
+                    None,
+                    _key_text(self.t, previous[1]),
+                    _key_text(self.t, key),
+                    f"is out of chain order: it comes after {previous[0]} ({_key_text(self.t, previous[1])}) "
+                    "but is earlier on chain",
+                )
+            )
+
+    def _outside(self, key: tuple[Any, ...]) -> bool:
+        """Whether the row's block is outside the claimed block range."""
+        block = key[0]
+        return isinstance(block, int) and not self.blocks[0] <= block <= self.blocks[1]
+
     def _take_file_rows(self, upto_block: int | None) -> dict[tuple[Any, ...], tuple[str, int, tuple[Any, ...]]]:
         taken: dict[tuple[Any, ...], tuple[str, int, tuple[Any, ...]]] = {}
         while self._peek is not None:
             name, row_no, values, key = self._peek
-            if key is not None and upto_block is not None and key[0] > upto_block:
+            if key is not None and upto_block is not None and key[0] > upto_block and key[0] <= self.blocks[1]:
                 break
             self.file_rows += 1
-            if key is None:
+            self.rows_per_file[name] = self.rows_per_file.get(name, 0) + 1
+            if key is not None and self._outside(key):
+                self.outside_rows.append((name, row_no, values))
+            elif key is None:
                 self.unkeyed.append((name, row_no, values))
             elif key in taken or key in self.unmatched_file:
                 self.report.add(
@@ -630,6 +756,7 @@ class _TableCheck:
                     )
                 )
             else:
+                self._in_order(name, row_no, key)
                 taken[key] = (name, row_no, values)
             self._advance()
         return taken
@@ -651,7 +778,7 @@ class _TableCheck:
         self, found: tuple[str, int, tuple[Any, ...]], expected: tuple[Any, ...], key: tuple[Any, ...] | None
     ) -> None:
         if found[2] != expected:  # the key's text only when there is something to report
-            _compare_row(self.report, self.t, found, expected, _key_text(self.t, key))
+            _compare_row(self.report, self.t, found, expected, _key_text(self.t, key), self.people)
 
     def finish(self) -> None:
         self.unmatched_file.update(self._take_file_rows(None))
@@ -660,7 +787,7 @@ class _TableCheck:
             found = self.unmatched_file.pop(key, None)
             if found is not None:
                 self._compare(found, self.unmatched_chain.pop(key), key)
-        leftovers_file = list(self.unmatched_file.values()) + self.unkeyed
+        leftovers_file = list(self.unmatched_file.values()) + self.unkeyed + self.outside_rows
         leftovers_chain = list(self.unmatched_chain.items())
         # A row whose key itself was edited: pair it with the log it most resembles.
         if (
@@ -672,12 +799,42 @@ class _TableCheck:
             for chain_key, chain_values in list(leftovers_chain):
                 best, best_score = None, len(self.names) // 2
                 for i, (_name, _row, values) in enumerate(leftovers_file):
-                    score = sum(1 for a, b in zip(chain_values, values, strict=True) if a is _SKIP or a == b)
+                    score = sum(
+                        1 for a, b in zip(chain_values, values, strict=True) if isinstance(a, _Person) or a == b
+                    )
                     if score > best_score:
                         best, best_score = i, score
                 if best is not None:
                     self._compare(leftovers_file.pop(best), chain_values, chain_key)
                     leftovers_chain.remove((chain_key, chain_values))
+        # Rows outside the claimed range that pair with no log (a shrunken range): one line per file and side.
+        lo, hi = self.blocks
+        outside: dict[tuple[str, str], list[Any]] = {}
+        inside: list[tuple[str, int, tuple[Any, ...]]] = []
+        for name, row_no, values in leftovers_file:
+            row_key = _key_of(self.t, values)
+            if row_key is None or not self._outside(row_key):
+                inside.append((name, row_no, values))
+                continue
+            side = "after" if row_key[0] > hi else "before"
+            seen = outside.setdefault((name, side), [row_no, row_key, 0, row_key[0]])
+            seen[2] += 1
+            seen[3] = max(seen[3], row_key[0]) if side == "after" else min(seen[3], row_key[0])
+        leftovers_file = inside
+        for (name, side), (row_no, key, n, block) in outside.items():
+            edge = hi if side == "after" else lo
+            self.report.add(
+                Discrepancy(
+                    name,
+                    row_no,
+                    _key_text(self.t, key),
+                    "block_number",
+                    f"{'≤' if side == 'after' else '≥'} {edge}",
+                    str(block),
+                    f"rows beyond the claimed range: {n} row(s) {side} block {edge}, the range's "
+                    f"{'last' if side == 'after' else 'first'} block in manifest.json (from row {row_no} on)",
+                )
+            )
         for name, row_no, values in leftovers_file:
             self.report.add(
                 Discrepancy(
@@ -711,13 +868,18 @@ def _compare_row(
     found: tuple[str, int, tuple[Any, ...]],
     expected: tuple[Any, ...],
     key: str | None,
+    people: _People | None = None,
 ) -> None:
-    """One discrepancy per field of the file row that is not what the chain says."""
+    """One discrepancy per field of the file row that is not what the chain says; person ids that
+    cannot be recomputed (no salt) go to ``people``, which checks they correspond one to one."""
     name, row_no, values = found
     if values == expected:
         return
     for field_name, want, got in zip(t.field_names, expected, values, strict=True):
-        if want is not _SKIP and want != got:
+        if isinstance(want, _Person):
+            if people is not None:
+                people.see(report, (name, row_no, key), field_name, want.address, got)
+        elif want != got:
             report.add(Discrepancy(name, row_no, key, field_name, _canon(want), _canon(got), "differs from the chain"))
 
 
@@ -728,15 +890,46 @@ def _compare_entities(
     files: Sequence[str],
     expected: dict[Any, tuple[Any, ...]],
     report: VerifyReport,
-) -> tuple[int, int]:
+    to_block: int,
+) -> tuple[int, int, dict[str, int]]:
+    """Rows of an entity table against the registrations; (rows in the files, rows on chain, rows per file)."""
     index = t.field_names.index(t.key[0])
+    block_at = t.field_names.index("block_number")
     seen: dict[Any, tuple[str, int, tuple[Any, ...]]] = {}
     rows = 0
+    per_file: dict[str, int] = dict.fromkeys(files, 0)
+    beyond: list[Any] = []  # first row, its key, count, highest block
+    previous: Any = None
     for name in files:
         try:
             for row_no, values in _file_rows(folder / name, fmt, t):
                 rows += 1
+                per_file[name] += 1
                 key = values[index]
+                block = values[block_at]
+                if isinstance(block, int) and block > to_block:
+                    if not beyond:
+                        beyond.extend([name, row_no, key, 0, block])
+                    beyond[3] += 1
+                    beyond[4] = max(beyond[4], block)
+                    continue
+                try:
+                    backwards = previous is not None and key < previous
+                except TypeError:
+                    backwards = False
+                if backwards:
+                    report.add(
+                        Discrepancy(
+                            name,
+                            row_no,
+                            f"{t.key[0]} {key}",
+                            t.key[0],
+                            None,
+                            _canon(key),
+                            f"is out of order: rows are ordered by {t.key[0]} and the row before has {previous}",
+                        )
+                    )
+                previous = key
                 if key in seen:
                     report.add(
                         Discrepancy(name, row_no, f"{t.key[0]} {key}", None, None, None, "repeats an earlier row")
@@ -745,6 +938,20 @@ def _compare_entities(
                 seen[key] = (name, row_no, values)
         except _BadFile as exc:
             report.add(Discrepancy(name, None, None, None, None, None, str(exc)))
+    if beyond:
+        name, row_no, key, n, block = beyond
+        report.add(
+            Discrepancy(
+                name,
+                row_no,
+                f"{t.key[0]} {key}",
+                "block_number",
+                f"≤ {to_block}",
+                str(block),
+                f"rows beyond the claimed range: {n} row(s) registered after block {to_block}, the range's last "
+                f"block in manifest.json (from row {row_no} on)",
+            )
+        )
     for key, want in expected.items():
         found = seen.pop(key, None)
         if found is None:
@@ -773,7 +980,7 @@ def _compare_entities(
                 "is not on chain: no registration log matches this row",
             )
         )
-    return rows, len(expected)
+    return rows, len(expected), per_file
 
 
 # ---------------------------------------------------------------------------------------------
@@ -818,7 +1025,7 @@ def _entity_rows(
             values = (*p, region, a[3], a[4], a[2], a[1], paused.get(region, False), transfers.get(region, False),
                       expiry.get(region, 0))  # fmt: skip
             if mapper.keep(t, values):
-                rows[region] = mapper.canon_row(t, values)
+                rows[_jis(region)] = mapper.canon_row(t, values)
         return rows
     registrations, closures, metadata_changes, key = (
         ("activity_registrations", "activity_closures", "activity_metadata_changes", "activity_id")
@@ -964,6 +1171,8 @@ def verify_export(folder: Path, rpc: JsonRpc, salt: bytes | None = None) -> Veri
     if not report.ok and any(d.field in ("from_block_hash", "to_block_hash") for d in report.discrepancies):
         report.notes.append("rows were not compared: the range's end blocks are not the chain's")
         return report
+    _check_range_days(span, ends, report)
+    _check_descriptors(folder, manifest, missing, report)
 
     pseudonymised = bool(options.get("pseudonymised"))
     pseudonymiser: Pseudonymiser | None = None
@@ -988,6 +1197,7 @@ def verify_export(folder: Path, rpc: JsonRpc, salt: bytes | None = None) -> Veri
         report.notes.append("person fields were not compared (pseudonymised export, no matching salt)")
     regions = set(options["regions"]) if options.get("regions") else None
     mapper = _Mapper(pseudonymiser, personal_raw=not pseudonymised, regions=regions)
+    people = _People() if pseudonymised and pseudonymiser is None else None
     decoder = _Decoder(chain["contracts"], chain_id)
     tables = {name: TABLES[name] for name in manifest["tables"] if name in TABLES and TABLES[name].verified}
     unreadable = {name for name in tables if any(f in missing for f in manifest["tables"][name].get("files", []))}
@@ -1016,16 +1226,20 @@ def verify_export(folder: Path, rpc: JsonRpc, salt: bytes | None = None) -> Veri
             continue
         files = manifest["tables"][name].get("files", [])
         expected = _entity_rows(mapper, collected, t, to_block)
-        in_files, on_chain = _compare_entities(folder, fmt, t, files, expected, report)
-        _check_count(report, manifest, t, files, in_files, on_chain)
+        in_files, on_chain, per_file = _compare_entities(folder, fmt, t, files, expected, report, to_block)
+        _check_count(report, manifest, t, files, in_files, on_chain, per_file)
         report.count(f"rows:{name}", in_files)
 
     # Pass 2: every log of the range, against the event tables, a chunk at a time.
     checks = {
-        name: _TableCheck(folder, fmt, t, manifest["tables"][name].get("files", []), report)
+        name: _TableCheck(
+            folder, fmt, t, manifest["tables"][name].get("files", []), report, (from_block, to_block), people
+        )
         for name, t in tables.items()
         if t.kind == "events" and name not in unreadable
     }
+    # Live and revoked records per person and region on chain, for the ties (see _check_ties).
+    records: dict[tuple[Any, Any], list[int]] | None = {} if "contributions" in checks else None
     if checks:
         expected_logs = sum(
             int(entry.get("rows") or 0)
@@ -1041,7 +1255,10 @@ def verify_export(folder: Path, rpc: JsonRpc, salt: bytes | None = None) -> Veri
         ):
             report.count("logs_fetched", logs)
             for check in checks.values():
-                check.feed(mapper.event_rows(check.t, sink), hi)
+                chain_rows = mapper.event_rows(check.t, sink)
+                if records is not None and check.t.name == "contributions":
+                    _tally_records(check.t, chain_rows, records)
+                check.feed(chain_rows, hi)
             for index_table, index_rows in sink.rows.items():
                 if index_table not in covered:
                     uncovered[index_table] = uncovered.get(index_table, 0) + len(index_rows)
@@ -1049,7 +1266,7 @@ def verify_export(folder: Path, rpc: JsonRpc, salt: bytes | None = None) -> Veri
             report.notes.append(f"{n} log(s) of the range feed {index_table}, a table this export does not include")
         for name, check in checks.items():
             check.finish()
-            _check_count(report, manifest, check.t, check.files, check.file_rows, check.chain_rows)
+            _check_count(report, manifest, check.t, check.files, check.file_rows, check.chain_rows, check.rows_per_file)
             report.count(f"rows:{name}", check.file_rows)
 
     # The other tables: rows as the manifest says (their bytes are covered by the hashes).
@@ -1062,14 +1279,40 @@ def verify_export(folder: Path, rpc: JsonRpc, salt: bytes | None = None) -> Veri
             continue
         files = [f for f in entry.get("files", []) if f not in missing]
         rows = 0
+        counted: dict[str, int] = {}
         for f in files:
             try:
-                rows += sum(1 for _ in _file_rows(folder / f, fmt, other))
+                counted[f] = _count_rows(folder / f, fmt, other, span, report)
             except _BadFile as exc:
                 report.add(Discrepancy(f, None, None, None, None, None, str(exc)))
+        rows = sum(counted.values())
         if len(files) == len(entry.get("files", [])):
-            _check_count(report, manifest, other, files, rows, None)
+            _check_count(report, manifest, other, files, rows, None, counted)
         report.count(f"rows:{name}", rows)
+        if name == "ties" and records is not None and len(files) == 1 and len(counted) == 1:
+            _check_ties(folder / files[0], files[0], fmt, manifest, (start, to_block), people, records, report)
+    row_counts = manifest.get("row_counts")
+    if not isinstance(row_counts, dict):
+        report.add(Discrepancy(MANIFEST, None, None, "row_counts", None, None, "is missing"))
+    else:
+        for name in sorted(set(row_counts) - set(manifest["tables"])):
+            report.add(
+                Discrepancy(MANIFEST, None, f"row_counts.{name}", None, None, None, "counts a table the export lacks")
+            )
+    listed_files = {f for entry in manifest["tables"].values() for f in entry.get("files", [])}
+    for name, entry in manifest["files"].items():
+        if isinstance(entry, dict) and entry.get("table") is not None and name not in listed_files:
+            report.add(
+                Discrepancy(
+                    MANIFEST,
+                    None,
+                    f"files.{name}",
+                    "table",
+                    None,
+                    str(entry.get("table")),
+                    "is a data file of no table's file list",
+                )
+            )
     report.count("tables", len(manifest["tables"]))
     for extra in (DATAPACKAGE, README):
         if extra not in manifest["files"]:
@@ -1084,14 +1327,374 @@ def _check_count(
     files: Sequence[str],
     in_files: int,
     on_chain: int | None,
+    per_file: dict[str, int] | None = None,
 ) -> None:
+    """A table's rows against every count the manifest gives (``tables.T.rows``, ``row_counts.T``,
+    ``files.F.rows``) and, for verified tables, against the chain."""
     listed = manifest["tables"][t.name].get("rows")
     where = files[0] if len(files) == 1 else f"{t.name} ({len(files)} files)"
     if listed != in_files:
         report.add(
-            Discrepancy(where, None, None, "rows", str(listed), str(in_files), "row count differs from the manifest")
+            Discrepancy(
+                where,
+                None,
+                f"manifest tables.{t.name}.rows",
+                "rows",
+                str(listed),
+                str(in_files),
+                "row count differs from the manifest",
+            )
         )
+    row_counts = manifest.get("row_counts")
+    if isinstance(row_counts, dict) and row_counts.get(t.name) != in_files:
+        report.add(
+            Discrepancy(
+                where,
+                None,
+                f"manifest row_counts.{t.name}",
+                "rows",
+                str(row_counts.get(t.name)),
+                str(in_files),
+                "row count differs from the manifest",
+            )
+        )
+    for name, n in (per_file or {}).items():
+        entry = manifest["files"].get(name)
+        if not isinstance(entry, dict):
+            continue
+        if entry.get("rows") != n:
+            report.add(
+                Discrepancy(
+                    name,
+                    None,
+                    f"manifest files.{name}.rows",
+                    "rows",
+                    str(entry.get("rows")),
+                    str(n),
+                    "row count of the file differs from the manifest",
+                )
+            )
+        if entry.get("table") != t.name:
+            report.add(
+                Discrepancy(
+                    name,
+                    None,
+                    f"manifest files.{name}.table",
+                    "table",
+                    t.name,
+                    str(entry.get("table")),
+                    "the manifest gives the file another table than the one listing it",
+                )
+            )
     if on_chain is not None and on_chain != in_files:
         report.add(
             Discrepancy(where, None, None, "rows", str(on_chain), str(in_files), "row count differs from the chain")
         )
+
+
+def _check_range_days(span: dict[str, Any], ends: dict[int, tuple[str, int]], report: VerifyReport) -> None:
+    """The range's timestamps and JST days against its end blocks on chain (and the dates asked)."""
+    days: dict[str, date] = {}
+    for side, block_key, day_key in (("from", "from_block", "first_day"), ("to", "to_block", "last_day")):
+        number = int(span[block_key])
+        header = ends.get(number)
+        if header is None:
+            continue
+        timestamp = header[1]
+        label = f"{side}_block_timestamp"
+        if span.get(label) != timestamp:
+            report.add(
+                Discrepancy(
+                    MANIFEST,
+                    None,
+                    f"range, block {number}",
+                    label,
+                    str(timestamp),
+                    _canon(span.get(label)),
+                    "differs from the block's timestamp on chain",
+                )
+            )
+        day = days[day_key] = jst.date_of(timestamp)
+        if span.get(day_key) != day.isoformat():
+            report.add(
+                Discrepancy(
+                    MANIFEST,
+                    None,
+                    f"range, block {number}",
+                    day_key,
+                    day.isoformat(),
+                    _canon(span.get(day_key)),
+                    f"is not the JST day of block {number} (timestamp {timestamp} on chain)",
+                )
+            )
+    for asked_key, day_key, later in (("from_date", "first_day", False), ("to_date", "last_day", True)):
+        asked, claimed = span.get(asked_key), days.get(day_key)
+        if not asked or claimed is None:
+            continue
+        try:
+            asked_day = date.fromisoformat(str(asked))
+        except ValueError:
+            report.add(Discrepancy(MANIFEST, None, "range", asked_key, None, str(asked), "is not a date"))
+            continue
+        if (claimed > asked_day) if later else (claimed < asked_day):
+            report.add(
+                Discrepancy(
+                    MANIFEST,
+                    None,
+                    "range",
+                    asked_key,
+                    claimed.isoformat(),
+                    asked_day.isoformat(),
+                    f"the range's {'last' if later else 'first'} block is on {claimed.isoformat()} (JST), "
+                    f"{'after' if later else 'before'} the day asked",
+                )
+            )
+
+
+def _count_rows(path: Path, fmt: str, t: ExportTable, span: dict[str, Any], report: VerifyReport) -> int:
+    """Rows of a table verify does not rebuild; an aggregate's days must lie in the range's days."""
+    day_at = t.positions.get("day") if t.kind == "aggregates" else None
+    try:
+        first, last = date.fromisoformat(str(span.get("first_day"))), date.fromisoformat(str(span.get("last_day")))
+    except ValueError:
+        day_at = None
+    rows = 0
+    outside: dict[str, list[Any]] = {}
+    for row_no, values in _file_rows(path, fmt, t):
+        rows += 1
+        if day_at is None:
+            continue
+        day = values[day_at]
+        if isinstance(day, date) and not first <= day <= last:
+            side = "after" if day > last else "before"
+            seen = outside.setdefault(side, [row_no, day, 0])
+            seen[2] += 1
+    for side, (row_no, day, n) in outside.items():
+        edge = last if side == "after" else first
+        report.add(
+            Discrepancy(
+                _relative(path),
+                row_no,
+                None,
+                "day",
+                f"{'≤' if side == 'after' else '≥'} {edge.isoformat()}",
+                day.isoformat(),
+                f"rows beyond the claimed range: {n} row(s) {side} {edge.isoformat()}, the range's "
+                f"{'last' if side == 'after' else 'first'} day in manifest.json (from row {row_no} on)",
+            )
+        )
+    return rows
+
+
+def _relative(path: Path) -> str:
+    """A data file's name as the manifest lists it (the table's folder when partitioned)."""
+    parent = path.parent.name
+    return f"{parent}/{path.name}" if parent in TABLES else path.name
+
+
+def _tally_records(t: ExportTable, rows: Sequence[tuple[Any, ...]], tally: dict[tuple[Any, Any], list[int]]) -> None:
+    person_at, region_at, revoked_at = t.positions["participant"], t.positions["region"], t.positions["revoked"]
+    for r in rows:
+        counts = tally.get((r[person_at], r[region_at]))
+        if counts is None:
+            counts = tally[(r[person_at], r[region_at])] = [0, 0]
+        counts[1 if r[revoked_at] else 0] += 1
+
+
+def _check_ties(
+    path: Path,
+    name: str,
+    fmt: str,
+    manifest: dict[str, Any],
+    blocks: tuple[int, int],
+    people: _People | None,
+    records: dict[tuple[Any, Any], list[int]],
+    report: VerifyReport,
+) -> None:
+    """Ties are the index's, but their person ids and record counts must be the event tables': each
+    tie's person id stands for a person of the records (the one-to-one correspondence holds in ties
+    too) and its live and revoked records are that person's on chain in that region. Checked when the
+    export covers the whole index (deployment to the indexed head) with nothing derived pending."""
+    span, index = manifest["range"], manifest.get("index") or {}
+    pending = (index.get("derived_pending") or {}).get("ties")
+    start, to_block = blocks
+    if int(span["from_block"]) > start or to_block != index.get("head_block") or pending:
+        report.notes.append(
+            "ties: person ids and record counts were not compared with the records (the export does not cover "
+            "the whole index, or ties were still being computed)"
+        )
+        return
+    t = TABLES["ties"]
+    at = t.positions
+    remaining = {key: list(counts) for key, counts in records.items()}
+    try:
+        for row_no, values in _file_rows(path, fmt, t):
+            person_id, region = values[at["participant"]], values[at["region"]]
+            key_text = f"participant {person_id}, region {region}"
+            person: Any = person_id
+            if people is not None:
+                owner = people.by_id.get(str(person_id))
+                if owner is None:
+                    report.add(
+                        Discrepancy(
+                            name,
+                            row_no,
+                            key_text,
+                            "participant",
+                            None,
+                            _canon(person_id),
+                            "is not the person id of any record: no person on chain stands behind it",
+                        )
+                    )
+                    continue
+                person = _Person(owner[0])
+            live, revoked = remaining.pop((person, region), [0, 0])
+            for field_name, want in (("records", live), ("revoked_records", revoked)):
+                got = values[at[field_name]]
+                if got != want:
+                    report.add(
+                        Discrepancy(
+                            name,
+                            row_no,
+                            key_text,
+                            field_name,
+                            str(want),
+                            _canon(got),
+                            "differs from this person's records in this region on chain",
+                        )
+                    )
+    except _BadFile as exc:
+        report.add(Discrepancy(name, None, None, None, None, None, str(exc)))
+        return
+    for (_person, region), (live, revoked) in remaining.items():
+        report.add(
+            Discrepancy(
+                name,
+                None,
+                f"region {region}",
+                None,
+                None,
+                None,
+                f"is missing a tie: a person has {live} live and {revoked} revoked record(s) in this region on chain "
+                "but no row here",
+            )
+        )
+
+
+def _json_diffs(want: Any, got: Any, path: str) -> Iterator[tuple[str, Any, Any]]:
+    """(path, expected, found) for every difference between two JSON values."""
+    if isinstance(want, dict) and isinstance(got, dict):
+        for key in want:
+            if key not in got:
+                yield f"{path}.{key}", want[key], None
+            else:
+                yield from _json_diffs(want[key], got[key], f"{path}.{key}")
+        for key in got:
+            if key not in want:
+                yield f"{path}.{key}", None, got[key]
+        return
+    if isinstance(want, list) and isinstance(got, list):
+        for i, (a, b) in enumerate(zip(want, got, strict=False)):
+            label = a.get("name") if isinstance(a, dict) and isinstance(a.get("name"), str) else i
+            yield from _json_diffs(a, b, f"{path}[{label}]")
+        if len(want) != len(got):
+            yield f"{path} (length)", len(want), len(got)
+        return
+    if type(want) is not type(got) or want != got:
+        yield path, want, got
+
+
+def _short(value: Any) -> str | None:
+    if value is None:
+        return None
+    text_value = value if isinstance(value, str) else orjson.dumps(value).decode()
+    return text_value if len(text_value) <= 200 else text_value[:199] + "…"
+
+
+def _check_descriptors(folder: Path, manifest: dict[str, Any], missing: set[str], report: VerifyReport) -> None:
+    """``datapackage.json`` and ``README.md`` must be what this tool writes for this manifest: the data
+    dictionary (every field's type, unit, description), the sources and the coverage cannot be edited."""
+    body = {k: v for k, v in manifest.items() if k != "files"}
+    try:
+        files_by_table: dict[str, list[FileRecord]] = {}
+        for name, entry in manifest["tables"].items():
+            if name not in TABLES:
+                continue
+            files_by_table[name] = []
+            for path in entry.get("files", []):
+                listed = manifest["files"].get(path) or {}
+                files_by_table[name].append(
+                    FileRecord(
+                        path,
+                        str(listed.get("sha256", "")),
+                        int(listed.get("bytes") or 0),
+                        listed.get("rows"),
+                        listed.get("table"),
+                        listed.get("month"),
+                    )
+                )
+        want_package = datapackage(body, files_by_table)
+        want_readme = readme(body, files_by_table)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        report.add(
+            Discrepancy(
+                MANIFEST,
+                None,
+                None,
+                None,
+                None,
+                None,
+                f"datapackage.json and README.md cannot be rebuilt from it: {exc!r} (an edited manifest)",
+            )
+        )
+        return
+    if DATAPACKAGE not in missing and (folder / DATAPACKAGE).is_file():
+        try:
+            found = orjson.loads((folder / DATAPACKAGE).read_bytes())
+        except orjson.JSONDecodeError as exc:
+            report.add(Discrepancy(DATAPACKAGE, None, None, None, None, None, f"is not valid JSON ({exc})"))
+        else:
+            for n, (path, want, got) in enumerate(_json_diffs(want_package, found, "")):
+                if n >= _MAX_JSON_DIFFS:
+                    break
+                report.add(
+                    Discrepancy(
+                        DATAPACKAGE,
+                        None,
+                        None,
+                        path.lstrip("."),
+                        _short(want),
+                        _short(got),
+                        "differs from the data package this tool writes for this export's manifest",
+                    )
+                )
+    if README not in missing and (folder / README).is_file():
+        found_lines = (folder / README).read_text(encoding="utf-8", errors="replace").splitlines()
+        want_lines = want_readme.splitlines()
+        for line_no, (a, b) in enumerate(zip(want_lines, found_lines, strict=False), start=1):
+            if a != b:
+                report.add(
+                    Discrepancy(
+                        README,
+                        None,
+                        f"line {line_no}",
+                        None,
+                        _short(a),
+                        _short(b),
+                        "differs from the data dictionary this tool writes for this export's manifest",
+                    )
+                )
+                break
+        else:
+            if len(want_lines) != len(found_lines):
+                report.add(
+                    Discrepancy(
+                        README,
+                        None,
+                        None,
+                        "lines",
+                        str(len(want_lines)),
+                        str(len(found_lines)),
+                        "differs from the data dictionary this tool writes for this export's manifest",
+                    )
+                )

@@ -35,7 +35,7 @@ import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
 from ledger.export.errors import ExportError
 from ledger.export.schema import TABLES
-from ledger.ties import JST_OFFSET_SECONDS
+from ledger.jst import JST_OFFSET_SECONDS
 
 __all__ = [
     "Format",

@@ -34,6 +34,7 @@ from ledger.export import (
 from ledger.export.dataset import _snapshot, _write_export
 from ledger.export.source import jst_date_of
 from ledger.export.writers import FolderTarget
+from ledger.municipalities import jis_code
 from ledger.queries import suppress
 from tests.export.conftest import Indexed
 from tests.indexer.test_indexer import NAGAOKA, TATEYAMA
@@ -334,10 +335,10 @@ def test_aggregates_suppress_small_cells_like_the_dashboards(anvil_indexed: Inde
 def test_a_region_filter_keeps_the_region_and_platform_tables(anvil_indexed: Indexed, tmp_path: Path) -> None:
     result = export(anvil_indexed, tmp_path / "out", format="jsonl", regions=(NAGAOKA,), salt=SALT)
     frame = read_table(tmp_path / "out", "contributions", "jsonl")
-    assert set(frame["region"]) == {NAGAOKA} and len(frame) == 4 * 3
+    assert set(frame["region"]) == {jis_code(NAGAOKA)} and len(frame) == 4 * 3  # five-digit text
     assert result.row_counts["role_changes"] > 0  # platform-wide, no region column
-    assert set(read_table(tmp_path / "out", "regions", "jsonl")["region"]) == {NAGAOKA}
-    assert TATEYAMA not in set(read_table(tmp_path / "out", "coin_movements", "jsonl")["region"])
+    assert set(read_table(tmp_path / "out", "regions", "jsonl")["region"]) == {jis_code(NAGAOKA)}
+    assert jis_code(TATEYAMA) not in set(read_table(tmp_path / "out", "coin_movements", "jsonl")["region"])
     report = verify_export(tmp_path / "out", anvil_indexed.rpc, SALT)
     assert report.ok, report.lines()
 

@@ -23,6 +23,7 @@ from ledger.export.dataset import _snapshot, _write_export
 from ledger.export.schema import PROVENANCE
 from ledger.export.writers import FolderTarget
 from ledger.indexer.handlers import TABLE_COLUMNS
+from ledger.municipalities import jis_code
 from tests.export.conftest import (
     EXPIRY_DAYS,
     HELP_METADATA,
@@ -33,6 +34,9 @@ from tests.export.conftest import (
     indexed_history,
 )
 from tests.indexer.test_indexer import NAGAOKA, TATEYAMA
+
+# The municipality codes as the export writes them: five-digit text.
+TATEYAMA_CODE, NAGAOKA_CODE = jis_code(TATEYAMA), jis_code(NAGAOKA)
 
 SALT = bytes(range(50, 82))
 
@@ -56,6 +60,8 @@ def as_export(name: str, column: str, value: Any) -> Any:
     kind = TABLES[name].field(column).type
     if value is None:
         return None
+    if TABLES[name].field(column).jis:
+        return jis_code(value)
     if kind == "date":
         return date(value // 10_000, value // 100 % 100, value % 100)
     if kind == "boolean":
@@ -101,7 +107,9 @@ def test_v2_fields_say_what_happened_on_chain(v2_indexed: Indexed, tmp_path: Pat
     folder = tmp_path / "out"
     records = {(r["participant"], r["activity_id"]): r for r in parquet_rows(folder, "contributions")}
     assert {
-        k: (r["units"], r["unit"], r["designated"], r["amount"]) for k, r in records.items() if r["region"] == TATEYAMA
+        k: (r["units"], r["unit"], r["designated"], r["amount"])
+        for k, r in records.items()
+        if r["region"] == TATEYAMA_CODE
     } == {
         (p0, h.help_activity): (3, 1, True, 300),  # designated after registration, before it started
         (p1, h.help_activity): (5, 1, True, 500),
@@ -114,13 +122,18 @@ def test_v2_fields_say_what_happened_on_chain(v2_indexed: Indexed, tmp_path: Pat
     assert supports == [(p0, None), (p1, 0)]  # sent directly, then signed with nonce 0
     assert [(r["supporter"], r["nonce"]) for r in parquet_rows(folder, "support_nonce_cancellations")] == [(p2, 0)]
     pauses = [(r["region"], r["paused"], r["by_platform"]) for r in parquet_rows(folder, "region_pause_changes")]
-    assert pauses == [(NAGAOKA, True, True), (NAGAOKA, False, True), (TATEYAMA, True, False), (TATEYAMA, False, False)]
+    assert pauses == [
+        (NAGAOKA_CODE, True, True),
+        (NAGAOKA_CODE, False, True),
+        (TATEYAMA_CODE, True, False),
+        (TATEYAMA_CODE, False, False),
+    ]
     assert [(r["region"], r["holder"], r["amount"]) for r in parquet_rows(folder, "coin_expiries")] == [
-        (NAGAOKA, p1, 100),
-        (NAGAOKA, p2, 100),
+        (NAGAOKA_CODE, p1, 100),
+        (NAGAOKA_CODE, p2, 100),
     ]
     regions = {r["region"]: r["expiry_days"] for r in parquet_rows(folder, "regions")}
-    assert regions == {TATEYAMA: 0, NAGAOKA: EXPIRY_DAYS}
+    assert regions == {TATEYAMA_CODE: 0, NAGAOKA_CODE: EXPIRY_DAYS}
     activities = {
         r["activity_id"]: (r["designated"], r["unit"], r["max_units"]) for r in parquet_rows(folder, "activities")
     }
@@ -150,7 +163,7 @@ def test_entities_match_the_index_views(v2_indexed: Indexed, tmp_path: Path) -> 
             text("SELECT project_id, closed, metadata_hash FROM projects"))}  # fmt: skip
     exported = parquet_rows(tmp_path / "out", "regions")
     assert {r["region"]: (r["paused"], r["transfers_enabled"], r["expiry_days"]) for r in exported} == {
-        k: (bool(a), bool(b), c) for k, (a, b, c) in regions.items()
+        jis_code(k): (bool(a), bool(b), c) for k, (a, b, c) in regions.items()
     }
     exported = parquet_rows(tmp_path / "out", "activities")
     assert {
@@ -170,7 +183,9 @@ def test_coin_movements_include_expiries_and_add_up_to_the_balances(v2_indexed: 
     for person in h.people:
         for region in (TATEYAMA, NAGAOKA):
             balance = sum(
-                m["delta"] for m in movements if m["account"] == person.address.lower() and m["region"] == region
+                m["delta"]
+                for m in movements
+                if m["account"] == person.address.lower() and m["region"] == jis_code(region)
             )
             assert balance == h.client.balance_of(person.address, region)
 
@@ -184,13 +199,16 @@ def test_ties_and_daily_coins_carry_hours_stays_and_expiries(v2_indexed: Indexed
         (r["participant"], r["region"]): (r["help_hours"], r["stay_days"])
         for r in parquet_rows(tmp_path / "k1", "ties")
     }
-    assert ties[(p0, TATEYAMA)] == (3, 0) and ties[(p1, TATEYAMA)] == (5, 0) and ties[(p2, TATEYAMA)] == (0, 4)
+    tateyama = TATEYAMA_CODE
+    assert ties[(p0, tateyama)] == (3, 0) and ties[(p1, tateyama)] == (5, 0) and ties[(p2, tateyama)] == (0, 4)
     with v2_indexed.engine.connect() as conn:
         expired = {
             (r[0], r[1]): r[2] for r in conn.execute(text("SELECT region, day, expired FROM region_daily_coins"))
         }
     raw = {(r["region"], r["day"]): r["expired"] for r in parquet_rows(tmp_path / "k1", "region_daily_coins")}
-    assert raw == {(region, as_export("region_daily_coins", "day", day)): n for (region, day), n in expired.items()}
+    assert raw == {
+        (jis_code(region), as_export("region_daily_coins", "day", day)): n for (region, day), n in expired.items()
+    }
     assert sorted(raw.values()) == [0, 0, 200]
     shown = {key: r for key, r in zip(raw, parquet_rows(tmp_path / "k5", "region_daily_coins"), strict=True)}
     # two people's coins lapsed that day: fewer than k = 5, so the total is hidden; zero stays
