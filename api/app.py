@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api.errors import install_error_handlers
+from api.errors import document_errors, install_error_handlers
 from api.limits import BodyLimit
 from api.routes import (
     activities,
@@ -89,6 +89,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(region_admin.router)
     app.include_router(region_audit.router)
     app.include_router(console.router)
+    # The document lists every status each operation can answer, each error with the one shape.
+    app.openapi = document_errors(app)  # type: ignore[method-assign]
     return app
 
 

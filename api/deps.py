@@ -7,21 +7,25 @@ build Web3 objects themselves.
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 from collections.abc import Callable, Iterator
-from typing import Annotated
+from datetime import date
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import Depends, FastAPI, Header, Request
+from fastapi import Depends, FastAPI, Header, Path, Request
+from pydantic import BeforeValidator, WithJsonSchema
 from sqlalchemy import Connection, Engine
 
-from api.errors import ApiError
+from api.errors import ApiError, Redirect
 from ledger.auth import Credential, Role, authenticate
 from ledger.chain.context import ChainContext, open_chain
 from ledger.chain.deploy import Deployment, load_deployment, local_deployment
 from ledger.checkin.service import CheckinService, build_checkin
 from ledger.db.engine import write_transaction
 from ledger.errors import ChainUnavailable, DeploymentNotFound
+from ledger.municipalities import jis_code, parse_jis_code
 from ledger.settings import Settings
 from ledger.staff import sessions
 from ledger.staff.errors import CsrfRejected, SessionInvalid
@@ -30,6 +34,8 @@ from ledger.staff.roles import Actor
 _LOCK = threading.Lock()
 
 __all__ = [
+    "Day",
+    "RegionCode",
     "SettingsDep",
     "EngineDep",
     "ConnDep",
@@ -46,7 +52,56 @@ __all__ = [
     "chain_of",
     "checkin_of",
     "offline_deployment",
+    "region_code",
 ]
+
+
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _day_text(value: Any) -> Any:
+    """A JST day is written ``YYYY-MM-DD`` and only so: a number (``0`` would be 1970-01-01), a
+    datetime or another spelling is refused (422 ``invalid``) instead of read generously."""
+    if value is None or isinstance(value, date):
+        return value
+    if not isinstance(value, str) or _DAY.fullmatch(value) is None:
+        raise ValueError("a day is written YYYY-MM-DD, e.g. 2026-04-01")
+    return value
+
+
+Day = Annotated[
+    date,
+    BeforeValidator(_day_text),
+    WithJsonSchema({"type": "string", "format": "date", "pattern": f"^{_DAY.pattern}$"}),
+]
+"""A JST calendar day in a query parameter: ``YYYY-MM-DD`` only (use ``Day | None`` for an optional one)."""
+
+
+def region_code(
+    request: Request,
+    region: Annotated[
+        str,
+        Path(
+            pattern=r"^[0-9]{1,5}$",
+            description="JIS X 0402 municipality code, five digits (e.g. 12205 館山市, 01634 上士幌町); "
+            "a code written without its leading zero redirects (308) to the five-digit URL",
+        ),
+    ],
+) -> int:
+    """The region of a ``{region}`` path segment, as the integer the ledger stores.
+
+    Both spellings find the region (``1634`` and ``01634``); any but the canonical five digits
+    answers 308 with the same URL (query included) spelled with :func:`jis_code`."""
+    code = parse_jis_code(region)  # JisCodeError (InvalidInput): 422 invalid
+    canonical = jis_code(code)
+    if region != canonical:
+        route = request.scope["route"]
+        path = route.url_path_for(route.name, **{**request.path_params, "region": canonical})
+        raise Redirect(str(request.url.replace(path=request.scope.get("root_path", "") + str(path))))
+    return code
+
+
+RegionCode = Annotated[int, Depends(region_code)]
 
 
 def get_settings(request: Request) -> Settings:

@@ -20,7 +20,7 @@ from typing import Literal
 
 from sqlalchemy import Connection, text
 
-from ledger.errors import TsunagariError
+from ledger.errors import InvalidInput, TsunagariError
 
 __all__ = [
     "ROLES",
@@ -62,9 +62,9 @@ def _digest(secret: str) -> str:
 def create_api_key(conn: Connection, role: Role, label: str, region: int | None = None) -> tuple[str, Credential]:
     """Store a new key; returns the plain key (show it once) and its credential."""
     if role not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+        raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
     if role == "operator" and region is None:
-        raise ValueError("an operator key must be scoped to a region")
+        raise InvalidInput("an operator key must be scoped to a region")
     key_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     conn.execute(

@@ -3,6 +3,10 @@
 ::
 
     TsunagariError
+    ├── InvalidInput           a caller's value that cannot be used (also a ``ValueError``): 422 ``invalid``
+    │   ├── JisCodeError (ledger.municipalities), NotPresenceActivity (ledger.console.presence),
+    │   │   CodeInputInvalid (ledger.console.codes)
+    │   └── ImageTooLarge (ledger.console.projects): 413 ``too_large``
     ├── ConfigError            settings that cannot work (devnet key on a real chain, missing keystore)
     ├── BuildError             compiling contracts failed or the artifacts are missing/stale
     ├── ChainUnavailable       the JSON-RPC node cannot be reached or keeps failing
@@ -21,6 +25,26 @@
         ├── PausedByPlatform, InvalidUnitTerms, ActivityStarted, InvalidUnits, BalanceOverflow,
         │   InvalidRecipient, ExpiryLocked (contract v2)
         └── (any other custom error decodes to ContractError itself)
+
+Each area keeps its own errors beside its code, all under this root (``tests/ledger/test_error_tree``
+walks every module of ``ledger`` and checks it; a class whose name starts with ``_`` is a signal
+caught inside its own module and is exempt)::
+
+    TsunagariError
+    ├── AuthError (ledger.auth)                         API keys
+    ├── StaffError (ledger.staff.errors)                the console: sign-in, sessions, roles
+    │   └── ProjectNotFound, BatchNotFound (ledger.console)
+    ├── CheckinRejected (ledger.checkin.errors)         a refused claim, with its code
+    ├── CertificateFormatError, CertificateRequestError, ListingRefused (ledger.certificate)
+    ├── ExportError (ledger.export.errors)              export and verify
+    ├── RpcError → RangeTooLarge (ledger.indexer.rpc), ReorgTooDeep (ledger.indexer.runner),
+    │   MissingActivity (ledger.indexer.handlers)
+    ├── DecodeError (ledger.chain.decoding)             a log or revert that does not decode
+    ├── SupportRefused (ledger.relay.support_intake), Moved, SeqTaken (ledger.relay.outbox)
+    └── SeedFailed (ledger.demo_seed.run)
+
+HTTP statuses are given to these only in ``api/errors.py``; the CLI turns any of them into one line
+and exit code 1. A plain ``ValueError`` from ``ledger`` is a programming error (a 500), never a 422.
 """
 
 from __future__ import annotations
@@ -31,6 +55,7 @@ from typing import Any, ClassVar
 __all__ = [
     "error_code",
     "TsunagariError",
+    "InvalidInput",
     "ConfigError",
     "BuildError",
     "ChainUnavailable",
@@ -96,6 +121,14 @@ def error_code(error: BaseException) -> str:
 
 class TsunagariError(Exception):
     """Root of every error ``ledger`` raises on purpose."""
+
+
+class InvalidInput(TsunagariError, ValueError):
+    """A value given by a caller (a person, staff, a request) that cannot be used as given.
+
+    Also a ``ValueError``, so code that validated with ``except ValueError`` keeps working; the API
+    answers it with 422 ``invalid`` and the message, the CLI with the message on one line.
+    """
 
 
 class ConfigError(TsunagariError):

@@ -13,6 +13,8 @@ that drops the leading zero still finds its region and can redirect to the canon
 
 from __future__ import annotations
 
+from ledger.errors import InvalidInput
+
 __all__ = ["MUNICIPALITIES", "JisCodeError", "jis_code", "municipality_name", "parse_jis_code", "region_label"]
 
 MUNICIPALITIES: dict[int, tuple[str, str, str]] = {
@@ -38,7 +40,7 @@ def municipality_name(code: int, lang: str = "ja") -> str | None:
     return entry[1] if lang == "en" else entry[0]
 
 
-class JisCodeError(ValueError):
+class JisCodeError(InvalidInput):
     """Text that is not a municipality code."""
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from ledger.errors import InvalidInput
+
 __all__ = [
     "MlitType",
     "ContributionKind",
@@ -76,7 +78,7 @@ class RewardUnit(IntEnum):
         for unit in cls:
             if unit.code == code:
                 return unit
-        raise ValueError(f"the unit must be record, hour or day, not {code!r}")
+        raise InvalidInput(f"the unit must be record, hour or day, not {code!r}")
 
 
 UNIT_LABELS: dict[RewardUnit, tuple[str, str]] = {
@@ -99,7 +101,7 @@ def mlit_type_of(kind: int) -> MlitType:
     try:
         return _TYPE_OF[kind]
     except KeyError:
-        raise ValueError(f"{kind} is not a contribution kind") from None
+        raise InvalidInput(f"{kind} is not a contribution kind") from None
 
 
 def is_visiting(kind: int) -> bool:
@@ -107,7 +109,7 @@ def is_visiting(kind: int) -> bool:
     try:
         return _VISITING[kind]
     except KeyError:
-        raise ValueError(f"{kind} is not a contribution kind") from None
+        raise InvalidInput(f"{kind} is not a contribution kind") from None
 
 
 TYPE_LABELS: dict[MlitType, tuple[str, str]] = {

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from api.deps import ActorDep, CheckinDep, ConnDep, EngineDep, chain_of, client_ip
+from api.deps import ActorDep, CheckinDep, ConnDep, EngineDep, RegionCode, chain_of, client_ip
 from api.errors import ApiError
 from ledger.checkin.service import CheckinService
 from ledger.console import activities as work
@@ -27,7 +27,6 @@ from ledger.taxonomy import ContributionKind
 
 router = APIRouter(tags=["operator"])
 
-RegionCode = Annotated[int, Path(ge=1, le=999_999, description="JIS X 0402 municipality code")]
 ActivityId = Annotated[int, Path(ge=1, le=2**48 - 1, description="on-chain activity id")]
 
 

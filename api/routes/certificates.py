@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from datetime import date
 from typing import Annotated, Any, Final
 
 import orjson
@@ -30,7 +29,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
-from api.deps import ChainDep, ConnDep, EngineDep, SettingsDep
+from api.deps import ChainDep, ConnDep, Day, EngineDep, SettingsDep
 from api.errors import ApiError
 from ledger.certificate.issue import CertificateRequestError, draft_certificate
 from ledger.certificate.model import (
@@ -77,8 +76,8 @@ def certificate_draft(
     chain: ChainDep,
     settings: SettingsDep,
     region: Annotated[int, Query(ge=1, le=2**32 - 1, description="the municipality's JIS code")],
-    from_: Annotated[date | None, Query(alias="from", description="first JST day (default: 12 months ago)")] = None,
-    to: Annotated[date | None, Query(description="last JST day (default: today)")] = None,
+    from_: Annotated[Day | None, Query(alias="from", description="first JST day (default: 12 months ago)")] = None,
+    to: Annotated[Day | None, Query(description="last JST day (default: today)")] = None,
 ) -> Response:
     holder = _address(address)
     try:

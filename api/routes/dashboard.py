@@ -14,20 +14,19 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
-from api.deps import ConnDep, SettingsDep
+from api.deps import ConnDep, Day, RegionCode, SettingsDep
 from api.errors import ApiError
 from ledger import queries
 from ledger.taxonomy import ContributionKind, MlitType
 
 router = APIRouter(tags=["dashboard"])
 
-RegionCode = Annotated[int, Path(ge=1, le=999_999, description="JIS X 0402 municipality code, e.g. 12205 (館山市)")]
 Start = Annotated[
-    date | None,
+    Day | None,
     Query(description="first JST day of the period, YYYY-MM-DD (inclusive); default: 12 months before `end`"),
 ]
 End = Annotated[
-    date | None, Query(description="last JST day of the period, YYYY-MM-DD (inclusive); default: the indexed head")
+    Day | None, Query(description="last JST day of the period, YYYY-MM-DD (inclusive); default: the indexed head")
 ]
 Address = Annotated[str, Path(description="the participant's address (0x + 40 hex digits, any case)")]
 KINDS = ", ".join(f"{int(k)}" for k in ContributionKind)

@@ -9,7 +9,6 @@ cannot be joined with another export, and can still verify counts and every non-
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
@@ -17,7 +16,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import text
 from starlette.background import BackgroundTask
 
-from api.deps import ActorDep, EngineDep, SettingsDep
+from api.deps import ActorDep, Day, EngineDep, SettingsDep
 from api.errors import ApiError
 from ledger.chain.deploy import load_deployment
 from ledger.export import ExportOptions, stream_export_zip
@@ -38,8 +37,8 @@ def download_export(
     format: Annotated[Literal["csv", "parquet", "jsonl"], Query(description="file format")] = "parquet",
     from_block: Annotated[int | None, Query(ge=0)] = None,
     to_block: Annotated[int | None, Query(ge=0)] = None,
-    from_date: Annotated[date | None, Query(description="first JST day")] = None,
-    to_date: Annotated[date | None, Query(description="last JST day")] = None,
+    from_date: Annotated[Day | None, Query(description="first JST day")] = None,
+    to_date: Annotated[Day | None, Query(description="last JST day")] = None,
     region: Annotated[list[int] | None, Query(description="regions to keep (repeatable)")] = None,
     table: Annotated[list[str] | None, Query(description="tables to export (repeatable)")] = None,
 ) -> StreamingResponse:

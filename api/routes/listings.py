@@ -29,15 +29,15 @@ from __future__ import annotations
 import time
 from dataclasses import asdict
 from datetime import date
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection, Engine
 
-from api.deps import ActorDep, ChainDep, ConnDep, EngineDep, client_ip
-from api.errors import ApiError
+from api.deps import ActorDep, ChainDep, ConnDep, Day, EngineDep, RegionCode, client_ip
+from api.errors import ApiError, status_of
 from api.routes.region_audit import csv_response
 from ledger.certificate import listings as listing_ops
 from ledger.certificate.issue import today_jst
@@ -45,19 +45,19 @@ from ledger.certificate.roster import Roster, roster
 from ledger.certificate.typed import listing_typed_data
 from ledger.staff.roles import Actor
 
-__all__ = ["REFUSAL_STATUS", "eligibility_csv_response", "roster_for", "router"]
+__all__ = ["eligibility_csv_response", "roster_for", "router"]
 
 router = APIRouter()
 
-REFUSAL_STATUS: Final[dict[str, int]] = {code: 422 for code in listing_ops.LISTING_REFUSALS} | {"replayed_request": 409}
 
 Address = Annotated[str, Path(max_length=64, description="the participant's address (0x + 40 hex digits)")]
-Region = Annotated[int, Path(ge=1, le=999_999, description="JIS X 0402 municipality code")]
-AsOf = Annotated[date | None, Query(description="the JST day eligibility is judged on (default: today)")]
+Region = RegionCode
+AsOf = Annotated[Day | None, Query(description="the JST day eligibility is judged on (default: today)")]
 
 
 def _refused(exc: listing_ops.ListingRefused) -> ApiError:
-    return ApiError(REFUSAL_STATUS.get(exc.code, 422), exc.code, exc.message)
+    status, code = status_of(exc)
+    return ApiError(status, code, exc.message)
 
 
 # -- participants -------------------------------------------------------------------------------

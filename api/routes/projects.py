@@ -18,7 +18,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import ActorDep, ChainDep, ConnDep, EngineDep, client_ip
+from api.deps import ActorDep, ChainDep, ConnDep, EngineDep, RegionCode, client_ip
 from api.errors import ApiError
 from ledger.chain.context import ChainContext
 from ledger.console import projects as ops
@@ -26,7 +26,6 @@ from ledger.console.projects import MAX_DESCRIPTION, MAX_GOAL, MAX_IMAGE_BYTES, 
 
 router = APIRouter(tags=["operator"])
 
-RegionCode = Annotated[int, Path(ge=1, le=999_999, description="JIS X 0402 municipality code")]
 ProjectId = Annotated[int, Path(ge=1, le=2**63 - 1, description="on-chain project id")]
 
 # The routes that take an image upload, and their body limit (api/limits.py): the image's 1 MiB

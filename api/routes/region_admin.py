@@ -16,7 +16,7 @@ from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine
 
-from api.deps import ActorDep, ChainDep, ConnDep, EngineDep, SettingsDep, chain_of, client_ip
+from api.deps import ActorDep, ChainDep, ConnDep, EngineDep, RegionCode, SettingsDep, chain_of, client_ip
 from api.routes.console.home import invite_url
 from ledger.chain.context import ChainContext
 from ledger.console import issuers as issuer_ops
@@ -28,7 +28,6 @@ from ledger.staff.roles import ROLE_LABELS, Actor
 
 router = APIRouter(tags=["operator"])
 
-RegionCode = Annotated[int, Path(ge=1, le=999_999, description="JIS X 0402 municipality code")]
 AccountId = Annotated[int, Path(ge=1, le=2**62, description="a staff account's id")]
 Address = Annotated[str, Path(min_length=1, max_length=64, description="the issuer's address (0x and 40 hex digits)")]
 StaffRoleName = Literal["admin", "staff", "viewer"]

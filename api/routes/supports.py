@@ -17,7 +17,7 @@ from web3.exceptions import Web3RPCError
 from api.deps import ChainDep, EngineDep
 from api.errors import ApiError
 from ledger.chain.signing import SupportRequest, support_typed_data
-from ledger.relay.support_intake import MAX_UINT64, SupportRefused, accept_support, next_support_nonce, support_status
+from ledger.relay.support_intake import MAX_UINT64, accept_support, next_support_nonce, support_status
 
 router = APIRouter(prefix="/api/v1/supports", tags=["supports"])
 
@@ -35,19 +35,16 @@ class SupportBody(BaseModel):
 
 @router.post("", status_code=202, summary="Queue a signed support for the relayer")
 def create_support(body: SupportBody, engine: EngineDep, chain: ChainDep) -> dict[str, Any]:
-    try:
-        queued = accept_support(
-            engine,
-            chain.client,
-            supporter=body.supporter,
-            project_id=body.project_id,
-            amount=body.amount,
-            nonce=body.nonce,
-            deadline=body.deadline,
-            signature=body.signature,
-        )
-    except SupportRefused as exc:
-        raise ApiError(exc.status, exc.code, exc.message) from None
+    queued = accept_support(
+        engine,
+        chain.client,
+        supporter=body.supporter,
+        project_id=body.project_id,
+        amount=body.amount,
+        nonce=body.nonce,
+        deadline=body.deadline,
+        signature=body.signature,
+    )
     return {"support_id": queued.id, "status": queued.status}
 
 

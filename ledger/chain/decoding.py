@@ -22,6 +22,8 @@ from typing import Any
 from eth_abi.abi import decode as abi_decode
 from eth_utils.abi import event_signature_to_log_topic
 
+from ledger.errors import TsunagariError
+
 __all__ = ["ContractAbi", "DecodeError", "EventPlan", "EventDecoder", "event_topic"]
 
 _STATIC_SCALARS = ("uint", "int", "address", "bool", "bytes32")
@@ -40,7 +42,7 @@ class ContractAbi:
         return [item for item in self.abi if item["type"] == "event"]
 
 
-class DecodeError(ValueError):
+class DecodeError(TsunagariError, ValueError):
     """A log that does not match the ABI of the event its first topic names."""
 
 

@@ -33,6 +33,7 @@ from ledger.checkin.service import CheckinService, KioskLink
 from ledger.checkin.signing import normalise_address
 from ledger.console.pending import CHECKERS, PendingAction, run_chain_action
 from ledger.db.engine import write_transaction
+from ledger.errors import InvalidInput
 from ledger.relay.outbox import claim_counts, recent_claims
 from ledger.staff import audit
 from ledger.staff.roles import Actor
@@ -257,7 +258,7 @@ def create_activity(
     actor.require("activities", region)
     errors = validate_activity(value)
     if errors:
-        raise ValueError("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        raise InvalidInput("; ".join(f"{k}: {v}" for k, v in errors.items()))
     with write_transaction(engine) as conn:  # the text first, so the kiosk can show the name once indexed
         metadata_hash = store_metadata(conn, value.name, value.description, value.venue)
 
@@ -295,7 +296,7 @@ def edit_activity(
     actor.require("activities", region)
     name, description, venue = name.strip(), description.strip(), venue.strip()
     if not name or len(name) > 120 or len(description) > 2000 or len(venue) > 200:
-        raise ValueError("name 1-120, description up to 2000 and venue up to 200 characters")
+        raise InvalidInput("name 1-120, description up to 2000 and venue up to 200 characters")
     with write_transaction(engine) as conn:
         metadata_hash = store_metadata(conn, name, description, venue)
 
@@ -409,10 +410,10 @@ def revoke_record(
     ``revocation_notes`` under its hash (staff only) and only the hash goes on chain."""
     actor.require("checkins", region)
     if reason not in REVOKE_REASONS:
-        raise ValueError("the reason must be 1 to 5")
+        raise InvalidInput("the reason must be 1 to 5")
     note = note.strip()
     if len(note) > 2000:
-        raise ValueError("the note is at most 2000 characters")
+        raise InvalidInput("the note is at most 2000 characters")
     participant = normalise_address(participant)
     evidence = evidence_hash_of(note)
     with write_transaction(engine) as conn:

@@ -36,7 +36,7 @@ from ledger.checkin.presence import MAX_HOURS
 from ledger.checkin.service import CheckinService
 from ledger.console.audit import _csv
 from ledger.db.engine import write_transaction
-from ledger.errors import ConfigError
+from ledger.errors import ConfigError, InvalidInput
 from ledger.staff import audit
 from ledger.staff.errors import StaffError, WrongRegion
 from ledger.staff.roles import Actor
@@ -88,7 +88,7 @@ class BatchNotFound(StaffError):
     code = "unknown_batch"
 
 
-class CodeInputInvalid(ValueError):
+class CodeInputInvalid(InvalidInput):
     """A generation request the server will not make; ``key`` names the problem (a form field's)."""
 
     def __init__(self, key: str, message: str) -> None:
@@ -312,7 +312,7 @@ def codes_for_print(
     redeemable), audited as ``codes.<purpose>`` (``print`` or ``csv``): who took the codes out."""
     actor.require("checkins", region)
     if purpose not in ("print", "csv"):
-        raise ValueError(f"purpose is print or csv, not {purpose!r}")
+        raise InvalidInput(f"purpose is print or csv, not {purpose!r}")
     batch = _batch_of(engine, region, batch_id)
     sheet = _sheet(engine, service, batch, only_unused=only_unused)
     with write_transaction(engine) as conn:

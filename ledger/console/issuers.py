@@ -22,7 +22,7 @@ from ledger.checkin.errors import CheckinRejected
 from ledger.checkin.signing import normalise_address
 from ledger.console.pending import CHECKERS, PendingAction, run_chain_action
 from ledger.db.engine import write_transaction
-from ledger.errors import TsunagariError
+from ledger.errors import InvalidInput, TsunagariError
 from ledger.staff import audit
 from ledger.staff.roles import Actor
 
@@ -67,16 +67,16 @@ def checked_address(address: str) -> str:
     try:
         lower = normalise_address(address.strip())
     except CheckinRejected as exc:
-        raise ValueError(exc.message) from None
+        raise InvalidInput(exc.message) from None
     if int(lower, 16) == 0:
-        raise ValueError("the zero address cannot be an issuer")
+        raise InvalidInput("the zero address cannot be an issuer")
     return str(to_checksum_address(lower))
 
 
 def check_label(label: str) -> str:
     label = label.strip()
     if len(label) > MAX_LABEL:
-        raise ValueError(f"a label has at most {MAX_LABEL} characters")
+        raise InvalidInput(f"a label has at most {MAX_LABEL} characters")
     return label
 
 

@@ -24,6 +24,7 @@ from ledger.checkin.errors import CheckinRejected
 from ledger.checkin.presence import MAX_HOURS, ROUNDINGS, SessionRow, UnitRule
 from ledger.checkin.service import CheckinService
 from ledger.db.engine import write_transaction
+from ledger.errors import InvalidInput
 from ledger.staff import audit
 from ledger.staff.errors import WrongRegion
 from ledger.staff.roles import Actor
@@ -48,7 +49,7 @@ RECENT_SHOWN: Final = 50  # ended sessions listed on the page
 _ENDED: Final = ("recorded", "too_short", "cancelled")
 
 
-class NotPresenceActivity(ValueError):
+class NotPresenceActivity(InvalidInput):
     """An activity rewarded per visit: it has no arrival and departure."""
 
 

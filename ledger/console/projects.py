@@ -23,6 +23,7 @@ from ledger.chain.context import ChainContext
 from ledger.checkin.metadata import store_metadata
 from ledger.console.pending import CHECKERS, PendingAction, run_chain_action
 from ledger.db.engine import write_transaction
+from ledger.errors import InvalidInput
 from ledger.staff import audit
 from ledger.staff.errors import StaffError
 from ledger.staff.roles import Actor
@@ -59,7 +60,7 @@ class ProjectNotFound(StaffError):
     code = "unknown_project"
 
 
-class ImageTooLarge(ValueError):
+class ImageTooLarge(InvalidInput):
     """An image over :data:`MAX_IMAGE_BYTES` (the API answers 413)."""
 
 
@@ -120,21 +121,21 @@ def image_type_of(data: bytes) -> str:
     for magic, content_type in _MAGIC:
         if data.startswith(magic) and len(data) > len(magic):
             return content_type
-    raise ValueError("the image must be a PNG or JPEG file")
+    raise InvalidInput("the image must be a PNG or JPEG file")
 
 
 def check_text(name: str, description: str) -> tuple[str, str]:
     name, description = name.strip(), description.strip()
     if not 1 <= len(name) <= MAX_NAME:
-        raise ValueError(f"a project name has 1 to {MAX_NAME} characters")
+        raise InvalidInput(f"a project name has 1 to {MAX_NAME} characters")
     if len(description) > MAX_DESCRIPTION:
-        raise ValueError(f"a description has at most {MAX_DESCRIPTION} characters")
+        raise InvalidInput(f"a description has at most {MAX_DESCRIPTION} characters")
     return name, description
 
 
 def check_goal(goal: int) -> int:
     if not 0 <= goal <= MAX_GOAL:
-        raise ValueError("the goal is a number of coins, 0 or more (0: no goal)")
+        raise InvalidInput("the goal is a number of coins, 0 or more (0: no goal)")
     return goal
 
 

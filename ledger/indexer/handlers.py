@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from ledger.chain.decoding import DecodeError, EventDecoder
 from ledger.db import models
+from ledger.errors import TsunagariError
 from ledger.ties import jst_date
 
 __all__ = [
@@ -66,7 +67,7 @@ class LogContext:
     activities: dict[int, ActivityTerms] = field(default_factory=dict)
 
 
-class MissingActivity(Exception):
+class MissingActivity(TsunagariError):
     """A record of an activity the index does not know (never on a consistent index)."""
 
 

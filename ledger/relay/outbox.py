@@ -44,6 +44,7 @@ from sqlalchemy import Connection, Engine, bindparam, text
 from sqlalchemy.exc import IntegrityError
 
 from ledger.db.engine import write_transaction
+from ledger.errors import TsunagariError
 from ledger.relay.sender import Fees, SignedAttempt
 
 __all__ = [
@@ -105,11 +106,11 @@ OPEN = (BatchStatus.BUILT, BatchStatus.SENT)
 LANDED = (BatchStatus.MINED, BatchStatus.CONFIRMED)
 
 
-class Moved(Exception):
+class Moved(TsunagariError):
     """The rows changed between reading and writing (another writer took them): nothing was written."""
 
 
-class SeqTaken(Exception):
+class SeqTaken(TsunagariError):
     """A batch row with this (region, issuer, batch sequence) already exists: nothing was written."""
 
 

@@ -31,11 +31,10 @@ MAX_UINT64 = (1 << 64) - 1
 
 
 class SupportRefused(TsunagariError):
-    """The request cannot be relayed; ``code`` is stable, ``status`` the HTTP status that fits."""
+    """The request cannot be relayed; ``code`` is stable (its HTTP status is given in ``api/errors.py``)."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
-        self.status = status
         self.code = code
         self.message = message
 
@@ -51,9 +50,9 @@ def _signature_bytes(signature: str) -> bytes:
     try:
         raw = bytes.fromhex(value)
     except ValueError:
-        raise SupportRefused(422, "invalid_signature", "the signature is not hex") from None
+        raise SupportRefused("invalid_signature", "the signature is not hex") from None
     if len(raw) != 65:
-        raise SupportRefused(422, "invalid_signature", f"a signature is 65 bytes, not {len(raw)}")
+        raise SupportRefused("invalid_signature", f"a signature is 65 bytes, not {len(raw)}")
     return raw
 
 
@@ -89,15 +88,15 @@ def accept_support(
     """Validate a signed support and queue it for the relayer; :class:`SupportRefused` says why not."""
     now = int(time.time()) if now is None else now
     if not isinstance(supporter, str) or not is_address(supporter):
-        raise SupportRefused(422, "invalid_address", f"{supporter!r} is not an Ethereum address")
+        raise SupportRefused("invalid_address", f"{supporter!r} is not an Ethereum address")
     if not 0 < amount <= MAX_UINT64:
-        raise SupportRefused(422, "invalid_amount", "the amount must be a positive whole number of coins")
+        raise SupportRefused("invalid_amount", "the amount must be a positive whole number of coins")
     if not 0 < project_id <= MAX_UINT64:
-        raise SupportRefused(404, "unknown_project", f"project {project_id} does not exist")
+        raise SupportRefused("unknown_project", f"project {project_id} does not exist")
     if not 0 <= nonce <= MAX_UINT64 or not 0 <= deadline <= MAX_UINT64:
-        raise SupportRefused(422, "invalid", "nonce and deadline must be unsigned integers")
+        raise SupportRefused("invalid", "nonce and deadline must be unsigned integers")
     if deadline <= now:
-        raise SupportRefused(422, "signature_expired", f"the signature expired at {deadline} (now {now})")
+        raise SupportRefused("signature_expired", f"the signature expired at {deadline} (now {now})")
     raw = _signature_bytes(signature)
     request = SupportRequest(to_checksum_address(supporter), project_id, amount, nonce, deadline)
     try:
@@ -106,13 +105,13 @@ def accept_support(
         signer = ""
     if signer.lower() != supporter.lower():
         raise SupportRefused(
-            422, "invalid_signature", f"the signature is not {request.supporter}'s for this support, chain and ledger"
+            "invalid_signature", f"the signature is not {request.supporter}'s for this support, chain and ledger"
         )
     region, closed = _project(engine, client, project_id)
     if region == 0:
-        raise SupportRefused(404, "unknown_project", f"project {project_id} does not exist")
+        raise SupportRefused("unknown_project", f"project {project_id} does not exist")
     if closed:
-        raise SupportRefused(409, "project_closed", f"project {project_id} is closed")
+        raise SupportRefused("project_closed", f"project {project_id} is closed")
     address = supporter.lower()
     try:
         chain_nonce: int | None = client.nonce(request.supporter)
@@ -123,11 +122,11 @@ def accept_support(
         with write_transaction(engine) as conn:
             if chain_nonce is not None:
                 if nonce < chain_nonce:
-                    raise SupportRefused(409, "nonce_used", f"nonce {nonce} is used; the next one is {chain_nonce}")
+                    raise SupportRefused("nonce_used", f"nonce {nonce} is used; the next one is {chain_nonce}")
                 queued = queued_supports(conn, address, chain_nonce)
                 if nonce > chain_nonce + queued:
                     raise SupportRefused(
-                        422, "nonce_gap", f"nonce {nonce} skips ahead; the next one is {chain_nonce + queued}"
+                        "nonce_gap", f"nonce {nonce} skips ahead; the next one is {chain_nonce + queued}"
                     )
             return insert_support(
                 conn,
@@ -141,7 +140,7 @@ def accept_support(
             )
     except IntegrityError:
         message = f"a support with nonce {nonce} of {address} is already queued"
-        raise SupportRefused(409, "nonce_used", message) from None
+        raise SupportRefused("nonce_used", message) from None
 
 
 def next_support_nonce(engine: Engine, client: LedgerClient, supporter: str) -> int:
