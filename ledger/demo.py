@@ -23,8 +23,8 @@ from ledger.chain.signing import SupportRequest, sign_support
 from ledger.checkin import codes
 from ledger.checkin.metadata import metadata_document, store_metadata
 from ledger.db.engine import write_transaction
+from ledger.jst import date_of
 from ledger.taxonomy import ContributionKind, RewardUnit
-from ledger.ties import jst_date
 
 if TYPE_CHECKING:
     from ledger.checkin.service import CheckinService
@@ -358,7 +358,7 @@ def index_demo(ctx: ChainContext, regions: Sequence[DemoRegion] = DEMO_REGIONS) 
     service = build_indexer(ctx, engine)
     with service.indexer:
         logs = service.indexer.backfill()
-    today = jst_date(int(ctx.w3.eth.get_block("latest")["timestamp"]))
+    today = date_of(int(ctx.w3.eth.get_block("latest")["timestamp"]))
     indexed = []
     with engine.connect() as conn:
         for region in regions:

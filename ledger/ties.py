@@ -48,9 +48,10 @@ import math
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta, timezone
+from datetime import date
 from enum import StrEnum
 
+from ledger.jst import JST, JST_OFFSET_SECONDS, SECONDS_PER_DAY, date_of, date_of_epoch_day, epoch_day
 from ledger.taxonomy import MlitType, is_visiting, mlit_type_of
 
 __all__ = [
@@ -75,12 +76,9 @@ __all__ = [
     "visit_band",
 ]
 
-JST_OFFSET_SECONDS = 9 * 3600
-JST = timezone(timedelta(seconds=JST_OFFSET_SECONDS))  # Japan Standard Time (no daylight saving)
-SECONDS_PER_DAY = 86_400
+# JST, JST_OFFSET_SECONDS and SECONDS_PER_DAY are ledger.jst's (the one calendar), importable here too.
 # The last second whose JST date ``datetime.date`` can still represent (9999-12-31 23:59:59 JST).
 MAX_TIMESTAMP = 253_402_300_799 - JST_OFFSET_SECONDS
-_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _MLIT_FORMS = 5  # MLIT's four 訪問系 types plus 非訪問系; 地縁・血縁 is not a form of 関係人口
 _UNIT_RECORD, _UNIT_HOUR, _UNIT_DAY = 0, 1, 2  # ledger.taxonomy.RewardUnit
 
@@ -120,15 +118,14 @@ def _check_timestamp(name: str, value: int) -> None:
         raise ValueError(f"{name} must be unix seconds in [0, {MAX_TIMESTAMP}], got {value}")
 
 
-def _jst_day(timestamp: int) -> int:
-    """Days since 1970-01-01 in Japan time: the key for "distinct calendar days"."""
-    return (timestamp + JST_OFFSET_SECONDS) // SECONDS_PER_DAY
+_jst_day = epoch_day  # days since 1970-01-01 in Japan time: the key for "distinct calendar days"
 
 
 def jst_date(timestamp: int) -> date:
-    """The Japan-time calendar date of a unix timestamp (UTC+9, fixed offset)."""
+    """The Japan-time calendar date of a unix timestamp (:func:`ledger.jst.date_of`), refusing a
+    timestamp outside [0, MAX_TIMESTAMP]."""
     _check_timestamp("timestamp", timestamp)
-    return date.fromordinal(_EPOCH_ORDINAL + _jst_day(timestamp))
+    return date_of(timestamp)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -482,7 +479,7 @@ def compute_tie(
         for d in covered:
             if today - d < params.continuity_window_days and d not in cont_days and d >= 0:
                 cont_days.add(d)
-                c = date.fromordinal(_EPOCH_ORDINAL + d)
+                c = date_of_epoch_day(d)
                 months.add((c.year, c.month))
                 seasons.add(_SEASON_BY_MONTH[c.month])
             if today - d < params.window_days and d >= 0:

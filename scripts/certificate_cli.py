@@ -21,6 +21,7 @@ from typing import Annotated, Any
 import typer
 
 from ledger.errors import TsunagariError
+from scripts.format_cli import RegionOption, region_text
 
 certificate_app = typer.Typer(
     help="Activity certificates (活動証明書) for ふるさと住民登録: issue, verify, the standalone verifier.",
@@ -48,7 +49,7 @@ def _day(value: str | None, option: str) -> date | None:
 @certificate_app.command("issue")
 def certificate_issue(
     address: Annotated[str, typer.Argument(help="the participant's address")],
-    region: Annotated[int, typer.Option(help="the municipality's JIS code (12205)")],
+    region: RegionOption,
     from_: Annotated[
         str | None, typer.Option("--from", help="first JST day, YYYY-MM-DD (default: 12 months ago)")
     ] = None,
@@ -229,7 +230,7 @@ def certificate_verifier(
 
 @certificate_app.command("eligible")
 def certificate_eligible(
-    region: Annotated[int, typer.Option(help="the municipality's JIS code")],
+    region: RegionOption,
     as_of: Annotated[str | None, typer.Option(help="the day, YYYY-MM-DD (default: today, JST)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
@@ -250,7 +251,8 @@ def certificate_eligible(
         typer.echo(json.dumps([_row_json(r) for r in rows], ensure_ascii=False, default=str))
         return
     eligible = [r for r in rows if r.eligible]
-    typer.echo(f"{region:05d} as of {day} (JST): {len(eligible)} eligible, {len(rows) - len(eligible)} close (2 of 3)")
+    close = len(rows) - len(eligible)
+    typer.echo(f"{region_text(region)} as of {day} (JST): {len(eligible)} eligible, {close} close (2 of 3)")
     for r in rows:
         until = (
             f"eligible until {r.eligible_until}" if r.eligible else "one more designated activity makes them eligible"

@@ -16,9 +16,11 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from ledger.errors import TsunagariError
+from ledger.municipalities import jis_code, municipality_name
 from ledger.settings import Settings, get_settings
 from scripts.certificate_cli import certificate_app
 from scripts.codes_cli import codes_app, presence_app
+from scripts.format_cli import RegionArg, RegionOption, region_code, region_text, table, when
 from scripts.staff_cli import staff_app
 
 app = typer.Typer(help="Tsunagari Ledger: regional contribution records and community coins.", no_args_is_help=True)
@@ -77,11 +79,13 @@ def _chain() -> Any:
     return _guarded(lambda: open_chain(_settings()))
 
 
-def _local_time(unix_s: int | None) -> str:
-    """A unix time as this machine's local time, with its zone (``2026-12-06 21:30:05 JST``)."""
-    if unix_s is None:
-        return "-"
-    return time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(unix_s))
+def _shown(key: str, value: Any) -> Any:
+    """A value as a person reads it: a moment (``*_at``) in JST with its zone, a region with its name."""
+    if key.endswith("_at") and isinstance(value, int) and not isinstance(value, bool):
+        return when(value)
+    if key == "region" and isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return region_text(value)
+    return value
 
 
 def _emit(data: Any, as_json: bool) -> None:
@@ -89,7 +93,7 @@ def _emit(data: Any, as_json: bool) -> None:
         typer.echo(json.dumps(data, ensure_ascii=False, default=str))
     elif isinstance(data, dict):
         for key, value in data.items():
-            typer.echo(f"{key}: {value}")
+            typer.echo(f"{key}: {_shown(key, value)}")
     else:
         typer.echo(str(data))
 
@@ -207,76 +211,79 @@ def region_register(
     """Register a region (platform admin) with its first admin; prints its coin address."""
     ctx = _chain()
     coin = _guarded(lambda: ctx.client.register_region(ctx.operator(as_), code, coin_name, symbol, admin))
-    typer.echo(f"region {code} registered; coin {coin}")
+    typer.echo(f"region {region_text(code)} registered; coin {coin}")
 
 
 @region_app.command("grant-issuer")
-def region_grant_issuer(code: int, account: str, as_: AsOption = "region-admin") -> None:
+def region_grant_issuer(code: RegionArg, account: str, as_: AsOption = "region-admin") -> None:
     """Appoint an issuer of a region (region admin)."""
     ctx = _chain()
     _guarded(lambda: ctx.client.grant_issuer(ctx.operator(as_), code, account))
-    typer.echo(f"{account} is an issuer of region {code}")
+    typer.echo(f"{account} is an issuer of region {region_text(code)}")
 
 
 @region_app.command("revoke-issuer")
-def region_revoke_issuer(code: int, account: str, as_: AsOption = "region-admin") -> None:
+def region_revoke_issuer(code: RegionArg, account: str, as_: AsOption = "region-admin") -> None:
     """Remove an issuer of a region (region admin)."""
     ctx = _chain()
     _guarded(lambda: ctx.client.revoke_issuer(ctx.operator(as_), code, account))
-    typer.echo(f"{account} is no longer an issuer of region {code}")
+    typer.echo(f"{account} is no longer an issuer of region {region_text(code)}")
 
 
 @region_app.command("grant-admin")
-def region_grant_admin(code: int, account: str, as_: AsOption = "platform-admin") -> None:
+def region_grant_admin(code: RegionArg, account: str, as_: AsOption = "platform-admin") -> None:
     """Appoint another admin of a region (platform admin)."""
     ctx = _chain()
     _guarded(lambda: ctx.client.grant_region_admin(ctx.operator(as_), code, account))
-    typer.echo(f"{account} is an admin of region {code}")
+    typer.echo(f"{account} is an admin of region {region_text(code)}")
 
 
 @region_app.command("revoke-all-issuers")
-def region_revoke_all_issuers(code: int, as_: AsOption = "platform-admin") -> None:
+def region_revoke_all_issuers(code: RegionArg, as_: AsOption = "platform-admin") -> None:
     """Remove every issuer of a region in one transaction (platform admin or region admin), e.g.
     after the admin who appointed them left."""
     ctx = _chain()
     before = _guarded(lambda: ctx.client.issuers(code))
     _guarded(lambda: ctx.client.revoke_all_issuers(ctx.operator(as_), code))
-    typer.echo(f"region {code}: {len(before)} issuer(s) removed")
+    typer.echo(f"region {region_text(code)}: {len(before)} issuer(s) removed")
 
 
 @region_app.command("expiry")
 def region_expiry(
-    code: int,
+    code: RegionArg,
     days: Annotated[int, typer.Argument(min=0, max=3650, help="coin lifetime in days (0 = coins never expire)")],
     as_: AsOption = "region-admin",
 ) -> None:
     """Set how long the region's coins stay spendable (region admin), before its first record only."""
     ctx = _chain()
     _guarded(lambda: ctx.client.set_coin_expiry(ctx.operator(as_), code, days))
-    typer.echo(f"region {code}: coins {'never expire' if days == 0 else f'expire after about {days} days'}")
+    typer.echo(
+        f"region {region_text(code)}: coins {'never expire' if days == 0 else f'expire after about {days} days'}"
+    )
 
 
 @region_app.command("pause")
 def region_pause(
-    code: int,
+    code: RegionArg,
     resume: Annotated[bool, typer.Option("--resume", help="lift the pause instead")] = False,
     as_: AsOption = "region-admin",
 ) -> None:
     """Pause (or resume) one region."""
     ctx = _chain()
     _guarded(lambda: ctx.client.set_region_paused(ctx.operator(as_), code, not resume))
-    typer.echo(f"region {code} {'resumed' if resume else 'paused'}")
+    typer.echo(f"region {region_text(code)} {'resumed' if resume else 'paused'}")
 
 
 @region_app.command("info")
-def region_info(code: int, as_json: JsonFlag = False) -> None:
+def region_info(code: RegionArg, as_json: JsonFlag = False) -> None:
     """A region's state and coin totals, read from the chain."""
     ctx = _chain()
     info = _guarded(lambda: ctx.client.region_info(code))
     if not info.registered:
-        _fail(f"region {code} is not registered")
+        _fail(f"region {region_text(code)} is not registered")
     data = {
-        "region": code,
+        "region": jis_code(code),
+        "municipality": municipality_name(code, "ja"),
         "coin": info.coin,
         "paused": info.paused,
         "paused_by_admin": info.admin_paused,
@@ -299,7 +306,7 @@ def region_info(code: int, as_json: JsonFlag = False) -> None:
 
 @activity_app.command("register")
 def activity_register(
-    region: Annotated[int, typer.Option(help="region code")],
+    region: RegionOption,
     kind: Annotated[int, typer.Option(help="contribution kind code (docs/contracts.md), e.g. 21 田植え体験")],
     reward: Annotated[int, typer.Option(help="coins per record, or per hour / day with --unit")],
     starts: Annotated[int | None, typer.Option(help="window start, unix seconds (default: now on chain)")] = None,
@@ -339,7 +346,7 @@ def activity_register(
         max_units=max_units if reward_unit != RewardUnit.RECORD else 1,
     )
     activity_id = _guarded(lambda: ctx.client.register_activity(ctx.operator(as_), spec))
-    typer.echo(f"activity {activity_id} registered in region {region}")
+    typer.echo(f"activity {activity_id} registered in region {region_text(region)}")
 
 
 def _store_text(name: str, description: str, venue: str) -> bytes:
@@ -460,7 +467,7 @@ def activity_kiosk(
     service = build_checkin(settings, engine, ctx.chain_id, ctx.deployment.ledger, ctx.client)
     link = _guarded(lambda: service.kiosk_link(activity_id, units))
     typer.echo(link.url)
-    typer.echo(f"valid until {time.strftime('%Y-%m-%d %H:%M', time.localtime(link.expires_at))}", err=True)
+    typer.echo(f"valid until {when(link.expires_at)}", err=True)
 
 
 @activity_app.command("close")
@@ -485,7 +492,7 @@ def activity_info(activity_id: int, as_json: JsonFlag = False) -> None:
 
 @app.command("record")
 def record(
-    region: Annotated[int, typer.Option(help="region code")],
+    region: RegionOption,
     activity: Annotated[int, typer.Option(help="activity id")],
     participants: Annotated[list[str], typer.Argument(help="participant addresses")],
     first_claim_id: Annotated[int, typer.Option(help="claim id of the first record (then +1 each)")] = 1,
@@ -527,12 +534,14 @@ def revoke(
 def balance(
     address: str,
     region: Annotated[
-        list[int] | None, typer.Option(help="region code (repeatable; default: the demo regions)")
+        list[int] | None,
+        typer.Option(parser=region_code, metavar="CODE", help="region code (repeatable; default: the demo regions)"),
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Coin balances of an address: spendable now, as stored, and what expires first (regions with expiry)."""
     from ledger.demo import DEMO_REGIONS
+    from ledger.jst import date_of_epoch_day
 
     ctx = _chain()
     codes = region or [r.code for r in DEMO_REGIONS]
@@ -540,7 +549,7 @@ def balance(
     def read() -> dict[str, dict[str, int | bool]]:
         holdings = {code: ctx.client.holding(address, code) for code in codes}
         return {
-            str(code): {
+            jis_code(code): {
                 "spendable": h.spendable,
                 "stored": h.stored,
                 "expiring": h.expiring,
@@ -550,7 +559,29 @@ def balance(
             for code, h in holdings.items()
         }
 
-    _emit(_guarded(read), as_json)
+    found = _guarded(read)
+    if as_json:
+        _emit(found, True)
+        return
+    rows = [
+        (
+            region_text(int(code)),
+            h["spendable"],
+            h["stored"],
+            h["expiring"] if h["expires_after_day"] else "-",
+            date_of_epoch_day(int(h["expires_after_day"])).isoformat() if h["expires_after_day"] else "-",
+            "yes" if h["recorded"] else "no",
+        )
+        for code, h in found.items()
+    ]
+    typer.echo(f"coins of {address} (JST days)")
+    typer.echo(
+        table(
+            ("region", "spendable", "stored", "expiring", "expires after", "ever recorded"),
+            rows,
+            (False, True, True, True, False, False),
+        )
+    )
 
 
 # -- projects and support ----------------------------------------------------------------------------
@@ -558,7 +589,7 @@ def balance(
 
 @project_app.command("register")
 def project_register(
-    region: Annotated[int, typer.Option(help="region code")],
+    region: RegionOption,
     name: Annotated[str, typer.Option(help="name shown on the pages")] = "",
     description: Annotated[str, typer.Option(help="longer text (no personal data)")] = "",
     venue: Annotated[str, typer.Option(help="where it takes place")] = "",
@@ -571,7 +602,7 @@ def project_register(
     ctx = _chain()
     metadata = _store_text(name, description, venue) if name or description or venue else ZERO_HASH
     project_id = _guarded(lambda: ctx.client.register_project(ctx.operator(as_), region, metadata))
-    typer.echo(f"project {project_id} registered in region {region}")
+    typer.echo(f"project {project_id} registered in region {region_text(region)}")
 
 
 @project_app.command("edit")
@@ -842,7 +873,7 @@ def index_status(as_json: JsonFlag = False) -> None:
     for h in status.services:
         typer.echo(f"{h.service}: last heard {h.silent_for()} s ago (pid {h.pid}), {h.errors} errors since its start")
         if h.last_error:
-            typer.echo(f"  last error at {_local_time(h.last_error_at)}: {h.last_error}")
+            typer.echo(f"  last error at {when(h.last_error_at)}: {h.last_error}")
 
 
 # -- researcher export -----------------------------------------------------------------------------------
@@ -1074,7 +1105,9 @@ def api_serve(
 def api_key_create(
     role: Annotated[str, typer.Option(help="operator (one region), researcher or platform")],
     label: Annotated[str, typer.Option(help="who or what the key is for")],
-    region: Annotated[int | None, typer.Option(help="region the key is scoped to")] = None,
+    region: Annotated[
+        int | None, typer.Option(parser=region_code, metavar="CODE", help="region the key is scoped to")
+    ] = None,
 ) -> None:
     """Create an API key; it is printed once and only its hash is stored."""
     from ledger.auth import create_api_key
@@ -1086,7 +1119,9 @@ def api_key_create(
         key, credential = _guarded(lambda: create_api_key(conn, role, label, region))  # type: ignore[arg-type]
     typer.echo(key)
     typer.echo(
-        f"key {credential.key_id}: {credential.role}, region {credential.region or 'all'} (store it now)", err=True
+        f"key {credential.key_id}: {credential.role}, region "
+        f"{region_text(credential.region) if credential.region else 'all'} (store it now)",
+        err=True,
     )
 
 
@@ -1099,13 +1134,35 @@ def api_key_list(as_json: JsonFlag = False) -> None:
     with make_engine(_settings().db.url).connect() as conn:
         keys = _guarded(lambda: list_api_keys(conn))
     rows = [
-        {"key_id": c.key_id, "label": c.label, "role": c.role, "region": c.region, "created_at": t, "revoked_at": r}
+        {
+            "key_id": c.key_id,
+            "label": c.label,
+            "role": c.role,
+            "region": None if c.region is None else jis_code(c.region),
+            "created_at": t,
+            "revoked_at": r,
+        }
         for c, t, r in keys
     ]
     if as_json:
         _emit(rows, True)
-    for row in rows if not as_json else []:
-        typer.echo(" ".join(f"{k}={v}" for k, v in row.items()))
+        return
+    typer.echo(
+        table(
+            ("key", "label", "role", "region", "created", "revoked"),
+            [
+                (
+                    c.key_id,
+                    c.label,
+                    c.role,
+                    region_text(c.region) if c.region else "all",
+                    when(t),
+                    when(None if r is None else int(r)),
+                )
+                for c, t, r in keys
+            ],
+        )
+    )
 
 
 @api_app.command("key-revoke")
@@ -1181,14 +1238,14 @@ def _run_demo(
     from ledger.demo_seed.run import catch_up_chain_time, genesis_time_for, seed_state
     from ledger.demo_seed.run import seed_year as play_year
     from ledger.errors import DeploymentNotFound
-    from ledger.ties import jst_date
+    from ledger.jst import today
 
     settings = _settings()
     node: ManagedDevnet | None = None
     if settings.chain.backend == "anvil":
         node = _managed()
         if seed_year:  # a NEW devnet starts a year ago, so the seeded year can be written in its past
-            node.genesis_time = genesis_time_for(jst_date(int(time.time())))
+            node.genesis_time = genesis_time_for(today())
         started = _guarded(node.up)
         typer.echo(f"devnet {'started' if started else 'running'} at {node.rpc_url}", err=as_json)
     ctx = _chain()

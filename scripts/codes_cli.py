@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from ledger.errors import TsunagariError
+from ledger.jst import format_datetime
 
 if TYPE_CHECKING:
     from ledger.checkin.service import CheckinService
@@ -77,11 +78,8 @@ def _actor() -> Actor:
 
 
 def _jst(timestamp: int | None) -> str:
-    from ledger.ties import JST
-
-    if timestamp is None:
-        return "-"
-    return datetime.fromtimestamp(int(timestamp), JST).strftime("%Y-%m-%d %H:%M JST")
+    """``2026-12-07 21:05 JST`` (ledger.jst); ``-`` for none."""
+    return "-" if timestamp is None else format_datetime(int(timestamp), "en")
 
 
 def _write_csv(body: bytes, out: Path | None, default_name: str) -> Path:

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from ledger.errors import TsunagariError
+from scripts.format_cli import RegionOption, region_code, region_text
 
 staff_app = typer.Typer(
     help="Staff console accounts: platform operators, region admins, invites.", no_args_is_help=True
@@ -68,7 +69,7 @@ def create_platform(
 
 @staff_app.command("create-admin")
 def create_admin(
-    region: Annotated[int, typer.Option(help="JIS X 0402 code of the region")],
+    region: RegionOption,
     login: Annotated[str, typer.Option(help="sign-in name (e-mail address or a name)")],
     name: Annotated[str, typer.Option(help="display name shown in the audit")],
     role: Annotated[str, typer.Option(help="admin, staff or viewer")] = "admin",
@@ -100,7 +101,11 @@ def invite(login: Annotated[str, typer.Argument(help="the account's sign-in name
 
 
 @staff_app.command("list")
-def list_accounts(region: Annotated[int | None, typer.Option(help="only this region")] = None) -> None:
+def list_accounts(
+    region: Annotated[
+        int | None, typer.Option(parser=region_code, metavar="CODE", help="only this region (01634 or 1634)")
+    ] = None,
+) -> None:
     """Console accounts: id, sign-in name, role, region, state (never secrets)."""
     from sqlalchemy import text
 
@@ -125,7 +130,7 @@ def list_accounts(region: Annotated[int | None, typer.Option(help="only this reg
         for scope in regions:
             for a in accounts.list_accounts(conn, scope):
                 state = "disabled" if a.disabled_at else ("active" if a.has_password else "invited")
-                where = "all regions" if a.region is None else f"{a.region:05d}"
+                where = "all regions" if a.region is None else region_text(a.region)
                 typer.echo(f"{a.account_id:>4}  {a.login:<32} {a.role:<8} {where:<11} {state}")
 
 

@@ -9,7 +9,7 @@ we do not have keeps its metadata hash and no name.
 from __future__ import annotations
 
 import time
-from datetime import date, datetime
+from datetime import date
 
 from eth_utils.address import to_checksum_address
 from sqlalchemy import Connection, text
@@ -18,8 +18,8 @@ from ledger.certificate.eligibility import eligibility, window
 from ledger.certificate.model import Certificate, CertificateRecord, Municipality, day_int, day_of_int, jis_code
 from ledger.checkin.metadata import metadata_document
 from ledger.errors import TsunagariError
+from ledger.jst import today
 from ledger.municipalities import municipality_name
-from ledger.ties import JST
 
 __all__ = ["CertificateRequestError", "draft_certificate", "summary_of", "today_jst"]
 
@@ -30,8 +30,7 @@ class CertificateRequestError(TsunagariError):
     """A certificate cannot be made as asked (unknown region, bad range)."""
 
 
-def today_jst(now: float | None = None) -> date:
-    return datetime.fromtimestamp(time.time() if now is None else now, JST).date()
+today_jst = today  # today's date in Japan (ledger.jst)
 
 
 def summary_of(records: tuple[CertificateRecord, ...], as_of: date) -> dict[str, object]:

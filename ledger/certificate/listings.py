@@ -51,10 +51,10 @@ from ledger.certificate.roster import designated_days, listed_people
 from ledger.certificate.typed import listing_typed_data, recover_typed
 from ledger.db.engine import write_transaction
 from ledger.errors import TsunagariError
+from ledger.jst import JST
 from ledger.municipalities import municipality_name
 from ledger.staff import audit
 from ledger.staff.roles import Actor, Permission
-from ledger.ties import JST
 
 __all__ = [
     "CONTACTS_PERMISSION",

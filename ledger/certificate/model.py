@@ -27,6 +27,8 @@ from typing import Any, Final
 
 import orjson
 
+from ledger import jst
+from ledger import municipalities as _municipalities
 from ledger.errors import TsunagariError
 
 __all__ = [
@@ -62,18 +64,12 @@ class CertificateFormatError(TsunagariError):
         super().__init__(f"{where}: {message}" if where else message)
 
 
-def jis_code(region: int) -> str:
-    """A region's JIS X 0402 code as its canonical five-digit text (1634 -> "01634")."""
-    return f"{region:05d}"
-
-
-def day_int(day: date) -> int:
-    """``YYYYMMDD`` as an integer, the index's and the signed message's day."""
-    return day.year * 10_000 + day.month * 100 + day.day
-
-
-def day_of_int(value: int) -> date:
-    return date(value // 10_000, value // 100 % 100, value % 100)
+# The calendar and the code's text are the shared ones (ledger.jst, ledger.municipalities):
+# ``jis_code`` 1634 -> "01634"; ``day_int`` a date as YYYYMMDD, the index's and the signed
+# message's day; ``day_of_int`` back.
+jis_code = _municipalities.jis_code
+day_int = jst.day_key_of_date
+day_of_int = jst.date_of_day_key
 
 
 @dataclass(frozen=True)
@@ -172,7 +168,7 @@ class Certificate:
                 "name_en": self.municipality.name_en,
             },
             "range": {"from": self.from_day.isoformat(), "to": self.to_day.isoformat()},
-            "issued_at": datetime.fromtimestamp(self.issued_at).astimezone(_jst()).isoformat(),
+            "issued_at": datetime.fromtimestamp(self.issued_at, jst.JST).isoformat(),
             "site": self.site,
             "records": [r.to_json() for r in self.records],
             "summary": self.summary,
@@ -181,12 +177,6 @@ class Certificate:
 
     def to_bytes(self) -> bytes:
         return orjson.dumps(self.to_json(), option=orjson.OPT_INDENT_2)
-
-
-def _jst() -> Any:
-    from ledger.ties import JST
-
-    return JST
 
 
 # ---------------------------------------------------------------------------------------------

@@ -27,8 +27,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from ledger.certificate.eligibility import PREMIUM_MIN_ACTIVITIES
 from ledger.certificate.model import Certificate, CertificateRecord
+from ledger.jst import JST
 from ledger.taxonomy import KIND_LABELS, ContributionKind
-from ledger.ties import JST
 
 __all__ = [
     "attachment_name",

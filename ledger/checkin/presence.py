@@ -46,9 +46,9 @@ from sqlalchemy import Connection, text
 
 from ledger.checkin.activities import ActivityView
 from ledger.checkin.errors import CheckinRejected
+from ledger.jst import SECONDS_PER_DAY, epoch_day
 from ledger.relay.outbox import NewClaim, claim_id_by_participant, insert_claim, live_claims
 from ledger.taxonomy import RewardUnit
-from ledger.ties import JST_OFFSET_SECONDS
 
 __all__ = [
     "ROUNDINGS",
@@ -78,12 +78,9 @@ SESSION_STATES = ("open", "recorded", "awaiting_staff", "too_short", "expired", 
 MAX_HOURS = 24  # hours of help one record may carry: nobody helps for 30 hours in a day
 ARRIVE = "arrive"
 DEPART = "depart"
-_DAY_S = 86_400
+_DAY_S = SECONDS_PER_DAY
 
-
-def jst_day(timestamp: float) -> int:
-    """Days since 1970-01-01 in Japan time."""
-    return (int(timestamp) + JST_OFFSET_SECONDS) // _DAY_S
+jst_day = epoch_day  # days since 1970-01-01 in Japan time (ledger.jst)
 
 
 @dataclass(frozen=True)

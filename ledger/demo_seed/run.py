@@ -86,11 +86,12 @@ from ledger.demo_seed.plan import (
     make_plan,
 )
 from ledger.errors import ConfigError, TsunagariError
+from ledger.jst import date_of, day_start
+from ledger.jst import today as jst_today
 from ledger.relay.outbox import Outbox
 from ledger.relay.relayer import Relayer
 from ledger.relay.support_intake import SupportRefused, accept_support
 from ledger.taxonomy import ContributionKind, RewardUnit
-from ledger.ties import JST_OFFSET_SECONDS, jst_date
 
 __all__ = [
     "DAYS",
@@ -136,14 +137,9 @@ def address_of(private: coincurve.PrivateKey) -> str:
     return "0x" + keccak(private.public_key.format(compressed=False)[1:])[-20:].hex()
 
 
-def _day_start(day: date) -> int:
-    """Unix time of 00:00 JST on ``day``."""
-    return (day - date(1970, 1, 1)).days * _DAY - JST_OFFSET_SECONDS
-
-
 def genesis_time_for(today: date, days: int = DAYS) -> int:
     """Where a fresh devnet's genesis block goes so that ``days`` days before ``today`` fit after it."""
-    return _day_start(today - timedelta(days=days + 1))
+    return day_start(today - timedelta(days=days + 1))
 
 
 @dataclass(frozen=True)
@@ -208,9 +204,9 @@ def seed_state(ctx: ChainContext, today: date | None = None, days: int = DAYS) -
     last_activity, last_project = (int(v) for v in ctx.client.contract.functions.lastIds().call())
     if last_activity or last_project:
         return "seeded"
-    today = today or jst_date(int(time.time()))
+    today = today or jst_today()
     head = int(ctx.w3.eth.get_block("latest")["timestamp"])
-    return "fresh" if head < _day_start(today - timedelta(days=days)) else "no_room"
+    return "fresh" if head < day_start(today - timedelta(days=days)) else "no_room"
 
 
 def catch_up_chain_time(ctx: ChainContext) -> bool:
@@ -394,7 +390,7 @@ class _Seeder:
     # -- chain time ---------------------------------------------------------------------------------
 
     def start_day(self, day: int) -> None:
-        moment = _day_start(self.plan.date_of(day)) + _MORNING + (day * 7919) % 7200
+        moment = day_start(self.plan.date_of(day)) + _MORNING + (day * 7919) % 7200
         head = self.control.head_timestamp()
         moment = max(moment, head + 1)
         self.control.set_next_block_timestamp(moment)
@@ -433,8 +429,8 @@ class _Seeder:
             region=instance.region,
             kind=t.kind,
             reward=t.reward,
-            starts_at=_day_start(instance.start),
-            ends_at=_day_start(instance.end + timedelta(days=1)) - 1,
+            starts_at=day_start(instance.start),
+            ends_at=day_start(instance.end + timedelta(days=1)) - 1,
             capacity=0,
             metadata_hash=self.metadata(instance.name, instance.description, t.venue),
             designated=t.designated,
@@ -609,7 +605,7 @@ class _Seeder:
         later (the default rule rounds down to whole hours); a second shift starts half an hour after
         the first ends (the first at 06:00 when both would not fit before 23:30). A shift that still
         does not fit is recorded by a kiosk set to its hours."""
-        midnight = morning - (morning + JST_OFFSET_SECONDS) % _DAY
+        midnight = float(day_start(date_of(morning)))
         lengths = [claim.units * 3600 + self.presence_rng.randint(1, 45) * 60 for claim in shifts]
         start = morning
         if start + sum(lengths) + 1800 * (len(shifts) - 1) > midnight + _LATE:
@@ -766,7 +762,7 @@ def seed_year(
     ``engine`` (migrated) carry the claims and supports. :class:`ConfigError` unless
     :func:`seed_state` is ``fresh``."""
     started = time.monotonic()
-    today = today or jst_date(int(time.time()))
+    today = today or jst_today()
     state = seed_state(ctx, today, days)
     if state != "fresh":
         raise ConfigError(

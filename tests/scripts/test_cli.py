@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -100,6 +101,13 @@ def test_operator_commands_and_their_errors(cli_env: Path) -> None:
     assert json.loads(out) == {
         "15202": {"spendable": 70, "stored": 70, "expiring": 0, "expires_after_day": 0, "recorded": True}
     }
+    code, out, _ = invoke("balance", person, "--region", "15202")  # a table for people, not Python dicts
+    assert code == 0 and "{" not in out and "spendable" in out.splitlines()[1]
+    assert out.splitlines()[2].split()[:3] == ["15202", "長岡市", "70"]
+    code, out, _ = invoke("activity", "info", str(activity))
+    assert code == 0 and "region: 15202 長岡市" in out
+    starts = next(line for line in out.splitlines() if line.startswith("starts_at: "))
+    assert starts.endswith(" JST") and re.fullmatch(r"starts_at: \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} JST", starts)
 
     # an activity paid per hour, designated, and a kiosk that records 3 hours a check-in
     code, out, err = invoke(
@@ -161,6 +169,18 @@ def test_commands_without_a_chain_fail_with_one_line(cli_env: Path) -> None:
     code, _, err = invoke("region", "info", "12205")
     assert code == 1
     assert err.startswith("error: cannot reach the chain node") and err.count("\n") == 1
+
+
+def test_region_codes_are_read_in_both_spellings_and_refused_otherwise(cli_env: Path) -> None:
+    """01634 and 1634 name the same municipality; six digits (with the check digit), letters or 0 do not."""
+    for spelling in ("12205", "012205x", "123456", "0", "abc"):
+        code, out, err = invoke("region", "info", spelling)
+        if spelling == "12205":
+            assert code == 1 and "cannot reach the chain node" in err  # parsed; no chain in this test
+        else:
+            assert code == 2 and "five digits" in out + err, (spelling, out, err)
+    code, _, err = invoke("region", "info", "1634")
+    assert code == 1 and "cannot reach the chain node" in err
 
 
 def test_contracts_check_passes_on_committed_artifacts() -> None:

@@ -34,9 +34,9 @@ from ledger.checkin.errors import CheckinRejected
 from ledger.checkin.service import CheckinService
 from ledger.console import codes as work
 from ledger.console.presence import rule_ceiling
+from ledger.jst import JST
 from ledger.staff import sessions
 from ledger.taxonomy import RewardUnit
-from ledger.ties import JST
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 

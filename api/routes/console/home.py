@@ -6,7 +6,6 @@ page lists what needs attention today.
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -26,10 +25,10 @@ from api.routes.console.common import (
 )
 from ledger import queries
 from ledger.db.engine import write_transaction
+from ledger.jst import day_start, today
 from ledger.relay.outbox import region_claims_since
 from ledger.staff import accounts
 from ledger.staff.errors import StaffError
-from ledger.ties import JST, jst_date
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -119,7 +118,7 @@ def region_overview(request: Request, code: str, session: ConsoleSession, engine
             ),
             {"n": now, "r": region},
         ).one()
-        midnight = int(datetime.combine(jst_date(now), datetime.min.time(), JST).timestamp())  # today, JST
+        midnight = day_start(today(now))  # today, JST
         claims_today = region_claims_since(conn, region, midnight * 1000)
         pending = conn.execute(
             text("SELECT COUNT(*) FROM pending_actions WHERE region = :r AND status IN ('sending', 'failed')"),

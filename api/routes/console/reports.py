@@ -23,7 +23,7 @@ from api.routes.console.common import ConsoleSession, redirect_to, region_path, 
 from api.routes.pages import STATIC_DIR, templates
 from api.routes.region_audit import load_report
 from ledger.console import report as report_ops
-from ledger.ties import JST
+from ledger.jst import JST
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -212,7 +212,7 @@ def _pdf_response(report: report_ops.MonthlyReport, context: dict[str, Any], lan
     pdf = render_pdf(html)
     year, month = report_ops.parse_month(report.month)
     japanese = f"{report.municipality_ja}_{year}年{month}月_月次報告.pdf"
-    ascii_name = f"report-{report.region:05d}-{report.month}.pdf"
+    ascii_name = f"report-{report.region_code}-{report.month}.pdf"
     return Response(
         pdf,
         media_type="application/pdf",
