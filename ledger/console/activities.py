@@ -34,11 +34,11 @@ from ledger.checkin.signing import normalise_address
 from ledger.console.pending import CHECKERS, PendingAction, run_chain_action
 from ledger.db.engine import write_transaction
 from ledger.errors import InvalidInput
+from ledger.jst import JST, today
 from ledger.relay.outbox import claim_counts, recent_claims
 from ledger.staff import audit
 from ledger.staff.roles import Actor
 from ledger.taxonomy import ContributionKind, RewardUnit
-from ledger.ties import JST
 
 __all__ = [
     "ACTIVITY_KINDS",
@@ -170,7 +170,7 @@ def jst_input_value(timestamp: int) -> str:
 def default_form(now: int | None = None) -> dict[str, str]:
     """The new-activity form's values: tomorrow 10:00–16:00 JST, an event paid per participation."""
     now = int(time.time()) if now is None else now
-    tomorrow = (datetime.fromtimestamp(now, JST) + timedelta(days=1)).date()
+    tomorrow = today(now) + timedelta(days=1)
     start = datetime(tomorrow.year, tomorrow.month, tomorrow.day, 10, 0, tzinfo=JST)
     return {
         "name": "",

@@ -37,11 +37,11 @@ from ledger.checkin.service import CheckinService
 from ledger.console.audit import _csv
 from ledger.db.engine import write_transaction
 from ledger.errors import ConfigError, InvalidInput
+from ledger.jst import JST, date_of, day_start
 from ledger.staff import audit
 from ledger.staff.errors import StaffError, WrongRegion
 from ledger.staff.roles import Actor
 from ledger.taxonomy import RewardUnit
-from ledger.ties import JST
 
 __all__ = [
     "MAX_BATCH",
@@ -118,22 +118,18 @@ class CodeSheet:
     codes: list[PrintableCode]
 
 
-def _day_start(day: date) -> int:
-    return int(datetime(day.year, day.month, day.day, tzinfo=JST).timestamp())
-
-
 def expiry_of_day(day: date, activity: ActivityView) -> int:
     """The expiry meant by "valid through ``day``" (Japan time): the end of that day, or the
     activity's end when it ends that day. A day after the activity's last day stays after its end
     (and :func:`generate` refuses it)."""
-    end_of_day = _day_start(day + timedelta(days=1))
-    last_day = datetime.fromtimestamp(activity.ends_at, JST).date()
+    end_of_day = day_start(day + timedelta(days=1))
+    last_day = date_of(activity.ends_at)
     return min(end_of_day, activity.ends_at) if day <= last_day else end_of_day
 
 
 def default_expiry_day(activity: ActivityView) -> date:
     """What the console's expiry field proposes: the activity's last day (Japan time)."""
-    return datetime.fromtimestamp(activity.ends_at, JST).date()
+    return date_of(activity.ends_at)
 
 
 def code_units(activity: ActivityView, units: int | None) -> int:

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from ledger.chain.decoding import DecodeError, EventDecoder
 from ledger.db import models
 from ledger.errors import TsunagariError
-from ledger.ties import jst_date
+from ledger.jst import day_key
 
 __all__ = [
     "ActivityTerms",
@@ -39,10 +39,7 @@ __all__ = [
 NO_NONCE = (1 << 256) - 1  # ProjectSupported's nonce of a support sent by the supporter
 
 
-def jst_day(timestamp: int) -> int:
-    """The JST calendar day of ``timestamp`` as ``YYYYMMDD``."""
-    day = jst_date(timestamp)
-    return day.year * 10_000 + day.month * 100 + day.day
+jst_day = day_key  # the JST calendar day of a timestamp as YYYYMMDD (ledger.jst)
 
 
 @dataclass(frozen=True, slots=True)
