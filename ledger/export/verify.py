@@ -78,14 +78,33 @@ class _Person:
     address: str
 
 
+_Where = tuple[str, int, "str | None", str]  # file, row, key text, field
+
+
+@dataclass
+class _Pair:
+    """One (address, person id) pairing seen in the files: how often, and where (the first place,
+    and every later place once the pairing conflicts with another, up to a few)."""
+
+    count: int = 0
+    places: list[_Where] = field(default_factory=list)
+
+
 @dataclass
 class _People:
     """Person ids against the chain's addresses, across every table: a pseudonym never stands for two
     addresses and an address never gets two pseudonyms. Without the salt this is what catches a
-    person id reassigned, swapped, merged or split (with it, every id is recomputed anyway)."""
+    person id reassigned, swapped, merged or split (with it, every id is recomputed anyway).
 
-    by_id: dict[str, tuple[str, str]] = field(default_factory=dict)  # id → (address, where first seen)
-    by_address: dict[str, tuple[str, str]] = field(default_factory=dict)  # address → (id, where)
+    Pairings are counted while the rows stream by; at the end, for an address with two ids (or an id
+    with two addresses) the pairing seen most often is taken as the export's and each other one is
+    reported at the rows it was seen, so a single edited row is named, not every row of the person."""
+
+    pairs: dict[tuple[str, str], _Pair] = field(default_factory=dict)
+    ids_of: dict[str, list[str]] = field(default_factory=dict)  # address → its ids, in order seen
+    addresses_of: dict[str, list[str]] = field(default_factory=dict)  # id → its addresses
+
+    PLACES = 10
 
     def see(
         self, report: VerifyReport, where: tuple[str, int, str | None], name: str, address: str, found: Any
@@ -95,40 +114,79 @@ class _People:
         if person_id is None:
             report.add(Discrepancy(file, row_no, key, name, "a person id", None, "is empty: the chain names a person"))
             return
-        known = self.by_address.get(address)
-        if known is not None and known[0] != person_id:
-            report.add(
-                Discrepancy(
-                    file,
-                    row_no,
-                    key,
-                    name,
-                    known[0],
-                    person_id,
-                    f"this person (the same address on chain) has another person id in {known[1]}: "
-                    "one person, two ids (a person id reassigned or split)",
-                )
-            )
-            return
-        owner = self.by_id.get(person_id)
-        if owner is not None and owner[0] != address:
-            report.add(
-                Discrepancy(
-                    file,
-                    row_no,
-                    key,
-                    name,
-                    None,
-                    person_id,
-                    f"this person id stands for another person (another address on chain) in {owner[1]}: "
-                    "one id, two people (person ids reassigned, swapped or merged)",
-                )
-            )
-            return
-        if known is None or owner is None:
-            here = f"{file} row {row_no}"
-            self.by_address.setdefault(address, (person_id, here))
-            self.by_id.setdefault(person_id, (address, here))
+        pair = self.pairs.get((address, person_id))
+        if pair is None:
+            pair = self.pairs[(address, person_id)] = _Pair()
+            self.ids_of.setdefault(address, []).append(person_id)
+            self.addresses_of.setdefault(person_id, []).append(address)
+        pair.count += 1
+        if not pair.places or (
+            len(pair.places) < self.PLACES and (len(self.ids_of[address]) > 1 or len(self.addresses_of[person_id]) > 1)
+        ):
+            pair.places.append((file, row_no, key, name))
+
+    def _major(self, options: list[str], pair_of: Any) -> str:
+        return max(options, key=lambda o: (pair_of(o).count, -options.index(o)))
+
+    def address_of(self, person_id: str) -> str | None:
+        """The address a person id stands for (the most seen one when it stands for several)."""
+        addresses = self.addresses_of.get(person_id)
+        if not addresses:
+            return None
+        return self._major(addresses, lambda a: self.pairs[(a, person_id)])
+
+    def finish(self, report: VerifyReport) -> None:
+        reported: set[tuple[str, str]] = set()
+
+        def place(pair: _Pair) -> str:
+            file, row_no, _key, _name = pair.places[0]
+            more = f" and {pair.count - 1} other row(s)" if pair.count > 1 else ""
+            return f"{file} row {row_no}{more}"
+
+        for address, ids in self.ids_of.items():
+            if len(ids) < 2:
+                continue
+            major = self._major(ids, lambda i, a=address: self.pairs[(a, i)])
+            for person_id in ids:
+                if person_id == major:
+                    continue
+                pair = self.pairs[(address, person_id)]
+                reported.add((address, person_id))
+                for file, row_no, key, name in pair.places:
+                    report.add(
+                        Discrepancy(
+                            file,
+                            row_no,
+                            key,
+                            name,
+                            major,
+                            person_id,
+                            f"one person, two ids: the chain's person of this row has id {major} in "
+                            f"{place(self.pairs[(address, major)])} (a person id reassigned, swapped or split; "
+                            f"this id is used {pair.count} time(s) for them)",
+                        )
+                    )
+        for person_id, addresses in self.addresses_of.items():
+            if len(addresses) < 2:
+                continue
+            major = self._major(addresses, lambda a, i=person_id: self.pairs[(a, i)])
+            for address in addresses:
+                if address == major or (address, person_id) in reported:
+                    continue
+                pair = self.pairs[(address, person_id)]
+                for file, row_no, key, name in pair.places:
+                    report.add(
+                        Discrepancy(
+                            file,
+                            row_no,
+                            key,
+                            name,
+                            None,
+                            person_id,
+                            f"one id, two people: this id stands for another person (another address on chain) "
+                            f"in {place(self.pairs[(major, person_id)])} (person ids reassigned, swapped or merged)",
+                        )
+                    )
 
 
 @dataclass(frozen=True)
@@ -1268,6 +1326,8 @@ def verify_export(folder: Path, rpc: JsonRpc, salt: bytes | None = None) -> Veri
             check.finish()
             _check_count(report, manifest, check.t, check.files, check.file_rows, check.chain_rows, check.rows_per_file)
             report.count(f"rows:{name}", check.file_rows)
+    if people is not None:
+        people.finish(report)
 
     # The other tables: rows as the manifest says (their bytes are covered by the hashes).
     for name, entry in manifest["tables"].items():
@@ -1533,7 +1593,7 @@ def _check_ties(
             key_text = f"participant {person_id}, region {region}"
             person: Any = person_id
             if people is not None:
-                owner = people.by_id.get(str(person_id))
+                owner = people.address_of(str(person_id))
                 if owner is None:
                     report.add(
                         Discrepancy(
@@ -1547,7 +1607,7 @@ def _check_ties(
                         )
                     )
                     continue
-                person = _Person(owner[0])
+                person = _Person(owner)
             live, revoked = remaining.pop((person, region), [0, 0])
             for field_name, want in (("records", live), ("revoked_records", revoked)):
                 got = values[at[field_name]]
