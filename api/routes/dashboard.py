@@ -3,7 +3,7 @@
 Every response comes from one function of ``ledger.queries`` (the server-rendered pages call the
 same ones), with small cells suppressed at ``settings.api.public_k``. Periods are JST calendar days;
 without ``start`` / ``end`` a dashboard shows the last 12 months up to the indexed head
-(:func:`ledger.queries.default_range`).
+(:func:`ledger.queries.resolve_period`).
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from dataclasses import asdict
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 
-from api.deps import ConnDep, Day, RegionCode, SettingsDep
-from api.errors import ApiError
+from api.deps import Address, ConnDep, Day, RegionCode, SettingsDep
+from api.errors import ApiError, problems
 from ledger import queries
 from ledger.taxonomy import ContributionKind, MlitType
 
@@ -28,7 +28,6 @@ Start = Annotated[
 End = Annotated[
     Day | None, Query(description="last JST day of the period, YYYY-MM-DD (inclusive); default: the indexed head")
 ]
-Address = Annotated[str, Path(description="the participant's address (0x + 40 hex digits, any case)")]
 KINDS = ", ".join(f"{int(k)}" for k in ContributionKind)
 TYPES = ", ".join(f"{int(t)}" for t in MlitType)
 
@@ -41,23 +40,15 @@ def _period(conn: ConnDep, region: int | None, start: date | None, end: date | N
             "not_found",
             f"region {region} is not registered on this ledger; GET /api/v1/regions lists the registered codes",
         )
-    default_start, default_end = queries.default_range(conn)
-    end = end or default_end
-    if start is None:
-        start = default_start if end == default_end else _year_before(end)
+    start, end = queries.resolve_period(conn, start, end)  # the one default-period rule of pages, JSON and CLI
     if start > end:
         raise ApiError(422, "invalid", f"start {start} is after end {end}")
     return start, end
 
 
-def _year_before(end: date) -> date:
-    """The first day of the month 11 months before ``end``'s: 12 whole months ending with ``end``'s."""
-    year, month = divmod(end.year * 12 + end.month - 1 - 11, 12)
-    return date(year, month + 1, 1)
-
-
 @router.get(
     "/api/v1/regions/{region}/dashboard",
+    responses=problems(404),
     response_model=queries.RegionDashboard,
     summary="Everything a region dashboard shows, in one document",
     description=(
@@ -80,6 +71,7 @@ def region_dashboard(
 
 @router.get(
     "/api/v1/regions/{region}/cohorts",
+    responses=problems(404),
     response_model=list[queries.Cohort],
     summary="Cohort retention by first-activity month",
 )
@@ -92,6 +84,7 @@ def region_cohorts(
 
 @router.get(
     "/api/v1/regions/{region}/returning",
+    responses=problems(404),
     summary="Which activities bring people back",
     description=(
         "`by=kind` (default, from rollups): per activity kind, the period's live records and how many were "
@@ -117,6 +110,7 @@ def region_returning(
 
 @router.get(
     "/api/v1/regions/{region}/coins",
+    responses=problems(404),
     response_model=queries.CoinTotals,
     summary="Coins issued, spent on support and revoked, with the gift rate",
 )
@@ -129,6 +123,7 @@ def region_coins(
 
 @router.get(
     "/api/v1/regions/{region}/audit",
+    responses=problems(404),
     response_model=queries.IssuerAudit,
     summary="Issuer audit (public: no participant addresses)",
     description="Per issuer: batches, records, coins minted, revoked records; revocations with reasons; role changes.",
@@ -140,6 +135,7 @@ def region_audit(region: RegionCode, conn: ConnDep, start: Start = None, end: En
 
 @router.get(
     "/api/v1/regions/{region}/overlap",
+    responses=problems(404),
     response_model=queries.RegionOverlap,
     summary="Other regions the region's people are also tied to",
 )
@@ -152,6 +148,7 @@ def region_overlap(
 
 @router.get(
     "/api/v1/regions/{region}/projects",
+    responses=problems(404),
     response_model=list[queries.PublicProject],
     summary="The region's projects open for support (応援), with coins raised",
 )

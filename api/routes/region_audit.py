@@ -18,7 +18,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
-from api.deps import ActorDep, ConnDep, SettingsDep
+from api.deps import ActorDep, ConnDep, Day, RegionCode, SettingsDep
 from api.errors import ApiError
 from ledger.console import audit as audit_ops
 from ledger.console import report as report_ops
@@ -28,12 +28,11 @@ from ledger.staff.roles import Actor
 
 router = APIRouter(tags=["operator"])
 
-RegionCode = Annotated[int, Path(ge=1, le=999_999, description="JIS X 0402 municipality code")]
 Month = Annotated[
     str | None, Query(max_length=7, pattern=r"^\d{4}-\d{2}$", description="a JST month, YYYY-MM (instead of start/end)")
 ]
-Start = Annotated[date | None, Query(description="first JST day, YYYY-MM-DD (with end)")]
-End = Annotated[date | None, Query(description="last JST day, YYYY-MM-DD (inclusive)")]
+Start = Annotated[Day | None, Query(description="first JST day, YYYY-MM-DD (with end)")]
+End = Annotated[Day | None, Query(description="last JST day, YYYY-MM-DD (inclusive)")]
 Lang = Annotated[Literal["ja", "en"], Query(description="language of the CSV header and labels")]
 ActivityFilter = Annotated[int | None, Query(ge=0, le=2**64 - 1, description="only this activity's records")]
 

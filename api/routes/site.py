@@ -1,6 +1,11 @@
 """The pages people look at: home, a participant's つながり page, region dashboards, the national view.
 
-Server-rendered from the same query functions the JSON API uses (``ledger.queries``): every figure
+Presentation only: each page renders the document its assembler in ``ledger.queries`` builds (the
+region page :func:`~ledger.queries.region_dashboard`, the same document as the JSON dashboard; the
+national view :func:`~ledger.queries.national_graph`), for the period
+:func:`~ledger.queries.resolve_period` fills in (the JSON API's and the CLI's rule). Small cells are
+suppressed by the assembler, never here. Every figure shown carries ``data-figure`` (its id in
+:data:`ledger.figures.FIGURES`) and ``data-value`` (the raw number, empty when suppressed). Every figure
 is in the HTML (tables, one click away from each chart), and the charts are drawn by our scripts
 from a JSON data block (``<script type="application/json" id="page-data">``, data not code, so the
 CSP holds). Unknown addresses and regions get a helpful 404 page, malformed query parameters a 422
@@ -24,7 +29,7 @@ from api.deps import ConnDep, SettingsDep
 from api.i18n import pick_language
 from api.routes.pages import render_page, templates
 from ledger import queries
-from ledger.municipalities import municipality_name
+from ledger.municipalities import JisCodeError, jis_code, municipality_name, parse_jis_code, region_label
 from ledger.taxonomy import KIND_LABELS, TYPE_LABELS, ContributionKind, MlitType
 from ledger.ties import JST
 
@@ -104,9 +109,11 @@ def index_banner(conn: Connection, now: float | None = None) -> IndexBanner:
 
 
 def default_period(banner: IndexBanner) -> tuple[date, date]:
-    """The trailing year up to the index head's JST day (today before anything is indexed)."""
+    """The default period for ``banner``'s head (:func:`ledger.queries.resolve_period`'s rule: the 12
+    whole months ending with the head's month, up to the head's day)."""
     end = banner.head_day or datetime.now(JST).date()
-    return end - timedelta(days=364), end
+    year, month = divmod(end.year * 12 + end.month - 1 - 11, 12)
+    return date(year, month + 1, 1), end
 
 
 def _parse_day(name: str, value: str | None) -> date | None:
@@ -118,11 +125,12 @@ def _parse_day(name: str, value: str | None) -> date | None:
         raise PageProblem(422, "problem.bad_param_title", "problem.bad_date", name=name, value=value[:40]) from None
 
 
-def _period(request: Request, banner: IndexBanner) -> tuple[date, date]:
-    start_default, end_default = default_period(banner)
-    start = _parse_day("start", request.query_params.get("start"))
-    end = _parse_day("end", request.query_params.get("end")) or end_default
-    start = start or end - (end_default - start_default)
+def _period(request: Request, conn: Connection) -> tuple[date, date]:
+    start, end = queries.resolve_period(
+        conn,
+        _parse_day("start", request.query_params.get("start")),
+        _parse_day("end", request.query_params.get("end")),
+    )
     if start > end:
         raise PageProblem(422, "problem.bad_param_title", "problem.start_after_end", start=start, end=end)
     if (end - start).days > MAX_RANGE_DAYS:
@@ -145,9 +153,10 @@ def _int_param(request: Request, name: str, allowed: Mapping[int, object]) -> in
 
 def _presets(start: date, end: date, head: date) -> list[tuple[str, date, date, bool]]:
     """(message key, start, end, current) of the period shortcuts."""
+    year, month = divmod(head.year * 12 + head.month - 1 - 11, 12)
     options = [
         ("period.last_3_months", head - timedelta(days=90), head),
-        ("period.last_12_months", head - timedelta(days=364), head),
+        ("period.last_12_months", date(year, month + 1, 1), head),
         ("period.this_year", date(head.year, 1, 1), head),
         ("period.all", head - timedelta(days=MAX_RANGE_DAYS), head),
     ]
@@ -176,6 +185,7 @@ def _render(request: Request, template: str, context: dict[str, Any], messages: 
         "pick": _pick(lang),
         "month_label": lambda m: _month_label(m, lang),
         "day_text": _day_text,
+        "day_label": lambda day: f"{day.year}年{day.month}月{day.day}日" if lang == "ja" else day.isoformat(),
         "jst": lambda ts: datetime.fromtimestamp(ts, JST).strftime("%Y-%m-%d %H:%M"),
     }
     return render_page(request, template, context, script_messages=_COMMON + messages)
@@ -187,7 +197,7 @@ def _render(request: Request, template: str, context: dict[str, Any], messages: 
 @router.get("/", response_class=HTMLResponse, summary="Home: regions and links")
 def home(request: Request, conn: ConnDep, settings: SettingsDep) -> HTMLResponse:
     banner = index_banner(conn)
-    start, end = default_period(banner)
+    start, end = queries.resolve_period(conn)
     rows = []
     for region in queries.list_regions(conn):
         summary = queries.region_summary(conn, region.region, start, end, k=settings.api.public_k)
@@ -302,28 +312,27 @@ def _certificate_regions(
 
 
 @router.get("/regions/{code}", response_class=HTMLResponse, summary="A region's dashboard")
-def region_page(request: Request, code: str, conn: ConnDep, settings: SettingsDep) -> HTMLResponse:
+def region_page(request: Request, code: str, conn: ConnDep, settings: SettingsDep) -> Response:
     banner = index_banner(conn)
-    regions = {r.region: r for r in queries.list_regions(conn)}
-    region = int(code) if code.isdigit() and len(code) <= 6 else None
-    if region is None or region not in regions:
-        return _problem_page(request, PageProblem(404, "problem.no_region_title", "problem.no_region", code=code[:20]))
     try:
-        start, end = _period(request, banner)
+        region: int | None = parse_jis_code(code)
+    except JisCodeError:
+        region = None
+    if region is None or region not in {r.region for r in queries.list_regions(conn)}:
+        return _problem_page(request, PageProblem(404, "problem.no_region_title", "problem.no_region", code=code[:20]))
+    if code != jis_code(region):  # /regions/1634 -> /regions/01634, the canonical five digits
+        query = f"?{request.url.query}" if request.url.query else ""
+        return RedirectResponse(f"/regions/{jis_code(region)}{query}", status_code=308)
+    try:
+        start, end = _period(request, conn)
     except PageProblem as problem:
         return _problem_page(request, problem)
     lang, _ = pick_language(request)
     k = settings.api.public_k
-    summary = queries.region_summary(conn, region, start, end, k=k)
-    units = queries.region_units(conn, region, start, end, k=k)
-    monthly = queries.region_monthly(conn, region, start, end, k=k)
-    cohorts = queries.cohort_retention(conn, region, start, end, k=k)
-    returning = queries.returning_activities(conn, region, start, end, limit=10, k=k)
-    audit = queries.public_audit(queries.issuer_audit(conn, region, start, end))  # no participant addresses
-    overlap = queries.region_overlap(conn, region, start, end, k=k)
-    projects = queries.region_projects(conn, region)
-    activity_titles = queries.activity_names(conn, [a.activity_id for a in returning])
-    pick = _pick(lang)
+    dashboard = queries.region_dashboard(conn, region, start, end, k=k)
+    if dashboard is None:  # pragma: no cover - checked above
+        return _problem_page(request, PageProblem(404, "problem.no_region_title", "problem.no_region", code=code[:20]))
+    summary, monthly, cohorts = dashboard.summary, dashboard.monthly, dashboard.cohorts
     label = "label_" + lang
     data = {
         "lang": lang,
@@ -338,8 +347,8 @@ def region_page(request: Request, code: str, conn: ConnDep, settings: SettingsDe
             "clawed_back": [m.coins.clawed_back for m in monthly],
         },
         "stages": {
-            "labels": [getattr(s, label) for s in summary.stages[1:]],
-            "values": [s.people for s in summary.stages[1:]],
+            "labels": [getattr(s, label) for s in summary.stages],
+            "values": [s.people for s in summary.stages],
         },
         "types": {
             "labels": [getattr(t, label) for t in summary.type_mix if t.national_share is not None],
@@ -354,19 +363,24 @@ def region_page(request: Request, code: str, conn: ConnDep, settings: SettingsDe
         "cohorts": {
             "months": [_month_label(c.month, lang) for c in cohorts],
             "offsets": max((len(c.months) for c in cohorts), default=0),
+            # a hidden (suppressed) cell is listed apart, so the chart draws it hatched, never as 0 %
             "cells": [
-                [o.offset, i, None if o.share is None else round(o.share * 100, 1)]
+                [o.offset, i, round(o.share * 100, 1)]
                 for i, c in enumerate(cohorts)
                 for o in c.months
+                if o.share is not None
             ],
+            "hidden": [[o.offset, i] for i, c in enumerate(cohorts) for o in c.months if o.share is None],
         },
         "returning": {
-            "labels": [activity_titles.get(a.activity_id) or pick(a, "kind") for a in returning],
-            "rates": [None if a.return_rate is None else round(a.return_rate * 100, 1) for a in returning],
+            "labels": [getattr(r, "kind_" + lang) for r in dashboard.returning_kinds],
+            "rates": [
+                None if r.return_rate is None else round(r.return_rate * 100, 1) for r in dashboard.returning_kinds
+            ],
         },
         "overlap": {
-            "labels": [o.region_name or str(o.region) for o in overlap.others],
-            "values": [o.shared for o in overlap.others],
+            "labels": [region_label(o.region, o.region_name, lang) for o in dashboard.overlap.others],
+            "values": [o.shared for o in dashboard.overlap.others],
         },
     }
     return _render(
@@ -375,22 +389,26 @@ def region_page(request: Request, code: str, conn: ConnDep, settings: SettingsDe
         {
             "page": "region",
             "banner": banner,
-            "region": regions[region],
+            "region": dashboard.region,
+            "code": jis_code(region),
             "municipality": municipality_name(region, lang),
+            "region_title": region_label(region, dashboard.region.name, lang),
             "start": start,
             "end": end,
-            "presets": _presets(start, end, default_period(banner)[1]),
+            "as_of": dashboard.as_of,
+            "presets": _presets(start, end, queries.head_day(conn)),
             "summary": summary,
-            "units": units,
+            "units": dashboard.units,
             "monthly": monthly,
             "cohorts": cohorts,
-            "returning": returning,
-            "activity_titles": activity_titles,
-            "audit": audit,
-            "overlap": overlap,
-            "projects": projects,
+            "returning_kinds": dashboard.returning_kinds,
+            "audit": dashboard.audit,
+            "overlap": dashboard.overlap,
+            "projects": dashboard.projects,
             "k": k,
-            "empty": not summary.participants and not summary.records and not monthly_has_data(monthly),
+            "label_of": lambda code, name: region_label(code, name, lang),
+            "jis_code": jis_code,
+            "empty": not summary.participants and not summary.records and not monthly_has_data(list(monthly)),
             "data": data,
         },
     )
@@ -410,18 +428,20 @@ _TYPES: Final = {int(t): TYPE_LABELS[t] for t in MlitType}
 def national_page(request: Request, conn: ConnDep, settings: SettingsDep) -> HTMLResponse:
     banner = index_banner(conn)
     try:
-        start, end = _period(request, banner)
+        start, end = _period(request, conn)
         kind = _int_param(request, "kind", _KINDS)
         mlit_type = _int_param(request, "mlit_type", _TYPES) if kind is None else None
     except PageProblem as problem:
         return _problem_page(request, problem)
     lang, _ = pick_language(request)
     graph = queries.national_graph(conn, start, end, kind=kind, mlit_type=mlit_type, k=settings.api.public_k)
-    names = {n.region: n.region_name or str(n.region) for n in graph.nodes}
+    names = {n.region: region_label(n.region, n.region_name, lang) for n in graph.nodes}
     data = {
         "lang": lang,
-        "nodes": [{"id": str(n.region), "name": names[n.region], "people": n.people} for n in graph.nodes],
-        "links": [{"source": str(x.source), "target": str(x.target), "shared": x.shared} for x in graph.links],
+        "nodes": [{"id": jis_code(n.region), "name": names[n.region], "people": n.people} for n in graph.nodes],
+        "links": [
+            {"source": jis_code(x.source), "target": jis_code(x.target), "shared": x.shared} for x in graph.links
+        ],
     }
     return _render(
         request,
@@ -433,7 +453,8 @@ def national_page(request: Request, conn: ConnDep, settings: SettingsDep) -> HTM
             "names": names,
             "start": start,
             "end": end,
-            "presets": _presets(start, end, default_period(banner)[1]),
+            "presets": _presets(start, end, queries.head_day(conn)),
+            "jis_code": jis_code,
             "kind": kind,
             "mlit_type": mlit_type,
             "kinds": _KINDS,

@@ -88,8 +88,8 @@
           confine: true,
           formatter: (p) => c.months[p.value[1]] + " · " + offsets[p.value[0]] + ": " + (p.value[2] === null ? "—" : p.value[2] + "%"),
         },
-        legend: { show: false },
-        grid: { left: 8, right: 16, top: 16, bottom: 56, containLabel: true },
+        legend: { show: (c.hidden || []).length > 0, top: 0, right: 0, data: [t("chart.hidden_cells")] },
+        grid: { left: 8, right: 16, top: 28, bottom: 56, containLabel: true },
         xAxis: { type: "category", data: offsets, splitArea: { show: true } },
         yAxis: { type: "category", data: c.months, inverse: true, splitArea: { show: true } },
         visualMap: {
@@ -102,12 +102,22 @@
           itemHeight: 120,
           text: ["100%", "0%"],
           inRange: { color: ["#f1f7f4", "#7fc4a6", BRAND] },
+          seriesIndex: 0,
         },
         series: [
           {
             type: "heatmap",
             data: c.cells.filter((cell) => cell[2] !== null),
             label: { show: c.offsets <= 8, formatter: (p) => Math.round(p.value[2]) },
+          },
+          {
+            // suppressed cells (fewer than k people): hatched grey, never drawn as 0 %; months not yet
+            // reached have no cell at all
+            type: "heatmap",
+            name: t("chart.hidden_cells"),
+            data: (c.hidden || []).map((cell) => [cell[0], cell[1], null]),
+            itemStyle: { color: "#e4e4e4", decal: { symbol: "rect", dashArrayX: [1, 0], dashArrayY: [2, 3], rotation: -0.8 } },
+            tooltip: { formatter: (p) => c.months[p.value[1]] + " · " + offsets[p.value[0]] + ": " + t("chart.hidden_cells") },
           },
         ],
       });

@@ -123,7 +123,15 @@ from ledger.queries.network import (
     national_graph,
     region_overlap,
 )
-from ledger.queries.pages import FIGURE_DEFINITIONS, RegionDashboard, default_range, region_dashboard
+from ledger.queries.pages import (
+    FIGURE_DEFINITIONS,
+    RegionDashboard,
+    as_of_day,
+    default_range,
+    head_day,
+    region_dashboard,
+    resolve_period,
+)
 from ledger.queries.person import (
     HistoryEntry,
     PersonCoins,
@@ -207,6 +215,9 @@ __all__ = [
     "cohort_retention",
     "day_int",
     "default_range",
+    "as_of_day",
+    "head_day",
+    "resolve_period",
     "index_status",
     "issuer_audit",
     "list_regions",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import date
 
@@ -9,7 +10,14 @@ from sqlalchemy import Connection, text
 
 from ledger.figures import FIGURES
 from ledger.queries.audit import IssuerAudit, issuer_audit, public_audit
-from ledger.queries.cells import _EPOCH_ORDINAL, _SECONDS_PER_DAY, DEFAULT_K, _check_range, _check_region
+from ledger.queries.cells import (
+    _EPOCH_ORDINAL,
+    _SECONDS_PER_DAY,
+    DEFAULT_K,
+    _check_range,
+    _check_region,
+    _month_last_day,
+)
 from ledger.queries.network import NATIONAL_REFERENCE, NationalReference, RegionOverlap, region_overlap
 from ledger.queries.projects import PublicProject, public_projects
 from ledger.queries.region import (
@@ -39,16 +47,38 @@ FIGURE_DEFINITIONS: dict[str, tuple[str, str]] = {f.id: (f.definition_ja, f.defi
 
 
 def default_range(conn: Connection) -> tuple[date, date]:
-    """The dashboards' default period: the last 12 whole JST months up to the index head's day
-    (up to today before anything is indexed)."""
+    """The default period of every page, JSON document and CLI report: the 12 whole JST months ending
+    with the month of the index head's day, up to that day (today, JST, before anything is indexed)."""
+    end = head_day(conn)
+    return _twelve_months_to(end), end
+
+
+def head_day(conn: Connection) -> date:
+    """The last JST day the index has reached (today, JST, before anything is indexed): no figure is
+    ever "as of" a later day."""
     timestamp = conn.execute(text("SELECT MAX(block_timestamp) FROM indexer_checkpoints")).scalar()
-    end = (
-        date.fromordinal(_EPOCH_ORDINAL + (int(timestamp) + JST_OFFSET_SECONDS) // _SECONDS_PER_DAY)
-        if (timestamp is not None)
-        else date.today()
-    )
+    now = int(timestamp) if timestamp is not None else int(time.time())
+    return date.fromordinal(_EPOCH_ORDINAL + (now + JST_OFFSET_SECONDS) // _SECONDS_PER_DAY)
+
+
+def _twelve_months_to(end: date) -> date:
+    """The first day of the month 11 months before ``end``'s: 12 whole months ending with ``end``'s."""
     year, month = divmod(end.year * 12 + end.month - 1 - 11, 12)
-    return date(year, month + 1, 1), end
+    return date(year, month + 1, 1)
+
+
+def resolve_period(conn: Connection, start: date | None = None, end: date | None = None) -> tuple[date, date]:
+    """The one rule for a period with parts left out, shared by the pages, the JSON API and the CLI:
+    ``end`` defaults to the index head's day (:func:`head_day`), ``start`` to the first day of the 12
+    whole months ending with ``end``'s month. The caller checks ``start <= end``."""
+    end = end or head_day(conn)
+    return start or _twelve_months_to(end), end
+
+
+def as_of_day(conn: Connection, as_of_month: int) -> date:
+    """The day people figures "as of ``as_of_month``" are counted at: the month's last day, or the
+    index head's day when that is earlier (never a day in the future)."""
+    return min(_month_last_day(as_of_month), head_day(conn))
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +89,7 @@ class RegionDashboard:
     region: RegionInfo
     start: date
     end: date
+    as_of: date  # the day people figures are counted at (:func:`as_of_day`): never after the index head
     k: int | None
     summary: RegionSummary  # 関係人口, stages, bands, type mix, new/returning, coins (gift rate)
     units: UnitTotals  # hours of help and days of stays
@@ -78,7 +109,7 @@ def region_dashboard(
     conn: Connection, region: int, start: date | None = None, end: date | None = None, k: int | None = DEFAULT_K
 ) -> RegionDashboard | None:
     """The whole public region dashboard (``None`` when the region is not registered); ``start`` /
-    ``end`` default to :func:`default_range`. Every part comes from the functions above, so a page
+    ``end`` default by :func:`resolve_period`. Every part comes from the functions above, so a page
     and the JSON API show the same numbers. Reads rollups and small tables (no scan of
     ``contributions`` or ``tie_months``), and the records of per-hour and per-day activities by
     activity (:func:`region_units`)."""
@@ -86,17 +117,17 @@ def region_dashboard(
     info = next((r for r in list_regions(conn) if r.region == region), None)
     if info is None:
         return None
-    if start is None or end is None:
-        default_start, default_end = default_range(conn)
-        start, end = start or default_start, end or default_end
+    start, end = resolve_period(conn, start, end)
     _check_range(start, end)
     status = index_status(conn)
+    summary = region_summary(conn, region, start, end, k=k)
     return RegionDashboard(
         region=info,
         start=start,
         end=end,
+        as_of=as_of_day(conn, summary.as_of_month),
         k=k,
-        summary=region_summary(conn, region, start, end, k=k),
+        summary=summary,
         units=region_units(conn, region, start, end, k=k),
         monthly=tuple(region_monthly(conn, region, start, end, k=k)),
         cohorts=tuple(cohort_retention(conn, region, start, end, k=k)),
