@@ -6,6 +6,8 @@ test reads the HTML as a tool would. The world (a real anvil chain indexed into 
 uvicorn) is the one of tests/api/test_units_figures.py.
 """
 
+# ruff: noqa: F811  (the tests take the imported module-scoped fixture `world` by name)
+
 from __future__ import annotations
 
 import re
@@ -17,8 +19,12 @@ import httpx
 import pytest
 
 from ledger.figures import FIGURES
-from tests.api.test_units_figures import NAGAOKA, TATEYAMA, World
-from tests.api.test_units_figures import world  # noqa: F401  (the module's fixture, reused here)
+from tests.api.test_units_figures import (
+    NAGAOKA,
+    TATEYAMA,
+    World,
+    world,  # noqa: F401  (the module's fixture, reused here)
+)
 
 pytestmark = pytest.mark.anvil
 
