@@ -753,6 +753,58 @@ _REGION_DAILY_COINS = ExportTable(
     key=("region", "day"),
 )
 
+_METADATA_TEXTS = ExportTable(
+    name="metadata_texts",
+    kind="reference",
+    title="Activity and project texts (off chain)",
+    description="The off-chain text (name, description, venue) behind every metadata hash an activity or a "
+    "project of the export was registered with or changed to up to the export's last block, when the operator "
+    "holds it. The chain stores only metadata_hash = keccak256 of the canonical JSON "
+    '{"description","name","venue"} (keys sorted, no spaces, UTF-8); verify hashes each row again and checks '
+    "that the chain knows the hash. Join activities.metadata_hash or projects.metadata_hash (and the *_metadata_"
+    "changes tables) on it. A hash with no row here has no text the operator could give.",
+    fields=(
+        _hex("metadata_hash", "keccak256 of the canonical JSON of the text (0x hex), as the chain stores it"),
+        ExportField("name", "string", "the activity's or project's name", text="free"),
+        ExportField("description", "string", "its longer text (no personal data)", text="free"),
+        ExportField("venue", "string", "where it takes place", text="free"),
+    ),
+    key=("metadata_hash",),
+    region_field=None,
+)
+
+_FIGURES = ExportTable(
+    name="figures",
+    kind="reference",
+    title="Figure definitions",
+    description="The definition of every figure the dashboards, the JSON API and this export use, in 日本語 and "
+    "English, by its stable id (ledger/figures.py): the same text the pages and the API show.",
+    fields=(
+        ExportField("figure", "string", "the figure's stable id (data-figure on the pages)", text="code"),
+        ExportField("label_ja", "string", "its label in Japanese", text="free"),
+        ExportField("label_en", "string", "its label in English", text="free"),
+        ExportField("definition_ja", "string", "its definition in Japanese", text="free"),
+        ExportField("definition_en", "string", "its definition in English", text="free"),
+    ),
+    key=("figure",),
+    region_field=None,
+)
+
+_TIE_PARAMETERS = ExportTable(
+    name="tie_parameters",
+    kind="reference",
+    title="Ties model parameters",
+    description="Every constant of the ties model the index computed the ties table with (ledger/ties.py "
+    "TieParams, argued in docs/ties.md): windows, component scales, score weights and stage thresholds.",
+    fields=(
+        ExportField("parameter", "string", "the parameter's name in ledger.ties.TieParams", text="code"),
+        ExportField("value", "number", "its value"),
+        ExportField("part", "string", "window, component, weight or stage threshold", text="code"),
+    ),
+    key=("parameter",),
+    region_field=None,
+)
+
 TABLES: dict[str, ExportTable] = {
     t.name: t
     for t in (
@@ -786,6 +838,9 @@ TABLES: dict[str, ExportTable] = {
         _REGION_DAILY_COINS,
         _KINDS,
         _REWARD_UNITS,
+        _METADATA_TEXTS,
+        _FIGURES,
+        _TIE_PARAMETERS,
     )
 }
 TABLE_NAMES: tuple[str, ...] = tuple(TABLES)

@@ -23,6 +23,7 @@ Both paths produce the same files (a test exports every table both ways and comp
 from __future__ import annotations
 
 import array
+import dataclasses
 import sqlite3
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -40,8 +41,10 @@ from ledger.db import models
 from ledger.export.errors import ExportError, IndexNotReady, InvalidExportOptions, RangeBeyondHead
 from ledger.export.pseudonym import Pseudonymiser
 from ledger.export.schema import COIN_MOVEMENT_SOURCES, PROVENANCE, ExportTable, arrow_schema, arrow_type
+from ledger.figures import FIGURES
 from ledger.queries import suppress
 from ledger.taxonomy import KIND_LABELS, TYPE_LABELS, UNIT_LABELS, ContributionKind, MlitType, RewardUnit, is_visiting
+from ledger.ties import DEFAULT_PARAMS
 
 __all__ = [
     "ContractInfo",
@@ -765,27 +768,61 @@ def _daily_coin_batches(conn: Connection, table: ExportTable, plan: ReadPlan) ->
         result.close()
 
 
-def _kind_batches(table: ExportTable) -> Iterator[pa.RecordBatch]:
-    rows = []
-    for kind in ContributionKind:
-        mlit = MlitType(int(kind) // 10)
-        rows.append(
-            (
-                int(kind),
-                KIND_LABELS[kind][0],
-                KIND_LABELS[kind][1],
-                int(mlit),
-                TYPE_LABELS[mlit][0],
-                TYPE_LABELS[mlit][1],
-                is_visiting(int(kind)),
+def _metadata_text_batches(conn: Connection, table: ExportTable, plan: ReadPlan) -> Iterator[pa.RecordBatch]:
+    """The off-chain texts of every metadata hash the export's activities and projects had up to the last block."""
+    params: dict[str, Any] = {"t": plan.range.to_block}
+    sources = []
+    for index_table in (
+        "activity_registrations",
+        "activity_metadata_changes",
+        "project_registrations",
+        "project_metadata_changes",
+    ):
+        where = _region_filter(plan, "region", params)
+        sources.append(f"SELECT metadata_hash FROM {index_table} WHERE block_number <= :t{where}")
+    tail = f"FROM activity_metadata WHERE metadata_hash IN ({' UNION '.join(sources)}) ORDER BY metadata_hash"
+    yield from _generic_batches(conn, _columns(table, ""), tail, params, plan.chunk_rows)
+
+
+def reference_rows(table: ExportTable) -> list[tuple[Any, ...]]:
+    """The rows of a reference table that comes from code (kinds, reward units, figures, ties parameters):
+    what the exporter writes and what verify expects."""
+    if table.name == "kinds":
+        rows = []
+        for kind in ContributionKind:
+            mlit = MlitType(int(kind) // 10)
+            rows.append(
+                (
+                    int(kind),
+                    KIND_LABELS[kind][0],
+                    KIND_LABELS[kind][1],
+                    int(mlit),
+                    TYPE_LABELS[mlit][0],
+                    TYPE_LABELS[mlit][1],
+                    is_visiting(int(kind)),
+                )
             )
-        )
-    yield _rows_to_batch(rows, _columns(table, ""))
+        return rows
+    if table.name == "reward_units":
+        return [(int(unit), UNIT_LABELS[unit][0], UNIT_LABELS[unit][1]) for unit in RewardUnit]
+    if table.name == "figures":
+        return [(f.id, f.label_ja, f.label_en, f.definition_ja, f.definition_en) for f in FIGURES.values()]
+    if table.name == "tie_parameters":
+        return [
+            (f.name, float(getattr(DEFAULT_PARAMS, f.name)), _parameter_part(f.name))
+            for f in dataclasses.fields(DEFAULT_PARAMS)
+        ]
+    raise ExportError(f"{table.name} is not a reference table from code")
 
 
-def _reward_unit_batches(table: ExportTable) -> Iterator[pa.RecordBatch]:
-    rows = [(int(unit), UNIT_LABELS[unit][0], UNIT_LABELS[unit][1]) for unit in RewardUnit]
-    yield _rows_to_batch(rows, _columns(table, ""))
+def _parameter_part(name: str) -> str:
+    if name.startswith("weight_"):
+        return "weight"
+    if name.endswith("window_days"):
+        return "window"
+    if name.startswith(("repeater_", "kankei_", "core_")):
+        return "stage threshold"
+    return "component"
 
 
 def read_table(conn: Connection, table: ExportTable, plan: ReadPlan) -> Iterator[pa.RecordBatch]:
@@ -802,10 +839,10 @@ def read_table(conn: Connection, table: ExportTable, plan: ReadPlan) -> Iterator
         raw = _daily_batches(conn, table, plan)
     elif table.name == "region_daily_coins":
         raw = _daily_coin_batches(conn, table, plan)
-    elif table.name == "kinds":
-        raw = _kind_batches(table)
-    elif table.name == "reward_units":
-        raw = _reward_unit_batches(table)
+    elif table.name == "metadata_texts":
+        raw = _metadata_text_batches(conn, table, plan)
+    elif table.kind == "reference":
+        raw = iter([_rows_to_batch(reference_rows(table), _columns(table, ""))])
     else:  # pragma: no cover - every table of schema.TABLES is handled above
         raise ExportError(f"no reader for table {table.name}")
     for batch in raw:

@@ -47,11 +47,13 @@ from ledger import jst
 from ledger.chain.artifacts import abi_sha256 as current_abi_sha256
 from ledger.chain.artifacts import load_artifact
 from ledger.chain.decoding import EventDecoder
+from ledger.checkin.metadata import metadata_document
 from ledger.errors import BuildError, ChainUnavailable
 from ledger.export.errors import NotAnExport
 from ledger.export.package import DATAPACKAGE, FORMAT_NAME, FORMAT_VERSION, MANIFEST, README, datapackage, readme
 from ledger.export.pseudonym import Pseudonymiser, salt_fingerprint
 from ledger.export.schema import COIN_MOVEMENT_SOURCES, TABLES, ExportTable, arrow_schema
+from ledger.export.source import reference_rows
 from ledger.export.writers import FileRecord
 from ledger.indexer.handlers import TABLE_COLUMNS, ActivityTerms, LogContext, apply_log, jst_day
 from ledger.indexer.rpc import JsonRpc, ProviderJsonRpc, RpcError, quantity
@@ -1288,6 +1290,20 @@ def verify_export(folder: Path, rpc: JsonRpc, salt: bytes | None = None) -> Veri
         _check_count(report, manifest, t, files, in_files, on_chain, per_file)
         report.count(f"rows:{name}", in_files)
 
+    # The metadata hashes the chain gave the activities and projects up to the last block (the
+    # off-chain texts must hash to one of them); None when the export has no entity table to know them.
+    known_hashes: set[str] | None = None
+    if any(n in collected for n in ("activity_registrations", "project_registrations")):
+        known_hashes = set()
+        for index_table in (
+            "activity_registrations",
+            "activity_metadata_changes",
+            "project_registrations",
+            "project_metadata_changes",
+        ):
+            at = _at(index_table, "metadata_hash")
+            known_hashes.update(str(r[at]).lower() for r in collected.get(index_table, []) if int(r[2]) <= to_block)
+
     # Pass 2: every log of the range, against the event tables, a chunk at a time.
     checks = {
         name: _TableCheck(
@@ -1346,6 +1362,8 @@ def verify_export(folder: Path, rpc: JsonRpc, salt: bytes | None = None) -> Veri
             except _BadFile as exc:
                 report.add(Discrepancy(f, None, None, None, None, None, str(exc)))
         rows = sum(counted.values())
+        if other.kind == "reference" and len(files) == 1 and counted:
+            _check_reference(folder / files[0], files[0], fmt, other, known_hashes, report)
         if len(files) == len(entry.get("files", [])):
             _check_count(report, manifest, other, files, rows, None, counted)
         report.count(f"rows:{name}", rows)
@@ -1550,6 +1568,58 @@ def _relative(path: Path) -> str:
     """A data file's name as the manifest lists it (the table's folder when partitioned)."""
     parent = path.parent.name
     return f"{parent}/{path.name}" if parent in TABLES else path.name
+
+
+def _check_reference(
+    path: Path, name: str, fmt: str, t: ExportTable, known_hashes: set[str] | None, report: VerifyReport
+) -> None:
+    """A reference table from code must be what this tool writes; an off-chain text must hash to its
+    metadata hash, and the chain must know that hash."""
+    if t.name == "metadata_texts":
+        at = t.positions
+        for row_no, values in _file_rows(path, fmt, t):
+            claimed = _canon(values[at["metadata_hash"]])
+            texts = [_canon(values[at[n]]) or "" for n in ("name", "description", "venue")]
+            _document, digest = metadata_document(*texts)
+            key = f"metadata_hash {claimed}"
+            if digest != claimed:
+                report.add(
+                    Discrepancy(
+                        name,
+                        row_no,
+                        key,
+                        "name",
+                        claimed,
+                        digest,
+                        "the text does not hash to its metadata hash: name, description or venue was edited "
+                        "(expected is the hash on chain, found the hash of this row's text)",
+                    )
+                )
+            elif known_hashes is not None and claimed not in known_hashes:
+                report.add(
+                    Discrepancy(
+                        name,
+                        row_no,
+                        key,
+                        "metadata_hash",
+                        None,
+                        claimed,
+                        "no activity or project of the export has this metadata hash on chain",
+                    )
+                )
+        return
+    expected = reference_rows(t)
+    found = list(_file_rows(path, fmt, t))
+    for (row_no, values), want in zip(found, expected, strict=False):
+        want_typed = tuple(float(v) if f.type == "number" else v for v, f in zip(want, t.fields, strict=True))
+        if tuple(values) != want_typed:
+            _compare_row(report, t, (name, row_no, tuple(values)), want_typed, f"{t.key[0]} {want[0]}")
+    if len(found) != len(expected):
+        report.add(
+            Discrepancy(
+                name, None, None, "rows", str(len(expected)), str(len(found)), "differs from what this tool writes"
+            )
+        )
 
 
 def _tally_records(t: ExportTable, rows: Sequence[tuple[Any, ...]], tally: dict[tuple[Any, Any], list[int]]) -> None:
