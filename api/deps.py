@@ -15,6 +15,8 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import Depends, FastAPI, Header, Path, Request
+from fastapi.dependencies.utils import request_params_to_args
+from fastapi.exceptions import RequestValidationError
 from pydantic import BeforeValidator, WithJsonSchema
 from sqlalchemy import Connection, Engine
 
@@ -34,6 +36,7 @@ from ledger.staff.roles import Actor
 _LOCK = threading.Lock()
 
 __all__ = [
+    "Address",
     "Day",
     "RegionCode",
     "SettingsDep",
@@ -90,18 +93,32 @@ def region_code(
 ) -> int:
     """The region of a ``{region}`` path segment, as the integer the ledger stores.
 
-    Both spellings find the region (``1634`` and ``01634``); any but the canonical five digits
-    answers 308 with the same URL (query included) spelled with :func:`jis_code`."""
+    Both spellings find the region (``1634`` and ``01634``); a GET at any but the canonical five
+    digits answers 308 with the same URL (query included) spelled with :func:`jis_code`."""
     code = parse_jis_code(region)  # JisCodeError (InvalidInput): 422 invalid
     canonical = jis_code(code)
-    if region != canonical:
+    if region != canonical and request.method in ("GET", "HEAD"):
+        # A write is served at either spelling (a redirect would ask the client to send its body
+        # again). A read is redirected, once its query parameters are known to be valid (a request
+        # that cannot be served at the canonical URL either is refused here, 422, not redirected).
         route = request.scope["route"]
+        _, in_path = request_params_to_args(route.dependant.path_params, request.path_params)
+        _, in_query = request_params_to_args(route.dependant.query_params, request.query_params)
+        problems = in_path + in_query
+        if problems:
+            raise RequestValidationError(problems)
         path = route.url_path_for(route.name, **{**request.path_params, "region": canonical})
         raise Redirect(str(request.url.replace(path=request.scope.get("root_path", "") + str(path))))
     return code
 
 
 RegionCode = Annotated[int, Depends(region_code)]
+
+Address = Annotated[
+    str,
+    Path(pattern=r"^0x[0-9a-fA-F]{40}$", description="the participant's address (0x + 40 hex digits, any case)"),
+]
+"""A participant's address in a path: anything else is 422 ``invalid`` before a route runs."""
 
 
 def get_settings(request: Request) -> Settings:

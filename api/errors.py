@@ -290,7 +290,7 @@ _BY_DEPENDENCY: dict[str, frozenset[int]] = {
     "get_actor": frozenset({401, 403}),
     "get_chain": frozenset({409, 503}),
     "get_checkin": frozenset({503, *CHECKIN_STATUS.values()}),
-    "region_code": frozenset({308, 422}),
+    "region_code": frozenset({422}),  # and 308 for a GET
 }
 
 
@@ -307,8 +307,13 @@ def route_statuses(route: Any) -> set[int]:
     dependant = route.dependant
     if dependant.path_params or dependant.query_params or dependant.header_params or route.body_field:
         statuses.add(422)
+    if dependant.path_params:  # an id in the path (activity, project, claim, account, batch...) may not exist
+        statuses.add(404)
     for call in _calls(dependant):
-        statuses |= _BY_DEPENDENCY.get(getattr(call, "__qualname__", ""), frozenset())
+        name = getattr(call, "__qualname__", "")
+        statuses |= _BY_DEPENDENCY.get(name, frozenset())
+        if name == "region_code" and route.methods & {"GET", "HEAD"}:
+            statuses.add(308)
     for sub in _walk(dependant):
         if sub.header_params or sub.query_params or sub.path_params:
             statuses.add(422)

@@ -30,7 +30,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from api.deps import ChainDep, ConnDep, Day, EngineDep, SettingsDep
-from api.errors import ApiError
+from api.errors import ApiError, problems
 from ledger.certificate.issue import CertificateRequestError, draft_certificate
 from ledger.certificate.model import (
     MAX_BYTES,
@@ -188,7 +188,7 @@ def _stored(conn: Any, certificate_id: str) -> Certificate:
     return parse_certificate(str(row.document))
 
 
-@router.get("/api/v1/certificates/{certificate_id}", summary="A kept certificate (JSON)")
+@router.get("/api/v1/certificates/{certificate_id}", summary="A kept certificate (JSON)", responses=problems(404))
 def certificate_get(
     certificate_id: Annotated[str, PathParam(max_length=64)],
     conn: ConnDep,
@@ -201,7 +201,11 @@ def certificate_get(
     return Response(certificate.to_bytes(), media_type="application/json", headers=headers)
 
 
-@router.get("/api/v1/certificates/{certificate_id}/pdf", summary="A kept certificate as a printable PDF")
+@router.get(
+    "/api/v1/certificates/{certificate_id}/pdf",
+    summary="A kept certificate as a printable PDF",
+    responses=problems(404),
+)
 def certificate_pdf(
     certificate_id: Annotated[str, PathParam(max_length=64)],
     conn: ConnDep,

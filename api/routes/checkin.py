@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import CheckinDep, ConnDep
+from api.errors import problems
 from ledger.checkin import presence
 from ledger.checkin.activities import activity_state
 from ledger.checkin.errors import CheckinRejected
@@ -164,7 +165,11 @@ def _presence_state(conn: Any, activity_id: int, participant: str | None, now: f
     return {"next": nxt, "session": shown}
 
 
-@router.get("/api/v1/claims/{claim_id}", summary="A claim's progress: accepted → submitted → confirmed → indexed")
+@router.get(
+    "/api/v1/claims/{claim_id}",
+    summary="A claim's progress: accepted → submitted → confirmed → indexed",
+    responses=problems(404),
+)
 def get_claim(claim_id: Annotated[int, Path(ge=1, lt=2**63)], conn: ConnDep) -> dict[str, Any]:
     status = claim_status(conn, claim_id)
     if status is None:

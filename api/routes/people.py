@@ -5,14 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 
-from api.deps import ConnDep
+from api.deps import Address, ConnDep
 from ledger import queries
 
 router = APIRouter(prefix="/api/v1/people", tags=["people"])
-
-Address = Annotated[str, Path(description="the participant's address (0x + 40 hex digits)")]
 
 
 @router.get("/{address}/ties", summary="Every region the person is tied to, with the components")

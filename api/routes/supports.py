@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from web3.exceptions import Web3RPCError
 
 from api.deps import ChainDep, EngineDep
-from api.errors import ApiError
+from api.errors import ApiError, problems
 from ledger.chain.signing import SupportRequest, support_typed_data
 from ledger.relay.support_intake import MAX_UINT64, accept_support, next_support_nonce, support_status
 
@@ -69,8 +69,8 @@ def support_typed_data_for(
     return support_typed_data(request, chain.chain_id, chain.client.address)
 
 
-@router.get("/{support_id}", summary="Where a support stands: status, transaction, error")
-def get_support(support_id: Annotated[int, Path(ge=1)], engine: EngineDep) -> dict[str, Any]:
+@router.get("/{support_id}", summary="Where a support stands: status, transaction, error", responses=problems(404))
+def get_support(support_id: Annotated[int, Path(ge=1, lt=2**63)], engine: EngineDep) -> dict[str, Any]:
     found = support_status(engine, support_id)
     if found is None:
         raise ApiError(404, "not_found", f"no support {support_id}")
