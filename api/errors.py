@@ -375,7 +375,7 @@ def document_errors(app: FastAPI) -> Callable[[], dict[str, Any]]:
             path = schema["paths"].get(route.path_format)
             if path is None:
                 continue
-            for method in route.methods:
+            for method in route.methods or ():
                 operation = path.get(method.lower())
                 if operation is None:
                     continue

@@ -17,6 +17,7 @@ a couple of minutes on two cores; every failure of every operation is reported t
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 import pytest
 import schemathesis
@@ -57,7 +58,7 @@ def _fuzz(base: str, headers: dict[str, str]) -> list[str]:
         expected_statuses=[*NEGATIVE_DATA_REJECTION_EXPECTED_STATUSES, "413"]
     )
     failures: list[str] = []
-    operations = [result.ok() for result in schema.get_all_operations()]
+    operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
     assert len(operations) >= 30
     for operation in operations:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
@@ -66,7 +67,7 @@ def _fuzz(base: str, headers: dict[str, str]) -> list[str]:
 
 
 def _fuzz_operation(
-    operation: schemathesis.APIOperation, mode: GenerationMode, base: str, headers: dict[str, str]
+    operation: schemathesis.APIOperation[Any, Any, Any, Any], mode: GenerationMode, base: str, headers: dict[str, str]
 ) -> list[str]:
     """Up to three failures of one operation in one mode (none when it holds)."""
     found: list[str] = []
@@ -80,7 +81,7 @@ def _fuzz_operation(
         suppress_health_check=list(HealthCheck),
     )
     @given(case=operation.as_strategy(generation_mode=mode))
-    def run(case: schemathesis.Case) -> None:
+    def run(case: schemathesis.Case[Any]) -> None:
         try:
             case.call_and_validate(base_url=base, headers=headers, checks=CHECKS, timeout=30)
         except FailureGroup as exc:
