@@ -182,6 +182,8 @@ def national(
         raise ApiError(422, "invalid", f"kind {kind} is not a contribution kind ({KINDS})")
     if mlit_type is not None and mlit_type not in {int(t) for t in MlitType}:
         raise ApiError(422, "invalid", f"mlit_type {mlit_type} is not an MLIT type ({TYPES})")
+    if kind is not None and mlit_type is not None:
+        raise ApiError(422, "invalid", "filter by kind or by mlit_type, not both")
     return queries.national_graph(conn, start, end, kind=kind, mlit_type=mlit_type, k=settings.api.public_k)
 
 
