@@ -16,7 +16,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from ledger.errors import TsunagariError
-from ledger.municipalities import jis_code, municipality_name
+from ledger.municipalities import jis_code, municipality_name, parse_jis_code
 from ledger.settings import Settings, get_settings
 from scripts.certificate_cli import certificate_app
 from scripts.codes_cli import codes_app, presence_app
@@ -888,7 +888,9 @@ def export(
     to_block: Annotated[int | None, typer.Option(help="last block (inclusive)")] = None,
     from_date: Annotated[str | None, typer.Option(help="first JST day, YYYY-MM-DD")] = None,
     to_date: Annotated[str | None, typer.Option(help="last JST day, YYYY-MM-DD")] = None,
-    region: Annotated[list[int] | None, typer.Option(help="region code to keep (repeatable)")] = None,
+    region: Annotated[
+        list[str] | None, typer.Option(help="region's JIS code to keep, e.g. 01634 (repeatable)")
+    ] = None,
     table: Annotated[list[str] | None, typer.Option(help="table to export (repeatable; default all)")] = None,
     raw_addresses: Annotated[
         bool, typer.Option("--raw-addresses", help="export people's addresses unhashed (operator's decision)")
@@ -923,7 +925,7 @@ def export(
         to_block=to_block,
         from_date=_guarded(lambda: date.fromisoformat(from_date)) if from_date else None,
         to_date=_guarded(lambda: date.fromisoformat(to_date)) if to_date else None,
-        regions=tuple(region) if region else None,
+        regions=tuple(_guarded(lambda: [parse_jis_code(r) for r in region])) if region else None,
         tables=tuple(table) if table else None,
         pseudonymise=not raw_addresses,
         salt=salt,
