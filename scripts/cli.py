@@ -888,9 +888,7 @@ def export(
     to_block: Annotated[int | None, typer.Option(help="last block (inclusive)")] = None,
     from_date: Annotated[str | None, typer.Option(help="first JST day, YYYY-MM-DD")] = None,
     to_date: Annotated[str | None, typer.Option(help="last JST day, YYYY-MM-DD")] = None,
-    region: Annotated[
-        list[str] | None, typer.Option(help="region's JIS code to keep, e.g. 01634 (repeatable)")
-    ] = None,
+    region: Annotated[list[str] | None, typer.Option(help="region's JIS code to keep, e.g. 01634 (repeatable)")] = None,
     table: Annotated[list[str] | None, typer.Option(help="table to export (repeatable; default all)")] = None,
     raw_addresses: Annotated[
         bool, typer.Option("--raw-addresses", help="export people's addresses unhashed (operator's decision)")
