@@ -665,6 +665,24 @@ class RegionMonthKind(SQLModel, table=True):
     coins_issued: int = Field(sa_type=BigInteger)
 
 
+class ParticipantKindMonth(SQLModel, table=True):
+    """The months in which a person had a live record of a kind in a region (one row per participant,
+    region, kind and month), kept by the refresher beside ``ties``; the national view filtered by a
+    kind or an MLIT type reads it instead of ``contributions`` (migration 0012)."""
+
+    __tablename__ = "participant_kind_months"
+    __table_args__ = (
+        Index("ix_participant_kind_months_kind", "kind", "month", "region", "participant"),
+        Index("ix_participant_kind_months_type", "mlit_type", "month", "region", "participant"),
+    )
+
+    participant: str = Field(primary_key=True)
+    region: int = Field(primary_key=True)
+    kind: int = Field(primary_key=True)
+    month: int = Field(primary_key=True, description="YYYYMM (JST)")
+    mlit_type: int
+
+
 class DirtyTie(SQLModel, table=True):
     """A tie whose inputs changed since it was last computed."""
 

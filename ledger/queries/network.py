@@ -17,13 +17,9 @@ from ledger.queries.cells import (
     _check_k,
     _check_range,
     _check_region,
-    _month_first_day,
-    _month_last_day,
     _month_window,
-    _pairs_params,
     _people_in_range,
     _region_names,
-    day_int,
     suppress,
 )
 from ledger.taxonomy import ContributionKind, MlitType
@@ -196,9 +192,9 @@ def national_graph(
 
     ``kind`` (a :class:`~ledger.taxonomy.ContributionKind` code) or ``mlit_type`` (a
     :class:`~ledger.taxonomy.MlitType`) keeps only live records of that kind or type, read from
-    ``contributions``; without a filter it comes from ``ties`` (a range reaching the index head's
-    month) or ``tie_months``. With ``k``, a node's
-    count below ``k`` is hidden and a link of fewer than ``k`` people is left out.
+    ``participant_kind_months`` (one row per person, region, kind and month); without a filter from the
+    rollups of ``tie_months`` (non-kin records only). With ``k``, a node's count below ``k`` is hidden
+    and a link of fewer than ``k`` people is left out.
     """
     _check_range(start, end)
     _check_k(k)
@@ -235,21 +231,14 @@ def national_graph(
         graph_links = [GraphLink(int(a), int(b), int(n)) for a, b, n in link_rows if suppress(int(n), k) is not None]
         graph_links.sort(key=lambda link: (-link.shared, link.source, link.target))
         return NationalGraph(start, end, first, last, kind, mlit_type, k, tuple(graph_nodes), tuple(graph_links))
-    params: dict[str, Any] = _pairs_params(first, last)
-    # kind // 10 is the type, so a kind filter is also a type filter: one index serves both.
-    params.update(
-        d0=day_int(_month_first_day(first)),
-        d1=day_int(_month_last_day(last)) if first <= last else 0,
-        t=mlit_type if kind is None else kind // 10,
-        kd=kind,
-    )
+    # participant_kind_months (kept by the refresher, migration 0012) holds one row per person, region,
+    # kind and month with a live record: the filter reads its (kind | mlit_type, month) index only.
+    column, value = ("kind", kind) if kind is not None else ("mlit_type", mlit_type)
     pairs = (
-        "SELECT DISTINCT c.region, c.participant FROM contributions c "
-        "WHERE c.mlit_type = :t AND c.day BETWEEN :d0 AND :d1"
-        + (" AND c.kind = :kd" if kind is not None else "")
-        + " AND NOT EXISTS (SELECT 1 FROM revocations v "
-        "WHERE v.activity_id = c.activity_id AND v.participant = c.participant)"
+        f"SELECT DISTINCT region, participant FROM participant_kind_months WHERE {column} = :v "
+        "AND month BETWEEN :m0 AND :m1"
     )
+    params: dict[str, Any] = {"v": value, "m0": first, "m1": last}
     # One pass over the (region, person) pairs; nodes and links are counted here rather than by a
     # self-join, which would read the pairs twice.
     regions_of: dict[str, list[int]] = {}

@@ -1,4 +1,6 @@
-"""``ties.kin_first_month``: the month of a tie's first live 地縁・血縁 record, so the region figures can
+"""``ties.kin_first_month`` and ``participant_kind_months``.
+
+``ties.kin_first_month``: the month of a tie's first live 地縁・血縁 record, so the region figures can
 count the people whose only records are kin visits (docs/ties.md "People").
 
 Kin records feed no stage, so ``tie_months`` has no row for a person until their first other record
@@ -7,8 +9,12 @@ live record, kin included: as of month M those people are the ties with ``0 < ki
 and no other record by then (``first_month = 0 OR first_month > M``). An index on
 ``(region, kin_first_month)`` reads only the region's ties with kin records.
 
-The upgrade fills the column from ``contributions`` and ``revocations`` (a revoked record is not
-live); the refresher keeps it from then on.
+``participant_kind_months``: one row per participant, region, kind and JST month with a live record
+of that kind, so the national view filtered by a kind or an MLIT type reads a few thousand index
+entries instead of scanning ``contributions`` (the dashboard benchmark's ``national_graph_kind``).
+
+The upgrade fills both from ``contributions`` and ``revocations`` (a revoked record is not live);
+the refresher keeps them from then on, with ``ties``.
 
 Revision ID: 0012
 Revises: 0011
@@ -40,9 +46,33 @@ def upgrade() -> None:
             "), 0)"
         ).bindparams(kin=_KIN)
     )
+    op.create_table(
+        "participant_kind_months",
+        sa.Column("participant", sa.String(), nullable=False),
+        sa.Column("region", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.Integer(), nullable=False),
+        sa.Column("month", sa.Integer(), nullable=False),
+        sa.Column("mlit_type", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("participant", "region", "kind", "month"),
+    )
+    op.create_index(
+        "ix_participant_kind_months_kind", "participant_kind_months", ["kind", "month", "region", "participant"]
+    )
+    op.create_index(
+        "ix_participant_kind_months_type", "participant_kind_months", ["mlit_type", "month", "region", "participant"]
+    )
+    op.execute(
+        "INSERT INTO participant_kind_months (participant, region, kind, month, mlit_type) "
+        "SELECT DISTINCT c.participant, c.region, c.kind, c.day / 100, c.mlit_type FROM contributions c "
+        "WHERE NOT EXISTS (SELECT 1 FROM revocations v WHERE v.activity_id = c.activity_id "
+        "AND v.participant = c.participant)"
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_participant_kind_months_type", table_name="participant_kind_months")
+    op.drop_index("ix_participant_kind_months_kind", table_name="participant_kind_months")
+    op.drop_table("participant_kind_months")
     with op.batch_alter_table("ties") as batch:
         batch.drop_index("ix_ties_region_kin_first_month")
         batch.drop_column("kin_first_month")
