@@ -221,7 +221,7 @@ def people_lookup(request: Request) -> Response:
 
 
 @router.get("/people/{address}", response_class=HTMLResponse, summary="A participant's つながり page")
-def person_page(request: Request, address: str, conn: ConnDep) -> HTMLResponse:
+def person_page(request: Request, address: str, conn: ConnDep, settings: SettingsDep) -> HTMLResponse:
     banner = index_banner(conn)
     try:
         participant = queries.normalize_address(address)
@@ -229,30 +229,23 @@ def person_page(request: Request, address: str, conn: ConnDep) -> HTMLResponse:
         return _problem_page(
             request, PageProblem(404, "problem.no_person_title", "problem.bad_address", value=address[:60])
         )
-    ties = queries.person_ties(conn, participant)
-    history = queries.person_history(conn, participant, limit=200)
-    coins = queries.person_coins(conn, participant)
-    if not ties and not history:
+    page = queries.person_page(conn, participant, history_limit=200, k=settings.api.public_k)
+    if page is None:
         return _problem_page(
             request, PageProblem(404, "problem.no_person_title", "problem.no_person", address=participant)
         )
     lang, _ = pick_language(request)
-    names = queries.activity_names(conn, [h.activity_id for h in history if h.activity_id is not None])
-    projects = {p.project_id: p for p in queries.region_projects(conn)}
-    supported: dict[int, int] = {}
-    for entry in history:
-        if entry.entry == "support" and entry.project_id is not None:
-            supported[entry.project_id] = supported.get(entry.project_id, 0) + entry.amount
+    ties, history = list(page.ties), list(page.history)
+    projects = {p.project_id: p for p in page.projects}
     certificate_regions = _certificate_regions(ties, history, lang)
-    balances = {c.region: c.balance for c in coins}
-    open_projects = [p for p in projects.values() if not p.closed and balances.get(p.region, 0) > 0]
+    balances = {c.region: c.balance for c in page.coins}
     data = {
         "address": participant,
         "lang": lang,
         "ties": [
             {
-                "region": t.region,
-                "name": t.region_name or str(t.region),
+                "region": jis_code(t.region),
+                "name": region_label(t.region, t.region_name, lang),
                 "stage": t.stage.value,
                 "score": round(t.score, 1),
                 "components": asdict(t.components),
@@ -261,7 +254,7 @@ def person_page(request: Request, address: str, conn: ConnDep) -> HTMLResponse:
         ],
         "projects": [
             {"id": p.project_id, "region": p.region, "name": p.name, "balance": balances.get(p.region, 0)}
-            for p in open_projects
+            for p in page.open_projects
         ],
     }
     return _render(
@@ -273,10 +266,12 @@ def person_page(request: Request, address: str, conn: ConnDep) -> HTMLResponse:
             "participant": participant,
             "ties": ties,
             "history": history,
-            "activity_names": names,
-            "coins": coins,
-            "supported": [(projects.get(pid), pid, amount) for pid, amount in supported.items()],
-            "open_projects": open_projects,
+            "activity_names": page.activity_names,
+            "coins": page.coins,
+            "supported": [(projects.get(x.project_id), x.project_id, x.amount) for x in page.supports],
+            "open_projects": page.open_projects,
+            "label_of": lambda code, name: region_label(code, name, lang),
+            "jis_code": jis_code,
             "project_names": {pid: p.name for pid, p in projects.items() if p.name},
             "stages": queries.STAGES[1:],
             "certificate_regions": certificate_regions,

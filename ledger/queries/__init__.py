@@ -125,10 +125,12 @@ from ledger.queries.network import (
 )
 from ledger.queries.pages import (
     FIGURE_DEFINITIONS,
+    PersonPage,
     RegionDashboard,
     as_of_day,
     default_range,
     head_day,
+    person_page,
     region_dashboard,
     resolve_period,
 )
@@ -215,6 +217,8 @@ __all__ = [
     "cohort_retention",
     "day_int",
     "default_range",
+    "PersonPage",
+    "person_page",
     "as_of_day",
     "head_day",
     "resolve_period",

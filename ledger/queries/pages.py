@@ -17,9 +17,20 @@ from ledger.queries.cells import (
     _check_range,
     _check_region,
     _month_last_day,
+    normalize_address,
 )
 from ledger.queries.network import NATIONAL_REFERENCE, NationalReference, RegionOverlap, region_overlap
-from ledger.queries.projects import PublicProject, public_projects
+from ledger.queries.person import (
+    HistoryEntry,
+    PersonCoins,
+    PersonTie,
+    SupportedProject,
+    person_coins,
+    person_history,
+    person_supports,
+    person_ties,
+)
+from ledger.queries.projects import PublicProject, activity_names, public_projects
 from ledger.queries.region import (
     Cohort,
     KindReturn,
@@ -139,4 +150,45 @@ def region_dashboard(
         caught_up=status.caught_up,
         national=NATIONAL_REFERENCE,
         definitions={key: {"ja": ja, "en": en} for key, (ja, en) in FIGURE_DEFINITIONS.items()},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PersonPage:
+    """Everything a participant's つながり page shows: the ties (components, never the score alone),
+    the newest history, coins per region, what they supported, and the projects they can support."""
+
+    participant: str
+    ties: tuple[PersonTie, ...]
+    history: tuple[HistoryEntry, ...]  # newest first, at most ``history_limit``
+    coins: tuple[PersonCoins, ...]
+    supports: tuple[SupportedProject, ...]
+    activity_names: dict[int, str]  # of the history's activities whose text is known
+    projects: tuple[PublicProject, ...]  # every project, small cells suppressed at ``k``
+    open_projects: tuple[PublicProject, ...]  # open, in a region where the person holds coins
+
+
+def person_page(
+    conn: Connection, address: str, history_limit: int = 200, k: int | None = DEFAULT_K
+) -> PersonPage | None:
+    """The つながり page of ``address`` (``None`` when the index has no tie and no history for it).
+    Projects carry the public figures (``raised`` and supporters hidden below ``k`` supporters), as on
+    a region page."""
+    participant = normalize_address(address)
+    ties = person_ties(conn, participant)
+    history = person_history(conn, participant, limit=history_limit)
+    if not ties and not history:
+        return None
+    coins = person_coins(conn, participant)
+    projects = public_projects(conn, k=k)
+    balances = {c.region: c.balance for c in coins}
+    return PersonPage(
+        participant=participant,
+        ties=tuple(ties),
+        history=tuple(history),
+        coins=tuple(coins),
+        supports=tuple(person_supports(conn, participant)),
+        activity_names=activity_names(conn, [h.activity_id for h in history if h.activity_id is not None]),
+        projects=tuple(projects),
+        open_projects=tuple(p for p in projects if not p.closed and balances.get(p.region, 0) > 0),
     )

@@ -108,3 +108,19 @@ def test_a_region_code_without_its_leading_zero_is_redirected(world: World) -> N
         found = http.get(f"/regions/0{TATEYAMA}")  # six digits: not a JIS code
         assert found.status_code == 404
         assert http.get(f"/regions/{TATEYAMA}").status_code == 200  # already five digits
+
+
+def _marked(html: str, figure_id: str) -> list[str]:
+    return re.findall(rf'data-figure="{figure_id}" data-value="([^"]*)"', html)
+
+
+@pytest.mark.parametrize("person", [0, 6, 11])
+def test_the_person_page_shows_the_ties_and_coins_documents(world: World, person: int) -> None:
+    address = world.people[person]
+    ties = _get(world, f"/api/v1/people/{address}/ties").json()
+    coins = _get(world, f"/api/v1/people/{address}/coins").json()
+    html = _get(world, f"/people/{address}", lang="ja").text
+    assert ties and coins
+    assert _marked(html, "tie_stage") == [t["stage"] for t in ties]
+    assert _marked(html, "tie_score") == [f"{t['score']:.1f}" for t in ties]
+    assert _marked(html, "coin_balance") == [str(c["balance"]) for c in coins]
