@@ -344,17 +344,27 @@ def _problem_response(status: int, declared: dict[str, Any] | None) -> dict[str,
     return response
 
 
-def _integer_keys(node: Any) -> None:
-    """JSON object keys are strings: a ``dict[int, ...]`` is documented as keys of decimal digits."""
+def _integer_keys(node: Any, schemas: dict[str, Any]) -> None:
+    """JSON object keys are strings: a ``dict[int, ...]`` (or keyed by an ``IntEnum`` such as
+    ``MlitType``) is documented with the keys as they are sent, decimal digits (or the enum's values
+    written as text), not as integers no JSON key can be."""
     if isinstance(node, dict):
         names = node.get("propertyNames")
-        if isinstance(names, dict) and names.get("type") == "integer":
-            node["propertyNames"] = {"type": "string", "pattern": "^-?[0-9]+$"}
+        if isinstance(names, dict):
+            target = names
+            ref = names.get("$ref", "")
+            if ref.startswith("#/components/schemas/"):
+                target = schemas.get(ref.rsplit("/", 1)[1], {})
+            if target.get("type") == "integer":
+                if "enum" in target:
+                    node["propertyNames"] = {"type": "string", "enum": [str(value) for value in target["enum"]]}
+                else:
+                    node["propertyNames"] = {"type": "string", "pattern": "^-?[0-9]+$"}
         for value in node.values():
-            _integer_keys(value)
+            _integer_keys(value, schemas)
     elif isinstance(node, list):
         for value in node:
-            _integer_keys(value)
+            _integer_keys(value, schemas)
 
 
 def document_errors(app: FastAPI) -> Callable[[], dict[str, Any]]:
@@ -386,7 +396,7 @@ def document_errors(app: FastAPI) -> Callable[[], dict[str, Any]]:
         for unused in ("HTTPValidationError", "ValidationError"):
             if unused in schemas and f"/{unused}" not in str(schema["paths"]):
                 del schemas[unused]
-        _integer_keys(schema)
+        _integer_keys(schema, schemas)
         return schema
 
     return openapi
