@@ -24,7 +24,7 @@ from web3.types import TxParams, TxReceipt
 from ledger.chain.artifacts import load_artifact
 from ledger.chain.reverts import translate_revert
 from ledger.chain.signing import CancelRequest, SupportRequest
-from ledger.errors import ChainUnavailable, RecordNotFound, TransactionFailed
+from ledger.errors import ChainUnavailable, InvalidInput, RecordNotFound, TransactionFailed
 from ledger.taxonomy import ContributionKind, RewardUnit
 
 __all__ = [
@@ -62,7 +62,7 @@ def _hex(value: bytes) -> str:
 def checksum(address: str) -> ChecksumAddress:
     """A checksummed address; ``ValueError`` naming the bad input otherwise."""
     if not isinstance(address, str) or not is_address(address):
-        raise ValueError(f"{address!r} is not an Ethereum address")
+        raise InvalidInput(f"{address!r} is not an Ethereum address")
     return to_checksum_address(address)
 
 

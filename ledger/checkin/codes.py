@@ -32,6 +32,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, text
 
 from ledger.checkin.errors import CheckinRejected
+from ledger.errors import InvalidInput
 
 __all__ = [
     "ALPHABET",
@@ -181,9 +182,9 @@ def create_batch(
 ) -> CodeBatch:
     """Generate ``count`` codes for an activity in the caller's write transaction."""
     if not 1 <= count <= MAX_BATCH:
-        raise ValueError(f"a batch holds 1 to {MAX_BATCH} codes, not {count}")
+        raise InvalidInput(f"a batch holds 1 to {MAX_BATCH} codes, not {count}")
     if expires_at * 1000 <= now_ms:
-        raise ValueError("the codes' expiry must be in the future")
+        raise InvalidInput("the codes' expiry must be in the future")
     salt = secrets.token_hex(16)
     batch_id = conn.execute(
         text(

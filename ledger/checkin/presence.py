@@ -46,6 +46,7 @@ from sqlalchemy import Connection, text
 
 from ledger.checkin.activities import ActivityView
 from ledger.checkin.errors import CheckinRejected
+from ledger.errors import InvalidInput
 from ledger.jst import SECONDS_PER_DAY, epoch_day
 from ledger.relay.outbox import NewClaim, claim_id_by_participant, insert_claim, live_claims
 from ledger.taxonomy import RewardUnit
@@ -107,17 +108,17 @@ def default_rule(activity: ActivityView) -> UnitRule:
 def validate_rule(activity: ActivityView, rule: UnitRule) -> UnitRule:
     """``rule`` if it fits the activity; ``ValueError`` naming the problem otherwise."""
     if activity.unit == RewardUnit.RECORD:
-        raise ValueError(f"activity {activity.activity_id} is rewarded per visit: it has no time rule")
+        raise InvalidInput(f"activity {activity.activity_id} is rewarded per visit: it has no time rule")
     if rule.rounding not in ROUNDINGS:
-        raise ValueError(f"rounding must be one of {', '.join(ROUNDINGS)}, not {rule.rounding!r}")
+        raise InvalidInput(f"rounding must be one of {', '.join(ROUNDINGS)}, not {rule.rounding!r}")
     ceiling = min(activity.max_units, MAX_HOURS) if activity.unit == RewardUnit.HOUR else activity.max_units
     if not 1 <= rule.cap_units <= ceiling:
-        raise ValueError(f"the cap must be 1 to {ceiling} (the activity's maximum), not {rule.cap_units}")
+        raise InvalidInput(f"the cap must be 1 to {ceiling} (the activity's maximum), not {rule.cap_units}")
     if not 1 <= rule.min_units <= rule.cap_units:
-        raise ValueError(f"the minimum must be 1 to the cap ({rule.cap_units}), not {rule.min_units}")
+        raise InvalidInput(f"the minimum must be 1 to the cap ({rule.cap_units}), not {rule.min_units}")
     longest = (MAX_HOURS * 3600) if activity.unit == RewardUnit.HOUR else (rule.cap_units + 7) * _DAY_S
     if not 3600 <= rule.open_expiry_s <= longest:
-        raise ValueError(
+        raise InvalidInput(
             f"an open check-in expires after 1 hour to {longest // 3600} hours, not {rule.open_expiry_s} s"
         )
     return rule

@@ -145,7 +145,7 @@ def test_malformed_bodies_are_one_code(server: tuple[str, dict[str, str]], tmp_p
     # takes 64 KiB (its own empty index; the body is refused before any route reads the database).
     url = f"sqlite:///{tmp_path / 'index.db'}"
     upgrade_to_head(make_engine(url))
-    app = create_app(Settings(db={"url": url}, api={"max_body_bytes": 65536}))  # type: ignore[arg-type]
+    app = create_app(Settings(db={"url": url}, api={"max_body_bytes": 65536}))
 
     async def post() -> httpx.Response:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ledger") as client:
