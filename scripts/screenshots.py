@@ -161,12 +161,13 @@ CONSOLE_PAGES = {
 def shoot_console(base: str, out: Path, region: int, password: str) -> list[Path]:
     """The staff console, signed in as the demo's admin of ``region`` (the development sign-in of
     ``tsunagari demo``: devnet only), at desktop and phone width, into ``console-<page>-<size>.png``."""
-    from datetime import datetime, timedelta
+    from datetime import timedelta
 
-    from ledger.ties import JST
+    from ledger.jst import today
+    from ledger.municipalities import jis_code
 
-    home = f"{base}/console/regions/{region:05d}"
-    last_month = (datetime.now(JST).replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+    home = f"{base}/console/regions/{jis_code(region)}"
+    last_month = (today().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
     written: list[Path] = []
     problems: list[str] = []
     out.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,7 @@ from api.deps import ActorDep, ConnDep, Day, RegionCode, SettingsDep
 from api.errors import ApiError
 from ledger.console import audit as audit_ops
 from ledger.console import report as report_ops
+from ledger.errors import InvalidInput
 from ledger.jst import today
 from ledger.municipalities import jis_code
 from ledger.staff.roles import Actor
@@ -42,7 +43,7 @@ def period_of(month: str | None, start: date | None, end: date | None) -> tuple[
     if month:
         try:
             return report_ops.month_range(*report_ops.parse_month(month))
-        except ValueError as exc:
+        except InvalidInput as exc:
             raise ApiError(422, "invalid", str(exc)) from None
     if start is not None or end is not None:
         if start is None or end is None:
@@ -81,7 +82,7 @@ def records_csv_response(
         body = audit_ops.records_csv(
             conn, region, start, end, lang=lang, notes=actor.can("notes"), activity_id=activity
         )
-    except ValueError as exc:
+    except InvalidInput as exc:
         raise ApiError(422, "invalid", str(exc)) from None
     return csv_response(body, audit_ops.csv_filename(region, "records", start, end))
 
@@ -90,7 +91,7 @@ def revocations_csv_response(conn: ConnDep, actor: Actor, region: int, start: da
     actor.require("read", region)
     try:
         body = audit_ops.revocations_csv(conn, region, start, end, lang=lang, notes=actor.can("notes"))
-    except ValueError as exc:
+    except InvalidInput as exc:
         raise ApiError(422, "invalid", str(exc)) from None
     return csv_response(body, audit_ops.csv_filename(region, "revocations", start, end))
 
@@ -203,7 +204,7 @@ def load_report(conn: ConnDep, actor: Actor, region: int, month: str, k: int) ->
     actor.require("read", region)
     try:
         year, mon = report_ops.parse_month(month)
-    except ValueError as exc:
+    except InvalidInput as exc:
         raise ApiError(422, "invalid", str(exc)) from None
     found = report_ops.monthly_report(conn, region, year, mon, k=k)
     if found is None:

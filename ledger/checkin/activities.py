@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from sqlalchemy import Engine, text
 
 from ledger.checkin.errors import CheckinRejected
-from ledger.municipalities import municipality_name
+from ledger.municipalities import region_label
 from ledger.taxonomy import RewardUnit
 
 __all__ = [
@@ -261,7 +261,7 @@ class ActivityDirectory:
                     name=str(row.name or f"#{activity_id}"),
                     description=str(row.description or ""),
                     venue=str(row.venue or ""),
-                    region_name=municipality_name(int(row.region)) or str(row.coin_name or row.region),
+                    region_name=region_label(int(row.region), None if row.coin_name is None else str(row.coin_name)),
                     designated=bool(row.designated),
                     unit=int(row.unit),
                     max_units=int(row.max_units),
@@ -285,7 +285,7 @@ class ActivityDirectory:
             name=str(meta.name) if meta else f"#{activity_id}",
             description=str(meta.description) if meta else "",
             venue=str(meta.venue) if meta else "",
-            region_name=municipality_name(found.region) or str(found.region),
+            region_name=region_label(found.region),
             designated=found.designated,
             unit=found.unit,
             max_units=found.max_units,

@@ -36,6 +36,7 @@ from eth_utils.address import to_checksum_address
 from sqlalchemy import Connection, bindparam, text
 
 from ledger import queries
+from ledger.errors import InvalidInput
 from ledger.jst import JST, date_of_day_key, day_key_of_date
 from ledger.municipalities import jis_code, municipality_name
 from ledger.staff import audit as staff_audit
@@ -714,9 +715,9 @@ def _csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
 
 def _check_csv_range(start: date, end: date) -> None:
     if start > end:
-        raise ValueError(f"start {start} is after end {end}")
+        raise InvalidInput(f"start {start} is after end {end}")
     if (end - start).days >= MAX_CSV_DAYS:
-        raise ValueError(f"a CSV covers at most {MAX_CSV_DAYS} days; ask for a shorter range")
+        raise InvalidInput(f"a CSV covers at most {MAX_CSV_DAYS} days; ask for a shorter range")
 
 
 def records_csv(

@@ -22,6 +22,7 @@ from typing import Final
 from sqlalchemy import Connection, text
 
 from ledger import jst, queries
+from ledger.errors import InvalidInput
 from ledger.municipalities import jis_code, municipality_name
 from ledger.taxonomy import KIND_LABELS, ContributionKind
 
@@ -92,10 +93,10 @@ REPORT_DEFINITIONS: Final[dict[str, tuple[str, str]]] = {
 
 
 def parse_month(value: str) -> tuple[int, int]:
-    """``YYYY-MM`` as (year, month); ``ValueError`` otherwise."""
+    """``YYYY-MM`` as (year, month); ``InvalidInput`` otherwise."""
     match = _MONTH.fullmatch(value.strip()) if isinstance(value, str) else None
     if match is None or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 2000:
-        raise ValueError(f"the month must be YYYY-MM, got {str(value)[:20]!r}")
+        raise InvalidInput(f"the month must be YYYY-MM, got {str(value)[:20]!r}")
     return int(match.group(1)), int(match.group(2))
 
 

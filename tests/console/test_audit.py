@@ -246,3 +246,16 @@ def test_audit_names_kinds_issuers_and_the_revoked_record(world: AuditWorld) -> 
         with world.world.engine.begin() as conn:
             conn.execute(text("DELETE FROM issuer_labels WHERE region = :r"), {"r": TATEYAMA})
             conn.execute(text("DELETE FROM relay_batches WHERE batch_seq = 987654"))
+
+
+def test_a_code_without_its_leading_zero_redirects_to_five_digits(world: AuditWorld) -> None:
+    staff = world.clients["tateyama-staff"]
+    for url, canonical in (
+        (f"/console/regions/1634/audit?month={world.month}", f"/console/regions/01634/audit?month={world.month}"),
+        ("/console/regions/1634", "/console/regions/01634"),
+        ("/api/v1/regions/1634/audit/records?page=2", "/api/v1/regions/01634/audit/records?page=2"),
+    ):
+        answer = staff.get(url, follow_redirects=False)
+        assert answer.status_code == 308 and answer.headers["location"].endswith(canonical), (url, answer.headers)
+    assert staff.get("/console/regions/01634/audit").status_code == 403  # not 館山's staff's region
+    assert staff.get("/console/regions/123456/audit").status_code == 404

@@ -13,6 +13,7 @@ from urllib.parse import unquote
 import pytest
 
 from ledger.console.report import HEADLINE_FIGURES, last_complete_month, month_key, month_range, parse_month
+from ledger.taxonomy import KIND_LABELS, ContributionKind
 from tests.console.world import TATEYAMA, A, AuditWorld, chain_world, seed_audit
 
 # report figure -> where the region dashboard JSON has it
@@ -70,6 +71,10 @@ def test_page_json_and_dashboard_agree_for_the_month(world: AuditWorld) -> None:
     daily_total = sum(d["records"] or 0 for d in body["daily"])
     assert len(body["daily"]) == end.day and daily_total <= figures["records"]
     assert any("棚田の草刈り" in (a["name"] or "") for a in body["top_activities"])
+    assert body["region"] == TATEYAMA and body["region_code"] == "12205"
+    for activity in body["top_activities"]:  # kinds by name, on the page too
+        assert activity["kind_ja"] == KIND_LABELS[ContributionKind(activity["kind"])][0]
+        assert f"<td>{activity['kind_ja']}</td>" in page.text
     assert body["source"]["chain_id"] == 31337 and body["source"]["head_block"] > 0
     assert body["definitions"]["kankei"]["ja"].startswith("関係人口")
     assert "&lt;script&gt;" in page.text  # the activity name is escaped on the page

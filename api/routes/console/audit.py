@@ -27,6 +27,7 @@ from api.routes.console.common import (
 from api.routes.region_audit import period_of, records_csv_response, revocations_csv_response, this_month
 from ledger.console import audit as audit_ops
 from ledger.console import report as report_ops
+from ledger.errors import InvalidInput
 from ledger.jst import date_of_day_key, format_date
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -42,7 +43,7 @@ def _month_or_default(month: str | None) -> tuple[int, int]:
         return this_month()
     try:
         return report_ops.parse_month(month)
-    except ValueError as exc:
+    except InvalidInput as exc:
         raise ApiError(422, "invalid", str(exc)) from None
 
 

@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup, escape
 
 from api.deps import SESSION_COOKIE, EngineDep, check_origin, session_of
-from api.errors import ApiError
+from api.errors import ApiError, Redirect
 from api.i18n import catalogue, pick_language
 from api.routes.pages import render_page, templates
 from ledger.jst import JST
@@ -93,7 +93,24 @@ def region_label(region: int, lang: str) -> str:
     return f"{name}（{jis_code(region)}）" if name else jis_code(region)
 
 
+def _canonical_region_url(request: Request) -> None:
+    """A console page asked with a region code spelled without its leading zero (``/console/regions/1634/…``)
+    is redirected (308) to its five-digit URL; a form post is served under either spelling."""
+    code = request.path_params.get("code")
+    if not isinstance(code, str) or request.method not in ("GET", "HEAD"):
+        return
+    try:
+        canonical = jis_code(parse_jis_code(code))
+    except JisCodeError:
+        return  # require_region answers 404
+    prefix = f"/console/regions/{code}"
+    path = request.url.path
+    if code != canonical and (path == prefix or path.startswith(prefix + "/")):
+        raise Redirect(str(request.url.replace(path=f"/console/regions/{canonical}{path[len(prefix) :]}")))
+
+
 async def _console_session(request: Request, engine: EngineDep) -> sessions.Session:
+    _canonical_region_url(request)
     return await asyncio.to_thread(session_of, request, engine)
 
 

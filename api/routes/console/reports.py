@@ -23,6 +23,7 @@ from api.routes.console.common import ConsoleSession, redirect_to, region_path, 
 from api.routes.pages import STATIC_DIR, templates
 from api.routes.region_audit import load_report
 from ledger.console import report as report_ops
+from ledger.errors import InvalidInput
 from ledger.jst import JST
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -145,7 +146,7 @@ def reports_page(
     if month:
         try:
             report_ops.parse_month(month)
-        except ValueError as exc:
+        except InvalidInput as exc:
             raise ApiError(422, "invalid", str(exc)) from None
         return redirect_to(f"{region_path(region)}/reports/{month}")
     lang, _ = pick_language(request)
