@@ -32,6 +32,7 @@ import orjson
 from sqlalchemy import Connection, Engine, text
 
 from ledger.chain.deploy import Deployment
+from ledger.errors import TsunagariError
 from ledger.export.errors import ExportExists, InvalidExportOptions
 from ledger.export.package import (
     DATAPACKAGE,
@@ -58,6 +59,7 @@ from ledger.export.writers import (
     write_bytes,
 )
 from ledger.indexer.rpc import JsonRpc
+from ledger.municipalities import jis_code, parse_jis_code
 
 __all__ = [
     "ExportOptions",
@@ -119,11 +121,15 @@ class ExportOptions:
             raise InvalidExportOptions(f"k must be a positive integer, got {self.k!r}")
         regions = self.regions
         if regions is not None:
-            if not regions or any(
-                isinstance(r, bool) or not isinstance(r, int) or not 0 < r < 1_000_000 for r in regions
-            ):
-                raise InvalidExportOptions(f"regions must be JIS X 0402 codes (1..999999), got {regions!r}")
-            regions = tuple(sorted(set(regions)))
+            try:
+                if not regions or any(isinstance(r, bool) for r in regions):
+                    raise ValueError("no region")
+                # "01634" and 1634 name the same municipality (ledger/municipalities.py)
+                regions = tuple(sorted({parse_jis_code(r) for r in regions}))
+            except (ValueError, TypeError, TsunagariError):
+                raise InvalidExportOptions(
+                    f"regions must be JIS X 0402 municipality codes (five digits, e.g. 01634), got {self.regions!r}"
+                ) from None
         if self.salt is not None and not self.pseudonymise:
             raise InvalidExportOptions("a salt only makes sense for a pseudonymised export")
         for name in ("from_block", "to_block"):
@@ -289,7 +295,7 @@ def _manifest_body(
         "options": {
             "format": options.format,
             "tables": list(plan.tables),
-            "regions": list(options.regions) if options.regions else None,
+            "regions": [jis_code(r) for r in options.regions] if options.regions else None,
             "partition_by_month": options.partition_by_month,
             "k": options.k,
             "pseudonymised": plan.salt is not None,

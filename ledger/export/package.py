@@ -18,6 +18,7 @@ from typing import Any
 
 from ledger.export.schema import TABLES, ExportField, ExportTable
 from ledger.export.writers import MEDIA_TYPES, FileRecord
+from ledger.municipalities import jis_code, municipality_name, parse_jis_code
 
 __all__ = ["MANIFEST", "DATAPACKAGE", "README", "FORMAT_NAME", "FORMAT_VERSION", "datapackage", "readme", "manifest"]
 
@@ -111,6 +112,16 @@ def datapackage(manifest_body: Mapping[str, Any], files_by_table: Mapping[str, S
     }
 
 
+def _region_names(codes: Sequence[Any]) -> list[str]:
+    """``01634 上士幌町`` for each code (five-digit text; the municipality's name when known)."""
+    names = []
+    for code in codes:
+        number = parse_jis_code(code)
+        name = municipality_name(number)
+        names.append(f"{jis_code(number)} {name}" if name else jis_code(number))
+    return names
+
+
 def _md(value: str) -> str:
     return value.replace("|", "\\|").replace("\n", " ")
 
@@ -150,7 +161,7 @@ def readme(manifest_body: Mapping[str, Any], files_by_table: Mapping[str, Sequen
         lines.append(f"| Dates asked (JST) | {span.get('from_date') or '…'} to {span.get('to_date') or '…'} |")
     lines += [
         f"| Index head at export | block {index['head_block']} `{index['head_block_hash']}` |",
-        f"| Regions | {', '.join(str(r) for r in options['regions']) if options['regions'] else 'all'} |",
+        f"| Regions | {', '.join(_region_names(options['regions'])) if options['regions'] else 'all'} |",
         f"| Format | {options['format']}{_PARTITIONED if options['partition_by_month'] else ''} |",
         f"| Small-cell threshold k | {options['k']} |",
         f"| Person ids | {'pseudonymised (salted sha256, prefix `p_`)' if pseudonymised else 'raw addresses'} |",

@@ -59,7 +59,7 @@ from ledger.indexer.handlers import TABLE_COLUMNS, ActivityTerms, LogContext, ap
 from ledger.indexer.rpc import JsonRpc, ProviderJsonRpc, RpcError, quantity
 from ledger.indexer.spec import IndexedContract
 from ledger.indexer.store import ChunkSink
-from ledger.municipalities import jis_code
+from ledger.municipalities import jis_code, parse_jis_code
 
 __all__ = ["Discrepancy", "VerifyReport", "verify_export", "read_manifest", "MAX_LISTED"]
 
@@ -1255,7 +1255,7 @@ def verify_export(folder: Path, rpc: JsonRpc, salt: bytes | None = None) -> Veri
     report.personal_fields_checked = not pseudonymised or pseudonymiser is not None
     if not report.personal_fields_checked:
         report.notes.append("person fields were not compared (pseudonymised export, no matching salt)")
-    regions = set(options["regions"]) if options.get("regions") else None
+    regions = {parse_jis_code(r) for r in options["regions"]} if options.get("regions") else None
     mapper = _Mapper(pseudonymiser, personal_raw=not pseudonymised, regions=regions)
     people = _People() if pseudonymised and pseudonymiser is None else None
     decoder = _Decoder(chain["contracts"], chain_id)
