@@ -20,7 +20,6 @@ from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import Engine
 
 from api.app import create_app
-from api.routes.site import default_period, index_banner
 from ledger import queries
 from ledger.chain.context import open_chain
 from ledger.chain.devnet import free_port
@@ -67,7 +66,7 @@ def charts_ready(page: Page) -> None:
 
 def period(served: Served) -> tuple[date, date]:
     with served.engine.connect() as conn:
-        return default_period(index_banner(conn))
+        return queries.resolve_period(conn)
 
 
 def person_with_most_ties(served: Served) -> str:
@@ -87,9 +86,11 @@ def test_region_dashboard_numbers_and_english(served: Served, browser: Browser, 
     charts_ready(page)
     expect(page.locator("h1")).to_have_text("館山市")
     assert summary.kankei and summary.participants
-    expect(page.locator("#kpi-kankei .kpi-value")).to_have_attribute("data-value", str(summary.kankei))
-    expect(page.locator("#kpi-participants .kpi-value")).to_have_attribute("data-value", str(summary.participants))
-    expect(page.locator("#kpi-coins .kpi-value")).to_have_text(f"{summary.coins.issued:,}")
+    expect(page.locator("#kpi-kankei [data-figure=kankei]")).to_have_attribute("data-value", str(summary.kankei))
+    expect(page.locator("#kpi-participants [data-figure=participants]")).to_have_attribute(
+        "data-value", str(summary.participants)
+    )
+    expect(page.locator("#kpi-coins [data-figure=coins_issued]")).to_have_text(f"{summary.coins.issued:,}")
     assert page.locator("#monthly tbody tr").count() == len(monthly)
     for stage in summary.stages:
         cell = page.locator(f"#funnel tr[data-stage={stage.stage.value}] td")
@@ -105,7 +106,7 @@ def test_region_dashboard_numbers_and_english(served: Served, browser: Browser, 
     expect(page.locator("html")).to_have_attribute("lang", "en")
     charts_ready(page)
     expect(page.locator("#monthly-title")).to_have_text("Month by month")
-    expect(page.locator("#kpi-kankei .kpi-value")).to_have_attribute("data-value", str(summary.kankei))
+    expect(page.locator("#kpi-kankei [data-figure=kankei]")).to_have_attribute("data-value", str(summary.kankei))
     # a shorter period through the form
     page.locator("#period-start").fill(end.replace(day=1).isoformat())
     page.locator(".period button[type=submit]").click()
@@ -132,7 +133,9 @@ def test_person_page_shows_every_tie_with_components(served: Served, browser: Br
         expect(card.locator("tr[data-component=continuity] .num")).to_have_text(f"{tie.components.continuity:.2f}")
         expect(card.locator("tr[data-component=recency] .num")).to_have_text(f"{tie.components.recency:.2f}")
     for coin in coins:
-        expect(page.locator(f"#coins-table tr[data-region='{coin.region}'] .balance")).to_have_text(f"{coin.balance:,}")
+        expect(page.locator(f"#coins-table tr[data-region='{coin.region:05d}'] .balance")).to_have_text(
+            f"{coin.balance:,}"
+        )
     # no key of this address in this browser: support is explained, not offered
     expect(page.locator("#support-no-key")).to_be_visible()
     expect(page.locator("#support-button")).to_be_disabled()
