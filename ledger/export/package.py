@@ -13,12 +13,15 @@ the data dictionary always describes exactly the columns in the files.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ledger.export.schema import TABLES, ExportField, ExportTable
 from ledger.export.writers import MEDIA_TYPES, FileRecord
+from ledger.figures import FIGURES
 from ledger.municipalities import jis_code, municipality_name, parse_jis_code
+from ledger.ties import DEFAULT_PARAMS
 
 __all__ = ["MANIFEST", "DATAPACKAGE", "README", "FORMAT_NAME", "FORMAT_VERSION", "datapackage", "readme", "manifest"]
 
@@ -224,6 +227,31 @@ def readme(manifest_body: Mapping[str, Any], files_by_table: Mapping[str, Sequen
                 notes.append("may be empty")
             suffix = f" ({'; '.join(notes)})" if notes else ""
             lines.append(f"| `{f.name}` | {f.type} | {_md(f.unit or '')} | {_md(f.description)}{suffix} |")
+    lines += [
+        "",
+        "## Figures",
+        "",
+        "What each figure of the dashboards, the JSON API and this data means, as `ledger/figures.py` defines it "
+        "(also the table `figures`, when exported). Recompute a figure from the tables above with its definition.",
+        "",
+        "| Id | Label | Definition |",
+        "|---|---|---|",
+    ]
+    for figure in FIGURES.values():
+        labels = f"{_md(figure.label_ja)} / {_md(figure.label_en)}"
+        lines.append(f"| `{figure.id}` | {labels} | {_md(figure.definition_ja)}<br>{_md(figure.definition_en)} |")
+    lines += [
+        "",
+        "## Ties model parameters",
+        "",
+        "The constants the ties table was computed with (`ledger/ties.py` TieParams, argued in docs/ties.md; "
+        "also the table `tie_parameters`, when exported).",
+        "",
+        "| Parameter | Value |",
+        "|---|---|",
+    ]
+    for parameter in dataclasses.fields(DEFAULT_PARAMS):
+        lines.append(f"| `{parameter.name}` | {getattr(DEFAULT_PARAMS, parameter.name)} |")
     lines += [
         "",
         "## Conventions",
