@@ -313,11 +313,11 @@ def region_page(request: Request, code: str, conn: ConnDep, settings: SettingsDe
         region: int | None = parse_jis_code(code)
     except JisCodeError:
         region = None
-    if region is None or region not in {r.region for r in queries.list_regions(conn)}:
-        return _problem_page(request, PageProblem(404, "problem.no_region_title", "problem.no_region", code=code[:20]))
-    if code != jis_code(region):  # /regions/1634 -> /regions/01634, the canonical five digits
+    if region is not None and code != jis_code(region):  # /regions/1634 -> /regions/01634, the canonical URL
         query = f"?{request.url.query}" if request.url.query else ""
         return RedirectResponse(f"/regions/{jis_code(region)}{query}", status_code=308)
+    if region is None or region not in {r.region for r in queries.list_regions(conn)}:
+        return _problem_page(request, PageProblem(404, "problem.no_region_title", "problem.no_region", code=code[:20]))
     try:
         start, end = _period(request, conn)
     except PageProblem as problem:

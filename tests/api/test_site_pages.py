@@ -105,3 +105,11 @@ def test_every_period_shortcut_is_accepted(app: FastAPI) -> None:
     assert len(shortcuts) == 4
     for href in shortcuts:
         assert get(app, f"/national{href}").status_code == 200, href
+
+
+def test_a_region_code_without_its_leading_zero_redirects_to_five_digits(app: FastAPI) -> None:
+    short = get(app, "/regions/1634?lang=en&start=2025-01-01")
+    assert short.status_code == 308
+    assert short.headers["location"] == "/regions/01634?lang=en&start=2025-01-01"
+    assert get(app, "/regions/01634").status_code == 404  # canonical, not registered here
+    assert get(app, "/regions/016340").status_code == 404  # six digits: not a JIS code
