@@ -280,6 +280,7 @@ def test_edited_range_days_fail(anvil_indexed: Indexed, clean: tuple[Path, str])
 
     def days(manifest: dict[str, Any]) -> None:
         manifest["range"]["first_day"] = "2001-01-01"
+        manifest["range"]["last_day"] = "2099-12-31"
         manifest["range"]["to_block_timestamp"] += 86_400
 
     reseal(folder, days)
@@ -287,6 +288,7 @@ def test_edited_range_days_fail(anvil_indexed: Indexed, clean: tuple[Path, str])
     fields = {d.field: d for d in found if d.file == MANIFEST}
     assert fields["first_day"].found == "2001-01-01" and "is not the JST day of block" in fields["first_day"].message
     assert "differs from the block's timestamp on chain" in fields["to_block_timestamp"].message
+    assert fields["last_day"].found == "2099-12-31" and fields["last_day"].expected != "2099-12-31"
 
 
 @by_format
