@@ -126,6 +126,7 @@ def _check_against_index(conn: Any, certificate: Certificate) -> None:
     "/api/v1/certificates",
     status_code=201,
     summary="Keep a signed certificate (for its QR link)",
+    responses=problems(422),  # the route reads its body itself: certificate_invalid, signature_invalid
     openapi_extra={
         "requestBody": {
             "required": True,
