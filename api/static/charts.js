@@ -90,8 +90,9 @@
         },
         legend: { show: (c.hidden || []).length > 0, top: 0, right: 0, data: [t("chart.hidden_cells")] },
         grid: { left: 8, right: 16, top: 28, bottom: 56, containLabel: true },
-        xAxis: { type: "category", data: offsets, splitArea: { show: true } },
-        yAxis: { type: "category", data: c.months, inverse: true, splitArea: { show: true } },
+        // no split areas: a month not reached yet stays blank, never the colour of 0 %
+        xAxis: { type: "category", data: offsets, splitArea: { show: false } },
+        yAxis: { type: "category", data: c.months, inverse: true, splitArea: { show: false } },
         visualMap: {
           min: 0,
           max: 100,
@@ -101,7 +102,7 @@
           bottom: 0,
           itemHeight: 120,
           text: ["100%", "0%"],
-          inRange: { color: ["#f1f7f4", "#7fc4a6", BRAND] },
+          inRange: { color: ["#d6ece1", "#7fc4a6", BRAND] },
           seriesIndex: 0,
         },
         series: [
