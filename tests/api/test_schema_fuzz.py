@@ -74,10 +74,10 @@ def server(anvil_devnet: AnvilDevnet, tmp_path_factory: pytest.TempPathFactory) 
         operator, _ = create_api_key(conn, "operator", "館山 staff", TATEYAMA)
     save_deployment(path.parent / "deployments", history.deployment)
     settings = Settings(
-        db={"url": url},  # type: ignore[arg-type]
-        api={"max_body_bytes": 4096},  # type: ignore[arg-type]
-        chain={"backend": "rpc", "rpc_url": anvil_devnet.rpc_url, "deployments_dir": path.parent / "deployments"},  # type: ignore[arg-type]
-        checkin={"secret": "s" * 32},  # type: ignore[arg-type]
+        db={"url": url},
+        api={"max_body_bytes": 4096},
+        chain={"backend": "rpc", "rpc_url": anvil_devnet.rpc_url, "deployments_dir": path.parent / "deployments"},
+        checkin={"secret": "s" * 32},
     )
     port = free_port()
     uv = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
