@@ -691,6 +691,60 @@ def _day_params(plan: ReadPlan) -> dict[str, Any]:
     }
 
 
+def daily_row(
+    region: int, day: int, kind: int, mlit_type: int, records: int, people: int, issued: int, revoked: int, *, k: int
+) -> tuple[Any, ...]:
+    """A ``region_daily`` row as exported: counts below ``k`` empty, coins empty with the people count.
+    The exporter applies it to the index's rollup and verify to its own tally of the chain's rows."""
+    shown = suppress(int(people), k)
+    return (
+        region,
+        day,
+        kind,
+        mlit_type,
+        suppress(int(records), k),
+        shown,
+        None if shown is None else int(issued),
+        suppress(int(revoked), k),
+    )
+
+
+def daily_coins_row(
+    region: int,
+    day: int,
+    issued: int,
+    spent: int,
+    clawed: int,
+    supports: int,
+    revocations: int,
+    expired: int,
+    people: int | None,
+    holders: int,
+    *,
+    k: int,
+) -> tuple[Any, ...]:
+    """A ``region_daily_coins`` row as exported (``people``: the most people of one kind that day,
+    ``holders``: the people whose coins lapsed that day). See :func:`daily_row`."""
+    shown_supports = suppress(int(supports), k)
+    shown_revocations = suppress(int(revocations), k)
+    shown_holders = suppress(int(holders), k)
+    # Issued coins are shown only when some kind that day had k or more people (a lower
+    # bound of the day's distinct people), as the dashboards hide coins of small groups.
+    issued_shown = int(issued) if people is not None and suppress(int(people), k) is not None else None
+    if int(issued) == 0:
+        issued_shown = 0
+    return (
+        region,
+        day,
+        issued_shown,
+        None if shown_supports is None else int(spent),
+        None if shown_revocations is None else int(clawed),
+        shown_supports,
+        shown_revocations,
+        None if shown_holders is None else int(expired),
+    )
+
+
 def _daily_batches(conn: Connection, table: ExportTable, plan: ReadPlan) -> Iterator[pa.RecordBatch]:
     params = _day_params(plan)
     where = _region_filter(plan, "region", params)
@@ -701,21 +755,7 @@ def _daily_batches(conn: Connection, table: ExportTable, plan: ReadPlan) -> Iter
     result = conn.execute(text(sql).execution_options(stream_results=True, yield_per=plan.chunk_rows), params)
     try:
         for part in result.partitions(plan.chunk_rows):
-            rows = []
-            for region, day, kind, mlit_type, records, people, issued, revoked in part:
-                shown = suppress(int(people), k)
-                rows.append(
-                    (
-                        region,
-                        day,
-                        kind,
-                        mlit_type,
-                        suppress(int(records), k),
-                        shown,
-                        None if shown is None else int(issued),
-                        suppress(int(revoked), k),
-                    )
-                )
+            rows = [daily_row(*row, k=k) for row in part]
             yield _rows_to_batch(rows, columns)
     finally:
         result.close()
@@ -741,28 +781,7 @@ def _daily_coin_batches(conn: Connection, table: ExportTable, plan: ReadPlan) ->
     result = conn.execute(text(sql).execution_options(stream_results=True, yield_per=plan.chunk_rows), params)
     try:
         for part in result.partitions(plan.chunk_rows):
-            rows = []
-            for region, day, issued, spent, clawed, supports, revocations, expired, people, holders in part:
-                shown_supports = suppress(int(supports), k)
-                shown_revocations = suppress(int(revocations), k)
-                shown_holders = suppress(int(holders), k)
-                # Issued coins are shown only when some kind that day had k or more people (a lower
-                # bound of the day's distinct people), as the dashboards hide coins of small groups.
-                issued_shown = int(issued) if people is not None and suppress(int(people), k) is not None else None
-                if int(issued) == 0:
-                    issued_shown = 0
-                rows.append(
-                    (
-                        region,
-                        day,
-                        issued_shown,
-                        None if shown_supports is None else int(spent),
-                        None if shown_revocations is None else int(clawed),
-                        shown_supports,
-                        shown_revocations,
-                        None if shown_holders is None else int(expired),
-                    )
-                )
+            rows = [daily_coins_row(*row, k=k) for row in part]
             yield _rows_to_batch(rows, columns)
     finally:
         result.close()

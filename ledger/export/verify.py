@@ -53,7 +53,7 @@ from ledger.export.errors import NotAnExport
 from ledger.export.package import DATAPACKAGE, FORMAT_NAME, FORMAT_VERSION, MANIFEST, README, datapackage, readme
 from ledger.export.pseudonym import Pseudonymiser, salt_fingerprint
 from ledger.export.schema import COIN_MOVEMENT_SOURCES, TABLES, ExportTable, arrow_schema
-from ledger.export.source import reference_rows
+from ledger.export.source import daily_coins_row, daily_row, reference_rows
 from ledger.export.writers import FileRecord
 from ledger.indexer.handlers import TABLE_COLUMNS, ActivityTerms, LogContext, apply_log, jst_day
 from ledger.indexer.rpc import JsonRpc, ProviderJsonRpc, RpcError, quantity
@@ -1312,8 +1312,22 @@ def verify_export(folder: Path, rpc: JsonRpc, salt: bytes | None = None) -> Veri
         for name, t in tables.items()
         if t.kind == "events" and name not in unreadable
     }
-    # Live and revoked records per person and region on chain, for the ties (see _check_ties).
+    # Live and revoked records per person and region on chain, for the ties (see _check_ties), and the
+    # chain's own daily figures for the aggregates — when the export covers the whole index.
     records: dict[tuple[Any, Any], list[int]] | None = {} if "contributions" in checks else None
+    index = manifest.get("index") or {}
+    whole = (
+        from_block <= start
+        and to_block == index.get("head_block")
+        and not any((index.get("derived_pending") or {}).values())
+    )
+    days = (
+        _Days(mapper.revoked)
+        if whole
+        and "contributions" in checks
+        and any(TABLES[n].kind == "aggregates" for n in manifest["tables"] if n in TABLES)
+        else None
+    )
     if checks:
         expected_logs = sum(
             int(entry.get("rows") or 0)
@@ -1328,6 +1342,8 @@ def verify_export(folder: Path, rpc: JsonRpc, salt: bytes | None = None) -> Veri
             rpc, from_block, to_block, expected_logs=expected_logs, activities=directory
         ):
             report.count("logs_fetched", logs)
+            if days is not None:
+                days.feed(sink)
             for check in checks.values():
                 chain_rows = mapper.event_rows(check.t, sink)
                 if records is not None and check.t.name == "contributions":
@@ -1367,6 +1383,15 @@ def verify_export(folder: Path, rpc: JsonRpc, salt: bytes | None = None) -> Veri
         if len(files) == len(entry.get("files", [])):
             _check_count(report, manifest, other, files, rows, None, counted)
         report.count(f"rows:{name}", rows)
+        if other.kind == "aggregates" and len(files) == 1 and counted:
+            if days is None:
+                report.notes.append(
+                    f"{name}: rows were not recomputed from the chain (the export does not cover the whole index "
+                    "with contributions, or derived work was pending)"
+                )
+            else:
+                k = int(options.get("k") or 1)
+                _check_aggregates(folder / files[0], files[0], fmt, other, days.rows(name, k, mapper), report)
         if name == "ties" and records is not None and len(files) == 1 and len(counted) == 1:
             _check_ties(folder / files[0], files[0], fmt, manifest, (start, to_block), people, records, report)
     row_counts = manifest.get("row_counts")
@@ -1618,6 +1643,117 @@ def _check_reference(
         report.add(
             Discrepancy(
                 name, None, None, "rows", str(len(expected)), str(len(found)), "differs from what this tool writes"
+            )
+        )
+
+
+@dataclass
+class _Days:
+    """The chain's own per region and day figures, tallied from the range's rows as the index's
+    refresher computes ``region_daily`` and ``region_daily_coins`` (ledger/indexer/refresh.py)."""
+
+    revoked: dict[tuple[Any, Any], Any]  # (activity id, address) → the revocation up to the last block
+    daily: dict[tuple[int, int, int], list[Any]] = field(default_factory=dict)  # → mlit, live, people, coins, revoked
+    coins: dict[tuple[int, int], list[Any]] = field(default_factory=dict)  # → issued … expired, holders
+
+    def _day(self, region: int, day: int) -> list[Any]:
+        entry = self.coins.get((region, day))
+        if entry is None:
+            entry = self.coins[(region, day)] = [0, 0, 0, 0, 0, 0, set()]
+        return entry
+
+    def feed(self, sink: ChunkSink) -> None:
+        at = {t: {c: _at(t, c) for c in TABLE_COLUMNS[t]} for t in ("contributions", "revocations", "supports")}
+        c = at["contributions"]
+        for r in sink.rows.get("contributions", []):
+            region, day, kind = int(r[c["region"]]), int(r[c["day"]]), int(r[c["kind"]])
+            entry = self.daily.get((region, day, kind))
+            if entry is None:
+                entry = self.daily[(region, day, kind)] = [int(r[c["mlit_type"]]), 0, set(), 0, 0]
+            revoked = (r[c["activity_id"]], r[c["participant"]]) in self.revoked
+            if revoked:
+                entry[4] += 1
+            else:
+                entry[1] += 1
+                entry[2].add(r[c["participant"]])
+            entry[3] += int(r[c["amount"]])
+            self._day(region, day)[0] += int(r[c["amount"]])
+        s = at["supports"]
+        for r in sink.rows.get("supports", []):
+            entry = self._day(int(r[s["region"]]), int(r[s["day"]]))
+            entry[1] += int(r[s["amount"]])
+            entry[3] += 1
+        v = at["revocations"]
+        for r in sink.rows.get("revocations", []):
+            entry = self._day(int(r[v["region"]]), int(r[v["day"]]))
+            entry[2] += int(r[v["clawed_back"]])
+            entry[4] += 1
+        e = {col: _at("coin_expiries", col) for col in TABLE_COLUMNS["coin_expiries"]}
+        for r in sink.rows.get("coin_expiries", []):
+            entry = self._day(int(r[e["region"]]), int(r[e["day"]]))
+            entry[5] += int(r[e["amount"]])
+            entry[6].add(r[e["holder"]])
+
+    def rows(self, name: str, k: int, mapper: _Mapper) -> dict[tuple[Any, ...], tuple[Any, ...]]:
+        """The table's rows as the export writes them, by key."""
+        t = TABLES[name]
+        out: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        if name == "region_daily":
+            for (region, day, kind), (mlit, live, people, issued, revoked) in self.daily.items():
+                row = mapper.canon_row(t, daily_row(region, day, kind, mlit, live, len(people), issued, revoked, k=k))
+                if mapper.keep(t, (region,) * len(t.fields)):
+                    out[row[:3]] = row
+            return out
+        most: dict[tuple[int, int], int] = {}
+        for (region, day, _kind), entry in self.daily.items():
+            most[(region, day)] = max(most.get((region, day), 0), len(entry[2]))
+        for (region, day), (issued, spent, clawed, supports, revocations, expired, holders) in self.coins.items():
+            if not (issued or supports or revocations or expired):
+                continue
+            values = (region, day, issued, spent, clawed, supports, revocations, expired)
+            row = mapper.canon_row(t, daily_coins_row(*values, most.get((region, day)), len(holders), k=k))
+            if mapper.keep(t, (region,) * len(t.fields)):
+                out[row[:2]] = row
+        return out
+
+
+def _check_aggregates(
+    path: Path,
+    name: str,
+    fmt: str,
+    t: ExportTable,
+    expected: dict[tuple[Any, ...], tuple[Any, ...]],
+    report: VerifyReport,
+) -> None:
+    """An aggregate table's rows against the chain's own tally (same suppression)."""
+    width = len(t.key)
+    try:
+        for row_no, values in _file_rows(path, fmt, t):
+            key = tuple(values[:width])
+            key_text = ", ".join(f"{n} {_canon(v)}" for n, v in zip(t.key, key, strict=True))
+            want = expected.pop(key, None)
+            if want is None:
+                report.add(
+                    Discrepancy(
+                        name,
+                        row_no,
+                        key_text,
+                        None,
+                        None,
+                        None,
+                        "is not on chain: no record, support, revocation or lapse of the chain makes this row",
+                    )
+                )
+            else:
+                _compare_row(report, t, (name, row_no, tuple(values)), want, key_text)
+    except _BadFile as exc:
+        report.add(Discrepancy(name, None, None, None, None, None, str(exc)))
+        return
+    for key in expected:
+        key_text = ", ".join(f"{n} {_canon(v)}" for n, v in zip(t.key, key, strict=True))
+        report.add(
+            Discrepancy(
+                name, None, key_text, None, None, None, "is missing: the chain's rows of the range make this row"
             )
         )
 

@@ -390,3 +390,21 @@ def test_municipality_codes_are_five_digit_text(anvil_indexed: Indexed, clean: t
             if f["name"] == "region":
                 assert f["type"] == "string", resource["name"]
     assert {str(r["region"]) for r in read_rows(folder, fmt, "regions")} == {"12205", "15202"}
+
+
+# -- the aggregates ---------------------------------------------------------------------------------------
+
+
+@by_format
+@pytest.mark.parametrize(("table", "column"), [("region_daily", "records"), ("region_daily_coins", "issued")])
+def test_an_edited_aggregate_fails(anvil_indexed: Indexed, clean: tuple[Path, str], table: str, column: str) -> None:
+    """Aggregates of an export of the whole index are recomputed from the chain's rows (same suppression)."""
+    folder, fmt = clean
+    rows = read_rows(folder, fmt, table)
+    i = next(i for i, r in enumerate(rows) if r[column] not in (None, ""))
+    rows[i][column] = int(rows[i][column]) + 100
+    write_rows(folder, fmt, table, rows)
+    reseal(folder)
+    [only] = problems(verify_export(folder, anvil_indexed.rpc))
+    assert (only.file, only.row, only.field) == (f"{table}.{fmt}", i + 1, column)
+    assert int(only.found or 0) == int(only.expected or 0) + 100 and "differs from the chain" in only.message
