@@ -86,6 +86,7 @@ def region_code(
         str,
         Path(
             pattern=r"^[0-9]{1,5}$",
+            examples=["12205", "01634"],
             description="JIS X 0402 municipality code, five digits (e.g. 12205 館山市, 01634 上士幌町); "
             "a code written without its leading zero redirects (308) to the five-digit URL",
         ),
