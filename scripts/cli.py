@@ -10,6 +10,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -299,6 +300,95 @@ def region_info(code: RegionArg, as_json: JsonFlag = False) -> None:
         "supply": info.total_supply,
     }
     _emit(data, as_json)
+
+
+def _day_option(value: str) -> date:
+    """A JST day from the command line: ``YYYY-MM-DD`` only."""
+    try:
+        if len(value) != 10:
+            raise ValueError(value)
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"a day is written YYYY-MM-DD, e.g. 2026-04-01, not {value!r}") from None
+
+
+@region_app.command("dashboard")
+def region_dashboard(
+    code: RegionArg,
+    start: Annotated[
+        date | None, typer.Option(parser=_day_option, metavar="YYYY-MM-DD", help="first JST day of the period")
+    ] = None,
+    end: Annotated[
+        date | None, typer.Option(parser=_day_option, metavar="YYYY-MM-DD", help="last JST day (inclusive)")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """A region's figures for a period, from the index: the same document as
+    ``GET /api/v1/regions/{code}/dashboard`` (same default period, same ``k``)."""
+    from pydantic import TypeAdapter
+
+    from ledger import queries
+    from ledger.db.engine import current_revision, make_engine
+    from ledger.figures import FIGURES
+
+    settings = _settings()
+    engine = make_engine(settings.db.url)
+    try:
+        try:
+            migrated = current_revision(engine) is not None
+        except Exception as exc:  # noqa: BLE001 - any database problem is one line for the operator
+            _fail(f"cannot read the index at {settings.db.url}: {exc}")
+        if not migrated:
+            _fail("the database has no schema yet: run `tsunagari db upgrade` or `tsunagari index backfill`")
+        with engine.connect() as conn:
+            if code not in {r.region for r in _guarded(lambda: queries.list_regions(conn))}:
+                _fail(f"region {region_text(code)} is not registered on this ledger (or not indexed yet)")
+            first, last = queries.resolve_period(conn, start, end)
+            if first > last:
+                _fail(f"start {first} is after end {last}")
+            doc = _guarded(lambda: queries.region_dashboard(conn, code, first, last, k=settings.api.public_k))
+    finally:
+        engine.dispose()
+    if doc is None:  # pragma: no cover - checked above
+        _fail(f"region {region_text(code)} is not registered on this ledger")
+        return
+    if as_json:
+        typer.echo(TypeAdapter(queries.RegionDashboard).dump_json(doc).decode())
+        return
+    s = doc.summary
+
+    def shown(value: int | None) -> str:
+        return "-" if value is None else f"{value:,}"
+
+    def label(figure: str) -> str:
+        found = FIGURES.get(figure)
+        return found.label("ja") if found is not None else figure
+
+    typer.echo(f"{region_text(code)}  {first.isoformat()} – {last.isoformat()} (JST)")
+    typer.echo(f"people as of {doc.as_of.isoformat()}; counts below k = {doc.k} are shown as -")
+    rows: list[tuple[str, str]] = [
+        (f"{label('participants')} participants", shown(s.participants)),
+        ("  without kin-only", shown(s.participants_without_kin)),
+        ("  kin-only (地縁・血縁 only)", shown(s.kin_only)),
+        (f"{label('kankei')} kankei", shown(s.kankei)),
+        ("  visiting", shown(s.kankei_visiting)),
+        ("  non-visiting", shown(s.kankei_non_visiting)),
+    ]
+    rows += [(f"  stage {c.label_ja} ({c.stage})", shown(c.people)) for c in s.stages]
+    rows += [
+        ("active in the period", shown(s.active)),
+        ("  new", shown(s.new)),
+        ("  returning", shown(s.returning)),
+        ("records (live)", shown(s.records)),
+        ("records since revoked", shown(s.revoked_records)),
+        ("revocations", shown(s.coins.revocations)),
+        ("coins issued", shown(s.coins.issued)),
+        ("coins spent on support", shown(s.coins.spent)),
+        ("coins clawed back", shown(s.coins.clawed_back)),
+        ("supports", shown(s.coins.supports)),
+        ("projects", shown(len(doc.projects))),
+    ]
+    typer.echo(table(("figure", "value"), rows, (False, True)))
 
 
 # -- activities -------------------------------------------------------------------------------------------

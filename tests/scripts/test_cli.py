@@ -219,6 +219,38 @@ def test_index_backfill_and_status(cli_env: Path) -> None:
     assert code == 0 and "head: unreachable" in out
 
 
+def test_region_dashboard_prints_the_json_dashboard_document(cli_env: Path) -> None:
+    """``tsunagari region dashboard`` is ``GET /api/v1/regions/{code}/dashboard``: same default period,
+    same figures; explicit days in YYYY-MM-DD only; a table of named figures without ``--json``."""
+    import httpx
+
+    from api.app import create_app
+    from tests.console.conftest import serving
+
+    assert invoke("demo", "--no-serve")[0] == 0
+    code, out, err = invoke("region", "dashboard", "12205", "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    with serving(create_app(get_settings())) as base:
+        answer = httpx.get(f"{base}/api/v1/regions/12205/dashboard", timeout=30)
+    assert answer.status_code == 200, answer.text
+    expected = answer.json()
+    for volatile in ("status",):  # the indexer's live state (lag, heartbeats) may differ between two reads
+        doc.pop(volatile, None)
+        expected.pop(volatile, None)
+    assert doc == expected and doc["summary"]["participants"] == 6
+    start, end = doc["start"], doc["end"]
+    code, out, _ = invoke("region", "dashboard", "12205", "--start", end, "--end", end, "--json")
+    assert code == 0 and (json.loads(out)["start"], json.loads(out)["end"]) == (end, end)
+    assert json.loads(out) != doc or start == end
+    code, out, _ = invoke("region", "dashboard", "12205")
+    assert code == 0 and out.startswith("12205 館山市") and "参加者 participants" in out and "{" not in out
+    code, _, err = invoke("region", "dashboard", "12205", "--start", "2026-4-1")
+    assert code == 2 and "YYYY-MM-DD" in err
+    code, _, err = invoke("region", "dashboard", "01634")
+    assert code == 1 and "not registered" in err
+
+
 def test_export_and_verify_after_the_demo(cli_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert invoke("demo", "--no-serve")[0] == 0
     out = cli_env / "export"
