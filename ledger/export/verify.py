@@ -60,6 +60,8 @@ from ledger.indexer.rpc import JsonRpc, ProviderJsonRpc, RpcError, quantity
 from ledger.indexer.spec import IndexedContract
 from ledger.indexer.store import ChunkSink
 from ledger.municipalities import jis_code, parse_jis_code
+from ledger.taxonomy import MlitType, mlit_type_of
+from ledger.ties import DEFAULT_PARAMS, TieRecord, compute_tie, is_kankei_jinkou, kankei_category
 
 __all__ = ["Discrepancy", "VerifyReport", "verify_export", "read_manifest", "MAX_LISTED"]
 
@@ -1314,7 +1316,7 @@ def verify_export(folder: Path, rpc: JsonRpc, salt: bytes | None = None) -> Veri
     }
     # Live and revoked records per person and region on chain, for the ties (see _check_ties), and the
     # chain's own daily figures for the aggregates — when the export covers the whole index.
-    records: dict[tuple[Any, Any], list[int]] | None = {} if "contributions" in checks else None
+    records = _TieInputs() if "contributions" in checks else None
     index = manifest.get("index") or {}
     whole = (
         from_block <= start
@@ -1347,7 +1349,7 @@ def verify_export(folder: Path, rpc: JsonRpc, salt: bytes | None = None) -> Veri
             for check in checks.values():
                 chain_rows = mapper.event_rows(check.t, sink)
                 if records is not None and check.t.name == "contributions":
-                    _tally_records(check.t, chain_rows, records)
+                    records.feed(check.t, chain_rows, sink, mapper)
                 check.feed(chain_rows, hi)
             for index_table, index_rows in sink.rows.items():
                 if index_table not in covered:
@@ -1758,13 +1760,87 @@ def _check_aggregates(
         )
 
 
-def _tally_records(t: ExportTable, rows: Sequence[tuple[Any, ...]], tally: dict[tuple[Any, Any], list[int]]) -> None:
-    person_at, region_at, revoked_at = t.positions["participant"], t.positions["region"], t.positions["revoked"]
-    for r in rows:
-        counts = tally.get((r[person_at], r[region_at]))
-        if counts is None:
-            counts = tally[(r[person_at], r[region_at])] = [0, 0]
-        counts[1 if r[revoked_at] else 0] += 1
+_TIE_INPUT_LIMIT = 2_000_000  # records held in memory to recompute the ties; beyond it only counts are kept
+
+
+@dataclass
+class _TieInputs:
+    """Per person and region, the chain's records and supports, to recompute the ties table."""
+
+    records: dict[tuple[Any, str], list[TieRecord]] = field(default_factory=dict)
+    supports: dict[tuple[Any, str], list[tuple[int, int]]] = field(default_factory=dict)
+    count: int = 0
+
+    @property
+    def complete(self) -> bool:
+        return self.count <= _TIE_INPUT_LIMIT
+
+    def feed(self, t: ExportTable, rows: Sequence[tuple[Any, ...]], sink: ChunkSink, mapper: _Mapper) -> None:
+        at = t.positions
+        for r in rows:
+            self.count += 1
+            if not self.complete:
+                return
+            record = TieRecord(
+                int(r[at["block_timestamp"]]),
+                int(r[at["kind"]]),
+                int(r[at["amount"]]),
+                int(r[at["activity_id"]]),
+                bool(r[at["revoked"]]),
+                int(r[at["units"]]),
+                int(r[at["unit"]]),
+            )
+            self.records.setdefault((r[at["participant"]], r[at["region"]]), []).append(record)
+        supporter, region, amount = (_at("supports", c) for c in ("supporter", "region", "amount"))
+        for r in sink.rows.get("supports", []):
+            key = (mapper.person(r[supporter]), _jis(r[region]))
+            self.supports.setdefault(key, []).append((int(r[4]), int(r[amount])))
+
+
+def _tie_values(records: list[TieRecord], supports: list[tuple[int, int]], as_of: int) -> dict[str, Any]:
+    """A tie's columns as the index's refresher writes them (ledger/indexer/refresh.py), recomputed
+    with the model (:func:`ledger.ties.compute_tie`) from the chain's records and supports."""
+    window_start = as_of - DEFAULT_PARAMS.window_days * jst.SECONDS_PER_DAY
+    given = sum(amount for timestamp, amount in supports if window_start < timestamp <= as_of)
+    tie = compute_tie(records, given, as_of, DEFAULT_PARAMS)
+    live = [r for r in records if not r.revoked and r.timestamp <= as_of]
+    counted = [r for r in live if mlit_type_of(r.kind) is not MlitType.KIN]
+    kin = [r.timestamp for r in live if mlit_type_of(r.kind) is MlitType.KIN]
+    c = tie.components
+    return {
+        "records": len(live),
+        "revoked_records": tie.revoked_records,
+        "coins_earned": c.coins_earned,
+        "coins_given": c.coins_given,
+        "first_at": min((r.timestamp for r in counted), default=0),
+        "last_at": max((r.timestamp for r in counted), default=0),
+        "first_month": jst.month_key(min(r.timestamp for r in counted)) if counted else 0,
+        "kin_first_month": jst.month_key(min(kin)) if kin else 0,
+        "visit_days": c.visit_days_in_window,
+        "visit_band": c.visit_band,
+        "active_months": c.active_months,
+        "distinct_types": c.distinct_types,
+        "non_visiting_records": c.non_visiting_records,
+        "kin_records": c.kin_records,
+        "help_hours": c.help_hours,
+        "stay_days": c.stay_days,
+        "continuity": c.continuity,
+        "frequency": c.frequency,
+        "diversity": c.diversity,
+        "recency": c.recency,
+        "intensity": c.intensity,
+        "score": tie.score,
+        "stage": tie.stage.value,
+        "kankei": is_kankei_jinkou(tie),
+        "category": kankei_category(tie),
+        "as_of": as_of,
+    }
+
+
+def _same(want: Any, got: Any) -> bool:
+    if isinstance(want, float) and isinstance(got, int | float) and not isinstance(got, bool):
+        return abs(want - got) <= 1e-9 * max(1.0, abs(want))
+    return bool(want == got)
 
 
 def _check_ties(
@@ -1774,25 +1850,30 @@ def _check_ties(
     manifest: dict[str, Any],
     blocks: tuple[int, int],
     people: _People | None,
-    records: dict[tuple[Any, Any], list[int]],
+    inputs: _TieInputs,
     report: VerifyReport,
 ) -> None:
-    """Ties are the index's, but their person ids and record counts must be the event tables': each
-    tie's person id stands for a person of the records (the one-to-one correspondence holds in ties
-    too) and its live and revoked records are that person's on chain in that region. Checked when the
+    """Ties are the index's derived table, recomputed here: each tie's person id must stand for a person
+    of the records (the one-to-one correspondence holds in ties too), and every column — records,
+    components, score, stage, 関係人口 and its category — must be what the model gives for that
+    person's records and supports on chain, as of the manifest's ``ties_as_of``. Checked when the
     export covers the whole index (deployment to the indexed head) with nothing derived pending."""
     span, index = manifest["range"], manifest.get("index") or {}
     pending = (index.get("derived_pending") or {}).get("ties")
     start, to_block = blocks
-    if int(span["from_block"]) > start or to_block != index.get("head_block") or pending:
+    as_of = index.get("ties_as_of")
+    if int(span["from_block"]) > start or to_block != index.get("head_block") or pending or not isinstance(as_of, int):
         report.notes.append(
             "ties: person ids and record counts were not compared with the records (the export does not cover "
             "the whole index, or ties were still being computed)"
         )
         return
+    if not inputs.complete:
+        report.notes.append(f"ties: not recomputed (more than {_TIE_INPUT_LIMIT:,} records); hashes and counts only")
+        return
     t = TABLES["ties"]
     at = t.positions
-    remaining = {key: list(counts) for key, counts in records.items()}
+    remaining = dict(inputs.records)
     try:
         for row_no, values in _file_rows(path, fmt, t):
             person_id, region = values[at["participant"]], values[at["region"]]
@@ -1814,25 +1895,39 @@ def _check_ties(
                     )
                     continue
                 person = _Person(owner)
-            live, revoked = remaining.pop((person, region), [0, 0])
-            for field_name, want in (("records", live), ("revoked_records", revoked)):
+            records = remaining.pop((person, region), None)
+            if records is None:
+                report.add(
+                    Discrepancy(
+                        name,
+                        row_no,
+                        key_text,
+                        None,
+                        None,
+                        None,
+                        "is not on chain: this person has no record in this region",
+                    )
+                )
+                continue
+            want = _tie_values(records, inputs.supports.get((person, region), []), as_of)
+            for field_name, expected in want.items():
                 got = values[at[field_name]]
-                if got != want:
+                if not _same(expected, got):
                     report.add(
                         Discrepancy(
                             name,
                             row_no,
                             key_text,
                             field_name,
-                            str(want),
+                            _canon(expected),
                             _canon(got),
-                            "differs from this person's records in this region on chain",
+                            "differs from the tie the model gives for this person's records on chain",
                         )
                     )
     except _BadFile as exc:
         report.add(Discrepancy(name, None, None, None, None, None, str(exc)))
         return
-    for (_person, region), (live, revoked) in remaining.items():
+    for (_person, region), records in remaining.items():
         report.add(
             Discrepancy(
                 name,
@@ -1841,8 +1936,7 @@ def _check_ties(
                 None,
                 None,
                 None,
-                f"is missing a tie: a person has {live} live and {revoked} revoked record(s) in this region on chain "
-                "but no row here",
+                f"is missing a tie: a person has {len(records)} record(s) in this region on chain but no row here",
             )
         )
 

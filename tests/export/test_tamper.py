@@ -408,3 +408,19 @@ def test_an_edited_aggregate_fails(anvil_indexed: Indexed, clean: tuple[Path, st
     [only] = problems(verify_export(folder, anvil_indexed.rpc))
     assert (only.file, only.row, only.field) == (f"{table}.{fmt}", i + 1, column)
     assert int(only.found or 0) == int(only.expected or 0) + 100 and "differs from the chain" in only.message
+
+
+@by_format
+def test_an_edited_tie_stage_fails(anvil_indexed: Indexed, clean: tuple[Path, str]) -> None:
+    """Someone counting 関係人口 from the ties table is protected too: every tie is recomputed."""
+    folder, fmt = clean
+    rows = read_rows(folder, fmt, "ties")
+    i = 1
+    rows[i]["stage"] = "visitor" if rows[i]["stage"] != "visitor" else "core"
+    rows[i]["score"] = float(rows[i]["score"]) + 7.5
+    write_rows(folder, fmt, "ties", rows)
+    reseal(folder)
+    found = problems(verify_export(folder, anvil_indexed.rpc))
+    assert {d.field for d in found} == {"stage", "score"}
+    assert all((d.file, d.row) == (f"ties.{fmt}", i + 1) for d in found)
+    assert all("the model gives" in d.message for d in found)
