@@ -23,10 +23,22 @@
    the 1-based data row and the field. Revocations are taken into account: a record's ``revoked``
    flag and reference must match the chain's revocation at or before the last block.
 4. **People.** With the exporter's salt, person fields are pseudonymised the same way on the chain
-   side and compared; without it they are skipped (the report says so) and everything else —
-   provenance, amounts, counts — is still checked. A wrong salt is reported as such.
+   side and compared. Without it (a researcher's normal case) the chain's address of every person
+   field is paired with the file's id, and the pairing must be one to one across every table
+   (:class:`_People`): a reassigned, swapped, merged or split id fails at its rows. A wrong salt is
+   reported as such.
+5. **Manifest and descriptors.** Every row count the manifest gives (per table, ``row_counts``, per
+   file), the range's timestamps and JST days against its end blocks, chain order of the rows (rows
+   outside the claimed range are one discrepancy per file), and ``datapackage.json`` / ``README.md``
+   rebuilt by :mod:`ledger.export.package` from the manifest and compared.
+6. **Derived, aggregate and reference tables.** Reference tables from code are compared with what the
+   tool writes; off-chain texts are hashed again against their metadata hash, which the chain must
+   know. When the export covers the whole index, ties are recomputed with the model and the daily
+   aggregates tallied from the chain's rows (with the exporter's suppression); otherwise they are
+   covered by their hashes and row counts, and the report's notes say so.
 
-Derived, aggregate and reference tables are covered by their hashes and row counts only.
+The decisions behind 4–6 (which pairing is "the export's" when an id stands for two addresses, why
+ties and aggregates are only recomputed for a whole-index export) are in docs/export.md.
 """
 
 from __future__ import annotations
