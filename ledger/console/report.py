@@ -101,7 +101,8 @@ def parse_month(value: str) -> tuple[int, int]:
 
 
 def month_key(year: int, month: int) -> str:
-    return f"{year:04d}-{month:02d}"
+    """``"YYYY-MM"`` (:func:`ledger.jst.month_text`)."""
+    return jst.month_text(year * 100 + month)
 
 
 def month_range(year: int, month: int) -> tuple[date, date]:
