@@ -1,5 +1,5 @@
 """Reconciliation over a seeded sample year: every headline figure of every region, tallied here from
-the export's files alone, equals the JSON API, the HTML page and the CLI.
+the export's files alone, equals the JSON API, the HTML page, the CLI and the national view.
 
 The year is the demo's (``ledger/demo_seed``: 200 people, ten regions, a year of check-ins, revocations
 and supports) on a real anvil, indexed into SQLite, served over real HTTP by uvicorn with the
@@ -173,6 +173,23 @@ def as_of_day(year: Year, end: date) -> date:
     return min(jst.month_last_day(jst.month_key_of_date(end)), head_day(year))
 
 
+def active_people(year: Year, code: int, start: date, end: date, kind: int | None = None) -> set[str]:
+    """People with a live record other than 地縁・血縁 (of ``kind`` when given) in the period's months
+    (whole JST months, the last one cut at the head's month)."""
+    region = jis_code(code)
+    first = jst.month_key_of_date(start)
+    last = min(jst.month_key_of_date(end), jst.month_key_of_date(head_day(year)))
+    return {
+        r["participant"]
+        for r in year.table("contributions")
+        if r["region"] == region
+        and not r["revoked"]
+        and r["mlit_type"] != KIN
+        and (kind is None or r["kind"] == kind)
+        and first <= jst.month_key_of_date(r["day"]) <= last
+    }
+
+
 def tally(year: Year, code: int, start: date, end: date) -> dict[str, int]:
     """Every headline figure of region ``code`` for ``start``..``end`` (JST days), from the files."""
     region = jis_code(code)
@@ -197,6 +214,7 @@ def tally(year: Year, code: int, start: date, end: date) -> dict[str, int]:
         if not r["revoked"] and r["day"] <= as_of:
             live[r["participant"]].append(r)
     kin_only = {p for p, rows in live.items() if all(r["mlit_type"] == KIN for r in rows)}
+    figures["active"] = len(active_people(year, code, start, end))
     figures["participants"] = len(live)
     figures["kin_only"] = len(kin_only)
     figures["participants_without_kin"] = len(live) - len(kin_only)
@@ -257,6 +275,7 @@ def from_json(doc: dict[str, Any]) -> dict[str, int | None]:
             "kankei_non_visiting",
             "records",
             "revoked_records",
+            "active",
         )
     }
     for stage in s["stages"]:
@@ -484,4 +503,32 @@ def test_the_cli_dashboard_equals_the_export_for_every_region_and_period(year: Y
             first, last = date.fromisoformat(doc["start"]), date.fromisoformat(doc["end"])
             want = tally(year, code, first, last)
             problems += differences(want, from_json(doc), f"CLI region dashboard {jis_code(code)} {first}..{last}")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_national_view_equals_the_export(year: Year) -> None:
+    """Nodes are the people active in each region in the period, links the people active in both;
+    filtered by a kind, people with a live record of that kind."""
+    problems: list[str] = []
+    kinds = sorted({int(r["kind"]) for r in year.table("contributions") if int(r["mlit_type"]) != KIN})
+    with httpx.Client(base_url=year.base, timeout=60) as http:
+        for (start, end), kind in zip(periods(year), [None, kinds[0], kinds[-1]], strict=True):
+            params = period_params(start, end) | ({} if kind is None else {"kind": str(kind)})
+            graph = http.get("/api/v1/national", params=params).json()
+            first, last = date.fromisoformat(graph["start"]), date.fromisoformat(graph["end"])
+            active = {code: active_people(year, code, first, last, kind) for code in REGIONS}
+            nodes = {int(n["region"]): n["people"] for n in graph["nodes"]}
+            for code in REGIONS:
+                if nodes.get(code, 0) != len(active[code]):
+                    problems.append(
+                        f"national {params}: {jis_code(code)}: export {len(active[code])}, JSON {nodes.get(code)}"
+                    )
+            links = {(int(x["source"]), int(x["target"])): x["shared"] for x in graph["links"]}
+            for a in REGIONS:
+                for b in REGIONS:
+                    if a < b and len(active[a] & active[b]) != links.get((a, b), 0):
+                        problems.append(
+                            f"national {params}: {jis_code(a)}–{jis_code(b)}: export {len(active[a] & active[b])}, "
+                            f"JSON {links.get((a, b))}"
+                        )
     assert not problems, "\n".join(problems)
