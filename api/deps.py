@@ -39,6 +39,7 @@ __all__ = [
     "Address",
     "Day",
     "RegionCode",
+    "RegionQuery",
     "SettingsDep",
     "EngineDep",
     "ConnDep",
@@ -114,6 +115,20 @@ def region_code(
 
 
 RegionCode = Annotated[int, Depends(region_code)]
+
+
+def _region_text(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return parse_jis_code(value)  # a JisCodeError is a ValueError: pydantic reports it (422 invalid)
+
+
+RegionQuery = Annotated[
+    int,
+    BeforeValidator(_region_text),
+    WithJsonSchema({"type": "string", "pattern": "^[0-9]{1,5}$", "examples": ["12205", "01634"]}),
+]
+"""A municipality code in a query parameter: five digits (``01634``) or without the leading zero."""
 
 Address = Annotated[
     str,

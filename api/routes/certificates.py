@@ -29,7 +29,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
-from api.deps import ChainDep, ConnDep, Day, EngineDep, SettingsDep
+from api.deps import ChainDep, ConnDep, Day, EngineDep, RegionQuery, SettingsDep
 from api.errors import ApiError, problems
 from ledger.certificate.issue import CertificateRequestError, draft_certificate
 from ledger.certificate.model import (
@@ -75,7 +75,7 @@ def certificate_draft(
     conn: ConnDep,
     chain: ChainDep,
     settings: SettingsDep,
-    region: Annotated[int, Query(ge=1, le=2**32 - 1, description="the municipality's JIS code")],
+    region: Annotated[RegionQuery, Query(description="the municipality's JIS code, five digits (e.g. 12205)")],
     from_: Annotated[Day | None, Query(alias="from", description="first JST day (default: 12 months ago)")] = None,
     to: Annotated[Day | None, Query(description="last JST day (default: today)")] = None,
 ) -> Response:

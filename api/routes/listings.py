@@ -36,7 +36,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection, Engine
 
-from api.deps import ActorDep, ChainDep, ConnDep, Day, EngineDep, RegionCode, client_ip
+from api.deps import ActorDep, ChainDep, ConnDep, Day, EngineDep, RegionCode, RegionQuery, client_ip
 from api.errors import ApiError, status_of
 from api.routes.region_audit import csv_response
 from ledger.certificate import listings as listing_ops
@@ -72,7 +72,7 @@ def listing_document(
     address: Address,
     conn: ConnDep,
     chain: ChainDep,
-    region: Annotated[int, Query(ge=1, le=999_999, description="the municipality's JIS code")],
+    region: Annotated[RegionQuery, Query(description="the municipality's JIS code, five digits (e.g. 12205)")],
     contact: Annotated[
         str, Query(max_length=1_000, description="the contact to show to staff (trimmed; ignored to opt out)")
     ] = "",
