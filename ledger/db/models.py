@@ -320,7 +320,10 @@ class Batch(Provenance, table=True):
     """``BatchRecorded``."""
 
     __tablename__ = "batches"
-    __table_args__ = _event_args("batches")["__table_args__"]
+    __table_args__ = (
+        UniqueConstraint("chain_id", "tx_hash", "log_index", name="uq_batches_log"),
+        Index("ix_batches_region_time", "region", "block_timestamp"),
+    )
 
     region: int = Field(index=True)
     issuer: str = Field(index=True)
@@ -663,6 +666,26 @@ class RegionMonthKind(SQLModel, table=True):
     records: int
     revoked_records: int
     coins_issued: int = Field(sa_type=BigInteger)
+
+
+class RegionDailyIssuer(SQLModel, table=True):
+    """Per region, JST day and issuer: the day's batches (count, records, coins minted, first and last
+    one), kept by the refresher with ``region_daily``; the issuer audit sums it (migration 0012)."""
+
+    __tablename__ = "region_daily_issuers"
+
+    region: int = Field(primary_key=True)
+    day: int = Field(primary_key=True, description="YYYYMMDD (JST)")
+    issuer: str = Field(primary_key=True)
+    batches: int
+    records: int
+    minted: int = Field(sa_type=BigInteger)
+    first_at: int = Field(sa_type=BigInteger)
+    last_at: int = Field(sa_type=BigInteger)
+    first_block: int = Field(sa_type=BigInteger)
+    last_block: int = Field(sa_type=BigInteger)
+    last_tx_hash: str
+    last_log_index: int
 
 
 class ParticipantKindMonth(SQLModel, table=True):

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, text
 
+from ledger import jst
 from ledger.db.engine import write_transaction
 from ledger.taxonomy import MlitType, mlit_type_of
 from ledger.ties import (
@@ -81,6 +82,7 @@ class _TieRows:
 class _DayRows:
     daily: list[dict[str, Any]]
     coins: list[dict[str, Any]]
+    issuers: list[dict[str, Any]]  # region_daily_issuers (migration 0012)
 
 
 @dataclass(frozen=True)
@@ -422,8 +424,10 @@ class DerivedRefresher:
     def _compute_days(self, conn: Connection, keys: list[tuple[int, int]]) -> _DayRows:
         daily: list[dict[str, Any]] = []
         coins: list[dict[str, Any]] = []
+        issuers: list[dict[str, Any]] = []
         for region, day in keys:
             params = {"r": region, "d": day}
+            issuers += self._issuer_day(conn, region, day)
             for kind, mlit_type, live, people, issued, revoked in conn.execute(
                 text(
                     "SELECT c.kind, c.mlit_type, "
@@ -476,13 +480,53 @@ class DerivedRefresher:
                         "expired": int(expired or 0),
                     }
                 )
-        return _DayRows(daily, coins)
+        return _DayRows(daily, coins, issuers)
+
+    def _issuer_day(self, conn: Connection, region: int, day: int) -> list[dict[str, Any]]:
+        """The day's batches of ``region`` per issuer: what the issuer audit sums over a period.
+        A batch's log follows its records in the same block, so its day is dirty with theirs."""
+        on = jst.date_of_day_key(day)
+        params = {"r": region, "t0": jst.day_start(on), "t1": jst.day_end(on)}
+        rows = []
+        for issuer, batches, records, minted, first_at, last_at, first_block, last_block in conn.execute(
+            text(
+                "SELECT issuer, COUNT(*), SUM(count), SUM(minted), MIN(block_timestamp), MAX(block_timestamp), "
+                "MIN(block_number), MAX(block_number) FROM batches "
+                "WHERE region = :r AND block_timestamp BETWEEN :t0 AND :t1 GROUP BY issuer"
+            ),
+            params,
+        ):
+            last_tx, last_log = conn.execute(
+                text(
+                    "SELECT tx_hash, log_index FROM batches WHERE region = :r AND issuer = :i "
+                    "AND block_timestamp BETWEEN :t0 AND :t1 ORDER BY block_number DESC, log_index DESC LIMIT 1"
+                ),
+                {**params, "i": issuer},
+            ).one()
+            rows.append(
+                {
+                    "region": region,
+                    "day": day,
+                    "issuer": str(issuer),
+                    "batches": int(batches),
+                    "records": int(records or 0),
+                    "minted": int(minted or 0),
+                    "first_at": int(first_at),
+                    "last_at": int(last_at),
+                    "first_block": int(first_block),
+                    "last_block": int(last_block),
+                    "last_tx_hash": str(last_tx),
+                    "last_log_index": int(last_log),
+                }
+            )
+        return rows
 
     def _write_days(self, conn: Connection, keys: list[tuple[int, int]], rows: _DayRows) -> None:
         daily, coins = rows.daily, rows.coins
         delete = [{"r": r, "d": d} for r, d in keys]
         conn.execute(text("DELETE FROM region_daily WHERE region = :r AND day = :d"), delete)
         conn.execute(text("DELETE FROM region_daily_coins WHERE region = :r AND day = :d"), delete)
+        conn.execute(text("DELETE FROM region_daily_issuers WHERE region = :r AND day = :d"), delete)
         conn.execute(text("DELETE FROM dirty_days WHERE region = :r AND day = :d"), delete)
         if daily:
             conn.execute(
@@ -501,3 +545,4 @@ class DerivedRefresher:
                 ),
                 coins,
             )
+        self._insert_rows(conn, "region_daily_issuers", rows.issuers)

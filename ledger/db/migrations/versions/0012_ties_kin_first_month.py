@@ -1,4 +1,4 @@
-"""``ties.kin_first_month`` and ``participant_kind_months``.
+"""``ties.kin_first_month``, ``participant_kind_months`` and ``region_daily_issuers``.
 
 ``ties.kin_first_month``: the month of a tie's first live 地縁・血縁 record, so the region figures can
 count the people whose only records are kin visits (docs/ties.md "People").
@@ -13,7 +13,12 @@ and no other record by then (``first_month = 0 OR first_month > M``). An index o
 of that kind, so the national view filtered by a kind or an MLIT type reads a few thousand index
 entries instead of scanning ``contributions`` (the dashboard benchmark's ``national_graph_kind``).
 
-The upgrade fills both from ``contributions`` and ``revocations`` (a revoked record is not live);
+``region_daily_issuers``: per region, JST day and issuer, the day's batches (count, records, coins,
+first and last batch), so the issuer audit of a period sums a few rows a day instead of reading every
+batch of the region (at 1M records nearly every record is its own batch); with an index on
+``batches (region, block_timestamp)`` the refresher reads one day's batches.
+
+The upgrade fills them from ``contributions`` and ``revocations`` (a revoked record is not live);
 the refresher keeps them from then on, with ``ties``.
 
 Revision ID: 0012
@@ -21,6 +26,9 @@ Revises: 0011
 """
 
 from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -31,21 +39,29 @@ branch_labels = None
 depends_on = None
 
 _KIN = 6  # MlitType.KIN: a migration keeps its own constants
+_JST_OFFSET = 9 * 3600
 
 
 def upgrade() -> None:
     with op.batch_alter_table("ties") as batch:
         batch.add_column(sa.Column("kin_first_month", sa.Integer(), nullable=False, server_default="0"))
         batch.create_index("ix_ties_region_kin_first_month", ["region", "kin_first_month"], unique=False)
-    op.execute(
-        sa.text(
-            "UPDATE ties SET kin_first_month = COALESCE(("
-            "SELECT MIN(c.day) / 100 FROM contributions c WHERE c.participant = ties.participant "
-            "AND c.region = ties.region AND c.mlit_type = :kin AND NOT EXISTS ("
-            "SELECT 1 FROM revocations v WHERE v.activity_id = c.activity_id AND v.participant = c.participant)"
-            "), 0)"
-        ).bindparams(kin=_KIN)
-    )
+    # one pass over contributions, then one update per tie with a kin record (a correlated update
+    # would let SQLite search the region's records once per tie)
+    conn = op.get_bind()
+    firsts = [
+        {"p": str(r[0]), "r": int(r[1]), "m": int(r[2]) // 100}
+        for r in conn.execute(
+            sa.text(
+                "SELECT c.participant, c.region, MIN(c.day) FROM contributions c WHERE c.mlit_type = :kin "
+                "AND NOT EXISTS (SELECT 1 FROM revocations v WHERE v.activity_id = c.activity_id "
+                "AND v.participant = c.participant) GROUP BY c.participant, c.region"
+            ),
+            {"kin": _KIN},
+        )
+    ]
+    if firsts:
+        conn.execute(sa.text("UPDATE ties SET kin_first_month = :m WHERE participant = :p AND region = :r"), firsts)
     op.create_table(
         "participant_kind_months",
         sa.Column("participant", sa.String(), nullable=False),
@@ -67,9 +83,63 @@ def upgrade() -> None:
         "WHERE NOT EXISTS (SELECT 1 FROM revocations v WHERE v.activity_id = c.activity_id "
         "AND v.participant = c.participant)"
     )
+    _upgrade_issuer_days()
+
+
+def _upgrade_issuer_days() -> None:
+    op.create_index("ix_batches_region_time", "batches", ["region", "block_timestamp"])
+    op.create_table(
+        "region_daily_issuers",
+        sa.Column("region", sa.Integer(), nullable=False),
+        sa.Column("day", sa.Integer(), nullable=False),
+        sa.Column("issuer", sa.String(), nullable=False),
+        sa.Column("batches", sa.Integer(), nullable=False),
+        sa.Column("records", sa.Integer(), nullable=False),
+        sa.Column("minted", sa.BigInteger(), nullable=False),
+        sa.Column("first_at", sa.BigInteger(), nullable=False),
+        sa.Column("last_at", sa.BigInteger(), nullable=False),
+        sa.Column("first_block", sa.BigInteger(), nullable=False),
+        sa.Column("last_block", sa.BigInteger(), nullable=False),
+        sa.Column("last_tx_hash", sa.String(), nullable=False),
+        sa.Column("last_log_index", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("region", "day", "issuer"),
+    )
+    # Filled in Python: a JST day key from a block time needs calendar arithmetic SQL does not share.
+    conn = op.get_bind()
+    days: dict[tuple[int, int, str], dict[str, Any]] = {}
+    for region, issuer, timestamp, block, log_index, tx_hash, count, minted in conn.execute(
+        sa.text(
+            "SELECT region, issuer, block_timestamp, block_number, log_index, tx_hash, count, minted FROM batches "
+            "ORDER BY block_number, log_index"
+        )
+    ):
+        on = date(1970, 1, 1) + timedelta(days=(int(timestamp) + _JST_OFFSET) // 86_400)
+        key = (int(region), on.year * 10_000 + on.month * 100 + on.day, str(issuer))
+        row = days.setdefault(
+            key,
+            {"region": key[0], "day": key[1], "issuer": key[2], "batches": 0, "records": 0, "minted": 0,
+             "first_at": int(timestamp), "first_block": int(block)},
+        )  # fmt: skip
+        row["batches"] += 1
+        row["records"] += int(count)
+        row["minted"] += int(minted)
+        row.update(
+            last_at=int(timestamp), last_block=int(block), last_tx_hash=str(tx_hash), last_log_index=int(log_index)
+        )
+    if days:
+        conn.execute(
+            sa.text(
+                "INSERT INTO region_daily_issuers (region, day, issuer, batches, records, minted, first_at, last_at, "
+                "first_block, last_block, last_tx_hash, last_log_index) VALUES (:region, :day, :issuer, :batches, "
+                ":records, :minted, :first_at, :last_at, :first_block, :last_block, :last_tx_hash, :last_log_index)"
+            ),
+            list(days.values()),
+        )
 
 
 def downgrade() -> None:
+    op.drop_table("region_daily_issuers")
+    op.drop_index("ix_batches_region_time", table_name="batches")
     op.drop_index("ix_participant_kind_months_type", table_name="participant_kind_months")
     op.drop_index("ix_participant_kind_months_kind", table_name="participant_kind_months")
     op.drop_table("participant_kind_months")
