@@ -22,6 +22,7 @@ from ledger.checkin.service import CheckinService
 from ledger.console import activities as work
 from ledger.console import pending
 from ledger.console.activities import ActivityInput, ChainSource
+from ledger.municipalities import jis_code
 from ledger.relay.outbox import claim_counts, list_claims
 from ledger.taxonomy import ContributionKind
 
@@ -118,7 +119,7 @@ def create_activity(
     actor.require("activities", region)
     value = ActivityInput(**body.model_dump())
     result = work.create_activity(engine, actor, region, value, _chain(request), client_ip(request))
-    return {**result, "region": region, **body.model_dump()}
+    return {**result, "region": region, "code": jis_code(region), **body.model_dump()}
 
 
 @router.get("/api/v1/regions/{region}/activities", summary="A region's activities with their claim counts")

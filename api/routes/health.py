@@ -9,6 +9,7 @@ from fastapi import APIRouter
 
 from api.deps import ConnDep, CredentialDep
 from ledger import queries
+from ledger.municipalities import jis_code
 
 router = APIRouter(tags=["health"])
 
@@ -31,4 +32,5 @@ def whoami(credential: CredentialDep) -> dict[str, Any]:
         "label": credential.label,
         "role": credential.role,
         "region": credential.region,
+        "code": jis_code(credential.region) if credential.region is not None else None,
     }

@@ -8,7 +8,7 @@ authorisation; ledger/certificate/listings.py checks it):
   this deployment, with ``issuedAt`` = now (refused early for a bad contact, an unknown region or
   no records, before the person is asked to sign);
 - ``POST /api/v1/people/{address}/listings`` ``{region, contact, listed, issued_at, signature}``;
-- ``GET /api/v1/people/{address}/listings`` → ``{"listings": [{"region": 12205, "listed": true}]}``:
+- ``GET /api/v1/people/{address}/listings`` → ``{"listings": [{"region": 12205, "code": "12205", "listed": true}]}``:
   where they are listed, never the contact (anyone may ask; the address is pseudonymous).
 
 Staff (:data:`api.deps.ActorDep`: an API key or the console session), tagged ``operator``:
@@ -43,6 +43,7 @@ from ledger.certificate import listings as listing_ops
 from ledger.certificate.issue import today_jst
 from ledger.certificate.roster import Roster, roster
 from ledger.certificate.typed import listing_typed_data
+from ledger.municipalities import jis_code
 from ledger.staff.roles import Actor
 
 __all__ = ["eligibility_csv_response", "roster_for", "router"]
@@ -115,7 +116,7 @@ def listing_set(address: Address, body: ListingBody, engine: EngineDep, chain: C
         )
     except listing_ops.ListingRefused as exc:
         raise _refused(exc) from None
-    return {"region": result.region, "listed": result.listed}
+    return {"region": result.region, "code": jis_code(result.region), "listed": result.listed}
 
 
 @router.get(
@@ -128,7 +129,7 @@ def listing_list(address: Address, conn: ConnDep) -> dict[str, Any]:
         regions = listing_ops.listings_of(conn, address)
     except listing_ops.ListingRefused as exc:
         raise _refused(exc) from None
-    return {"listings": [{"region": region, "listed": True} for region in regions]}
+    return {"listings": [{"region": region, "code": jis_code(region), "listed": True} for region in regions]}
 
 
 # -- staff --------------------------------------------------------------------------------------

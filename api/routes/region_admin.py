@@ -22,6 +22,7 @@ from ledger.chain.context import ChainContext
 from ledger.console import issuers as issuer_ops
 from ledger.db.engine import write_transaction
 from ledger.errors import TsunagariError
+from ledger.municipalities import jis_code
 from ledger.staff import accounts
 from ledger.staff.accounts import Account
 from ledger.staff.roles import ROLE_LABELS, Actor
@@ -63,7 +64,7 @@ class IssuerLabelBody(BaseModel):
 def issuers_json(engine: Engine, actor: Actor, region: int, chain: ChainContext | None) -> dict[str, Any]:
     with engine.connect() as conn:
         found, source = issuer_ops.list_issuers(conn, actor, region, chain.client if chain is not None else None)
-    return {"region": region, "source": source, "issuers": [i.as_json() for i in found]}
+    return {"region": region, "code": jis_code(region), "source": source, "issuers": [i.as_json() for i in found]}
 
 
 @router.get("/api/v1/regions/{region}/issuers", summary="A region's issuers, with labels and what each issued")
@@ -87,7 +88,7 @@ def label_issuer(
 ) -> dict[str, Any]:
     actor.require("issuers", region)
     checked = issuer_ops.set_label(engine, actor, region, address, body.label, client_ip(request))
-    return {"region": region, "address": checked, "label": body.label.strip()}
+    return {"region": region, "code": jis_code(region), "address": checked, "label": body.label.strip()}
 
 
 @router.delete("/api/v1/regions/{region}/issuers/{address}", summary="Revoke the issuer role (on chain)")
@@ -115,6 +116,7 @@ def account_json(account: Account) -> dict[str, Any]:
         "role": account.role,
         "role_label": ROLE_LABELS.get(account.role, ("", ""))[0],
         "region": account.region,
+        "code": jis_code(account.region) if account.region else None,
         "totp": account.has_totp,
         "last_login_at": account.last_login_at,
         "status": account_status(account),

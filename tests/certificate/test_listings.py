@@ -81,12 +81,12 @@ def test_opt_in_with_a_real_signature_and_the_list_shows_no_contact(world: Chain
     assert document["message"]["contact"] == CONTACT and abs(document["message"]["issuedAt"] - time.time()) < 60
     answer = http.post(_url(person), json=_body(document, person))
     assert answer.status_code == 200, answer.text
-    assert answer.json() == {"region": TATEYAMA, "listed": True}
+    assert answer.json() == {"region": TATEYAMA, "code": f"{TATEYAMA:05d}", "listed": True}
     assert [(r, c) for r, c, _ in _stored(world, person)] == [(TATEYAMA, CONTACT)]
 
     listed = http.get(_url(person))
     assert listed.status_code == 200
-    assert listed.json() == {"listings": [{"region": TATEYAMA, "listed": True}]}
+    assert listed.json() == {"listings": [{"region": TATEYAMA, "code": f"{TATEYAMA:05d}", "listed": True}]}
     assert "hanako" not in listed.text and "山田" not in listed.text
     assert http.get(_url(person.address.lower())).json() == listed.json()  # any spelling of the address
     assert http.get(_url(world.history.people[1])).json() == {"listings": []}
@@ -141,7 +141,11 @@ def test_opting_out_deletes_the_contact_and_the_old_opt_in_cannot_come_back(
     opt_out = _typed(http, person, "", listed=False)
     opt_out = _document_at(world, person, "", False, opt_out["message"]["issuedAt"] + 3)
     answer = http.post(_url(person), json=_body(opt_out, person))
-    assert answer.status_code == 200 and answer.json() == {"region": TATEYAMA, "listed": False}
+    assert answer.status_code == 200 and answer.json() == {
+        "region": TATEYAMA,
+        "code": f"{TATEYAMA:05d}",
+        "listed": False,
+    }
     assert http.get(_url(person)).json() == {"listings": []}
     with world.engine.connect() as conn:
         anywhere = conn.execute(
