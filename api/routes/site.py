@@ -23,6 +23,7 @@ from typing import Any, Final
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup
 from sqlalchemy import Connection
 
 from api.deps import ConnDep, SettingsDep
@@ -47,7 +48,17 @@ def _pct(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.1f}%"
 
 
+def _fig(figure_id: str, value: int | float | None, text: str | None = None) -> Markup:
+    """One figure's number, marked for tests and tools: ``data-figure`` is its id in
+    :data:`ledger.figures.FIGURES`, ``data-value`` the raw number (empty when suppressed). A function,
+    not a macro: a region page shows a few hundred of them."""
+    raw = "" if value is None else str(value)
+    shown = _num(value) if text is None else text
+    return Markup('<span class="fig-value" data-figure="{}" data-value="{}">{}</span>').format(figure_id, raw, shown)
+
+
 templates.env.filters.update(num=_num, pct=_pct)
+templates.env.globals.update(fig=_fig)
 
 STALE_AFTER_S: Final = 120  # the index is "behind" when its last commit is older than this
 MAX_RANGE_DAYS: Final = 3660
