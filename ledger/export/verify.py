@@ -1568,6 +1568,15 @@ def _check_range_days(span: dict[str, Any], ends: dict[int, tuple[str, int]], re
             )
 
 
+# The order of the tables verify does not rebuild row by row from logs (as the exporter writes them).
+_ORDER: dict[str, tuple[str, ...]] = {
+    "ties": ("region", "participant"),
+    "region_daily": ("region", "day", "kind"),
+    "region_daily_coins": ("region", "day"),
+    "metadata_texts": ("metadata_hash",),
+}
+
+
 def _count_rows(path: Path, fmt: str, t: ExportTable, span: dict[str, Any], report: VerifyReport) -> int:
     """Rows of a table verify does not rebuild; an aggregate's days must lie in the range's days."""
     day_at = t.positions.get("day") if t.kind == "aggregates" else None
@@ -1577,8 +1586,30 @@ def _count_rows(path: Path, fmt: str, t: ExportTable, span: dict[str, Any], repo
         day_at = None
     rows = 0
     outside: dict[str, list[Any]] = {}
+    order = [t.positions[c] for c in _ORDER.get(t.name, ())]
+    previous: tuple[Any, ...] | None = None
     for row_no, values in _file_rows(path, fmt, t):
         rows += 1
+        if order:
+            current = tuple(values[i] for i in order)
+            try:
+                backwards = previous is not None and current < previous
+            except TypeError:
+                backwards = False
+            if backwards:
+                names = ", ".join(_ORDER[t.name])
+                report.add(
+                    Discrepancy(
+                        _relative(path),
+                        row_no,
+                        ", ".join(f"{n} {_canon(v)}" for n, v in zip(_ORDER[t.name], current, strict=True)),
+                        None,
+                        None,
+                        None,
+                        f"is out of order: rows are ordered by {names} and row {row_no - 1} comes later",
+                    )
+                )
+            previous = current
         if day_at is None:
             continue
         day = values[day_at]

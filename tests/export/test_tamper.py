@@ -424,3 +424,18 @@ def test_an_edited_tie_stage_fails(anvil_indexed: Indexed, clean: tuple[Path, st
     assert {d.field for d in found} == {"stage", "score"}
     assert all((d.file, d.row) == (f"ties.{fmt}", i + 1) for d in found)
     assert all("the model gives" in d.message for d in found)
+
+
+@by_format
+@pytest.mark.parametrize("table", ["ties", "region_daily", "region_daily_coins"])
+def test_derived_rows_out_of_order_fail(anvil_indexed: Indexed, clean: tuple[Path, str], table: str) -> None:
+    folder, fmt = clean
+
+    def swap(rows: Rows) -> None:
+        rows[0], rows[1] = rows[1], rows[0]
+
+    edit(folder, fmt, table, swap)
+    reseal(folder)
+    found = problems(verify_export(folder, anvil_indexed.rpc))
+    assert [(d.file, d.row) for d in found] == [(f"{table}.{fmt}", 2)]
+    assert "is out of order" in found[0].message
