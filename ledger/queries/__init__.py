@@ -12,13 +12,17 @@ Conventions.
   Records, coins and revocations are counted by JST *day* (``region_daily``,
   ``region_daily_coins``). People are counted by JST *month* from ``tie_months``: a range covers
   the whole months of ``start`` and ``end``, and a stage or 関係人口 figure "as of ``end``" is the
-  tie as of the end of ``end``'s month (or the index head when that is earlier, see below).
+  tie as of the end of ``end``'s month (or the index head when that is earlier, see below): the
+  dashboard states that day as ``as_of`` (:func:`as_of_day`). A period left open is filled by
+  :func:`resolve_period`, the one rule of pages, JSON and CLI.
 - **Head.** ``tie_months`` has rows up to the month of the index head. Month series, cohorts and
   "as of" figures never go past it (a range ending in the future is cut at the head's month), so a
   month that has not happened yet never reads as zero people.
 - **Live.** A live record is one that has not been revoked. "Active in a month" means at least one
-  live record that month (``tie_months.active``; 地縁・血縁 records count here, though they feed no
-  stage). A person's cohort is the month of their first live record (``first_month``).
+  live (non-kin) record that month (``tie_months.active``: 地縁・血縁 records feed no stage and make
+  nobody active). A person's cohort is the month of their first live non-kin record
+  (``first_month``). 参加者 (``participants``) counts everyone with a live record, kin-only people
+  included (``ties.kin_first_month``, :func:`~ledger.queries.cells._kin_only`), at stage none.
 - **Addresses** are accepted in any case (checksummed or not) and validated
   (:func:`normalize_address`); the index stores them lowercase.
 - **One chain per database.** The derived tables carry no chain id, so neither do these queries.
@@ -58,19 +62,20 @@ BENCH=dashboard``. "Before" is the previous implementation on the same data.
 ``returning_activities``   ``ix_contributions_region_day``, ``ix_revocations_activity_participant``:
                            reads the region's records of the range (p95 350-570 ms): not on the
                            dashboard, which shows ``returning_kinds``
-``issuer_audit``           ``ix_batches_region``, ``ix_revocations_region_day``,
-                           ``ix_contributions_activity_participant``, ``ix_region_role_changes_region``:
-                           1 / 9 ms
+``issuer_audit``           ``region_daily_issuers`` (the period's days; migration 0012),
+                           ``ix_revocations_region_day``, ``ix_contributions_activity_participant``,
+                           ``ix_region_role_changes_region``: ~1 / 5 ms at 100k records (from batches it was
+                           35 / 80 ms there: at 1M nearly every record is its own batch)
 ``region_overlap``         ``region_pair_months`` (one month): 0.7 / 11 ms (before 162-370 ms)
 ``national_graph``         unfiltered: ``region_month_cohorts`` and ``region_pair_months`` (one month):
-                           1 / 5 ms (before 400-650 ms). With a kind or type it still reads
-                           ``contributions`` by type and day: a full scan, 2.7-10 s (*wanted*: a
-                           rollup per kind, or the covering ``contributions (mlit_type, day, kind,
-                           region, participant, activity_id)``, ~250 ms, which would slow indexing)
+                           1 / 5 ms (before 400-650 ms). With a kind or type:
+                           ``participant_kind_months`` by its (kind | mlit_type, month) index
+                           (migration 0012; before: a scan of ``contributions``, 2.7-10 s at 1M)
 ``region_units``           ``activity_registrations`` (the region's per-hour and per-day activities), then
                            ``ix_contributions_activity_participant``: reads those activities' records
                            only (not timed at 1M records: the synthetic data has none)
-``region_dashboard``       all of the above but ``returning_activities``: 23 / 41 ms
+``region_dashboard``       all of the above but ``returning_activities``, plus ``_kin_only``
+                           (``ix_ties_region_kin_first_month``): 12 / 22 ms at 100k records
 ``index_status``           tiny tables
 =========================  ===================================================================
 
