@@ -60,16 +60,17 @@ __all__ = [
 ]
 
 
-_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_DAY = re.compile(r"2[0-9]{3}-[0-9]{2}-[0-9]{2}")  # years 2000..2999: the ledger's days, with room
 
 
 def _day_text(value: Any) -> Any:
     """A JST day is written ``YYYY-MM-DD`` and only so: a number (``0`` would be 1970-01-01), a
-    datetime or another spelling is refused (422 ``invalid``) instead of read generously."""
+    datetime or another spelling is refused (422 ``invalid``) instead of read generously. Years are
+    2000..2999: a period's arithmetic (12 months back, the day after) stays inside the calendar."""
     if value is None or isinstance(value, date):
         return value
     if not isinstance(value, str) or _DAY.fullmatch(value) is None:
-        raise ValueError("a day is written YYYY-MM-DD, e.g. 2026-04-01")
+        raise ValueError("a day is written YYYY-MM-DD, from 2000-01-01 to 2999-12-31, e.g. 2026-04-01")
     return value
 
 

@@ -74,7 +74,12 @@ def test_every_error_is_documented_with_the_problem_shape(server: tuple[str, dic
         (f"/api/v1/regions/{REGION}/audit", {}),
         (f"/api/v1/regions/{REGION}/overlap", {}),
         (f"/api/v1/regions/{REGION}/projects", {}),
+        (f"/api/v1/regions/{REGION}/dashboard", {"start": "2000-01-01", "end": "2999-12-31"}),
+        (f"/api/v1/regions/{REGION}/summary", {"start": "2000-01-01", "end": "2999-12-31"}),
+        (f"/api/v1/regions/{REGION}/monthly", {"start": "2999-12-31", "end": "2999-12-31"}),
+        (f"/api/v1/regions/{REGION}/cohorts", {"end": "2000-01-01"}),
         ("/api/v1/national", {}),
+        ("/api/v1/national", {"start": "2000-01-01", "end": "2999-12-31"}),
         ("/api/v1/national", {"kind": 10}),
         ("/api/v1/people/{address}/ties", {}),
         ("/api/v1/people/{address}/history", {}),
@@ -122,6 +127,9 @@ def test_operator_answers_fit_the_document(server: tuple[str, dict[str, str]]) -
         {"start": "2024-1-1"},
         {"start": "2024-02-30"},
         {"start": "2025-01-01", "end": "2024-01-01"},
+        {"start": "0001-01-01"},
+        {"end": "9999-12-31"},
+        {"start": "1999-12-31"},
     ],
 )
 def test_a_day_is_written_yyyy_mm_dd_only(server: tuple[str, dict[str, str]], query: dict[str, str]) -> None:
