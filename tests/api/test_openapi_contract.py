@@ -191,3 +191,29 @@ def test_the_summary_takes_the_dashboard_default_period(server: tuple[str, dict[
             f"/api/v1/regions/{REGION}/summary", params={"start": dashboard["start"], "end": dashboard["end"]}
         ).json()
     assert summary == explicit
+
+
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [
+        ("/api/v1/export", {"from_block": str(10**30)}),
+        ("/api/v1/export", {"to_block": str(2**63)}),
+        ("/api/v1/export", {"from_block": "5", "to_block": "1"}),
+        ("/api/v1/export", {"region": "1634"}),
+        ("/api/v1/export", {"region": str(10**30)}),
+        ("/api/v1/national", {"kind": str(2**70)}),
+        ("/api/v1/national", {"mlit_type": "-1"}),
+        (f"/api/v1/regions/{REGION}/returning", {"by": "activity", "limit": "100"}),
+        ("/api/v1/people/{address}/history", {"limit": "500"}),
+        ("/api/v1/claims/9223372036854775807", {}),
+        ("/api/v1/supports/9223372036854775807", {}),
+    ],
+)
+def test_boundaries_are_refused_or_served(server: tuple[str, dict[str, str]], path: str, query: dict[str, str]) -> None:
+    base, keys = server
+    headers = {"Authorization": f"Bearer {keys['researcher']}"}
+    with httpx.Client(base_url=base, headers=headers, timeout=60) as http:
+        answer = http.get(path.replace("{address}", keys["first"]), params=query)
+    assert answer.status_code < 500, answer.text
+    if answer.status_code >= 400:
+        assert set(answer.json()["error"]) >= {"code", "message"}
