@@ -30,6 +30,7 @@ from api.deps import ConnDep, SettingsDep
 from api.i18n import pick_language
 from api.routes.pages import render_page, templates
 from ledger import queries
+from ledger.figures import FIGURES
 from ledger.municipalities import JisCodeError, jis_code, municipality_name, parse_jis_code, region_label
 from ledger.taxonomy import KIND_LABELS, TYPE_LABELS, ContributionKind, MlitType
 from ledger.ties import JST
@@ -196,6 +197,7 @@ def _render(request: Request, template: str, context: dict[str, Any], messages: 
         "pick": _pick(lang),
         "month_label": lambda m: _month_label(m, lang),
         "day_text": _day_text,
+        "define": lambda figure_id: FIGURES[figure_id].definition(lang),  # one catalogue (ledger.figures)
         "day_label": lambda day: f"{day.year}年{day.month}月{day.day}日" if lang == "ja" else day.isoformat(),
         "jst": lambda ts: datetime.fromtimestamp(ts, JST).strftime("%Y-%m-%d %H:%M"),
     }

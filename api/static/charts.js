@@ -116,7 +116,7 @@
             // reached have no cell at all
             type: "heatmap",
             name: t("chart.hidden_cells"),
-            data: (c.hidden || []).map((cell) => [cell[0], cell[1], null]),
+            data: (c.hidden || []).map((cell) => [cell[0], cell[1], 0]),  // a value, or the heatmap skips it
             itemStyle: { color: "#e4e4e4", decal: { symbol: "rect", dashArrayX: [1, 0], dashArrayY: [2, 3], rotation: -0.8 } },
             tooltip: { formatter: (p) => c.months[p.value[1]] + " · " + offsets[p.value[0]] + ": " + t("chart.hidden_cells") },
           },
@@ -128,7 +128,7 @@
         tooltip: { trigger: "axis", confine: true, valueFormatter: (v) => (v === null ? "—" : v + "%") },
         legend: { show: false },
         xAxis: { type: "value", max: 100, axisLabel: { formatter: "{value}%" } },
-        yAxis: { type: "category", data: d.returning.labels, inverse: true, axisLabel: { width: 150, overflow: "truncate" } },
+        yAxis: { type: "category", data: d.returning.labels, inverse: true, axisLabel: { width: 200, overflow: "break" } },
         series: [{ name: t("fig.return_rate"), type: "bar", data: d.returning.rates, barMaxWidth: 22 }],
       });
     },
