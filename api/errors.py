@@ -294,13 +294,6 @@ _BY_DEPENDENCY: dict[str, frozenset[int]] = {
 }
 
 
-def _calls(dependant: Any) -> Iterator[Callable[..., Any]]:
-    for sub in dependant.dependencies:
-        if sub.call is not None:
-            yield sub.call
-        yield from _calls(sub)
-
-
 def route_statuses(route: Any) -> set[int]:
     """The error (and redirect) statuses ``route`` can answer besides what it declares itself."""
     statuses = {413}  # the body limit (api/limits.py) refuses any request, whatever its route
@@ -309,14 +302,13 @@ def route_statuses(route: Any) -> set[int]:
         statuses.add(422)
     if dependant.path_params:  # an id in the path (activity, project, claim, account, batch...) may not exist
         statuses.add(404)
-    for call in _calls(dependant):
-        name = getattr(call, "__qualname__", "")
-        statuses |= _BY_DEPENDENCY.get(name, frozenset())
-        if name == "region_code" and route.methods & {"GET", "HEAD"}:
-            statuses.add(308)
     for sub in _walk(dependant):
         if sub.header_params or sub.query_params or sub.path_params:
             statuses.add(422)
+        name = getattr(sub.call, "__qualname__", "")
+        statuses |= _BY_DEPENDENCY.get(name, frozenset())
+        if name == "region_code" and route.methods & {"GET", "HEAD"}:
+            statuses.add(308)
     return statuses
 
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine
 
 from api.deps import ActorDep, ChainDep, ConnDep, EngineDep, RegionCode, SettingsDep, chain_of, client_ip
+from api.errors import problems
 from api.routes.console.home import invite_url
 from ledger.chain.context import ChainContext
 from ledger.console import issuers as issuer_ops
@@ -149,6 +150,7 @@ def list_staff(region: RegionCode, actor: ActorDep, conn: ConnDep) -> list[dict[
     "/api/v1/regions/{region}/staff",
     status_code=201,
     summary="Invite a staff member: the one-time invite link is in the answer, only this once",
+    responses=problems(409),  # account_exists
 )
 def create_staff(
     request: Request, region: RegionCode, body: StaffCreate, actor: ActorDep, engine: EngineDep, settings: SettingsDep

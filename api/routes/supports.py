@@ -33,7 +33,12 @@ class SupportBody(BaseModel):
     signature: str = Field(description="65-byte EIP-712 signature, 0x hex")
 
 
-@router.post("", status_code=202, summary="Queue a signed support for the relayer")
+@router.post(
+    "",
+    status_code=202,
+    summary="Queue a signed support for the relayer",
+    responses=problems(404),  # unknown_project
+)
 def create_support(body: SupportBody, engine: EngineDep, chain: ChainDep) -> dict[str, Any]:
     queued = accept_support(
         engine,
