@@ -146,6 +146,8 @@ STAFF_STATUS: dict[str, int] = {
     "wrong_region": 403,
     "account_exists": 409,
     "unknown_account": 404,
+    "unknown_project": 404,
+    "unknown_batch": 404,
 }
 
 

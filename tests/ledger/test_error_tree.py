@@ -7,10 +7,12 @@ import ast
 import importlib
 import inspect
 import pkgutil
+import re
 from pathlib import Path
 
 import ledger
 from api import errors as api_errors
+from ledger.certificate.listings import ListingRefused
 from ledger.errors import InvalidInput, TsunagariError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,6 +62,23 @@ def test_each_error_gets_its_status_in_api_errors_only() -> None:
             ):
                 source = ast.unparse(node)
                 assert "self.status =" not in source and "status_code" not in source, f"{path}: {node.name}"
+
+
+def test_every_error_code_has_its_status() -> None:
+    """Each code a refusal can carry has a status in api/errors.py (none falls back to a default)."""
+    from ledger.certificate.listings import LISTING_REFUSALS
+    from ledger.checkin.errors import REJECTION_CODES
+    from ledger.staff.errors import StaffError
+
+    assert api_errors.CHECKIN_STATUS.keys() >= REJECTION_CODES
+    staff_codes = {cls.code for cls in _ledger_exceptions() if issubclass(cls, StaffError) and cls is not StaffError}
+    assert staff_codes <= api_errors.STAFF_STATUS.keys()
+    support_source = (ROOT / "ledger" / "relay" / "support_intake.py").read_text(encoding="utf-8")
+    support_codes = set(re.findall(r'SupportRefused\(\s*"([a-z_]+)"', support_source))
+    assert support_codes and support_codes <= api_errors.SUPPORT_STATUS.keys()
+    for code in LISTING_REFUSALS:
+        status, _ = api_errors.status_of(ListingRefused(code))
+        assert status in (409, 422), code
 
 
 def test_no_bare_value_error_is_a_422() -> None:
