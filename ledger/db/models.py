@@ -688,21 +688,23 @@ class RegionDailyIssuer(SQLModel, table=True):
     last_log_index: int
 
 
-class ParticipantKindMonth(SQLModel, table=True):
-    """The months in which a person had a live record of a kind in a region (one row per participant,
-    region, kind and month), kept by the refresher beside ``ties``; the national view filtered by a
-    kind or an MLIT type reads it instead of ``contributions`` (migration 0012)."""
+class ParticipantKindYear(SQLModel, table=True):
+    """The months of a JST year in which a person had a live record of a kind in a region, as a bit
+    mask (one row per participant, region, kind and year), kept by the refresher beside ``ties``; the
+    national view filtered by a kind or an MLIT type reads it instead of ``contributions``
+    (migration 0012)."""
 
-    __tablename__ = "participant_kind_months"
+    __tablename__ = "participant_kind_years"
     __table_args__ = (
-        Index("ix_participant_kind_months_kind", "kind", "month", "region", "participant"),
-        Index("ix_participant_kind_months_type", "mlit_type", "month", "region", "participant"),
+        Index("ix_participant_kind_years_kind", "kind", "year", "region", "participant", "months"),
+        Index("ix_participant_kind_years_type", "mlit_type", "year", "region", "participant", "months"),
     )
 
     participant: str = Field(primary_key=True)
     region: int = Field(primary_key=True)
     kind: int = Field(primary_key=True)
-    month: int = Field(primary_key=True, description="YYYYMM (JST)")
+    year: int = Field(primary_key=True, description="JST calendar year")
+    months: int = Field(description="bit m-1 set when a live record fell in month m (January = 1)")
     mlit_type: int
 
 

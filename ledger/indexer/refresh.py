@@ -74,7 +74,7 @@ _NEW_DAY_SLICE = 5_000
 class _TieRows:
     ties: list[dict[str, Any]]
     months: list[dict[str, Any]]
-    kind_months: list[dict[str, Any]]  # participant_kind_months (migration 0012)
+    kind_years: list[dict[str, Any]]  # participant_kind_years (migration 0012)
     first_seen: dict[str, tuple[int, int]]  # participant -> (first block, its timestamp)
 
 
@@ -264,16 +264,21 @@ class DerivedRefresher:
 
         tie_rows: list[dict[str, Any]] = []
         month_rows: list[dict[str, Any]] = []
-        kind_months: list[dict[str, Any]] = []
+        kind_years: list[dict[str, Any]] = []
         for key in keys:
             key_records = records.get(key, [])
             self._tie_rows(key, key_records, supports.get(key, []), as_of, tie_rows, month_rows)
-            live_months = {(r.kind, month_of(r.timestamp)) for r in key_records if not r.revoked}
-            kind_months += [
-                {"participant": key[0], "region": key[1], "kind": kind, "month": month, "mlit_type": kind // 10}
-                for kind, month in sorted(live_months)
-            ]
-        return _TieRows(tie_rows, month_rows, kind_months, first_seen)
+            masks: dict[tuple[int, int], int] = defaultdict(int)  # (kind, year) -> bit m-1 for month m
+            for r in key_records:
+                if not r.revoked:
+                    month = month_of(r.timestamp)
+                    masks[r.kind, month // 100] |= 1 << (month % 100 - 1)
+            kind_years += [
+                {"participant": key[0], "region": key[1], "kind": kind, "year": year, "months": mask,
+                 "mlit_type": kind // 10}
+                for (kind, year), mask in sorted(masks.items())
+            ]  # fmt: skip
+        return _TieRows(tie_rows, month_rows, kind_years, first_seen)
 
     def _write_ties(self, conn: Connection, keys: list[tuple[str, int]], rows: _TieRows) -> None:
         tie_rows, month_rows = rows.ties, rows.months
@@ -281,7 +286,7 @@ class DerivedRefresher:
         delete = [{"p": p, "r": r} for p, r in keys]
         conn.execute(text("DELETE FROM ties WHERE participant = :p AND region = :r"), delete)
         conn.execute(text("DELETE FROM tie_months WHERE participant = :p AND region = :r"), delete)
-        conn.execute(text("DELETE FROM participant_kind_months WHERE participant = :p AND region = :r"), delete)
+        conn.execute(text("DELETE FROM participant_kind_years WHERE participant = :p AND region = :r"), delete)
         conn.execute(text("DELETE FROM dirty_ties WHERE participant = :p AND region = :r"), delete)
         if tie_rows:
             columns = list(tie_rows[0])
@@ -295,7 +300,7 @@ class DerivedRefresher:
                 text(f"INSERT INTO tie_months ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})"),
                 month_rows,
             )
-        self._insert_rows(conn, "participant_kind_months", rows.kind_months)
+        self._insert_rows(conn, "participant_kind_years", rows.kind_years)
         self._refresh_participants(conn, participants, rows.first_seen)
 
     def _insert_rows(self, conn: Connection, table: str, rows: list[dict[str, Any]]) -> None:

@@ -192,7 +192,7 @@ def national_graph(
 
     ``kind`` (a :class:`~ledger.taxonomy.ContributionKind` code) or ``mlit_type`` (a
     :class:`~ledger.taxonomy.MlitType`) keeps only live records of that kind or type, read from
-    ``participant_kind_months`` (one row per person, region, kind and month); without a filter from the
+    ``participant_kind_years`` (one row per person, region, kind and year); without a filter from the
     rollups of ``tie_months`` (non-kin records only). With ``k``, a node's count below ``k`` is hidden
     and a link of fewer than ``k`` people is left out.
     """
@@ -231,14 +231,23 @@ def national_graph(
         graph_links = [GraphLink(int(a), int(b), int(n)) for a, b, n in link_rows if suppress(int(n), k) is not None]
         graph_links.sort(key=lambda link: (-link.shared, link.source, link.target))
         return NationalGraph(start, end, first, last, kind, mlit_type, k, tuple(graph_nodes), tuple(graph_links))
-    # participant_kind_months (kept by the refresher, migration 0012) holds one row per person, region,
-    # kind and month with a live record: the filter reads its (kind | mlit_type, month) index only.
+    # participant_kind_years (kept by the refresher, migration 0012): one row per person, region, kind
+    # and year with the year's active months as a bit mask (bit m-1 = month m); the filter reads its
+    # (kind | mlit_type, year) index, masking the first and the last year to the range's months.
     column, value = ("kind", kind) if kind is not None else ("mlit_type", mlit_type)
     pairs = (
-        f"SELECT DISTINCT region, participant FROM participant_kind_months WHERE {column} = :v "
-        "AND month BETWEEN :m0 AND :m1"
+        f"SELECT DISTINCT region, participant FROM participant_kind_years WHERE {column} = :v "
+        "AND year BETWEEN :y0 AND :y1 "
+        "AND (months & (CASE WHEN year = :y0 THEN :f ELSE 4095 END) "
+        "& (CASE WHEN year = :y1 THEN :l ELSE 4095 END)) <> 0"
     )
-    params: dict[str, Any] = {"v": value, "m0": first, "m1": last}
+    params: dict[str, Any] = {
+        "v": value,
+        "y0": first // 100,
+        "y1": last // 100,
+        "f": 4095 & ~((1 << (first % 100 - 1)) - 1),  # months of the first year from the range's first
+        "l": (1 << (last % 100)) - 1,  # months of the last year up to the range's last
+    }
     # One pass over the (region, person) pairs; nodes and links are counted here rather than by a
     # self-join, which would read the pairs twice.
     regions_of: dict[str, list[int]] = {}

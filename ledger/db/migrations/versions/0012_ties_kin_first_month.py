@@ -1,4 +1,4 @@
-"""``ties.kin_first_month``, ``participant_kind_months`` and ``region_daily_issuers``.
+"""``ties.kin_first_month``, ``participant_kind_years`` and ``region_daily_issuers``.
 
 ``ties.kin_first_month``: the month of a tie's first live 地縁・血縁 record, so the region figures can
 count the people whose only records are kin visits (docs/ties.md "People").
@@ -9,9 +9,10 @@ live record, kin included: as of month M those people are the ties with ``0 < ki
 and no other record by then (``first_month = 0 OR first_month > M``). An index on
 ``(region, kin_first_month)`` reads only the region's ties with kin records.
 
-``participant_kind_months``: one row per participant, region, kind and JST month with a live record
-of that kind, so the national view filtered by a kind or an MLIT type reads a few thousand index
-entries instead of scanning ``contributions`` (the dashboard benchmark's ``national_graph_kind``).
+``participant_kind_years``: one row per participant, region, kind and JST year, with the months of
+that year holding a live record of that kind as a bit mask, so the national view filtered by a kind
+or an MLIT type reads a few thousand index entries instead of scanning ``contributions`` (the
+dashboard benchmark's ``national_graph_kind``).
 
 ``region_daily_issuers``: per region, JST day and issuer, the day's batches (count, records, coins,
 first and last batch), so the issuer audit of a period sums a few rows a day instead of reading every
@@ -63,26 +64,43 @@ def upgrade() -> None:
     if firsts:
         conn.execute(sa.text("UPDATE ties SET kin_first_month = :m WHERE participant = :p AND region = :r"), firsts)
     op.create_table(
-        "participant_kind_months",
+        "participant_kind_years",
         sa.Column("participant", sa.String(), nullable=False),
         sa.Column("region", sa.Integer(), nullable=False),
         sa.Column("kind", sa.Integer(), nullable=False),
-        sa.Column("month", sa.Integer(), nullable=False),
+        sa.Column("year", sa.Integer(), nullable=False),
+        sa.Column("months", sa.Integer(), nullable=False),
         sa.Column("mlit_type", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("participant", "region", "kind", "month"),
+        sa.PrimaryKeyConstraint("participant", "region", "kind", "year"),
     )
     op.create_index(
-        "ix_participant_kind_months_kind", "participant_kind_months", ["kind", "month", "region", "participant"]
+        "ix_participant_kind_years_kind",
+        "participant_kind_years",
+        ["kind", "year", "region", "participant", "months"],
     )
     op.create_index(
-        "ix_participant_kind_months_type", "participant_kind_months", ["mlit_type", "month", "region", "participant"]
+        "ix_participant_kind_years_type",
+        "participant_kind_years",
+        ["mlit_type", "year", "region", "participant", "months"],
     )
-    op.execute(
-        "INSERT INTO participant_kind_months (participant, region, kind, month, mlit_type) "
-        "SELECT DISTINCT c.participant, c.region, c.kind, c.day / 100, c.mlit_type FROM contributions c "
-        "WHERE NOT EXISTS (SELECT 1 FROM revocations v WHERE v.activity_id = c.activity_id "
-        "AND v.participant = c.participant)"
-    )
+    masks: dict[tuple[str, int, int, int], int] = {}
+    for participant, region, kind, month in conn.execute(
+        sa.text(
+            "SELECT DISTINCT c.participant, c.region, c.kind, c.day / 100 FROM contributions c "
+            "WHERE NOT EXISTS (SELECT 1 FROM revocations v WHERE v.activity_id = c.activity_id "
+            "AND v.participant = c.participant)"
+        )
+    ):
+        key = (str(participant), int(region), int(kind), int(month) // 100)
+        masks[key] = masks.get(key, 0) | 1 << (int(month) % 100 - 1)
+    if masks:
+        conn.execute(
+            sa.text(
+                "INSERT INTO participant_kind_years (participant, region, kind, year, months, mlit_type) "
+                "VALUES (:p, :r, :k, :y, :m, :t)"
+            ),
+            [{"p": p, "r": r, "k": k, "y": y, "m": m, "t": k // 10} for (p, r, k, y), m in masks.items()],
+        )
     _upgrade_issuer_days()
 
 
@@ -140,9 +158,9 @@ def _upgrade_issuer_days() -> None:
 def downgrade() -> None:
     op.drop_table("region_daily_issuers")
     op.drop_index("ix_batches_region_time", table_name="batches")
-    op.drop_index("ix_participant_kind_months_type", table_name="participant_kind_months")
-    op.drop_index("ix_participant_kind_months_kind", table_name="participant_kind_months")
-    op.drop_table("participant_kind_months")
+    op.drop_index("ix_participant_kind_years_type", table_name="participant_kind_years")
+    op.drop_index("ix_participant_kind_years_kind", table_name="participant_kind_years")
+    op.drop_table("participant_kind_years")
     with op.batch_alter_table("ties") as batch:
         batch.drop_index("ix_ties_region_kin_first_month")
         batch.drop_column("kin_first_month")
