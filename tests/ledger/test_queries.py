@@ -567,6 +567,20 @@ def test_national_graph(conn: Connection) -> None:
     public = q.national_graph(conn, *YEAR, k=3)
     assert [(n.region, n.people) for n in public.nodes] == [(A, 8), (B, 3), (C, None)]
     assert [(link.source, link.target) for link in public.links] == [(A, B)]
+    # a filtered range across a new year reads the months of each year it covers, and no others
+    for start, end in ((date(2030, 6, 1), date(2031, 3, 31)), (date(2031, 2, 1), date(2031, 2, 28))):
+        for filters in ({"mlit_type": MlitType.PARTICIPATION_EXCHANGE}, {"mlit_type": MlitType.HOBBY_CONSUMPTION}):
+            (column, value), *_ = filters.items()
+            scanned = conn.execute(
+                text(
+                    f"SELECT c.region, COUNT(DISTINCT c.participant) FROM contributions c WHERE c.{column} = :v "
+                    "AND c.day BETWEEN :d0 AND :d1 AND NOT EXISTS (SELECT 1 FROM revocations v "
+                    "WHERE v.activity_id = c.activity_id AND v.participant = c.participant) GROUP BY c.region"
+                ),
+                {"v": int(value), "d0": q.day_int(start.replace(day=1)), "d1": q.day_int(end)},
+            ).all()
+            graph = q.national_graph(conn, start, end, **filters)
+            assert [(n.region, n.people) for n in graph.nodes] == sorted((int(r), int(n)) for r, n in scanned)
     with pytest.raises(ValueError):
         q.national_graph(conn, *YEAR, kind=99)
     with pytest.raises(ValueError):
