@@ -39,6 +39,7 @@ from ledger import queries
 from ledger.errors import InvalidInput
 from ledger.jst import JST, date_of_day_key, day_key_of_date
 from ledger.municipalities import jis_code, municipality_name
+from ledger.relay import outbox
 from ledger.staff import audit as staff_audit
 from ledger.taxonomy import KIND_LABELS, UNIT_LABELS, ContributionKind, RewardUnit
 
@@ -219,10 +220,8 @@ def address_names(conn: Connection, region: int) -> dict[str, tuple[str, str]]:
         text("SELECT account FROM region_roles WHERE region = :r AND role_kind = :k"), {"r": region, "k": _ROLE_ADMIN}
     ):
         names[str(r[0]).lower()] = REGION_ADMIN_LABEL
-    for r in conn.execute(
-        text("SELECT DISTINCT issuer FROM relay_batches WHERE region = :r AND kind = 'record'"), {"r": region}
-    ):
-        names[str(r[0]).lower()] = RELAYER_LABEL
+    for sender in outbox.record_senders(conn, region):
+        names[sender.lower()] = RELAYER_LABEL
     for address, label in issuer_labels(conn, region).items():
         names[address] = (label, label)
     return names

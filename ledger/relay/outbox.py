@@ -437,6 +437,14 @@ def region_claims_since(conn: Connection, region: int, since_ms: int) -> int:
     )
 
 
+def record_senders(conn: Connection, region: int) -> set[str]:
+    """The accounts the relayer sent ``region``'s record batches from: the audit names them."""
+    rows = conn.execute(
+        text("SELECT DISTINCT issuer FROM relay_batches WHERE region = :r AND kind = 'record'"), {"r": region}
+    )
+    return {str(r[0]) for r in rows}
+
+
 # ---------------------------------------------------------------------------------------------
 # Support intake
 # ---------------------------------------------------------------------------------------------
