@@ -44,7 +44,7 @@ from ledger.export.package import (
     manifest,
     readme,
 )
-from ledger.export.pseudonym import PREFIX, Pseudonymiser, new_salt, salt_fingerprint
+from ledger.export.pseudonym import PREFIX, SCHEME, Pseudonymiser, new_salt, salt_fingerprint
 from ledger.export.schema import TABLE_NAMES, TABLES, arrow_schema
 from ledger.export.source import BlockRange, ChainInfo, ContractInfo, ReadPlan, jst_date_of, read_table, resolve_range
 from ledger.export.writers import (
@@ -303,7 +303,7 @@ def _manifest_body(
         "pseudonym": None
         if plan.salt is None
         else {
-            "scheme": "prefix + first 32 hex digits of sha256(salt || 20 address bytes)",
+            "scheme": SCHEME,
             "prefix": PREFIX,
             "salt_fingerprint": salt_fingerprint(plan.salt),
         },

@@ -25,9 +25,10 @@ import pyarrow.compute as pc  # type: ignore[import-untyped]
 
 from ledger.export.errors import InvalidExportOptions
 
-__all__ = ["PREFIX", "SALT_BYTES", "MIN_SALT_BYTES", "new_salt", "salt_fingerprint", "Pseudonymiser"]
+__all__ = ["PREFIX", "SCHEME", "SALT_BYTES", "MIN_SALT_BYTES", "new_salt", "salt_fingerprint", "Pseudonymiser"]
 
 PREFIX = "p_"
+SCHEME = "prefix + first 32 hex digits of sha256(salt || 20 address bytes)"  # as the manifest names it
 SALT_BYTES = 32
 MIN_SALT_BYTES = 16
 _DIGEST_HEX = 32  # 128 bits: collisions are out of reach for any population of people

@@ -63,7 +63,7 @@ from ledger.checkin.metadata import metadata_document
 from ledger.errors import BuildError, ChainUnavailable
 from ledger.export.errors import NotAnExport
 from ledger.export.package import DATAPACKAGE, FORMAT_NAME, FORMAT_VERSION, MANIFEST, README, datapackage, readme
-from ledger.export.pseudonym import Pseudonymiser, salt_fingerprint
+from ledger.export.pseudonym import PREFIX, SCHEME, Pseudonymiser, salt_fingerprint
 from ledger.export.schema import COIN_MOVEMENT_SOURCES, TABLES, ExportTable, arrow_schema
 from ledger.export.source import daily_coins_row, daily_row, reference_rows
 from ledger.export.writers import FileRecord
@@ -1246,6 +1246,7 @@ def verify_export(folder: Path, rpc: JsonRpc, salt: bytes | None = None) -> Veri
         report.notes.append("rows were not compared: the range's end blocks are not the chain's")
         return report
     _check_range_days(span, ends, report)
+    _check_manifest_claims(manifest, rpc, report)
     _check_descriptors(folder, manifest, missing, report)
 
     pseudonymised = bool(options.get("pseudonymised"))
@@ -1330,11 +1331,7 @@ def verify_export(folder: Path, rpc: JsonRpc, salt: bytes | None = None) -> Veri
     # chain's own daily figures for the aggregates — when the export covers the whole index.
     records = _TieInputs() if "contributions" in checks else None
     index = manifest.get("index") or {}
-    whole = (
-        from_block <= start
-        and to_block == index.get("head_block")
-        and not any((index.get("derived_pending") or {}).values())
-    )
+    whole = from_block <= start and to_block == index.get("head_block")
     days = (
         _Days(mapper.revoked)
         if whole
@@ -1401,11 +1398,13 @@ def verify_export(folder: Path, rpc: JsonRpc, salt: bytes | None = None) -> Veri
             if days is None:
                 report.notes.append(
                     f"{name}: rows were not recomputed from the chain (the export does not cover the whole index "
-                    "with contributions, or derived work was pending)"
+                    "with contributions)"
                 )
             else:
                 k = int(options.get("k") or 1)
-                _check_aggregates(folder / files[0], files[0], fmt, other, days.rows(name, k, mapper), report)
+                pending_days = (index.get("derived_pending") or {}).get("days")
+                expected_rows = days.rows(name, k, mapper)
+                _check_aggregates(folder / files[0], files[0], fmt, other, expected_rows, report, pending_days)
         if name == "ties" and records is not None and len(files) == 1 and len(counted) == 1:
             _check_ties(folder / files[0], files[0], fmt, manifest, (start, to_block), people, records, report)
     row_counts = manifest.get("row_counts")
@@ -1507,6 +1506,87 @@ def _check_count(
         report.add(
             Discrepancy(where, None, None, "rows", str(on_chain), str(in_files), "row count differs from the chain")
         )
+
+
+def _claim(report: VerifyReport, key: str, expected: Any, found: Any, message: str) -> None:
+    if expected != found:
+        report.add(Discrepancy(MANIFEST, None, key, key.rsplit(".", 1)[-1], _canon(expected), _canon(found), message))
+
+
+def _check_manifest_claims(manifest: dict[str, Any], rpc: JsonRpc, report: VerifyReport) -> None:
+    """The rest of what the manifest states: each table's kind, events and blocks (what this tool writes
+    for the range), the indexed head and the ties' as-of moment against the chain, the pseudonym scheme,
+    the partitioning, and that each contract's start block is where its code appeared."""
+    span, options = manifest["range"], manifest["options"]
+    from_block, to_block = int(span["from_block"]), int(span["to_block"])
+    _claim(report, "tool.name", "tsunagari-ledger", (manifest.get("tool") or {}).get("name"), "is not this tool's name")
+    _claim(report, "options.tables", list(manifest["tables"]), options.get("tables"), "are not the tables exported")
+    starts = [int(c["start_block"]) for c in manifest["chain"]["contracts"]]
+    for name, entry in manifest["tables"].items():
+        t = TABLES.get(name)
+        if t is None or not isinstance(entry, dict):
+            continue
+        _claim(report, f"tables.{name}.kind", t.kind, entry.get("kind"), "is not the table's kind")
+        if t.kind in ("events", "entities"):
+            _claim(report, f"tables.{name}.events", list(t.events), entry.get("events"), "are not the table's events")
+            first = from_block if t.kind == "events" else min(starts)
+            _claim(report, f"tables.{name}.blocks", [first, to_block], entry.get("blocks"), "is not the range's blocks")
+        partitioned = any("/" in f for f in entry.get("files", []))
+        if partitioned and not (options.get("partition_by_month") and t.partitionable):
+            _claim(report, f"tables.{name}.files", "one file", "files per month", "the options say one file a table")
+        if not partitioned and options.get("partition_by_month") and t.partitionable:
+            _claim(report, "options.partition_by_month", False, True, f"{name} is one file, not one per month")
+    pseudonym = manifest.get("pseudonym")
+    if options.get("pseudonymised"):
+        pseudonym = pseudonym if isinstance(pseudonym, dict) else {}
+        _claim(report, "pseudonym.scheme", SCHEME, pseudonym.get("scheme"), "is not the scheme this tool uses")
+        _claim(report, "pseudonym.prefix", PREFIX, pseudonym.get("prefix"), "is not the prefix this tool uses")
+    elif pseudonym is not None:
+        _claim(report, "pseudonym", None, "a scheme", "a raw-address export has no pseudonym scheme")
+    index = manifest.get("index") or {}
+    head = index.get("head_block")
+    if isinstance(head, int) and head >= to_block:
+        header = _headers(rpc, [head]).get(head)
+        if header is None:
+            _claim(report, "index.head_block", "a block of the chain", head, "is not on the chain")
+        else:
+            _claim(report, "index.head_block_hash", header[0], index.get("head_block_hash"), "is not the block's hash")
+            _claim(
+                report, "index.head_block_timestamp", header[1], index.get("head_block_timestamp"), "is not its time"
+            )
+            pending = (index.get("derived_pending") or {}).get("ties")
+            if index.get("ties_as_of") is not None and not pending:
+                _claim(
+                    report,
+                    "index.ties_as_of",
+                    jst.day_end(jst.date_of(header[1])),
+                    index.get("ties_as_of"),
+                    "is not the end of the JST day of the indexed head",
+                )
+    else:
+        _claim(report, "index.head_block", f"≥ {to_block}", head, "the indexed head is before the range's last block")
+    for c in manifest["chain"]["contracts"]:
+        start = int(c["start_block"])
+        try:
+            before = rpc.call("eth_getCode", [c["address"], hex(start - 1)]) if start > 0 else "0x"
+            at = rpc.call("eth_getCode", [c["address"], hex(start)])
+        except RpcError:
+            report.notes.append(
+                f"{c['name']}: the node keeps no state of block {start}; its start block was not checked"
+            )
+            continue
+        if before not in ("0x", "", None) or at in ("0x", "", None):
+            report.add(
+                Discrepancy(
+                    MANIFEST,
+                    None,
+                    f"chain.contracts.{c['name']}",
+                    "start_block",
+                    None,
+                    str(start),
+                    "is not the block the contract's code appeared in",
+                )
+            )
 
 
 def _check_range_days(span: dict[str, Any], ends: dict[int, tuple[str, int]], report: VerifyReport) -> None:
@@ -1762,6 +1842,20 @@ class _Days:
         return out
 
 
+def _within_pending(report: VerifyReport, found: list[tuple[Any, Discrepancy]], pending: Any, what: str) -> None:
+    """Report ``found`` unless the derived rows that differ are no more than the manifest says were
+    still waiting to be recomputed when the export was made (then a note says so)."""
+    units = {unit for unit, _d in found}
+    if found and isinstance(pending, int) and len(units) <= pending:
+        report.notes.append(
+            f"{what}: {len(units)} differ from the chain's rows, within the {pending} the manifest says were "
+            "still waiting to be recomputed at export time"
+        )
+        return
+    for _unit, discrepancy in found:
+        report.add(discrepancy)
+
+
 def _check_aggregates(
     path: Path,
     name: str,
@@ -1769,38 +1863,32 @@ def _check_aggregates(
     t: ExportTable,
     expected: dict[tuple[Any, ...], tuple[Any, ...]],
     report: VerifyReport,
+    pending: Any,
 ) -> None:
-    """An aggregate table's rows against the chain's own tally (same suppression)."""
+    """An aggregate table's rows against the chain's own tally (same suppression); up to ``pending``
+    region-days may differ (the index's days still being recomputed when the export was made)."""
     width = len(t.key)
+    found: list[tuple[Any, Discrepancy]] = []
     try:
         for row_no, values in _file_rows(path, fmt, t):
             key = tuple(values[:width])
             key_text = ", ".join(f"{n} {_canon(v)}" for n, v in zip(t.key, key, strict=True))
             want = expected.pop(key, None)
             if want is None:
-                report.add(
-                    Discrepancy(
-                        name,
-                        row_no,
-                        key_text,
-                        None,
-                        None,
-                        None,
-                        "is not on chain: no record, support, revocation or lapse of the chain makes this row",
-                    )
-                )
+                message = "is not on chain: no record, support, revocation or lapse of the chain makes this row"
+                found.append((key[:2], Discrepancy(name, row_no, key_text, None, None, None, message)))
             else:
-                _compare_row(report, t, (name, row_no, tuple(values)), want, key_text)
+                differences = VerifyReport()
+                _compare_row(differences, t, (name, row_no, tuple(values)), want, key_text)
+                found += [(key[:2], d) for d in differences.discrepancies]
     except _BadFile as exc:
         report.add(Discrepancy(name, None, None, None, None, None, str(exc)))
         return
     for key in expected:
         key_text = ", ".join(f"{n} {_canon(v)}" for n, v in zip(t.key, key, strict=True))
-        report.add(
-            Discrepancy(
-                name, None, key_text, None, None, None, "is missing: the chain's rows of the range make this row"
-            )
-        )
+        message = "is missing: the chain's rows of the range make this row"
+        found.append((key[:2], Discrepancy(name, None, key_text, None, None, None, message)))
+    _within_pending(report, found, pending, name)
 
 
 _TIE_INPUT_LIMIT = 2_000_000  # records held in memory to recompute the ties; beyond it only counts are kept
@@ -1905,11 +1993,8 @@ def _check_ties(
     pending = (index.get("derived_pending") or {}).get("ties")
     start, to_block = blocks
     as_of = index.get("ties_as_of")
-    if int(span["from_block"]) > start or to_block != index.get("head_block") or pending or not isinstance(as_of, int):
-        report.notes.append(
-            "ties: person ids and record counts were not compared with the records (the export does not cover "
-            "the whole index, or ties were still being computed)"
-        )
+    if int(span["from_block"]) > start or to_block != index.get("head_block") or not isinstance(as_of, int):
+        report.notes.append("ties: not compared with the records (the export does not cover the whole index)")
         return
     if not inputs.complete:
         report.notes.append(f"ties: not recomputed (more than {_TIE_INPUT_LIMIT:,} records); hashes and counts only")
@@ -1917,6 +2002,7 @@ def _check_ties(
     t = TABLES["ties"]
     at = t.positions
     remaining = dict(inputs.records)
+    found: list[tuple[Any, Discrepancy]] = []
     try:
         for row_no, values in _file_rows(path, fmt, t):
             person_id, region = values[at["participant"]], values[at["region"]]
@@ -1925,63 +2011,45 @@ def _check_ties(
             if people is not None:
                 owner = people.address_of(str(person_id))
                 if owner is None:
-                    report.add(
-                        Discrepancy(
-                            name,
-                            row_no,
+                    found.append(
+                        (
                             key_text,
-                            "participant",
-                            None,
-                            _canon(person_id),
-                            "is not the person id of any record: no person on chain stands behind it",
+                            Discrepancy(
+                                name,
+                                row_no,
+                                key_text,
+                                "participant",
+                                None,
+                                _canon(person_id),
+                                "is not the person id of any record: no person on chain stands behind it",
+                            ),
                         )
                     )
                     continue
                 person = _Person(owner)
             records = remaining.pop((person, region), None)
             if records is None:
-                report.add(
-                    Discrepancy(
-                        name,
-                        row_no,
-                        key_text,
-                        None,
-                        None,
-                        None,
-                        "is not on chain: this person has no record in this region",
-                    )
-                )
+                message = "is not on chain: this person has no record in this region"
+                found.append((key_text, Discrepancy(name, row_no, key_text, None, None, None, message)))
                 continue
             want = _tie_values(records, inputs.supports.get((person, region), []), as_of)
             for field_name, expected in want.items():
                 got = values[at[field_name]]
                 if not _same(expected, got):
-                    report.add(
-                        Discrepancy(
-                            name,
-                            row_no,
+                    message = "differs from the tie the model gives for this person's records on chain"
+                    found.append(
+                        (
                             key_text,
-                            field_name,
-                            _canon(expected),
-                            _canon(got),
-                            "differs from the tie the model gives for this person's records on chain",
+                            Discrepancy(name, row_no, key_text, field_name, _canon(expected), _canon(got), message),
                         )
                     )
     except _BadFile as exc:
         report.add(Discrepancy(name, None, None, None, None, None, str(exc)))
         return
-    for (_person, region), records in remaining.items():
-        report.add(
-            Discrepancy(
-                name,
-                None,
-                f"region {region}",
-                None,
-                None,
-                None,
-                f"is missing a tie: a person has {len(records)} record(s) in this region on chain but no row here",
-            )
-        )
+    for (person, region), records in remaining.items():
+        message = f"is missing a tie: a person has {len(records)} record(s) in this region on chain but no row here"
+        found.append(((person, region), Discrepancy(name, None, f"region {region}", None, None, None, message)))
+    _within_pending(report, found, pending, "ties")
 
 
 def _json_diffs(want: Any, got: Any, path: str) -> Iterator[tuple[str, Any, Any]]:

@@ -439,3 +439,58 @@ def test_derived_rows_out_of_order_fail(anvil_indexed: Indexed, clean: tuple[Pat
     found = problems(verify_export(folder, anvil_indexed.rpc))
     assert [(d.file, d.row) for d in found] == [(f"{table}.{fmt}", 2)]
     assert "is out of order" in found[0].message
+
+
+# -- the rest of the manifest ------------------------------------------------------------------------------
+
+
+@by_format
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("index", "head_block_hash"), "0x" + "ab" * 32),
+        (("index", "head_block_timestamp"), 12),
+        (("index", "ties_as_of"), 12),
+        (("tables", "contributions", "kind"), "aggregates"),
+        (("tables", "supports", "blocks"), [0, 1]),
+        (("options", "tables"), ["contributions"]),
+        (("pseudonym", "prefix"), "q_"),
+    ],
+)
+def test_an_edited_manifest_claim_fails(
+    anvil_indexed: Indexed, clean: tuple[Path, str], path: tuple[str, ...], value: Any
+) -> None:
+    folder, _fmt = clean
+
+    def claim(manifest: dict[str, Any]) -> None:
+        target = manifest
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+
+    reseal(folder, claim)
+    found = problems(verify_export(folder, anvil_indexed.rpc))
+    named = [d for d in found if d.file == MANIFEST and (d.key or "").endswith(".".join(path[1:]))]
+    assert named, [str(d) for d in found]
+
+
+@by_format
+def test_derived_rows_still_pending_are_a_note_not_a_failure(anvil_indexed: Indexed, clean: tuple[Path, str]) -> None:
+    """An export made while the index was still recomputing ties says how many; up to that many ties may
+    differ from the chain (a note), more may not."""
+    folder, fmt = clean
+    edit(folder, fmt, "ties", lambda rows: rows.__setitem__(0, {**rows[0], "score": float(rows[0]["score"]) + 1}))
+
+    def pending(n: int) -> Callable[[dict[str, Any]], None]:
+        def change(manifest: dict[str, Any]) -> None:
+            manifest["index"]["derived_pending"]["ties"] = n
+
+        return change
+
+    reseal(folder, pending(1))
+    report = verify_export(folder, anvil_indexed.rpc)
+    assert report.ok and any("within the 1 the manifest says" in n for n in report.notes), report.lines()
+    edit(folder, fmt, "ties", lambda rows: rows.__setitem__(1, {**rows[1], "score": float(rows[1]["score"]) + 1}))
+    reseal(folder, pending(1))
+    found = problems(verify_export(folder, anvil_indexed.rpc))
+    assert {(d.row, d.field) for d in found} == {(1, "score"), (2, "score")}
