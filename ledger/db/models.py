@@ -708,6 +708,41 @@ class ParticipantKindYear(SQLModel, table=True):
     mlit_type: int
 
 
+class FilteredMonthPeople(SQLModel, table=True):
+    """Per filter (a kind or an MLIT type), month, earlier active month and region: the people whose
+    active months under the filter include ``month`` with ``prev`` the one before (0 for the first);
+    the people of a region active in [m0, m1] are the sum over ``month`` in it with ``prev < m0``.
+    Kept by the refresher with ``participant_kind_years`` (migration 0013)."""
+
+    __tablename__ = "filtered_month_people"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    filter_by: str = Field(primary_key=True, description="'kind' or 'type'")
+    filter_value: int = Field(primary_key=True, description="the kind code or the MLIT type")
+    month: int = Field(primary_key=True, description="YYYYMM (JST)")
+    prev: int = Field(primary_key=True, description="the person's previous active month, 0 for none")
+    region: int = Field(primary_key=True)
+    people: int
+
+
+class FilteredPairMonth(SQLModel, table=True):
+    """Signed counts by filter, month, earlier active month and region pair (``region_a < region_b``):
+    for each person with rows in both, +1 for each region's months and −1 for their union, so the
+    people of the pair active in both in [m0, m1] are the sum over ``month`` in it with ``prev < m0``
+    (migration 0013)."""
+
+    __tablename__ = "filtered_pair_months"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    filter_by: str = Field(primary_key=True, description="'kind' or 'type'")
+    filter_value: int = Field(primary_key=True, description="the kind code or the MLIT type")
+    month: int = Field(primary_key=True, description="YYYYMM (JST)")
+    prev: int = Field(primary_key=True, description="the previous month of the counted set, 0 for none")
+    region_a: int = Field(primary_key=True)
+    region_b: int = Field(primary_key=True)
+    people: int = Field(description="signed: +1 per region's months, -1 for their union")
+
+
 class DirtyTie(SQLModel, table=True):
     """A tie whose inputs changed since it was last computed."""
 

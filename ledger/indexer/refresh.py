@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import calendar
 import time
-from collections import defaultdict
-from collections.abc import Callable
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
+from itertools import combinations
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, text
@@ -38,7 +39,7 @@ from ledger.ties import (
     kankei_category,
 )
 
-__all__ = ["RefreshResult", "DerivedRefresher", "day_end", "month_end", "month_of"]
+__all__ = ["RefreshResult", "DerivedRefresher", "day_end", "filtered_rollups", "month_end", "month_of"]
 
 _SECONDS_PER_DAY = 86_400
 
@@ -64,6 +65,46 @@ def month_end(month: int) -> int:
 def _next_month(month: int) -> int:
     year, mon = divmod(month, 100)
     return (year + 1) * 100 + 1 if mon == 12 else month + 1
+
+
+NodeKey = tuple[str, int, int, int, int]  # filter_by, filter_value, month, prev, region
+PairKey = tuple[str, int, int, int, int, int]  # filter_by, filter_value, month, prev, region_a, region_b
+
+
+def _steps(months: set[int]) -> list[tuple[int, int]]:
+    """(month, the active month before it or 0) for each active month."""
+    ordered = sorted(months)
+    return list(zip(ordered, [0, *ordered[:-1]], strict=True))
+
+
+def filtered_rollups(rows: Iterable[tuple[int, int, int, int]]) -> tuple[Counter[NodeKey], Counter[PairKey]]:
+    """One person's rows of ``filtered_month_people`` and ``filtered_pair_months`` (migration 0013)
+    from their ``participant_kind_years`` rows as (region, kind, year, months).
+
+    Under each filter (the kind, and its MLIT type: the union over the type's kinds) and region the
+    person's active months S add +1 at (month, previous active month); for each pair of their regions
+    S_a and S_b add +1 and S_a ∪ S_b adds −1, so a window's sum over ``prev < m0`` is the person's
+    presence in both (inclusion–exclusion). Zero rows are left out.
+    """
+    active: dict[tuple[str, int], dict[int, set[int]]] = {}
+    for region, kind, year, mask in rows:
+        months = {year * 100 + m for m in range(1, 13) if mask >> (m - 1) & 1}
+        for key in (("kind", kind), ("type", kind // 10)):
+            active.setdefault(key, {}).setdefault(region, set()).update(months)
+    nodes: Counter[NodeKey] = Counter()
+    pairs: Counter[PairKey] = Counter()
+    for (by, value), regions in active.items():
+        for region, months in regions.items():
+            for month, prev in _steps(months):
+                nodes[by, value, month, prev, region] += 1
+        for a, b in combinations(sorted(regions), 2):
+            for months, sign in ((regions[a], 1), (regions[b], 1), (regions[a] | regions[b], -1)):
+                for month, prev in _steps(months):
+                    pairs[by, value, month, prev, a, b] += sign
+    return (
+        Counter({k: n for k, n in nodes.items() if n}),
+        Counter({k: n for k, n in pairs.items() if n}),
+    )
 
 
 _T = TypeVar("_T")
@@ -286,6 +327,7 @@ class DerivedRefresher:
         delete = [{"p": p, "r": r} for p, r in keys]
         conn.execute(text("DELETE FROM ties WHERE participant = :p AND region = :r"), delete)
         conn.execute(text("DELETE FROM tie_months WHERE participant = :p AND region = :r"), delete)
+        old_years = self._kind_years_of(conn, participants)
         conn.execute(text("DELETE FROM participant_kind_years WHERE participant = :p AND region = :r"), delete)
         conn.execute(text("DELETE FROM dirty_ties WHERE participant = :p AND region = :r"), delete)
         if tie_rows:
@@ -301,7 +343,69 @@ class DerivedRefresher:
                 month_rows,
             )
         self._insert_rows(conn, "participant_kind_years", rows.kind_years)
+        rewritten = set(keys)
+        new_years: dict[str, list[tuple[int, int, int, int]]] = {
+            p: [r for r in old if (p, r[0]) not in rewritten] for p, old in old_years.items()
+        }
+        for row in rows.kind_years:
+            new_years.setdefault(row["participant"], []).append(
+                (row["region"], row["kind"], row["year"], row["months"])
+            )
+        self._update_filtered_rollups(conn, old_years, new_years)
         self._refresh_participants(conn, participants, rows.first_seen)
+
+    def _kind_years_of(self, conn: Connection, participants: list[str]) -> dict[str, list[tuple[int, int, int, int]]]:
+        """Every ``participant_kind_years`` row of the people, in all their regions."""
+        holders = ", ".join(f":p{i}" for i in range(len(participants)))
+        found: dict[str, list[tuple[int, int, int, int]]] = {p: [] for p in participants}
+        for participant, region, kind, year, months in conn.execute(
+            text(
+                "SELECT participant, region, kind, year, months FROM participant_kind_years "
+                f"WHERE participant IN ({holders})"
+            ),
+            {f"p{i}": p for i, p in enumerate(participants)},
+        ):
+            found[str(participant)].append((int(region), int(kind), int(year), int(months)))
+        return found
+
+    def _update_filtered_rollups(
+        self,
+        conn: Connection,
+        old: dict[str, list[tuple[int, int, int, int]]],
+        new: dict[str, list[tuple[int, int, int, int]]],
+    ) -> None:
+        """Subtract the people's old contributions to the filtered rollups and add the new ones
+        (migration 0013); rows that come to zero are deleted."""
+        nodes: Counter[NodeKey] = Counter()
+        pairs: Counter[PairKey] = Counter()
+        for participant in sorted(set(old) | set(new)):
+            before, after = old.get(participant, []), new.get(participant, [])
+            if sorted(before) == sorted(after):
+                continue
+            old_nodes, old_pairs = filtered_rollups(before)
+            new_nodes, new_pairs = filtered_rollups(after)
+            nodes.update(new_nodes)
+            nodes.subtract(old_nodes)
+            pairs.update(new_pairs)
+            pairs.subtract(old_pairs)
+        node_columns = ["filter_by", "filter_value", "month", "prev", "region"]
+        pair_columns = ["filter_by", "filter_value", "month", "prev", "region_a", "region_b"]
+        self._add_counts(conn, "filtered_month_people", node_columns, nodes)
+        self._add_counts(conn, "filtered_pair_months", pair_columns, pairs)
+
+    def _add_counts(self, conn: Connection, table: str, key: list[str], counts: Counter[Any]) -> None:
+        changed = [(*k, n) for k, n in sorted(counts.items()) if n]
+        if not changed:
+            return
+        mark = "%s" if self._postgres else "?"
+        marks = ", ".join([mark] * (len(key) + 1))
+        conn.exec_driver_sql(
+            f"INSERT INTO {table} ({', '.join(key)}, people) VALUES ({marks}) ON CONFLICT ({', '.join(key)}) "
+            f"DO UPDATE SET people = {table}.people + excluded.people",
+            changed,
+        )
+        where = " AND ".join(f"{c} = {mark}" for c in key)
+        conn.exec_driver_sql(f"DELETE FROM {table} WHERE {where} AND people = 0", [row[:-1] for row in changed])
 
     def _insert_rows(self, conn: Connection, table: str, rows: list[dict[str, Any]]) -> None:
         """Bulk insert through the driver with tuples (SQLAlchemy's per-row parameter work is the

@@ -3,11 +3,9 @@ reference figures."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from itertools import combinations
 from typing import Any
 
 from sqlalchemy import Connection, text
@@ -192,7 +190,8 @@ def national_graph(
 
     ``kind`` (a :class:`~ledger.taxonomy.ContributionKind` code) or ``mlit_type`` (a
     :class:`~ledger.taxonomy.MlitType`) keeps only live records of that kind or type, read from
-    ``participant_kind_years`` (one row per person, region, kind and year); without a filter from the
+    ``filtered_month_people`` and ``filtered_pair_months`` (a few rows per region or pair and month
+    of the window, migration 0013); without a filter from the
     rollups of ``tie_months`` (non-kin records only). With ``k``, a node's count below ``k`` is hidden
     and a link of fewer than ``k`` people is left out.
     """
@@ -231,34 +230,33 @@ def national_graph(
         graph_links = [GraphLink(int(a), int(b), int(n)) for a, b, n in link_rows if suppress(int(n), k) is not None]
         graph_links.sort(key=lambda link: (-link.shared, link.source, link.target))
         return NationalGraph(start, end, first, last, kind, mlit_type, k, tuple(graph_nodes), tuple(graph_links))
-    # participant_kind_years (kept by the refresher, migration 0012): one row per person, region, kind
-    # and year with the year's active months as a bit mask (bit m-1 = month m); the filter reads its
-    # (kind | mlit_type, year) index, masking the first and the last year to the range's months.
-    column, value = ("kind", kind) if kind is not None else ("mlit_type", mlit_type)
-    pairs = (
-        f"SELECT DISTINCT region, participant FROM participant_kind_years WHERE {column} = :v "
-        "AND year BETWEEN :y0 AND :y1 "
-        "AND (months & (CASE WHEN year = :y0 THEN :f ELSE 4095 END) "
-        "& (CASE WHEN year = :y1 THEN :l ELSE 4095 END)) <> 0"
-    )
-    params: dict[str, Any] = {
-        "v": value,
-        "y0": first // 100,
-        "y1": last // 100,
-        "f": 4095 & ~((1 << (first % 100 - 1)) - 1),  # months of the first year from the range's first
-        "l": (1 << (last % 100)) - 1,  # months of the last year up to the range's last
+    # filtered_month_people and filtered_pair_months (kept by the refresher, migration 0013): a
+    # person's active months meet [m0, m1] at exactly one of them, the first in the window, whose
+    # previous active month is before m0; pair rows are signed (S_a + S_b - S_a ∪ S_b), so the same
+    # sum counts the people active in both regions. The filter and the month lead both keys.
+    by, value = ("kind", kind) if kind is not None else ("type", mlit_type)
+    params: dict[str, Any] = {"f": by, "v": value, "m0": first, "m1": last}
+    window = "filter_by = :f AND filter_value = :v AND month BETWEEN :m0 AND :m1 AND prev < :m0"
+    people = {
+        int(r): int(n)
+        for r, n in conn.execute(
+            text(
+                f"SELECT region, SUM(people) FROM filtered_month_people WHERE {window} "
+                "GROUP BY region HAVING SUM(people) > 0"
+            ),
+            params,
+        )
     }
-    # One pass over the (region, person) pairs; nodes and links are counted here rather than by a
-    # self-join, which would read the pairs twice.
-    regions_of: dict[str, list[int]] = {}
-    for region, participant in conn.execute(text(f"SELECT region, participant FROM ({pairs}) p"), params):
-        regions_of.setdefault(str(participant), []).append(int(region))
-    people: Counter[int] = Counter()
-    shared: Counter[tuple[int, int]] = Counter()
-    for regions in regions_of.values():
-        people.update(regions)
-        if len(regions) > 1:
-            shared.update(combinations(sorted(regions), 2))
+    shared = {
+        (int(a), int(b)): int(n)
+        for a, b, n in conn.execute(
+            text(
+                f"SELECT region_a, region_b, SUM(people) FROM filtered_pair_months WHERE {window} "
+                "GROUP BY region_a, region_b HAVING SUM(people) > 0"
+            ),
+            params,
+        )
+    }
     nodes = [GraphNode(region, names.get(region), suppress(people[region], k)) for region in sorted(people)]
     links = [GraphLink(a, b, n) for (a, b), n in shared.items() if suppress(n, k) is not None]
     links.sort(key=lambda link: (-link.shared, link.source, link.target))
