@@ -1567,15 +1567,7 @@ def _check_manifest_claims(manifest: dict[str, Any], rpc: JsonRpc, report: Verif
         _claim(report, "index.head_block", f"≥ {to_block}", head, "the indexed head is before the range's last block")
     for c in manifest["chain"]["contracts"]:
         start = int(c["start_block"])
-        try:
-            before = rpc.call("eth_getCode", [c["address"], hex(start - 1)]) if start > 0 else "0x"
-            at = rpc.call("eth_getCode", [c["address"], hex(start)])
-        except RpcError:
-            report.notes.append(
-                f"{c['name']}: the node keeps no state of block {start}; its start block was not checked"
-            )
-            continue
-        if before not in ("0x", "", None) or at in ("0x", "", None):
+        if not _created_at(rpc, str(c["address"]).lower(), start, report, str(c["name"])):
             report.add(
                 Discrepancy(
                     MANIFEST,
@@ -1584,9 +1576,27 @@ def _check_manifest_claims(manifest: dict[str, Any], rpc: JsonRpc, report: Verif
                     "start_block",
                     None,
                     str(start),
-                    "is not the block the contract's code appeared in",
+                    "is not the block the contract was created in",
                 )
             )
+
+
+def _created_at(rpc: JsonRpc, address: str, block: int, report: VerifyReport, name: str) -> bool:
+    """Whether the contract at ``address`` was created in ``block``: a transaction of the block has it as
+    its receipt's ``contractAddress`` (state-free, so a node that prunes old state can answer), else
+    the code is absent before the block and present in it."""
+    try:
+        header = rpc.call("eth_getBlockByNumber", [hex(block), False])
+        for tx in (header or {}).get("transactions", []):
+            receipt = rpc.call("eth_getTransactionReceipt", [tx])
+            if str((receipt or {}).get("contractAddress") or "").lower() == address:
+                return True
+        empty = ("0x", "", None)
+        before = rpc.call("eth_getCode", [address, hex(block - 1)]) if block > 0 else "0x"
+        return before in empty and rpc.call("eth_getCode", [address, hex(block)]) not in empty
+    except RpcError:
+        report.notes.append(f"{name}: the node could not say where the contract was created; start block not checked")
+        return True
 
 
 def _check_range_days(span: dict[str, Any], ends: dict[int, tuple[str, int]], report: VerifyReport) -> None:

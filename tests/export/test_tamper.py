@@ -494,3 +494,16 @@ def test_derived_rows_still_pending_are_a_note_not_a_failure(anvil_indexed: Inde
     reseal(folder, pending(1))
     found = problems(verify_export(folder, anvil_indexed.rpc))
     assert {(d.row, d.field) for d in found} == {(1, "score"), (2, "score")}
+
+
+@by_format
+@pytest.mark.parametrize("shift", [-1, 1])
+def test_an_edited_start_block_fails(anvil_indexed: Indexed, clean: tuple[Path, str], shift: int) -> None:
+    folder, _fmt = clean
+
+    def move(manifest: dict[str, Any]) -> None:
+        manifest["chain"]["contracts"][0]["start_block"] += shift
+
+    reseal(folder, move)
+    found = problems(verify_export(folder, anvil_indexed.rpc))
+    assert any(d.field == "start_block" and "created in" in d.message for d in found), [str(d) for d in found]
