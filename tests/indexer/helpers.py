@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from itertools import combinations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from ledger.chain.deploy import Deployment
 from ledger.chain.devnet import Devnet
@@ -28,6 +30,9 @@ DUMPED_TABLES = [m.__tablename__ for m in models.EVENT_TABLES] + [
     "participants",
     "ties",
     "tie_months",
+    "participant_kind_years",
+    "filtered_month_people",
+    "filtered_pair_months",
     "region_daily",
     "region_daily_coins",
     "dirty_ties",
@@ -81,6 +86,31 @@ def dump(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
             )
         ]
     return result
+
+
+def scan_national_graph(
+    conn: Connection, column: str, value: int, first: int, last: int
+) -> tuple[list[tuple[int, int]], list[tuple[int, int, int]]]:
+    """The filtered national view's (region, people) and (source, target, shared) from a scan of
+    ``contributions``: people with a live record of the kind (``column`` 'kind') or type
+    ('mlit_type') in a month ``first..last`` (``YYYYMM``), per region and per pair of regions."""
+    regions_of: dict[str, set[int]] = {}
+    for participant, region in conn.execute(
+        text(
+            f"SELECT DISTINCT c.participant, c.region FROM contributions c WHERE c.{column} = :v "
+            "AND c.day / 100 BETWEEN :m0 AND :m1 AND NOT EXISTS (SELECT 1 FROM revocations v "
+            "WHERE v.activity_id = c.activity_id AND v.participant = c.participant)"
+        ),
+        {"v": value, "m0": first, "m1": last},
+    ):
+        regions_of.setdefault(str(participant), set()).add(int(region))
+    people: Counter[int] = Counter()
+    shared: Counter[tuple[int, int]] = Counter()
+    for regions in regions_of.values():
+        people.update(regions)
+        shared.update(combinations(sorted(regions), 2))
+    links = sorted(((a, b, n) for (a, b), n in shared.items()), key=lambda x: (-x[2], x[0], x[1]))
+    return sorted(people.items()), links
 
 
 def _plain(value: Any) -> Any:

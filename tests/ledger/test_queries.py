@@ -44,6 +44,7 @@ stage none and in no other people figure. p7: 観光 then ふるさと納税 15 
 from __future__ import annotations
 
 import os
+import random
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -71,6 +72,7 @@ from ledger.queries import cells
 from ledger.taxonomy import ContributionKind as K
 from ledger.taxonomy import MlitType
 from ledger.ties import Stage
+from tests.indexer.helpers import scan_national_graph
 
 POSTGRES_URL = os.environ.get("TSUNAGARI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 JST = timezone(timedelta(hours=9))
@@ -581,6 +583,18 @@ def test_national_graph(conn: Connection) -> None:
             ).all()
             graph = q.national_graph(conn, start, end, **filters)
             assert [(n.region, n.people) for n in graph.nodes] == sorted((int(r), int(n)) for r, n in scanned)
+    # the rollups (migration 0013) give the graph a scan of contributions gives, for any window and filter
+    rng = random.Random(12)
+    choices: list[dict[str, int]] = [{"kind": int(kind)} for kind in K] + [{"mlit_type": int(t)} for t in MlitType]
+    for _ in range(60):
+        first, last = sorted(rng.sample(range(date(2030, 11, 1).toordinal(), date(2031, 8, 1).toordinal()), 2))
+        start, end = date.fromordinal(first), date.fromordinal(last)
+        for chosen in rng.sample(choices, 4):
+            (by, number), *_ = chosen.items()
+            graph = q.national_graph(conn, start, end, **chosen)
+            nodes, links = scan_national_graph(conn, by, number, graph.first_month, graph.last_month)
+            assert [(n.region, n.people) for n in graph.nodes] == nodes, (start, end, chosen)
+            assert [(x.source, x.target, x.shared) for x in graph.links] == links, (start, end, chosen)
     with pytest.raises(ValueError):
         q.national_graph(conn, *YEAR, kind=99)
     with pytest.raises(ValueError):
