@@ -18,7 +18,7 @@ sends, one at a time, after 10 untimed warm-ups:
 - ``person_ties``: ``GET /api/v1/people/{address}/ties`` for 200 different participants;
 - ``national_graph``: ``GET /api/v1/national`` over 200 random ranges; and ``national_graph_kind``:
   the same with a random ``kind`` (or, one request in four, a random ``mlit_type``), 200 requests
-  (it reads ``participant_kind_years``, migration 0012);
+  (it reads ``filtered_month_people`` and ``filtered_pair_months``, migration 0013);
 - ``region_page``: ``GET /regions/{code}`` (the HTML page, rendered from the same document as the
   dashboard JSON), 200 requests over the regions and the same kind of ranges, plus the default period
   one request in ten.
