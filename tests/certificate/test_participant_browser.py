@@ -258,7 +258,7 @@ def test_opt_in_and_out_of_the_eligibility_listing(served: Served, browser: Brow
     assert posted.value.ok, posted.value.text()
     expect(page.locator(f"#listing-status-{TATEYAMA}")).to_have_attribute("data-state", "done")
     expect(state).to_have_attribute("data-listed", "true")
-    assert listed(served) == [{"region": TATEYAMA, "listed": True}]
+    assert listed(served) == [{"region": TATEYAMA, "code": f"{TATEYAMA:05d}", "listed": True}]
     assert "taro@example.jp" not in json.dumps(listed(served))  # the contact is never sent back
 
     open_listing(page, served)  # the state comes back from the server on a new visit
