@@ -478,7 +478,7 @@ class Tie(SQLModel, table=True):
     __tablename__ = "ties"
     __table_args__ = (
         Index("ix_ties_region_stage", "region", "stage"),
-        Index("ix_ties_region_kin_first_month", "region", "kin_first_month"),
+        Index("ix_ties_region_kin_first_month", "region", "kin_first_month", "first_month"),
     )
 
     participant: str = Field(primary_key=True)

@@ -76,7 +76,7 @@ BENCH=dashboard``. "Before" is the previous implementation on the same data.
                            ``ix_contributions_activity_participant``: reads those activities' records
                            only (not timed at 1M records: the synthetic data has none)
 ``region_dashboard``       all of the above but ``returning_activities``, plus ``_kin_only``
-                           (``ix_ties_region_kin_first_month``): 12 / 22 ms at 100k records
+                           (``ix_ties_region_kin_first_month``, covering)
 ``index_status``           tiny tables
 =========================  ===================================================================
 

@@ -338,16 +338,19 @@ def _kin_only(conn: Connection, region: int, months: Sequence[int]) -> dict[int,
     """People of ``region`` whose only live records up to the end of each month of ``months`` are
     地縁・血縁 (stage none, no ``tie_months`` row yet): ties with ``0 < kin_first_month <= m`` and no
     other live record by then (``first_month`` 0 or later than ``m``). Reads the region's ties with a
-    kin record only (``ix_ties_region_kin_first_month``, migration 0012)."""
+    kin record only, counted by (kin month, first month) in the covering index
+    ``ix_ties_region_kin_first_month`` (migration 0012): at most a few hundred pairs, whatever the
+    number of people."""
     if not months:
         return {}
     low, high = min(months), max(months)
     rows = conn.execute(
         text(
-            "SELECT kin_first_month, first_month FROM ties WHERE region = :r AND kin_first_month > 0 "
-            "AND kin_first_month <= :m1 AND (first_month = 0 OR first_month > :m0)"
+            "SELECT kin_first_month, first_month, COUNT(*) FROM ties WHERE region = :r AND kin_first_month > 0 "
+            "AND kin_first_month <= :m1 AND (first_month = 0 OR first_month > :m0) "
+            "GROUP BY kin_first_month, first_month"
         ),
         {"r": region, "m0": low, "m1": high},
     ).all()
-    pairs = [(int(r[0]), int(r[1])) for r in rows]
-    return {m: sum(1 for kin, other in pairs if kin <= m and (other == 0 or other > m)) for m in months}
+    counts = [(int(r[0]), int(r[1]), int(r[2])) for r in rows]
+    return {m: sum(n for kin, other, n in counts if kin <= m and (other == 0 or other > m)) for m in months}

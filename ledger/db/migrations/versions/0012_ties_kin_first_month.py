@@ -46,7 +46,7 @@ _JST_OFFSET = 9 * 3600
 def upgrade() -> None:
     with op.batch_alter_table("ties") as batch:
         batch.add_column(sa.Column("kin_first_month", sa.Integer(), nullable=False, server_default="0"))
-        batch.create_index("ix_ties_region_kin_first_month", ["region", "kin_first_month"], unique=False)
+        batch.create_index("ix_ties_region_kin_first_month", ["region", "kin_first_month", "first_month"], unique=False)
     # one pass over contributions, then one update per tie with a kin record (a correlated update
     # would let SQLite search the region's records once per tie)
     conn = op.get_bind()
