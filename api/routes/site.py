@@ -29,7 +29,7 @@ from sqlalchemy import Connection
 from api.deps import ConnDep, SettingsDep
 from api.i18n import pick_language
 from api.routes.pages import render_page, templates
-from ledger import queries
+from ledger import jst, queries
 from ledger.figures import FIGURES
 from ledger.municipalities import JisCodeError, jis_code, municipality_name, parse_jis_code, region_label
 from ledger.taxonomy import KIND_LABELS, TYPE_LABELS, ContributionKind, MlitType
@@ -88,10 +88,6 @@ def _problem_page(request: Request, problem: PageProblem) -> HTMLResponse:
     return response
 
 
-def _jst_day(timestamp: int) -> date:
-    return datetime.fromtimestamp(timestamp, JST).date()
-
-
 @dataclass(frozen=True)
 class IndexBanner:
     """How far the index has got, for the banner on every page."""
@@ -106,7 +102,7 @@ class IndexBanner:
 
     @property
     def head_day(self) -> date | None:
-        return _jst_day(self.block_time) if self.indexed else None
+        return jst.date_of(self.block_time) if self.indexed else None
 
 
 def index_banner(conn: Connection, now: float | None = None) -> IndexBanner:

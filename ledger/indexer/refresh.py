@@ -14,12 +14,10 @@ new day every tie computed for an earlier day is marked dirty again (recency dec
 
 from __future__ import annotations
 
-import calendar
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date
 from itertools import combinations
 from typing import Any, TypeVar
 
@@ -30,41 +28,29 @@ from ledger.db.engine import write_transaction
 from ledger.taxonomy import MlitType, mlit_type_of
 from ledger.ties import (
     DEFAULT_PARAMS,
-    JST_OFFSET_SECONDS,
     TieParams,
     TieRecord,
     compute_tie,
     is_kankei_jinkou,
-    jst_date,
     kankei_category,
 )
 
 __all__ = ["RefreshResult", "DerivedRefresher", "day_end", "filtered_rollups", "month_end", "month_of"]
 
-_SECONDS_PER_DAY = 86_400
-
 
 def day_end(timestamp: int) -> int:
     """The last second of ``timestamp``'s JST day."""
-    return ((timestamp + JST_OFFSET_SECONDS) // _SECONDS_PER_DAY + 1) * _SECONDS_PER_DAY - JST_OFFSET_SECONDS - 1
+    return jst.day_end(jst.date_of(timestamp))
 
 
 def month_of(timestamp: int) -> int:
     """``YYYYMM`` of ``timestamp`` in JST."""
-    day = jst_date(timestamp)
-    return day.year * 100 + day.month
+    return jst.month_key(timestamp)
 
 
 def month_end(month: int) -> int:
     """The last second of JST month ``YYYYMM``."""
-    year, mon = divmod(month, 100)
-    last = date(year, mon, calendar.monthrange(year, mon)[1])
-    return (last.toordinal() - date(1970, 1, 1).toordinal() + 1) * _SECONDS_PER_DAY - JST_OFFSET_SECONDS - 1
-
-
-def _next_month(month: int) -> int:
-    year, mon = divmod(month, 100)
-    return (year + 1) * 100 + 1 if mon == 12 else month + 1
+    return jst.day_end(jst.month_last_day(month))
 
 
 NodeKey = tuple[str, int, int, int, int]  # filter_by, filter_value, month, prev, region
@@ -418,7 +404,7 @@ class DerivedRefresher:
         conn.exec_driver_sql(sql, [tuple(row[c] for c in columns) for row in rows])
 
     def _support_in_year(self, supports: list[tuple[int, int]], as_of: int) -> int:
-        start = as_of - self.params.window_days * _SECONDS_PER_DAY
+        start = as_of - self.params.window_days * jst.SECONDS_PER_DAY
         return sum(amount for timestamp, amount in supports if start < timestamp <= as_of)
 
     def _tie_rows(
@@ -500,7 +486,7 @@ class DerivedRefresher:
                     "visit_band": at_month.components.visit_band,
                 }
             )
-            month = _next_month(month)
+            month = jst.next_month(month)
 
     def _refresh_participants(
         self, conn: Connection, participants: list[str], first_seen: dict[str, tuple[int, int]]

@@ -6,14 +6,15 @@ from __future__ import annotations
 import re
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, text
 
+from ledger import jst
 from ledger.indexer.refresh import month_of
 from ledger.taxonomy import KIND_LABELS, ContributionKind, MlitType
-from ledger.ties import JST_OFFSET_SECONDS, Stage
+from ledger.ties import Stage
 
 DEFAULT_K = 5
 """The dashboards' default k: public cells of fewer than 5 people are not shown."""
@@ -32,8 +33,6 @@ _VISITING_TYPES = (
 )
 
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
-_SECONDS_PER_DAY = 86_400
-_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 K = TypeVar("K", bound=Hashable)
 
@@ -52,40 +51,23 @@ def normalize_address(address: str) -> str:
 
 def day_int(day: date) -> int:
     """``YYYYMMDD`` of a JST calendar day, as the index stores days."""
-    return day.year * 10_000 + day.month * 100 + day.day
+    return jst.day_key_of_date(day)
 
 
 def month_int(day: date) -> int:
     """``YYYYMM`` of the JST month containing ``day``."""
-    return day.year * 100 + day.month
-
-
-def _next_month(month: int) -> int:
-    year, mon = divmod(month, 100)
-    return (year + 1) * 100 + 1 if mon == 12 else month + 1
+    return jst.month_key_of_date(day)
 
 
 def months_between(first: int, last: int) -> list[int]:
     """Every ``YYYYMM`` from ``first`` to ``last`` inclusive (empty when ``first > last``)."""
-    months = []
-    month = first
-    while month <= last:
-        months.append(month)
-        month = _next_month(month)
-    return months
+    return list(jst.months(first, last))
 
 
-def _month_first_day(month: int) -> date:
-    return date(month // 100, month % 100, 1)
-
-
-def _month_last_day(month: int) -> date:
-    return _month_first_day(_next_month(month)) - timedelta(days=1)
-
-
-def _day_start(day: date) -> int:
-    """Unix seconds of 00:00 JST on ``day``."""
-    return (day.toordinal() - _EPOCH_ORDINAL) * _SECONDS_PER_DAY - JST_OFFSET_SECONDS
+_next_month = jst.next_month
+_month_first_day = jst.month_first_day
+_month_last_day = jst.month_last_day
+_day_start = jst.day_start
 
 
 def _check_k(k: int | None) -> None:

@@ -8,11 +8,10 @@ from datetime import date
 
 from sqlalchemy import Connection, text
 
+from ledger import jst
 from ledger.figures import FIGURES
 from ledger.queries.audit import IssuerAudit, issuer_audit, public_audit
 from ledger.queries.cells import (
-    _EPOCH_ORDINAL,
-    _SECONDS_PER_DAY,
     DEFAULT_K,
     _check_range,
     _check_region,
@@ -46,7 +45,6 @@ from ledger.queries.region import (
     returning_kinds,
 )
 from ledger.queries.status import IndexStatus, index_status
-from ledger.ties import JST_OFFSET_SECONDS
 
 # ---------------------------------------------------------------------------------------------
 # The region dashboard as one document (the JSON API and the server-rendered page both use it)
@@ -69,7 +67,7 @@ def head_day(conn: Connection) -> date:
     ever "as of" a later day."""
     timestamp = conn.execute(text("SELECT MAX(block_timestamp) FROM indexer_checkpoints")).scalar()
     now = int(timestamp) if timestamp is not None else int(time.time())
-    return date.fromordinal(_EPOCH_ORDINAL + (now + JST_OFFSET_SECONDS) // _SECONDS_PER_DAY)
+    return jst.date_of(now)
 
 
 def _twelve_months_to(end: date) -> date:
