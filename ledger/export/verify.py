@@ -68,12 +68,12 @@ from ledger.export.schema import COIN_MOVEMENT_SOURCES, TABLES, ExportTable, arr
 from ledger.export.source import daily_coins_row, daily_row, reference_rows
 from ledger.export.writers import FileRecord
 from ledger.indexer.handlers import TABLE_COLUMNS, ActivityTerms, LogContext, apply_log, jst_day
+from ledger.indexer.refresh import given_in_window, tie_columns
 from ledger.indexer.rpc import JsonRpc, ProviderJsonRpc, RpcError, quantity
 from ledger.indexer.spec import IndexedContract
 from ledger.indexer.store import ChunkSink
 from ledger.municipalities import jis_code, parse_jis_code
-from ledger.taxonomy import MlitType, mlit_type_of
-from ledger.ties import DEFAULT_PARAMS, TieRecord, compute_tie, is_kankei_jinkou, kankei_category
+from ledger.ties import DEFAULT_PARAMS, TieRecord, compute_tie
 
 __all__ = ["Discrepancy", "VerifyReport", "verify_export", "read_manifest", "MAX_LISTED"]
 
@@ -1939,43 +1939,10 @@ class _TieInputs:
 
 
 def _tie_values(records: list[TieRecord], supports: list[tuple[int, int]], as_of: int) -> dict[str, Any]:
-    """A tie's columns as the index's refresher writes them (ledger/indexer/refresh.py), recomputed
-    with the model (:func:`ledger.ties.compute_tie`) from the chain's records and supports."""
-    window_start = as_of - DEFAULT_PARAMS.window_days * jst.SECONDS_PER_DAY
-    given = sum(amount for timestamp, amount in supports if window_start < timestamp <= as_of)
-    tie = compute_tie(records, given, as_of, DEFAULT_PARAMS)
-    live = [r for r in records if not r.revoked and r.timestamp <= as_of]
-    counted = [r for r in live if mlit_type_of(r.kind) is not MlitType.KIN]
-    kin = [r.timestamp for r in live if mlit_type_of(r.kind) is MlitType.KIN]
-    c = tie.components
-    return {
-        "records": len(live),
-        "revoked_records": tie.revoked_records,
-        "coins_earned": c.coins_earned,
-        "coins_given": c.coins_given,
-        "first_at": min((r.timestamp for r in counted), default=0),
-        "last_at": max((r.timestamp for r in counted), default=0),
-        "first_month": jst.month_key(min(r.timestamp for r in counted)) if counted else 0,
-        "kin_first_month": jst.month_key(min(kin)) if kin else 0,
-        "visit_days": c.visit_days_in_window,
-        "visit_band": c.visit_band,
-        "active_months": c.active_months,
-        "distinct_types": c.distinct_types,
-        "non_visiting_records": c.non_visiting_records,
-        "kin_records": c.kin_records,
-        "help_hours": c.help_hours,
-        "stay_days": c.stay_days,
-        "continuity": c.continuity,
-        "frequency": c.frequency,
-        "diversity": c.diversity,
-        "recency": c.recency,
-        "intensity": c.intensity,
-        "score": tie.score,
-        "stage": tie.stage.value,
-        "kankei": is_kankei_jinkou(tie),
-        "category": kankei_category(tie),
-        "as_of": as_of,
-    }
+    """A tie's columns as the index's refresher writes them (:func:`ledger.indexer.refresh.tie_columns`),
+    recomputed with the model (:func:`ledger.ties.compute_tie`) from the chain's records and supports."""
+    tie = compute_tie(records, given_in_window(supports, as_of, DEFAULT_PARAMS), as_of, DEFAULT_PARAMS)
+    return tie_columns(tie, records, as_of)
 
 
 def _same(want: Any, got: Any) -> bool:

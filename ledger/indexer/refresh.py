@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Any, TypeVar
@@ -28,6 +28,7 @@ from ledger.db.engine import write_transaction
 from ledger.taxonomy import MlitType, mlit_type_of
 from ledger.ties import (
     DEFAULT_PARAMS,
+    Tie,
     TieParams,
     TieRecord,
     compute_tie,
@@ -35,7 +36,16 @@ from ledger.ties import (
     kankei_category,
 )
 
-__all__ = ["RefreshResult", "DerivedRefresher", "day_end", "filtered_rollups", "month_end", "month_of"]
+__all__ = [
+    "RefreshResult",
+    "DerivedRefresher",
+    "day_end",
+    "filtered_rollups",
+    "given_in_window",
+    "month_end",
+    "month_of",
+    "tie_columns",
+]
 
 
 def day_end(timestamp: int) -> int:
@@ -95,6 +105,51 @@ def filtered_rollups(rows: Iterable[tuple[int, int, int, int]]) -> tuple[Counter
 
 _T = TypeVar("_T")
 _NEW_DAY_SLICE = 5_000
+
+
+def given_in_window(supports: Iterable[tuple[int, int]], as_of: int, params: TieParams) -> int:
+    """Coins given in support (``(timestamp, amount)`` pairs) within the model's window ending at ``as_of``."""
+    start = as_of - params.window_days * jst.SECONDS_PER_DAY
+    return sum(amount for timestamp, amount in supports if start < timestamp <= as_of)
+
+
+def tie_columns(tie: Tie, records: Sequence[TieRecord], as_of: int) -> dict[str, Any]:
+    """The columns of a ``ties`` row (all but participant and region) for ``tie``, computed by the
+    model from ``records`` as of ``as_of``: the one layout the refresher writes and export verify
+    recomputes."""
+    live = [r for r in records if not r.revoked and r.timestamp <= as_of]
+    # Kin (地縁・血縁) records count for nothing in the model: they set kin_first_month only.
+    counted = [r for r in live if mlit_type_of(r.kind) is not MlitType.KIN]
+    kin = [r.timestamp for r in live if mlit_type_of(r.kind) is MlitType.KIN]
+    c = tie.components
+    return {
+        "records": len(live),
+        "revoked_records": tie.revoked_records,
+        "coins_earned": c.coins_earned,
+        "coins_given": c.coins_given,
+        "first_at": min((r.timestamp for r in counted), default=0),
+        "last_at": max((r.timestamp for r in counted), default=0),
+        "first_month": month_of(min(r.timestamp for r in counted)) if counted else 0,
+        "kin_first_month": month_of(min(kin)) if kin else 0,
+        "visit_days": c.visit_days_in_window,
+        "visit_band": c.visit_band,
+        "active_months": c.active_months,
+        "distinct_types": c.distinct_types,
+        "non_visiting_records": c.non_visiting_records,
+        "kin_records": c.kin_records,
+        "help_hours": c.help_hours,
+        "stay_days": c.stay_days,
+        "continuity": c.continuity,
+        "frequency": c.frequency,
+        "diversity": c.diversity,
+        "recency": c.recency,
+        "intensity": c.intensity,
+        "score": tie.score,
+        "stage": tie.stage.value,
+        "kankei": is_kankei_jinkou(tie),
+        "category": kankei_category(tie),
+        "as_of": as_of,
+    }
 
 
 @dataclass(frozen=True)
@@ -404,8 +459,7 @@ class DerivedRefresher:
         conn.exec_driver_sql(sql, [tuple(row[c] for c in columns) for row in rows])
 
     def _support_in_year(self, supports: list[tuple[int, int]], as_of: int) -> int:
-        start = as_of - self.params.window_days * jst.SECONDS_PER_DAY
-        return sum(amount for timestamp, amount in supports if start < timestamp <= as_of)
+        return given_in_window(supports, as_of, self.params)
 
     def _tie_rows(
         self,
@@ -420,44 +474,12 @@ class DerivedRefresher:
             return  # no record at all (e.g. only coins received by transfer): no tie
         participant, region = key
         tie = compute_tie(records, self._support_in_year(supports, as_of), as_of, self.params)
-        live = [r for r in records if not r.revoked and r.timestamp <= as_of]
+        tie_rows.append({"participant": participant, "region": region, **tie_columns(tie, records, as_of)})
         # Kin (地縁・血縁) records count for nothing in the model, so they make nobody active or new.
-        counted = [r for r in live if mlit_type_of(r.kind) is not MlitType.KIN]
-        c = tie.components
+        counted = [
+            r for r in records if not r.revoked and r.timestamp <= as_of and mlit_type_of(r.kind) is not MlitType.KIN
+        ]
         first_month = month_of(min(r.timestamp for r in counted)) if counted else 0
-        kin = [r.timestamp for r in live if mlit_type_of(r.kind) is MlitType.KIN]
-        tie_rows.append(
-            {
-                "participant": participant,
-                "region": region,
-                "records": len(live),
-                "revoked_records": tie.revoked_records,
-                "coins_earned": c.coins_earned,
-                "coins_given": c.coins_given,
-                "first_at": min((r.timestamp for r in counted), default=0),
-                "last_at": max((r.timestamp for r in counted), default=0),
-                "first_month": first_month,
-                "visit_days": c.visit_days_in_window,
-                "visit_band": c.visit_band,
-                "active_months": c.active_months,
-                "distinct_types": c.distinct_types,
-                "non_visiting_records": c.non_visiting_records,
-                "kin_records": c.kin_records,
-                "continuity": c.continuity,
-                "frequency": c.frequency,
-                "diversity": c.diversity,
-                "recency": c.recency,
-                "intensity": c.intensity,
-                "score": tie.score,
-                "stage": tie.stage.value,
-                "kankei": is_kankei_jinkou(tie),
-                "category": kankei_category(tie),
-                "as_of": as_of,
-                "help_hours": c.help_hours,
-                "stay_days": c.stay_days,
-                "kin_first_month": month_of(min(kin)) if kin else 0,
-            }
-        )
         if not counted:
             return
         per_month: dict[int, int] = defaultdict(int)
