@@ -17,7 +17,6 @@ import json
 import os
 import re
 import time
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ from ledger.certificate.typed import certificate_typed_data, recover_typed
 from ledger.certificate.verify import verify_certificate, verify_holder_proof
 from tests.browser.conftest import PHONE, Console
 from tests.certificate.world import NAGAOKA, TATEYAMA, CertificateWorld, certificate_world, served_app
+from tests.pdf_streams import inflated_streams
 
 pytestmark = [pytest.mark.anvil, pytest.mark.slow]
 
@@ -60,16 +60,6 @@ def phone(browser: Browser, served: Served, *, with_key: bool = True) -> Browser
         key = {"address": person.address, "privateKey": "0x" + bytes(person.key).hex(), "backedUp": True}
         context.add_init_script(f"localStorage.setItem('tsunagari.key.v1', {json.dumps(json.dumps(key))})")
     return context
-
-
-def inflated_streams(pdf: bytes) -> list[bytes]:
-    found = []
-    for match in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
-        try:
-            found.append(zlib.decompress(match.group(1)))
-        except zlib.error:
-            continue
-    return found
 
 
 def test_a_phone_makes_its_tateyama_certificate(

@@ -9,8 +9,6 @@ file, and fonts whose glyphs map back to the activity names' characters (no miss
 from __future__ import annotations
 
 import dataclasses
-import re
-import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,6 +22,7 @@ from ledger.certificate.pdf import (
     render_certificate_pdf,
 )
 from tests.certificate.world import NAGAOKA, CertificateWorld, certificate_world
+from tests.pdf_streams import inflated_streams
 
 pytestmark = pytest.mark.anvil
 
@@ -51,13 +50,7 @@ def laid_out_text(certificate: Certificate, lang: str = "ja") -> str:
 
 def streams(pdf: bytes) -> list[bytes]:
     """Every stream of the PDF, inflated (object streams, content, fonts' ToUnicode maps, files)."""
-    found = []
-    for match in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
-        try:
-            found.append(zlib.decompress(match.group(1)))
-        except zlib.error:
-            found.append(match.group(1))
-    return found
+    return inflated_streams(pdf)
 
 
 def embedded_json(pdf: bytes) -> list[dict[str, Any]]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import html
 import re
-import zlib
 from collections.abc import Iterator
 from urllib.parse import unquote
 
@@ -15,6 +14,7 @@ import pytest
 from ledger.console.report import HEADLINE_FIGURES, last_complete_month, month_key, month_range, parse_month
 from ledger.taxonomy import KIND_LABELS, ContributionKind
 from tests.console.world import TATEYAMA, A, AuditWorld, chain_world, seed_audit
+from tests.pdf_streams import inflated_streams
 
 # report figure -> where the region dashboard JSON has it
 DASHBOARD_FIELDS = {
@@ -95,13 +95,7 @@ def test_picker_defaults_to_the_last_complete_month(world: AuditWorld) -> None:
 
 
 def _pdf_text(pdf: bytes) -> bytes:
-    parts = []
-    for match in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
-        try:
-            parts.append(zlib.decompress(match.group(1)))
-        except zlib.error:
-            continue
-    return b"".join(parts)
+    return b"".join(inflated_streams(pdf))
 
 
 def test_pdf_is_a_japanese_pdf_with_the_municipality(world: AuditWorld) -> None:
