@@ -16,10 +16,11 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import text
 from starlette.background import BackgroundTask
 
-from api.deps import ActorDep, Day, EngineDep, SettingsDep
+from api.deps import ActorDep, Day, EngineDep, RegionQuery, SettingsDep
 from api.errors import ApiError
 from ledger.chain.deploy import load_deployment
 from ledger.export import ExportOptions, stream_export_zip
+from ledger.municipalities import jis_code
 
 router = APIRouter(prefix="/api/v1/export", tags=["export"])
 
@@ -39,14 +40,17 @@ def download_export(
     to_block: Annotated[int | None, Query(ge=0)] = None,
     from_date: Annotated[Day | None, Query(description="first JST day")] = None,
     to_date: Annotated[Day | None, Query(description="last JST day")] = None,
-    region: Annotated[list[int] | None, Query(description="regions to keep (repeatable)")] = None,
+    region: Annotated[
+        list[RegionQuery] | None,
+        Query(description="municipalities to keep, JIS codes of five digits such as 01634 (repeatable)"),
+    ] = None,
     table: Annotated[list[str] | None, Query(description="tables to export (repeatable)")] = None,
 ) -> StreamingResponse:
     actor.require("export")
     regions = tuple(region) if region else None
     if actor.region is not None:  # a key or account scoped to a region exports that region only
         if regions is not None and set(regions) != {actor.region}:
-            raise ApiError(403, "forbidden", f"this key may export region {actor.region} only")
+            raise ApiError(403, "forbidden", f"this key may export region {jis_code(actor.region)} only")
         regions = (actor.region,)
     with engine.connect() as conn:
         chain_id = conn.execute(text("SELECT MIN(chain_id) FROM indexer_checkpoints")).scalar()

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, text
 
 from ledger import jst
 from ledger.indexer.refresh import month_of
+from ledger.municipalities import jis_code, region_label
 from ledger.taxonomy import KIND_LABELS, ContributionKind, MlitType
 from ledger.ties import Stage
 
@@ -255,6 +256,14 @@ def _slice(values: Sequence[Any]) -> _Slice:
         active=n[j],
         new=n[j + 1],
     )
+
+
+def name_region(row: Any, registered_name: str | None) -> None:
+    """Fill a frozen row's ``code`` (five-digit JIS text) and ``label`` (the municipality's name,
+    else the name registered with the coin) from its ``region``: every row that names a region does
+    it this one way (``__post_init__``)."""
+    object.__setattr__(row, "code", jis_code(row.region))
+    object.__setattr__(row, "label", region_label(row.region, registered_name))
 
 
 def _region_names(conn: Connection) -> dict[int, str]:

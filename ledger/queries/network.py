@@ -10,7 +10,6 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from ledger.municipalities import jis_code, region_label
 from ledger.queries.cells import (
     _check_k,
     _check_range,
@@ -18,6 +17,7 @@ from ledger.queries.cells import (
     _month_window,
     _people_in_range,
     _region_names,
+    name_region,
     suppress,
 )
 from ledger.taxonomy import ContributionKind, MlitType
@@ -79,8 +79,7 @@ class SharedRegion:
     label: str = ""  # the municipality's name (日本語), else the coin's name
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "code", jis_code(self.region))
-        object.__setattr__(self, "label", region_label(self.region, self.region_name))
+        name_region(self, self.region_name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,8 +148,7 @@ class GraphNode:
     label: str = ""  # the municipality's name (日本語), else the coin's name
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "code", jis_code(self.region))
-        object.__setattr__(self, "label", region_label(self.region, self.region_name))
+        name_region(self, self.region_name)
 
 
 @dataclass(frozen=True, slots=True)

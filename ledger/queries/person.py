@@ -8,7 +8,7 @@ from typing import Any, Literal
 from sqlalchemy import Connection, text
 
 from ledger.queries.audit import REVOCATION_REASONS
-from ledger.queries.cells import _kind_labels, _region_names, normalize_address
+from ledger.queries.cells import _kind_labels, _region_names, name_region, normalize_address
 from ledger.ties import VISIT_BAND_LABELS, Stage
 
 # ---------------------------------------------------------------------------------------------
@@ -58,6 +58,11 @@ class PersonTie:
     non_visiting_records: int
     kin_records: int
     as_of: int  # the moment the tie was computed for (end of the head's JST day)
+    code: str = ""  # five-digit JIS code, filled from ``region``
+    label: str = ""  # the municipality's name (日本語), else the coin's name
+
+    def __post_init__(self) -> None:
+        name_region(self, self.region_name)
 
 
 def person_ties(conn: Connection, address: str) -> list[PersonTie]:
@@ -161,6 +166,11 @@ class HistoryEntry:
     # support only
     project_id: int | None = None
     relayer: str | None = None  # zero address when the supporter sent it themselves
+    code: str = ""  # five-digit JIS code, filled from ``region``
+    label: str = ""  # the municipality's name (日本語), else the coin's name
+
+    def __post_init__(self) -> None:
+        name_region(self, self.region_name)
 
     @property
     def cursor(self) -> tuple[int, int]:
@@ -279,6 +289,11 @@ class PersonCoins:
     transferred_out: int
     balance: int  # earned - clawed_back - spent + transferred_in - transferred_out - expired
     expired: int = 0  # lapsed under the region's expiry rule (as counted on chain so far)
+    code: str = ""  # five-digit JIS code, filled from ``region``
+    label: str = ""  # the municipality's name (日本語), else the coin's name
+
+    def __post_init__(self) -> None:
+        name_region(self, self.region_name)
 
 
 def person_coins(conn: Connection, address: str) -> list[PersonCoins]:
@@ -326,6 +341,11 @@ class SupportedProject:
     supports: int  # their support transactions
     first_at: int
     last_at: int
+    code: str = ""  # five-digit JIS code, filled from ``region``
+    label: str = ""  # the municipality's name (日本語), else the coin's name
+
+    def __post_init__(self) -> None:
+        name_region(self, self.region_name)
 
 
 def person_supports(conn: Connection, address: str) -> list[SupportedProject]:

@@ -10,7 +10,6 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, text
 
-from ledger.municipalities import jis_code, region_label
 from ledger.queries.cells import (
     _VISITING_TYPES,
     STAGES,
@@ -31,6 +30,7 @@ from ledger.queries.cells import (
     _slice_columns,
     day_int,
     months_between,
+    name_region,
     suppress,
     suppress_group,
 )
@@ -60,8 +60,7 @@ class RegionInfo:
     label: str = ""  # what pages call it: the municipality's name (日本語), else the coin's name
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "code", jis_code(self.region))
-        object.__setattr__(self, "label", region_label(self.region, self.name))
+        name_region(self, self.name)
 
 
 def list_regions(conn: Connection) -> list[RegionInfo]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -104,7 +105,13 @@ def test_people_endpoints(server: tuple[str, dict[str, str]]) -> None:
     with httpx.Client(base_url=base) as http:
         ties = http.get(f"/api/v1/people/{keys['first']}/ties").json()
         assert {t["region"] for t in ties} == {12205, 15202}
-        assert http.get(f"/api/v1/people/{keys['first']}/history").status_code == 200
+        assert {(t["code"], t["label"]) for t in ties} == {("12205", "館山市"), ("15202", "長岡市")}
+        history = http.get(f"/api/v1/people/{keys['first']}/history")
+        assert history.status_code == 200
+        assert {(e["code"], e["label"]) for e in history.json()} <= {
+            ("12205", "館山市"),
+            ("15202", "長岡市"),
+        }
         bad = http.get("/api/v1/people/0x1234/ties")
         assert bad.status_code == 422 and "address" in bad.json()["error"]["message"]
 
@@ -129,6 +136,9 @@ def test_researcher_export_streams_a_verifiable_zip(server: tuple[str, dict[str,
         operator = {"Authorization": f"Bearer {keys['operator']}"}  # a region admin: its own region only
         denied = http.get("/api/v1/export", params={"region": 15202}, headers=operator)
         assert denied.status_code == 403 and denied.json()["error"]["code"] == "forbidden"
+        assert re.search(r"may export region \d{5} only", denied.json()["error"]["message"])  # five digits
+        spelled = http.get("/api/v1/export", params={"region": "1520x"}, headers=operator)
+        assert spelled.status_code == 422 and spelled.json()["error"]["code"] == "invalid"
         assert http.get("/api/v1/export").status_code == 401
         bad = http.get("/api/v1/export", params={"format": "xls"}, headers={"X-API-Key": keys["researcher"]})
         assert bad.status_code == 422

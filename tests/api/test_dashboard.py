@@ -248,6 +248,8 @@ def test_person_coins_and_supports(server: Server) -> None:
         assert coins.json() == _json(queries.person_coins(conn, supporter))
     given = supports.json()
     assert [(s["region"], s["amount"], s["supports"]) for s in given] == [(TATEYAMA, 50, 1)]
+    assert [(s["code"], s["label"]) for s in given] == [("12205", "館山市")]
+    assert all(c["code"] == f"{c['region']:05d}" and c["label"] for c in coins.json())
     assert nothing.json() == []
 
 
