@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
@@ -173,6 +173,23 @@ class RelaySettings(BaseModel):
             "if its block leaves the chain"
         ),
     )
+    lease_s: float = Field(
+        10.0,
+        ge=1,
+        description=(
+            "the relayer's lease on its key (ledger/relay/lease.py): a standby relayer takes over this long "
+            "(plus a third of it) after the active one stops renewing"
+        ),
+    )
+    lease_margin_s: float = Field(
+        2.0, gt=0, description="the active relayer stops sending this long before its lease could expire"
+    )
+
+    @model_validator(mode="after")
+    def _margin_within_lease(self) -> RelaySettings:
+        if self.lease_margin_s >= self.lease_s / 2:
+            raise ValueError("relay.lease_margin_s must be less than half of relay.lease_s")
+        return self
 
 
 class DemoSettings(BaseModel):

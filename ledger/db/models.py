@@ -68,6 +68,7 @@ __all__ = [
     "RelayAttempt",
     "ServiceHealth",
     "SupportRequest",
+    "RelayLeaseRow",
     "CHECKIN_TABLES",
 ]
 
@@ -921,6 +922,20 @@ class ServiceHealth(SQLModel, table=True):
     last_error_at: int | None = Field(default=None, sa_type=BigInteger)
 
 
+class RelayLeaseRow(SQLModel, table=True):
+    """Which relayer process may send for an account (``ledger/relay/lease.py``, its one owner):
+    the active one renews ``expires_at_ms`` (database clock) every pass; a standby takes the row
+    once it has expired. ``epoch`` counts hand-overs."""
+
+    __tablename__ = "relay_leases"
+
+    account: str = Field(primary_key=True, description="the relayer's address, lowercase hex")
+    holder: str = Field(description="host:pid:random of the process holding it ('' before the first)")
+    epoch: int = Field(sa_type=BigInteger, description="hand-overs so far")
+    expires_at_ms: int = Field(sa_type=BigInteger, description="database clock, unix milliseconds")
+    acquired_at_ms: int = Field(sa_type=BigInteger, description="when the holder took it")
+
+
 CHECKIN_TABLES: tuple[type[SQLModel], ...] = (
     ActivityMetadata,
     Claim,
@@ -928,6 +943,7 @@ CHECKIN_TABLES: tuple[type[SQLModel], ...] = (
     RelayAttempt,
     SupportRequest,
     ServiceHealth,
+    RelayLeaseRow,
 )
 
 EVENT_TABLES: tuple[type[Provenance], ...] = (

@@ -13,6 +13,12 @@ One pass (:meth:`Relayer.step`) does, in order:
    our next nonce is repaired.
 4. **Supports** (``supports``) and **claims** (``records``) that are due become transactions.
 
+Every pass first makes sure this process holds the **lease** of the relayer's key
+(:mod:`ledger.relay.lease`): a second relayer process for the same key is a hot standby that only
+polls the lease, and takes over (rebuilding its view of nonces and flights from the chain and the
+outbox, as after a crash) when the active one stops renewing it. No transaction is broadcast
+without the lease.
+
 The loop (:meth:`Relayer.run`) never exits on an error: a node or database problem, or any other
 failure of a pass, is logged, reported (``service_health``) and retried with backoff. The state
 machine every pass moves rows along is drawn in :mod:`ledger.relay.outbox`.
@@ -34,6 +40,7 @@ from ledger.errors import ChainUnavailable
 from ledger.health import HealthReporter
 from ledger.relay.evidence import ChainEvidence
 from ledger.relay.flights import FAILPOINT_ENV, FlightDeck
+from ledger.relay.lease import LeaseLost, RelayLease
 from ledger.relay.outbox import OPEN, BatchStatus, Outbox, OutboxCounts
 from ledger.relay.reconciliation import Reconciler
 from ledger.relay.records import RecordBatcher
@@ -56,7 +63,7 @@ RelayReport = OutboxCounts
 class Relayer:
     """Relays the outbox of ``engine`` to the ledger of ``ctx`` with the ``relayer`` operator key."""
 
-    def __init__(self, settings: Settings, engine: Engine, ctx: ChainContext) -> None:
+    def __init__(self, settings: Settings, engine: Engine, ctx: ChainContext, *, holder: str | None = None) -> None:
         self.settings = settings
         self.relay = settings.relay
         self.engine = engine
@@ -65,16 +72,63 @@ class Relayer:
         self.account = ctx.operator("relayer")
         self.issuer = self.account.address.lower()
         self.outbox = Outbox(engine)
-        self.sender = TxSender(ctx.w3, self.account, ctx.chain_id, self.client.address, self.relay)
-        self.deck = FlightDeck(self.sender, self.outbox, self.relay)
+        self.lease = RelayLease(
+            engine, self.issuer, lease_s=self.relay.lease_s, margin_s=self.relay.lease_margin_s, holder=holder
+        )
+        self.health = HealthReporter(engine, "relayer")
+        self.standby_health = HealthReporter(engine, "relayer-standby")
+        self.active = False  # holds the lease now
+        self._tenure: int | None = None  # the lease epoch the components below were built in
+        self._build()
+
+    def _build(self) -> None:
+        """The components that keep state about the chain (nonces, flights, what was checked): built
+        anew for every tenure of the lease, so a relayer that lost it never acts on a stale view."""
+        ctx, relay = self.ctx, self.relay
+        self.sender = TxSender(ctx.w3, self.account, ctx.chain_id, self.client.address, relay, guard=self.lease.check)
+        self.deck = FlightDeck(self.sender, self.outbox, relay)
         self.evidence = ChainEvidence(self.client, self.sender, ctx.deployment.deploy_block)
-        self.reconciler = Reconciler(settings, self.outbox, self.deck, self.sender, self.client, self.evidence)
+        self.reconciler = Reconciler(self.settings, self.outbox, self.deck, self.sender, self.client, self.evidence)
         self.records = RecordBatcher(
-            self.relay, self.outbox, self.deck, self.sender, self.client, self.evidence, self.reconciler
+            relay, self.outbox, self.deck, self.sender, self.client, self.evidence, self.reconciler
         )
         self.supports = SupportRelay(self.outbox, self.deck, self.sender, self.client, self.evidence, self.reconciler)
-        self.health = HealthReporter(engine, "relayer")
         self._reconciled = False
+
+    # -- the lease -------------------------------------------------------------------------------
+
+    def hold_lease(self) -> bool:
+        """Renew the lease when half of it is used (or take it when free); True while active.
+
+        Taking it in a new epoch (another process sent meanwhile, or this is the first tenure)
+        rebuilds the chain-facing components: what the last holder left open is settled from the
+        chain and the outbox, exactly as after a crash."""
+        if self.active and self.lease.remaining_s() > self.relay.lease_s / 2:
+            return True
+        held = self.lease.acquire()
+        if held and self.lease.epoch != self._tenure:
+            if self._tenure is not None:
+                self._build()
+            self._tenure = self.lease.epoch
+            log.info(
+                "relayer %s active (lease epoch %s, holder %s)", self.account.address, self._tenure, self.lease.holder
+            )
+        elif not held and self.active:
+            log.warning("relayer %s lost its lease; standing by", self.account.address)
+        elif not held and not self.active and self._tenure is None:
+            state = self.lease.state()
+            log.info(
+                "relayer %s standing by: %s holds the lease",
+                self.account.address,
+                state.holder if state is not None else "another process",
+            )
+            self._tenure = -1  # logged once; any real epoch differs
+        self.active = held
+        return held
+
+    def _stand_down(self, exc: LeaseLost) -> None:
+        log.warning("%s; not sending until the lease is held again", exc)
+        self.active = False
 
     # -- running ---------------------------------------------------------------------------------
 
@@ -82,18 +136,36 @@ class Relayer:
         """Relay until ``stop`` is set (for a thread or the ``tsunagari relay`` command)."""
         delay = 0.0
         log.info("relayer %s on chain %d, ledger %s", self.account.address, self.ctx.chain_id, self.client.address)
-        while not stop.is_set():
-            try:
-                busy = self.step()
-            except Exception as exc:  # noqa: BLE001 - a relayer must survive any one failure
-                delay = min(max(delay * 2, 0.2), 5.0)
-                self._failed(exc, delay)
-                stop.wait(delay)
-                continue
-            delay = 0.0
-            self.health.beat()
-            if not busy:
-                stop.wait(self.relay.poll_interval_s)
+        try:
+            while not stop.is_set():
+                try:
+                    busy = self.step()
+                except LeaseLost as exc:
+                    self._stand_down(exc)
+                    continue
+                except Exception as exc:  # noqa: BLE001 - a relayer must survive any one failure
+                    delay = min(max(delay * 2, 0.2), 5.0)
+                    self._failed(exc, delay)
+                    stop.wait(delay)
+                    continue
+                delay = 0.0
+                if not self.active:  # a standby polls the lease a few times per lease period
+                    self.standby_health.beat()
+                    stop.wait(self.relay.lease_s / 3)
+                    continue
+                self.health.beat()
+                if not busy:
+                    stop.wait(self.relay.poll_interval_s)
+        finally:
+            if self.active:
+                self._release()
+
+    def _release(self) -> None:
+        try:
+            self.lease.release()  # a standby takes over at its next poll instead of after the expiry
+        except Exception:
+            log.warning("could not release the relayer lease; it expires by itself", exc_info=True)
+        self.active = False
 
     def _failed(self, exc: Exception, delay: float) -> None:
         self._reconciled = False  # whatever was half done is settled from the chain again
@@ -110,14 +182,15 @@ class Relayer:
         depth, return the counts.
 
         Work that cannot go now (a paused region, a missing issuer role) is left pending. Errors
-        are retried with backoff until ``timeout_s`` (forever when None).
+        are retried with backoff until ``timeout_s`` (forever when None). While another process
+        holds the lease of the key, this waits for it (logged once), like a standby.
         """
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         delay = 0.0
         while deadline is None or time.monotonic() < deadline:
             try:
                 busy = self.step(drain=True)
-                if not busy and self._settled():
+                if not busy and self.active and self._settled():  # a standby waits for the lease
                     break
             except Exception as exc:  # noqa: BLE001 - retried until the deadline, like run()
                 delay = min(max(delay * 2, 0.2), 5.0)
@@ -126,7 +199,9 @@ class Relayer:
                 continue
             delay = 0.0
             if not busy:
-                time.sleep(self.relay.poll_interval_s)
+                time.sleep(self.relay.poll_interval_s if self.active else self.relay.lease_s / 3)
+        if self.active:
+            self._release()
         return self.report()
 
     def _settled(self) -> bool:
@@ -140,7 +215,10 @@ class Relayer:
         return self.outbox.counts()
 
     def step(self, drain: bool = False) -> bool:
-        """One pass; True when something changed (so the caller should not sleep)."""
+        """One pass; True when something changed (so the caller should not sleep). A process
+        without the lease does nothing (:attr:`active` says which)."""
+        if not self.hold_lease():
+            return False
         if not self._reconciled:
             self.reconciler.reconcile_open()
             self._reconciled = True

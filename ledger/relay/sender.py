@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,8 +93,17 @@ class Broadcast(enum.Enum):
 class TxSender:
     """Signs and sends type-2 transactions from ``account`` to ``to``."""
 
-    def __init__(self, w3: Web3, account: LocalAccount, chain_id: int, to: str, relay: RelaySettings) -> None:
+    def __init__(
+        self,
+        w3: Web3,
+        account: LocalAccount,
+        chain_id: int,
+        to: str,
+        relay: RelaySettings,
+        guard: Callable[[], None] | None = None,
+    ) -> None:
         self.w3 = w3
+        self.guard = guard  # raises when this process may no longer send (the relayer's lease)
         self.account = account
         self.chain_id = chain_id
         self.to = to
@@ -306,7 +316,10 @@ class TxSender:
         return self.sign(call_data(raw_tx), int(fields["gas"]), int(fields["nonce"]), fees, access or None)
 
     def broadcast(self, raw_tx: str) -> tuple[Broadcast, str]:
-        """Send ``raw_tx``; connection problems raise :class:`ChainUnavailable`."""
+        """Send ``raw_tx``; connection problems raise :class:`ChainUnavailable`; without the right
+        to send (``guard``: the relayer's lease) nothing goes out and the guard's error is raised."""
+        if self.guard is not None:
+            self.guard()
         try:
             self.w3.eth.send_raw_transaction(HexBytes(raw_tx))
         except Web3RPCError as exc:
