@@ -14,6 +14,8 @@ from fastapi import FastAPI
 
 from api.errors import document_errors, install_error_handlers
 from api.limits import BodyLimit
+from api.metrics import RequestMetrics
+from api.metrics import router as operations_router
 from api.routes import (
     activities,
     certificate_pages,
@@ -67,11 +69,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Project image uploads (1 MiB) and signed certificates (2 MB) get their own, larger limits.
     allowances = (*projects.UPLOAD_ALLOWANCES, *certificates.UPLOAD_ALLOWANCES)
     app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes, allowances=allowances)
+    app.add_middleware(RequestMetrics)  # outermost: counts every answer, the body limit's 413 included
 
     # The claim endpoint is matched first: a request is matched against routes in order, and under a
     # festival's load nearly every request is a claim.
     app.include_router(checkin.router)
     app.include_router(health.router)
+    app.include_router(operations_router)
     app.include_router(regions.router)
     app.include_router(dashboard.router)
     app.include_router(people.router)

@@ -42,6 +42,7 @@ from ledger.errors import (
 )
 from ledger.export.errors import ExportError, ExportExists, IndexNotReady, NotAnExport, RangeBeyondHead
 from ledger.indexer.rpc import RpcError
+from ledger.metrics import CLAIMS_REFUSED
 from ledger.relay.support_intake import SupportRefused
 from ledger.staff.errors import AccountLocked, StaffError, TooManyAttempts
 
@@ -228,6 +229,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(CheckinRejected)
     async def checkin_rejected(_: Request, exc: CheckinRejected) -> JSONResponse:
+        CLAIMS_REFUSED.labels(exc.code).inc()
         body: dict[str, dict[str, object]] = {"error": {"code": exc.code, "message": exc.message}}
         if exc.claim_id is not None:
             body["error"]["claim_id"] = exc.claim_id

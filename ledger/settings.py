@@ -113,6 +113,9 @@ class ApiSettings(BaseModel):
     port: int = Field(8000, description="port the API listens on")
     max_body_bytes: int = Field(65_536, ge=1024, description="larger request bodies are refused with 413")
     public_k: int = Field(5, ge=1, description="k of the k-anonymity suppression of public aggregates")
+    metrics_token: SecretStr | None = Field(
+        None, description="when set, GET /metrics answers only with Authorization: Bearer <token> (docs/operations.md)"
+    )
 
 
 class CheckinSettings(BaseModel):

@@ -43,6 +43,7 @@ from ledger.checkin.presence import PresenceAnswer
 from ledger.checkin.signing import ClaimSigning, normalise_address
 from ledger.checkin.tokens import KioskTokens, TokenPayload
 from ledger.db.engine import is_sqlite, write_transaction_on
+from ledger.metrics import CLAIMS_ACCEPTED
 from ledger.relay.outbox import (
     NewClaim,
     claim_id_by_participant,
@@ -319,14 +320,16 @@ class ClaimIntake:
         now_ms = int(now * 1000)
         try:
             with write_transaction_on(connection) as conn:
-                return self._commit_all(conn, claims, now, now_ms)
+                answers = self._commit_all(conn, claims, now, now_ms)
         except IntegrityError:
             with write_transaction_on(connection) as conn:
                 live: dict[int, int] = {}
-                return [
+                answers = [
                     self._presence(conn, claim, now) if claim.presence else self._insert(conn, claim, live, now_ms)
                     for claim in claims
                 ]
+        CLAIMS_ACCEPTED.inc(sum(isinstance(a, AcceptedClaim) for a in answers))  # committed: in the outbox
+        return answers
 
     def _commit_all(self, conn: Connection, claims: Sequence[PreparedClaim], now: float, now_ms: int) -> list[Answer]:
         """Kiosk and code claims set-based, presence scans one by one, answers in order."""

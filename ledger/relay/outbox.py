@@ -45,6 +45,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ledger.db.engine import write_transaction
 from ledger.errors import TsunagariError
+from ledger.metrics import CLAIMS_SETTLED
 from ledger.relay.sender import Fees, SignedAttempt
 
 __all__ = [
@@ -735,7 +736,7 @@ class Outbox:
         if not claim_ids:
             return
         with write_transaction(self.engine) as conn:
-            conn.execute(
+            result = conn.execute(
                 _expanding(
                     "UPDATE claims SET status = 'rejected', error_code = :c, error_message = :m "
                     "WHERE id IN :ids AND status = 'accepted'",
@@ -743,6 +744,8 @@ class Outbox:
                 ),
                 {"c": code, "m": message[:500], "ids": list(claim_ids)},
             )
+            rejected = result.rowcount
+        CLAIMS_SETTLED.labels("rejected").inc(max(0, int(rejected or 0)))
 
     def reject_support(self, support_id: int, code: str, message: str) -> None:
         """accepted → rejected: the chain refused this support for good."""
@@ -972,6 +975,8 @@ class Outbox:
                 for r in recorded
             ],
         )
+        if final:
+            CLAIMS_SETTLED.labels("confirmed").inc(len(recorded))
 
     def recorded_elsewhere(self, recorded: Sequence[RecordedClaim], landing: Landing, *, final: bool) -> None:
         """Claims found on chain in a transaction that is none of our batches' (another process
@@ -994,13 +999,15 @@ class Outbox:
             if tx is None:
                 return
             for table in ("claims", "support_requests"):
-                conn.execute(
+                moved = conn.execute(
                     text(
                         f"UPDATE {table} SET status = 'confirmed', confirmed_at_ms = :t "
                         "WHERE batch_id = :id AND tx_hash = :tx AND status = 'submitted'"
                     ),
                     {"t": now, "id": batch_id, "tx": tx},
-                )
+                ).rowcount
+                if table == "claims":
+                    CLAIMS_SETTLED.labels("confirmed").inc(max(0, int(moved or 0)))
 
     def unconfirm(self, batch_id: int, reason: str) -> None:
         """mined/confirmed → sent: the block its transaction was mined in is no longer on the chain.
@@ -1017,10 +1024,12 @@ class Outbox:
             if tx is None:
                 return
             for table in ("claims", "support_requests"):
-                conn.execute(
+                moved = conn.execute(
                     text(
                         f"UPDATE {table} SET status = 'submitted', tx_hash = NULL, block_number = NULL, "
                         "confirmed_at_ms = NULL WHERE batch_id = :id AND status IN ('submitted', 'confirmed')"
                     ),
                     {"id": batch_id},
-                )
+                ).rowcount
+                if table == "claims":
+                    CLAIMS_SETTLED.labels("unconfirmed").inc(max(0, int(moved or 0)))

@@ -51,6 +51,7 @@ from ledger.errors import (
     RegionPaused,
     error_code,
 )
+from ledger.metrics import BATCH_FEES_WEI, BATCH_GAS, BATCHES_LANDED, NONCE_GAPS_REPAIRED
 from ledger.relay.evidence import ChainEvidence, landing_of
 from ledger.relay.flights import Flight, FlightDeck
 from ledger.relay.outbox import LANDED, OPEN, BatchKind, BatchRow, BatchStatus, Landing, Outbox
@@ -142,6 +143,11 @@ class Reconciler:
     def on_receipt(self, flight: Flight, receipt: TxReceipt) -> None:
         """A receipt of a flight's transaction: landed, or (at depth) a revert to settle."""
         if int(receipt["status"]) == 1:
+            kind = str(flight.kind)
+            gas = int(receipt.get("gasUsed", 0))
+            BATCHES_LANDED.labels(kind).inc()
+            BATCH_GAS.labels(kind).inc(gas)
+            BATCH_FEES_WEI.labels(kind).inc(gas * int(receipt.get("effectiveGasPrice", 0)))
             self.adopt(receipt, flight.batch_id)
             return
         block = int(receipt["blockNumber"])
@@ -366,6 +372,7 @@ class Reconciler:
         if now - self._gap_since < _GAP_PATIENCE_S:
             return False
         self._gap_since = None
+        NONCE_GAPS_REPAIRED.inc(len(missing))
         log.warning("nonce gap: the node is at %d, we are at %d; nonces with nothing sent: %s", mined, upper, missing)
         for nonce in missing:
             if self.deck.slots() <= 0:

@@ -38,6 +38,7 @@ from ledger.chain.client import LedgerClient
 from ledger.chain.context import ChainContext
 from ledger.errors import ChainUnavailable
 from ledger.health import HealthReporter
+from ledger.metrics import LEASE_ACTIVE, LEASE_TAKEOVERS
 from ledger.relay.evidence import ChainEvidence
 from ledger.relay.flights import FAILPOINT_ENV, FlightDeck
 from ledger.relay.lease import LeaseLost, RelayLease
@@ -110,6 +111,7 @@ class Relayer:
             if self._tenure is not None:
                 self._build()
             self._tenure = self.lease.epoch
+            LEASE_TAKEOVERS.inc()
             log.info(
                 "relayer %s active (lease epoch %s, holder %s)", self.account.address, self._tenure, self.lease.holder
             )
@@ -124,11 +126,13 @@ class Relayer:
             )
             self._tenure = -1  # logged once; any real epoch differs
         self.active = held
+        LEASE_ACTIVE.set(1 if held else 0)
         return held
 
     def _stand_down(self, exc: LeaseLost) -> None:
         log.warning("%s; not sending until the lease is held again", exc)
         self.active = False
+        LEASE_ACTIVE.set(0)
 
     # -- running ---------------------------------------------------------------------------------
 
@@ -166,6 +170,7 @@ class Relayer:
         except Exception:
             log.warning("could not release the relayer lease; it expires by itself", exc_info=True)
         self.active = False
+        LEASE_ACTIVE.set(0)
 
     def _failed(self, exc: Exception, delay: float) -> None:
         self._reconciled = False  # whatever was half done is settled from the chain again

@@ -23,6 +23,7 @@ from web3.types import TxParams, TxReceipt
 
 from ledger.chain.reverts import translate_revert
 from ledger.errors import ChainUnavailable, TransactionFailed
+from ledger.metrics import BROADCASTS
 from ledger.settings import RelaySettings
 
 __all__ = ["Fees", "SignedAttempt", "TxState", "Broadcast", "TxSender", "hex_hash", "call_data"]
@@ -320,6 +321,7 @@ class TxSender:
         to send (``guard``: the relayer's lease) nothing goes out and the guard's error is raised."""
         if self.guard is not None:
             self.guard()
+        BROADCASTS.inc()
         try:
             self.w3.eth.send_raw_transaction(HexBytes(raw_tx))
         except Web3RPCError as exc:
