@@ -38,6 +38,7 @@ from api.routes import (
     verifier,
 )
 from ledger.db.engine import make_engine
+from ledger.relay.journal import install_journal
 from ledger.settings import Settings, get_settings
 
 __all__ = ["create_app", "create_serving_app", "freeze_startup_heap"]
@@ -64,6 +65,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = make_engine(settings.db.url)
+    if settings.checkin.journal_file is not None:
+        install_journal(app.state.engine, settings.checkin.journal_file)
     install_error_handlers(app)
 
     # Project image uploads (1 MiB) and signed certificates (2 MB) get their own, larger limits.

@@ -127,6 +127,13 @@ class CheckinSettings(BaseModel):
     secret: SecretStr | None = Field(
         None, description="HMAC key of kiosk tokens (empty: a random key kept in secret_file)"
     )
+    journal_file: Path | None = Field(
+        None,
+        description=(
+            "append every accepted claim to this file, so a database restored from a backup gets back the claims "
+            "acknowledged after it (ledger/relay/journal.py; keep it on another disk; docs/operations.md)"
+        ),
+    )
     secret_file: Path = Field(
         Path(".tsunagari/kiosk.key"),
         description="where the generated kiosk key is kept (mode 600) when secret is unset",

@@ -33,6 +33,7 @@ from sqlalchemy import Connection, bindparam, text
 
 from ledger.checkin.errors import CheckinRejected
 from ledger.errors import InvalidInput
+from ledger.relay.journal import note_code
 
 __all__ = [
     "ALPHABET",
@@ -369,3 +370,4 @@ def redeem(conn: Connection, code_hash: str, participant: str, *, now: float) ->
 
 def attach_claim(conn: Connection, code_hash: str, claim_id: int) -> None:
     conn.execute(text("UPDATE claim_codes SET claim_id = :c WHERE code_hash = :h"), {"c": claim_id, "h": code_hash})
+    note_code(conn, claim_id, code_hash)  # a replayed journal marks the code redeemed again

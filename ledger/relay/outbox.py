@@ -46,6 +46,7 @@ from sqlalchemy.exc import IntegrityError
 from ledger.db.engine import write_transaction
 from ledger.errors import TsunagariError
 from ledger.metrics import CLAIMS_SETTLED
+from ledger.relay.journal import JournalEntry, note_claims
 from ledger.relay.sender import Fees, SignedAttempt
 
 __all__ = [
@@ -316,13 +317,31 @@ def insert_claims(conn: Connection, claims: Sequence[NewClaim], now_ms: int) -> 
     if not claims:
         return {}
     conn.execute(_INSERT_MANY, [_claim_params(c, now_ms) for c in claims])
-    return known_requests(conn, (c.request_hash for c in claims))
+    ids = known_requests(conn, (c.request_hash for c in claims))
+    note_claims(conn, (_journaled(ids[c.request_hash], c, now_ms) for c in claims))
+    return ids
 
 
 def insert_claim(conn: Connection, claim: NewClaim, now_ms: int) -> int | None:
     """Accept one claim; None when a unique key (request, or participant and activity) already holds."""
     row = conn.execute(_INSERT_ONE, _claim_params(claim, now_ms)).first()
-    return None if row is None else int(row[0])
+    if row is None:
+        return None
+    note_claims(conn, [_journaled(int(row[0]), claim, now_ms)])
+    return int(row[0])
+
+
+def _journaled(claim_id: int, claim: NewClaim, now_ms: int) -> JournalEntry:
+    return JournalEntry(
+        claim_id,
+        claim.activity_id,
+        claim.region,
+        claim.participant,
+        claim.request_hash,
+        claim.slot,
+        claim.units,
+        now_ms,
+    )
 
 
 def claim_id_by_request(conn: Connection, request_hash: str) -> int | None:
