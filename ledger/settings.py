@@ -183,6 +183,14 @@ class RelaySettings(BaseModel):
             "if its block leaves the chain"
         ),
     )
+    key: str = Field(
+        "relayer",
+        min_length=1,
+        description=(
+            "the operator key the relayer signs with (a keystore <name>.json; on the devnet also relayer-2): "
+            "change it to rotate the key (ledger/relay/rotation.py)"
+        ),
+    )
     lease_s: float = Field(
         10.0,
         ge=1,

@@ -26,6 +26,7 @@ DEV_ROLES: dict[str, int] = {
     "platform-admin": 0,  # deploys the ledger and registers regions
     "relayer": 1,  # issuer in every demo region: submits batches and relays support signatures
     "region-admin": 2,  # admin of the demo regions
+    "relayer-2": 3,  # the relayer's next key, for rehearsing a key rotation on the devnet
 }
 
 

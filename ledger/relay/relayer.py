@@ -70,7 +70,7 @@ class Relayer:
         self.engine = engine
         self.ctx = ctx
         self.client: LedgerClient = ctx.client
-        self.account = ctx.operator("relayer")
+        self.account = ctx.operator(self.relay.key)
         self.issuer = self.account.address.lower()
         self.outbox = Outbox(engine)
         self.lease = RelayLease(
@@ -224,6 +224,15 @@ class Relayer:
         without the lease does nothing (:attr:`active` says which)."""
         if not self.hold_lease():
             return False
+        progressed = self.settle_only()
+        progressed |= self.supports.relay_all()
+        progressed |= self.records.relay_due(int(time.time() * 1000), drain=drain)
+        return progressed
+
+    def settle_only(self) -> bool:
+        """The settling half of a pass (chain watch, receipts, orphans, nonce gaps), no new work:
+        :meth:`step` runs it first; a key being rotated out runs only this (``rotation``). The
+        caller holds the lease."""
         if not self._reconciled:
             self.reconciler.reconcile_open()
             self._reconciled = True
@@ -238,8 +247,6 @@ class Relayer:
         progressed |= polled.changed
         progressed |= self._settle_orphans()
         progressed |= self.reconciler.repair_gaps()
-        progressed |= self.supports.relay_all()
-        progressed |= self.records.relay_due(int(time.time() * 1000), drain=drain)
         return progressed
 
     def _settle_orphans(self) -> bool:
