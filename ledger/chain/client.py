@@ -476,6 +476,15 @@ class LedgerClient:
                 )
         return None
 
+    def registered_regions(self, from_block: int = 0) -> list[int]:
+        """Every region registered on this ledger (its ``RegionRegistered`` logs), by code."""
+        event = self.contract.events.RegionRegistered()
+        topics: list[Any] = [_hex(HexBytes(event.topic))]
+        logs = self.w3.eth.get_logs(
+            {"address": self.address, "fromBlock": from_block, "toBlock": "latest", "topics": topics}
+        )
+        return sorted({int(event.process_log(log)["args"]["region"]) for log in logs})
+
     def verify_record(self, location: RecordLocation) -> bool:
         """Whether the chain's commitment to the batch matches the records of ``location``."""
         return bool(

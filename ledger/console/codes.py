@@ -37,7 +37,7 @@ from ledger.checkin.service import CheckinService
 from ledger.console.audit import _csv
 from ledger.db.engine import write_transaction
 from ledger.errors import ConfigError, InvalidInput
-from ledger.jst import JST, date_of, day_start
+from ledger.jst import JST, date_of, day_start, format_datetime
 from ledger.staff import audit
 from ledger.staff.errors import StaffError, WrongRegion
 from ledger.staff.roles import Actor
@@ -191,7 +191,7 @@ def generate(
     if expires_at > activity.ends_at:
         raise CodeInputInvalid(
             EXPIRY_AFTER_END,
-            f"the codes cannot outlive the activity: it ends at {activity.ends_at} (unix seconds), "
+            f"the codes cannot outlive the activity: it ends at {format_datetime(activity.ends_at, 'en')}, "
             "after which no claim is accepted",
         )
     label = label.strip()
