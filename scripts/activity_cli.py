@@ -12,7 +12,7 @@ from ledger.municipalities import jis_code
 from ledger.settings import get_settings
 from scripts.cli_common import AsOption, JsonFlag, chain, emit, fail, guarded
 from scripts.format_cli import RegionOption, region_text, when
-from scripts.metadata_cli import edit_text, store_text
+from scripts.metadata_cli import NewDescription, NewName, NewVenue, edit_registered, store_text
 
 activity_app = typer.Typer(help="Activities that people take part in.", no_args_is_help=True)
 
@@ -67,25 +67,21 @@ def activity_register(
 @activity_app.command("edit")
 def activity_edit(
     activity_id: int,
-    name: Annotated[str | None, typer.Option(help="new name (default: keep the current one)")] = None,
-    description: Annotated[str | None, typer.Option(help="new longer text (no personal data)")] = None,
-    venue: Annotated[str | None, typer.Option(help="new place")] = None,
+    name: NewName = None,
+    description: NewDescription = None,
+    venue: NewVenue = None,
     as_: AsOption = "region-admin",
 ) -> None:
     """Change an activity's name, description or venue (region admin): the text is kept in the
     database and its new hash committed on chain (ActivityMetadataChanged)."""
     ctx = chain()
-    info = guarded(lambda: ctx.client.activity(activity_id))
-    if info.region == 0:
-        fail(f"activity {activity_id} does not exist")
-    operator = guarded(lambda: ctx.operator(as_))
-    edit_text(
+    edit_registered(
         f"activity {activity_id}",
-        info.metadata_hash,
+        guarded(lambda: ctx.client.activity(activity_id)),
         name,
         description,
         venue,
-        lambda metadata: ctx.client.set_activity_metadata(operator, activity_id, metadata),
+        lambda metadata: ctx.client.set_activity_metadata(ctx.operator(as_), activity_id, metadata),
     )
 
 

@@ -21,7 +21,8 @@ from typing import Annotated, Any
 import typer
 
 from ledger.errors import TsunagariError
-from scripts.format_cli import RegionOption, region_text
+from scripts.cli_common import fail as _fail
+from scripts.format_cli import RegionOption, region_text, table
 
 certificate_app = typer.Typer(
     help="Activity certificates (活動証明書) for ふるさと住民登録: issue, verify, the standalone verifier.",
@@ -29,11 +30,6 @@ certificate_app = typer.Typer(
 )
 
 __all__ = ["certificate_app"]
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code=1)
 
 
 def _day(value: str | None, option: str) -> date | None:
@@ -253,11 +249,17 @@ def certificate_eligible(
     eligible = [r for r in rows if r.eligible]
     close = len(rows) - len(eligible)
     typer.echo(f"{region_text(region)} as of {day} (JST): {len(eligible)} eligible, {close} close (2 of 3)")
-    for r in rows:
-        until = (
-            f"eligible until {r.eligible_until}" if r.eligible else "one more designated activity makes them eligible"
+    if rows:
+        typer.echo(
+            table(
+                ("participant", "designated activities", "eligible until (JST day)"),
+                [
+                    (r.participant, r.designated, r.eligible_until if r.eligible else "- (one more makes it)")
+                    for r in rows
+                ],
+                (False, True, False),
+            )
         )
-        typer.echo(f"{r.participant}  {r.designated} designated  {until}")
 
 
 def _row_json(row: Any) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -116,28 +116,37 @@ def balance(
     )
 
 
+KeystoreOption = Annotated[Path, typer.Option(help="the supporter's keystore file")]
+PasswordEnvOption = Annotated[str, typer.Option(help="environment variable holding the keystore password")]
+ValidMinutesOption = Annotated[int, typer.Option(help="signature lifetime")]
+
+
+def _supporter(keystore: Path, password_env: str) -> Any:
+    """The supporter's key from ``keystore``, its password in the environment variable ``password_env``."""
+    import os
+
+    from ledger.chain.accounts import load_keystore
+
+    password = os.environ.get(password_env)
+    if password is None:
+        fail(f"set {password_env} to the keystore password")
+    return guarded(lambda: load_keystore(keystore, password or ""))
+
+
 @chain_commands.command("support")
 def support(
     project: Annotated[int, typer.Option(help="project id")],
     amount: Annotated[int, typer.Option(help="coins to spend")],
-    keystore: Annotated[Path, typer.Option(help="the supporter's keystore file")],
-    password_env: Annotated[
-        str, typer.Option(help="environment variable holding the keystore password")
-    ] = "SUPPORTER_PASSWORD",
-    valid_minutes: Annotated[int, typer.Option(help="signature lifetime")] = 30,
+    keystore: KeystoreOption,
+    password_env: PasswordEnvOption = "SUPPORTER_PASSWORD",
+    valid_minutes: ValidMinutesOption = 30,
     as_: AsOption = "relayer",
 ) -> None:
     """Sign a support request with the supporter's key and relay it (the supporter needs no ETH)."""
-    import os
-
-    from ledger.chain.accounts import load_keystore
     from ledger.chain.signing import SupportRequest, sign_support
 
     ctx = chain()
-    password = os.environ.get(password_env)
-    if password is None:
-        fail(f"set {password_env} to the keystore password")
-    supporter = guarded(lambda: load_keystore(keystore, password or ""))
+    supporter = _supporter(keystore, password_env)
     client = ctx.client
     request = SupportRequest(
         supporter.address, project, amount, client.nonce(supporter.address), int(time.time()) + valid_minutes * 60
@@ -149,25 +158,17 @@ def support(
 
 @chain_commands.command("support-cancel")
 def support_cancel(
-    keystore: Annotated[Path, typer.Option(help="the supporter's keystore file")],
-    password_env: Annotated[
-        str, typer.Option(help="environment variable holding the keystore password")
-    ] = "SUPPORTER_PASSWORD",
-    valid_minutes: Annotated[int, typer.Option(help="signature lifetime")] = 30,
+    keystore: KeystoreOption,
+    password_env: PasswordEnvOption = "SUPPORTER_PASSWORD",
+    valid_minutes: ValidMinutesOption = 30,
     as_: AsOption = "relayer",
 ) -> None:
     """Cancel a signed support that was not sent yet: the supporter signs the cancellation of their
     next nonce and the relayer submits it (a support signed with that nonce can never be used)."""
-    import os
-
-    from ledger.chain.accounts import load_keystore
     from ledger.chain.signing import CancelRequest, sign_cancel
 
     ctx = chain()
-    password = os.environ.get(password_env)
-    if password is None:
-        fail(f"set {password_env} to the keystore password")
-    supporter = guarded(lambda: load_keystore(keystore, password or ""))
+    supporter = _supporter(keystore, password_env)
     client = ctx.client
     request = CancelRequest(supporter.address, client.nonce(supporter.address), int(time.time()) + valid_minutes * 60)
     signature = sign_cancel(supporter, request, ctx.chain_id, client.address)

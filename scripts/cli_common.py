@@ -7,6 +7,18 @@ The areas (one module each, assembled by :mod:`scripts.cli`): devnet_cli, contra
 ``support``, ``support-cancel``), project_cli, keys_cli, db_cli, index_cli, export_cli, serve_cli
 (``serve``, ``simulate-checkins``, ``relay``), api_cli; and, split out before, staff_cli,
 certificate_cli, codes_cli, with the shared formatting of format_cli.
+
+Decisions on the output (issue 17):
+
+- A single record (``devnet status``, ``region info``, ``activity info``) is printed as a
+  ``field  value`` table whose field names are the ``--json`` keys: one vocabulary for people and
+  scripts, and the docs explain each field once. Values as :func:`shown` gives them: yes/no, ``-``
+  for nothing, JST for ``*_at``, ``12205 館山市`` for a region.
+- ``--json`` always writes a region as its five-digit text (``activity info`` wrote a number
+  before; it was the one command that did).
+- Commands of the root that belong to an area (``deploy``, ``record`` …) live in that area's
+  module on a Typer of their own and are added to the root's own commands by :mod:`scripts.cli`,
+  so ``tsunagari --help`` lists them as before.
 """
 
 from __future__ import annotations
@@ -28,6 +40,7 @@ __all__ = [
     "emit",
     "fail",
     "guarded",
+    "indexed_engine",
     "log_to_terminal",
     "managed",
     "record_table",
@@ -72,6 +85,24 @@ def managed() -> Any:
 
     s = get_settings().devnet
     return ManagedDevnet(s.data_dir, host=s.host, port=s.port, block_time_s=s.block_time_s)
+
+
+def indexed_engine() -> Any:
+    """The index database's engine, or one line and exit 1 when it cannot be read or has no schema
+    yet (commands that only read the index; dispose of the engine when done)."""
+    from ledger.db.engine import current_revision, make_engine
+
+    url = get_settings().db.url
+    engine = make_engine(url)
+    try:
+        migrated = current_revision(engine) is not None
+    except Exception as exc:  # noqa: BLE001 - any database problem is one line for the operator
+        engine.dispose()
+        fail(f"cannot read the index at {url}: {exc}")
+    if not migrated:
+        engine.dispose()
+        fail("the database has no schema yet: run `tsunagari db upgrade` or `tsunagari index backfill`")
+    return engine
 
 
 def until_chain(stop: Any, build: Callable[[], T], who: str) -> T | None:

@@ -20,6 +20,7 @@ import typer
 
 from ledger.errors import TsunagariError
 from ledger.jst import format_datetime
+from scripts.cli_common import fail as _fail
 from scripts.format_cli import table
 
 if TYPE_CHECKING:
@@ -32,11 +33,6 @@ presence_app = typer.Typer(help="Check-in and check-out at hour- and day-based a
 __all__ = ["codes_app", "presence_app"]
 
 T = TypeVar("T")
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code=1)
 
 
 def _guarded(action: Callable[[], T]) -> T:

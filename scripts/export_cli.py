@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +16,16 @@ from scripts.format_cli import table as text_table
 export_app = typer.Typer(help="The researcher export and its verification against the chain.")
 
 __all__ = ["export_app"]
+
+
+def _salt(salt_env: str | None) -> bytes | None:
+    """The hex salt in the environment variable ``salt_env`` (None when no variable is named)."""
+    if not salt_env:
+        return None
+    value = os.environ.get(salt_env)
+    if not value:
+        fail(f"set {salt_env} to the hex salt")
+    return guarded(lambda: bytes.fromhex(value or ""))
 
 
 @export_app.callback(invoke_without_command=True)
@@ -40,7 +51,6 @@ def export(
     """Export the indexed ledger as a verifiable dataset (`tsunagari export verify` checks it)."""
     if ctx.invoked_subcommand is not None:
         return
-    import os
     from datetime import date
 
     from ledger.db.engine import make_engine
@@ -49,12 +59,7 @@ def export(
 
     if out is None:
         fail("--out FOLDER is required")
-    salt = None
-    if salt_env:
-        value = os.environ.get(salt_env)
-        if not value:
-            fail(f"set {salt_env} to the hex salt")
-        salt = guarded(lambda: bytes.fromhex(value or ""))
+    salt = _salt(salt_env)
     options = ExportOptions(
         format=format_,  # type: ignore[arg-type]
         from_block=from_block,
@@ -92,17 +97,10 @@ def export_verify(
     ] = None,
 ) -> None:
     """Check an export's files against its manifest and every row against the chain's logs."""
-    import os
-
     from ledger.export import verify_export
     from ledger.indexer.rpc import HttpJsonRpc
 
-    salt = None
-    if salt_env:
-        value = os.environ.get(salt_env)
-        if not value:
-            fail(f"set {salt_env} to the hex salt")
-        salt = guarded(lambda: bytes.fromhex(value or ""))
+    salt = _salt(salt_env)
     client = HttpJsonRpc(rpc or get_settings().chain.rpc_url)
     try:
         report = guarded(lambda: verify_export(folder, client, salt))

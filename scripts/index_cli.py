@@ -8,7 +8,7 @@ from typing import Any
 import typer
 
 from ledger.settings import get_settings
-from scripts.cli_common import JsonFlag, chain, emit, fail, guarded, log_to_terminal, shown, until_chain
+from scripts.cli_common import JsonFlag, chain, emit, guarded, indexed_engine, log_to_terminal, shown, until_chain
 from scripts.format_cli import table, when
 
 index_app = typer.Typer(help="The indexer: chain events into the database.", no_args_is_help=True)
@@ -66,18 +66,14 @@ def index_run() -> None:
 def index_status(as_json: JsonFlag = False) -> None:
     """Head, checkpoint, lag, pending derived work, undecodable logs and the last error."""
     from ledger import queries
-    from ledger.db.engine import current_revision, make_engine
 
     settings = get_settings()
-    engine = make_engine(settings.db.url)
+    engine = indexed_engine()
     try:
-        migrated = current_revision(engine) is not None
-    except Exception as exc:  # noqa: BLE001 - any database problem is one line for the operator
-        fail(f"cannot read the index at {settings.db.url}: {exc}")
-    if not migrated:
-        fail("the database has no schema yet: run `tsunagari db upgrade` or `tsunagari index backfill`")
-    with engine.connect() as conn:
-        status = queries.index_status(conn)
+        with engine.connect() as conn:
+            status = queries.index_status(conn)
+    finally:
+        engine.dispose()
     head: int | None = None
     head_time: int | None = None
     try:

@@ -5,13 +5,18 @@ on chain by its hash (ledger/checkin/metadata.py). Shared by ``tsunagari activit
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
 
 from ledger.settings import get_settings
 from scripts.cli_common import fail, guarded
 
-__all__ = ["current_text", "edit_text", "store_text"]
+__all__ = ["NewDescription", "NewName", "NewVenue", "current_text", "edit_registered", "store_text"]
+
+NewName = Annotated[str | None, typer.Option(help="new name (default: keep the current one)")]
+NewDescription = Annotated[str | None, typer.Option(help="new longer text (no personal data)")]
+NewVenue = Annotated[str | None, typer.Option(help="new place")]
 
 
 def store_text(name: str, description: str, venue: str) -> bytes:
@@ -69,3 +74,18 @@ def edit_text(
         return
     guarded(lambda: send(metadata))
     typer.echo(f"{what} now shows metadata 0x{metadata.hex()}")
+
+
+def edit_registered(
+    what: str,
+    info: Any,
+    name: str | None,
+    description: str | None,
+    venue: str | None,
+    send: Callable[[bytes], object],
+) -> None:
+    """:func:`edit_text` for an activity or a project as read from the chain (``info``: its
+    ``region`` is 0 when it does not exist)."""
+    if info.region == 0:
+        fail(f"{what} does not exist")
+    edit_text(what, info.metadata_hash, name, description, venue, send)

@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
-from scripts.cli_common import AsOption, chain, fail, guarded
+from scripts.cli_common import AsOption, chain, guarded
 from scripts.format_cli import RegionOption, region_text
-from scripts.metadata_cli import edit_text, store_text
+from scripts.metadata_cli import NewDescription, NewName, NewVenue, edit_registered, store_text
 
 project_app = typer.Typer(help="Projects that people support with coins.", no_args_is_help=True)
 
@@ -36,25 +36,21 @@ def project_register(
 @project_app.command("edit")
 def project_edit(
     project_id: int,
-    name: Annotated[str | None, typer.Option(help="new name (default: keep the current one)")] = None,
-    description: Annotated[str | None, typer.Option(help="new longer text (no personal data)")] = None,
-    venue: Annotated[str | None, typer.Option(help="new place")] = None,
+    name: NewName = None,
+    description: NewDescription = None,
+    venue: NewVenue = None,
     as_: AsOption = "region-admin",
 ) -> None:
     """Change a project's name, description or venue (region admin): the text is kept in the
     database and its new hash committed on chain (ProjectMetadataChanged)."""
     ctx = chain()
-    info = guarded(lambda: ctx.client.project(project_id))
-    if info.region == 0:
-        fail(f"project {project_id} does not exist")
-    operator = guarded(lambda: ctx.operator(as_))
-    edit_text(
+    edit_registered(
         f"project {project_id}",
-        info.metadata_hash,
+        guarded(lambda: ctx.client.project(project_id)),
         name,
         description,
         venue,
-        lambda metadata: ctx.client.set_project_metadata(operator, project_id, metadata),
+        lambda metadata: ctx.client.set_project_metadata(ctx.operator(as_), project_id, metadata),
     )
 
 

@@ -10,7 +10,7 @@ import typer
 
 from ledger.municipalities import jis_code, municipality_name
 from ledger.settings import get_settings
-from scripts.cli_common import AsOption, JsonFlag, chain, emit, fail, guarded
+from scripts.cli_common import AsOption, JsonFlag, chain, emit, fail, guarded, indexed_engine
 from scripts.format_cli import RegionArg, region_text, table
 
 region_app = typer.Typer(help="Regions, their admins and issuers.", no_args_is_help=True)
@@ -149,18 +149,11 @@ def region_dashboard(
     from pydantic import TypeAdapter
 
     from ledger import queries
-    from ledger.db.engine import current_revision, make_engine
     from ledger.figures import FIGURES
 
     settings = get_settings()
-    engine = make_engine(settings.db.url)
+    engine = indexed_engine()
     try:
-        try:
-            migrated = current_revision(engine) is not None
-        except Exception as exc:  # noqa: BLE001 - any database problem is one line for the operator
-            fail(f"cannot read the index at {settings.db.url}: {exc}")
-        if not migrated:
-            fail("the database has no schema yet: run `tsunagari db upgrade` or `tsunagari index backfill`")
         with engine.connect() as conn:
             if code not in {r.region for r in guarded(lambda: queries.list_regions(conn))}:
                 fail(f"region {region_text(code)} is not registered on this ledger (or not indexed yet)")

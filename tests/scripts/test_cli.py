@@ -304,21 +304,16 @@ JSON_CHECKED_ELSEWHERE = {
 
 
 def _json_commands() -> set[str]:
+    """Every command that offers ``--json`` (walked as tests/test_docs.py walks them)."""
     import typer.main
     from typer._click.core import Context
 
-    def walk(command: Any, path: list[str], ctx: Context) -> Iterator[tuple[str, Any]]:
-        if hasattr(command, "list_commands"):
-            for name in command.list_commands(ctx):
-                sub = command.get_command(ctx, name)
-                yield from walk(sub, [*path, name], Context(sub, parent=ctx, info_name=name))
-        else:
-            yield " ".join(path), command
+    from tests.test_docs import _commands as commands_of
 
     root = typer.main.get_command(app)
     return {
-        path
-        for path, command in walk(root, [], Context(root, info_name="tsunagari"))
+        path.removeprefix("tsunagari ")
+        for path, command in commands_of(root, ["tsunagari"], Context(root, info_name="tsunagari"))
         if any("--json" in param.opts for param in command.params)
     }
 
