@@ -178,7 +178,7 @@ def certificate_verify(
 def _print_report(report: Any) -> None:
     c = report.certificate
     typer.echo(f"certificate of {c.holder} in {c.municipality.code} {c.municipality.name or ''}".rstrip())
-    typer.echo(f"range {c.from_day} .. {c.to_day}; chain {c.chain_id}, ledger {c.ledger}")
+    typer.echo(f"days {c.from_day} – {c.to_day} (JST); chain {c.chain_id}, ledger {c.ledger}")
     if report.block_number is not None:
         typer.echo(f"checked at block {report.block_number} ({report.block_hash})")
     for problem in report.problems:
