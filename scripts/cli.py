@@ -36,12 +36,16 @@ from scripts.contracts_cli import contracts_app, deploy_commands
 from scripts.db_cli import db_app
 from scripts.devnet_cli import devnet_app
 from scripts.export_cli import export_app
+from scripts.format_cli import region_text, table
 from scripts.index_cli import index_app
 from scripts.keys_cli import keys_app
 from scripts.project_cli import project_app
 from scripts.region_cli import region_app
 from scripts.serve_cli import serve_commands
 from scripts.staff_cli import staff_app
+
+# region_text and table: for the demo section below (its rewrite in i17-demo prints tables with them)
+__all__ = ["app", "main", "region_text", "table"]
 
 app = typer.Typer(help="Tsunagari Ledger: regional contribution records and community coins.", no_args_is_help=True)
 app.add_typer(devnet_app, name="devnet")
