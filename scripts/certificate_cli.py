@@ -21,7 +21,8 @@ from typing import Annotated, Any
 import typer
 
 from ledger.errors import TsunagariError
-from scripts.format_cli import RegionOption, region_text
+from scripts.cli_common import fail as _fail
+from scripts.format_cli import RegionOption, region_text, table
 
 certificate_app = typer.Typer(
     help="Activity certificates (活動証明書) for ふるさと住民登録: issue, verify, the standalone verifier.",
@@ -29,11 +30,6 @@ certificate_app = typer.Typer(
 )
 
 __all__ = ["certificate_app"]
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code=1)
 
 
 def _day(value: str | None, option: str) -> date | None:
@@ -182,7 +178,7 @@ def certificate_verify(
 def _print_report(report: Any) -> None:
     c = report.certificate
     typer.echo(f"certificate of {c.holder} in {c.municipality.code} {c.municipality.name or ''}".rstrip())
-    typer.echo(f"range {c.from_day} .. {c.to_day}; chain {c.chain_id}, ledger {c.ledger}")
+    typer.echo(f"days {c.from_day} – {c.to_day} (JST); chain {c.chain_id}, ledger {c.ledger}")
     if report.block_number is not None:
         typer.echo(f"checked at block {report.block_number} ({report.block_hash})")
     for problem in report.problems:
@@ -253,11 +249,17 @@ def certificate_eligible(
     eligible = [r for r in rows if r.eligible]
     close = len(rows) - len(eligible)
     typer.echo(f"{region_text(region)} as of {day} (JST): {len(eligible)} eligible, {close} close (2 of 3)")
-    for r in rows:
-        until = (
-            f"eligible until {r.eligible_until}" if r.eligible else "one more designated activity makes them eligible"
+    if rows:
+        typer.echo(
+            table(
+                ("participant", "designated activities", "eligible until (JST day)"),
+                [
+                    (r.participant, r.designated, r.eligible_until if r.eligible else "- (one more makes it)")
+                    for r in rows
+                ],
+                (False, True, False),
+            )
         )
-        typer.echo(f"{r.participant}  {r.designated} designated  {until}")
 
 
 def _row_json(row: Any) -> dict[str, Any]:

@@ -20,6 +20,8 @@ import typer
 
 from ledger.errors import TsunagariError
 from ledger.jst import format_datetime
+from scripts.cli_common import fail as _fail
+from scripts.format_cli import table
 
 if TYPE_CHECKING:
     from ledger.checkin.service import CheckinService
@@ -31,11 +33,6 @@ presence_app = typer.Typer(help="Check-in and check-out at hour- and day-based a
 __all__ = ["codes_app", "presence_app"]
 
 T = TypeVar("T")
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code=1)
 
 
 def _guarded(action: Callable[[], T]) -> T:
@@ -150,13 +147,27 @@ def codes_list(activity_id: Annotated[int, typer.Argument(help="the activity")])
     batches = _guarded(lambda: work.list_batches(service.engine, _actor(), activity.region, activity_id))
     if not batches:
         typer.echo(f"no codes for activity {activity_id}")
-    for b in batches:
-        c = b.counts
-        typer.echo(
-            f"batch {b.batch_id:>5}  {_jst(b.created_at_ms // 1000)}  {b.count:>6} codes  "
-            f"unused {c['issued']}  used {c['redeemed']}  void {c['voided']}  expired {c['expired']}  "
-            f"until {_jst(b.expires_at)}  {b.label}"
+        return
+    typer.echo(
+        table(
+            ("batch", "made", "codes", "unused", "used", "void", "expired", "valid until", "label"),
+            [
+                (
+                    b.batch_id,
+                    _jst(b.created_at_ms // 1000),
+                    b.count,
+                    b.counts["issued"],
+                    b.counts["redeemed"],
+                    b.counts["voided"],
+                    b.counts["expired"],
+                    _jst(b.expires_at),
+                    b.label or "-",
+                )
+                for b in batches
+            ],
+            (True, False, True, True, True, True, True, False, False),
         )
+    )
 
 
 @codes_app.command("csv")
@@ -194,13 +205,23 @@ def codes_void(batch_id: Annotated[int, typer.Argument(help="the batch")]) -> No
 # -- presence -------------------------------------------------------------------------------------
 
 
-def _session_line(s: Any, unit: str) -> str:
-    units = "-" if s.units is None else str(s.units)
-    measured = "-" if s.measured_units is None else str(s.measured_units)
-    return (
-        f"{s.session_id:>6}  {s.state:<14} {s.participant}  arrived {_jst(s.opened_at)}  "
-        f"{'left ' + _jst(s.closed_at) if s.closed_at else 'expires ' + _jst(s.expires_at)}  "
-        f"measured {measured}  recorded {units} {unit}"
+def _sessions_table(sessions: list[Any], unit: str) -> str:
+    """Check-ins, one row each: when they arrived, left (or expire), and what was measured and recorded."""
+    return table(
+        ("check-in", "state", "participant", "arrived", "left / expires", "measured", f"recorded ({unit})"),
+        [
+            (
+                s.session_id,
+                s.state,
+                s.participant,
+                _jst(s.opened_at),
+                _jst(s.closed_at) if s.closed_at else f"expires {_jst(s.expires_at)}",
+                "-" if s.measured_units is None else s.measured_units,
+                "-" if s.units is None else s.units,
+            )
+            for s in sessions
+        ],
+        (True, False, False, False, False, True, True),
     )
 
 
@@ -227,8 +248,8 @@ def presence_list(activity_id: Annotated[int, typer.Argument(help="an hour- or d
         ("recent", board.ended),
     ):
         typer.echo(f"{title}: {len(rows)}")
-        for s in rows:
-            typer.echo("  " + _session_line(s, unit))
+        if rows:
+            typer.echo(_sessions_table(rows, unit))
 
 
 @presence_app.command("close")

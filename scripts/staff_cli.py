@@ -11,18 +11,14 @@ from typing import Annotated
 import typer
 
 from ledger.errors import TsunagariError
-from scripts.format_cli import RegionOption, region_code, region_text
+from scripts.cli_common import fail as _fail
+from scripts.format_cli import RegionOption, region_code, region_text, table
 
 staff_app = typer.Typer(
     help="Staff console accounts: platform operators, region admins, invites.", no_args_is_help=True
 )
 
 __all__ = ["staff_app", "console_base_url"]
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code=1)
 
 
 def console_base_url() -> str:
@@ -127,11 +123,25 @@ def list_accounts(
                 ),
             ]
         )
-        for scope in regions:
-            for a in accounts.list_accounts(conn, scope):
-                state = "disabled" if a.disabled_at else ("active" if a.has_password else "invited")
-                where = "all regions" if a.region is None else region_text(a.region)
-                typer.echo(f"{a.account_id:>4}  {a.login:<32} {a.role:<8} {where:<11} {state}")
+        found = [a for scope in regions for a in accounts.list_accounts(conn, scope)]
+    if not found:
+        typer.echo(
+            f"no console accounts of region {region_text(region)}"
+            if region is not None
+            else "no console accounts yet: `tsunagari staff create-platform` makes the first"
+        )
+        return
+    rows = [
+        (
+            a.account_id,
+            a.login,
+            a.role,
+            "all regions" if a.region is None else region_text(a.region),
+            "disabled" if a.disabled_at else ("active" if a.has_password else "invited"),
+        )
+        for a in found
+    ]
+    typer.echo(table(("id", "sign-in name", "role", "region", "state"), rows, (True, False, False, False, False)))
 
 
 @staff_app.command("disable")

@@ -126,3 +126,18 @@ def test_verify_bad_input(world: tuple[CertificateWorld, Path]) -> None:
     assert other.returncode == 1 and "PROBLEM untrusted_ledger" in other.stdout
     bad_day = cli(world, "issue", w.person.address, "--region", str(TATEYAMA), "--from", "2026-13-01")
     assert bad_day.returncode == 1 and "--from must be a date" in bad_day.stderr
+
+
+def test_eligible_prints_a_table_and_json(world: tuple[CertificateWorld, Path]) -> None:
+    w, _ = world
+    shown = cli(world, "eligible", "--region", str(TATEYAMA))
+    assert shown.returncode == 0, shown.stderr
+    headline, header, *rows = shown.stdout.splitlines()
+    assert headline.startswith("12205 館山市 as of ") and "1 eligible" in headline
+    assert header.split()[:3] == ["participant", "designated", "activities"]
+    (row,) = [r.split() for r in rows if w.person.address.lower() in r.lower()]
+    assert row[1] == "3" and len(row[2]) == 10  # three designated activities, eligible until a JST day
+    (listed,) = [
+        r for r in json.loads(cli(world, "eligible", "--region", str(TATEYAMA), "--json").stdout) if r["eligible"]
+    ]
+    assert listed["designated"] == 3 and listed["participant"].lower() == w.person.address.lower()

@@ -34,6 +34,7 @@ def test_deployment_sets_platform_admin_and_eip712_domain(world: World) -> None:
 
 
 def test_register_region_deploys_an_erc20_face_and_appoints_the_admin(world: World) -> None:
+    assert world.client.registered_regions() == [REGION_A, REGION_B]
     receipt = send_transaction(
         world.devnet.w3,
         world.platform,
@@ -58,6 +59,8 @@ def test_register_region_deploys_an_erc20_face_and_appoints_the_admin(world: Wor
     assert world.client.is_region_admin(26100, world.outsider.address)
     info = world.client.region_info(26100)
     assert info.registered and not info.paused and not info.transfers_enabled and info.coin == coin.address
+    assert world.client.registered_regions() == [REGION_A, REGION_B, 26100]  # from its RegionRegistered logs
+    assert world.client.registered_regions(from_block=receipt["blockNumber"]) == [26100]
 
 
 @pytest.mark.parametrize(

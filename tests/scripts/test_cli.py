@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import re
 import time
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -22,6 +24,23 @@ runner = CliRunner()
 def invoke(*args: str) -> tuple[int, str, str]:
     result = runner.invoke(app, list(args))
     return result.exit_code, result.stdout, result.stderr
+
+
+def record_fields(out: str) -> dict[str, str]:
+    """The ``field  value`` table a command prints for one record, as a dict."""
+    header, *rows = out.splitlines()
+    assert header.split() == ["field", "value"], out
+    return dict(row.split(None, 1) if " " in row else (row, "") for row in rows)
+
+
+def display_width(text: str) -> int:
+    """Terminal columns of ``text``: East Asian wide and full-width characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def assert_for_people(out: str) -> None:
+    """Output for people: no Python dicts, lists or reprs, no unix seconds."""
+    assert not re.search(r"[{}\[\]']|\bTrue\b|\bFalse\b|\bNone\b|\b1[6-9]\d{8}\b", out), out
 
 
 @pytest.fixture
@@ -105,9 +124,10 @@ def test_operator_commands_and_their_errors(cli_env: Path) -> None:
     assert code == 0 and "{" not in out and "spendable" in out.splitlines()[1]
     assert out.splitlines()[2].split()[:3] == ["15202", "長岡市", "70"]
     code, out, _ = invoke("activity", "info", str(activity))
-    assert code == 0 and "region: 15202 長岡市" in out
-    starts = next(line for line in out.splitlines() if line.startswith("starts_at: "))
-    assert starts.endswith(" JST") and re.fullmatch(r"starts_at: \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} JST", starts)
+    fields = record_fields(out)
+    assert code == 0 and fields["region"] == "15202 長岡市" and fields["kind"] == "40 ボランティア"
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} JST", fields["starts_at"])
+    assert fields["closed"] == "no" and fields["metadata_hash"].startswith("0x")
 
     # an activity paid per hour, designated, and a kiosk that records 3 hours a check-in
     code, out, err = invoke(
@@ -274,3 +294,100 @@ def test_export_and_verify_after_the_demo(cli_env: Path, monkeypatch: pytest.Mon
     assert code == 1 and "contributions.csv" in stdout and "FAILED" in err
     code, _, err = invoke("export", "--out", str(out))
     assert code == 1 and "already exists" in err
+
+
+# Commands with --json whose output is checked by another test (the seeded year, a certificate file).
+JSON_CHECKED_ELSEWHERE = {
+    "demo seed": "test_demo_seed_writes_a_year_once",
+    "certificate verify": "tests/certificate/test_cli.py",
+}
+
+
+def _json_commands() -> set[str]:
+    """Every command that offers ``--json`` (walked as tests/test_docs.py walks them)."""
+    import typer.main
+    from typer._click.core import Context
+
+    from tests.test_docs import _commands as commands_of
+
+    root = typer.main.get_command(app)
+    return {
+        path.removeprefix("tsunagari ")
+        for path, command in commands_of(root, ["tsunagari"], Context(root, info_name="tsunagari"))
+        if any("--json" in param.opts for param in command.params)
+    }
+
+
+def test_people_read_tables_and_machines_read_json(cli_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every command with ``--json`` prints JSON that parses (unix seconds, five-digit codes) and,
+    without it, aligned tables with JST times and municipality names (no Python dicts or reprs)."""
+    from api.app import create_app
+    from tests.console.conftest import serving
+
+    api_port = free_port()
+    monkeypatch.setenv("TSUNAGARI_API__PORT", str(api_port))  # the kiosk link names the served port
+    get_settings.cache_clear()
+    assert invoke("demo", "--no-serve")[0] == 0
+    person = demo_participant(1).address
+    assert invoke("api", "key-create", "--role", "operator", "--label", "館山の集計", "--region", "12205")[0] == 0
+    code, kiosk, err = invoke("activity", "kiosk", "1")
+    assert code == 0, err
+    kiosk = kiosk.strip()
+
+    simulate = ["simulate-checkins", kiosk, "--people", "3", "--concurrency", "3", "--wait", "0", "--seed"]
+    commands: dict[str, list[str]] = {
+        "devnet status": ["devnet", "status"],
+        "region info": ["region", "info", "12205"],
+        "region dashboard": ["region", "dashboard", "12205"],
+        "activity info": ["activity", "info", "1"],
+        "balance": ["balance", person],
+        "index status": ["index", "status"],
+        "api key-list": ["api", "key-list"],
+        "certificate eligible": ["certificate", "eligible", "--region", "12205"],
+        "simulate-checkins": simulate,  # new phones each run (--seed): the same phone cannot claim twice
+    }
+    assert set(commands) | set(JSON_CHECKED_ELSEWHERE) == _json_commands(), "a new --json command needs a check here"
+    machine: dict[str, Any] = {}
+    people: dict[str, str] = {}
+    with serving(create_app(get_settings()), api_port):
+        for name, args in commands.items():
+            code, out, err = invoke(*args, *(["machines"] if name == "simulate-checkins" else []), "--json")
+            assert code == 0, (name, err)
+            machine[name] = json.loads(out)
+            code, out, err = invoke(*args, *(["people"] if name == "simulate-checkins" else []))
+            assert code == 0, (name, err)
+            assert_for_people(out)
+            people[name] = out
+
+    # machines: unix seconds and five-digit code text
+    assert machine["region info"]["region"] == "12205" and machine["activity info"]["region"] == "12205"
+    assert isinstance(machine["activity info"]["starts_at"], int)
+    assert sorted(machine["balance"]) == ["12205", "12234", "15202", "26100"]  # every region of the ledger
+    assert machine["balance"]["12205"]["spendable"] > 0
+    (key,) = machine["api key-list"]
+    assert key["region"] == "12205" and isinstance(key["created_at"], int)
+    assert machine["devnet status"]["up"] is True and machine["index status"]["head"] > 0
+    assert machine["simulate-checkins"]["answers"] == {"accepted": 3}
+
+    # people: aligned tables, JST times with the zone, codes with names
+    assert record_fields(people["devnet status"])["up"] == "yes"
+    info = record_fields(people["region info"])
+    assert info["region"] == "12205 館山市" and info["paused"] == "no" and "municipality" not in info
+    balance = people["balance"].splitlines()
+    assert balance[1].split()[:3] == ["region", "spendable", "stored"]
+    assert [line.split()[:2] for line in balance[2:]] == [
+        ["12205", "館山市"], ["12234", "南房総市"], ["15202", "長岡市"], ["26100", "京都市"]
+    ]  # fmt: skip
+    # aligned by display width (a CJK character takes two columns): right-aligned numbers end
+    # where their header ends
+    header_end = display_width(balance[1][: balance[1].index("spendable") + len("spendable")])
+    for line in balance[2:]:
+        found = re.match(r"\d{5} \S+\s+\S+", line)
+        assert found is not None and display_width(found.group(0)) == header_end, balance
+    status = people["index status"]
+    assert "indexed to block" in status and re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} JST", status)
+    keys = people["api key-list"].splitlines()
+    assert "12205 館山市" in keys[1] and keys[1].rstrip().endswith("-") and " JST" in keys[1]
+    assert "3 phones scanned the kiosk: accepted 3" in people["simulate-checkins"]
+    assert people["region dashboard"].startswith("12205 館山市")
+    assert people["certificate eligible"].startswith("12205 館山市")
