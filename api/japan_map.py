@@ -56,7 +56,7 @@ VIEW_BOX: Final = (0.0, 0.0, 438.0, 516.0)  # the package's own view box
 # MIN_VIEW wide and high (so the country stays recognisable), within the drawing.
 PAD_X: Final = 80.0
 PAD_Y: Final = 50.0
-MIN_VIEW: Final = 260.0
+MIN_VIEW: Final = 320.0
 
 # x = X0 + S·λ, y = Y0 − S·ln tan(π/4 + φ/2): fitted to the package's drawing (module docstring)
 S: Final = 1126.66
@@ -76,7 +76,7 @@ PREFECTURE_IDS: Final = (
 
 LAND: Final = "#dfe8e2"
 BORDER: Final = "#ffffff"
-FONT: Final = 13.0  # label size in map units (a 260–438 unit view drawn 330–640 px wide)
+FONT: Final = 14.0  # label size in map units (a 320–438 unit view drawn 310–600 px wide: 10–26 px)
 MIN_R: Final = 3.5
 MAX_R: Final = 11.0
 _GAP: Final = 2.0

@@ -442,10 +442,16 @@ def national_page(request: Request, conn: ConnDep, settings: SettingsDep) -> HTM
     graph = queries.national_graph(conn, start, end, kind=kind, mlit_type=mlit_type, k=settings.api.public_k)
     names = {n.region: region_label(n.region, n.region_name, lang) for n in graph.nodes}
     messages = catalogue(lang)
+
+    def people_text(people: int | None) -> str:
+        if people is None:
+            return messages.t("national.map_hidden", k=settings.api.public_k)
+        return messages.t("national.map_people", n=_num(people))
+
     points = [
         japan_map.MapPoint(
             n.code,
-            f"{names[n.region]} {messages.t('national.map_people', n=_num(n.people))}",
+            f"{names[n.region]} {people_text(n.people)}",
             n.people,
             n.latitude,
             n.longitude,

@@ -141,7 +141,7 @@ def test_the_view_is_the_part_of_japan_around_the_regions() -> None:
     assert width > 300 and height > 300 and left + width == 438  # 上士幌町 … 邑南町: most of Japan
     kanto = layout([p for p in _points() if p.code in {"12205", "12234", "08216"}], [])
     left, top, width, height = (float(v) for v in kanto.view_box.split())
-    assert width == height == 260  # a close view, never smaller than MIN_VIEW
+    assert width == height == japan_map.MIN_VIEW  # a close view, never smaller than MIN_VIEW
     for marker in kanto.markers:
         assert left < marker.x < left + width and top < marker.y < top + height
     naha = MapPoint("47201", "那覇市", 20, 26.2124, 127.6792)
