@@ -135,6 +135,19 @@ def test_the_layout_is_fixed_complete_and_readable() -> None:
     assert [line.width for line in first.lines] == sorted(line.width for line in first.lines)
 
 
+def test_crowded_regions_keep_their_circles_and_never_stack_labels() -> None:
+    crowd = [
+        MapPoint(f"{13100 + i:05d}", f"区{i} {i + 5}人", i + 5, 35.68 + i * 0.01, 139.76 + i * 0.01) for i in range(60)
+    ]
+    drawn = layout(crowd, [])
+    assert len(drawn.markers) == 60  # every region has its circle (and its tap), labelled or not
+    shown = [m.label.box for m in drawn.markers if m.label.shown]
+    assert 5 < len(shown) < 60
+    for i, a in enumerate(shown):
+        for b in shown[i + 1 :]:
+            assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]), (a, b)
+
+
 def test_the_view_is_the_part_of_japan_around_the_regions() -> None:
     every = layout(_points(), [])
     left, top, width, height = (float(v) for v in every.view_box.split())
