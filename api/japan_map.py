@@ -80,6 +80,7 @@ BORDER: Final = "#ffffff"
 FONT: Final = 14.0  # label size in map units (a 320–438 unit view drawn 310–600 px wide: 10–26 px)
 MIN_R: Final = 3.5
 MAX_R: Final = 11.0
+HIT_R: Final = 9.0  # the least radius a tap finds a region within (≈ 16 px across on a phone)
 _GAP: Final = 2.0
 
 
@@ -134,6 +135,11 @@ class MapMarker:
     y: float
     r: float
     label: MapLabel
+
+    @property
+    def hit_r(self) -> float:
+        """The radius of the (invisible) area a tap on the circle finds it in."""
+        return max(self.r, HIT_R)
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,9 +267,12 @@ def _layout(points: tuple[MapPoint, ...], links: tuple[tuple[str, str, int], ...
                 candidate = _label_at(x, y, r, dx, dy, far, width)
                 if not _inside(candidate.box, view) or any(_overlaps(candidate.box, b) for b in boxes):
                     continue
+                # clear of every circle, and of the other regions' tap areas too (a tap on a name
+                # must open that region, never a neighbour whose small circle lies under it)
                 if any(
-                    _overlaps(candidate.box, (cx - cr - 1, cy - cr - 1, cx + cr + 1, cy + cr + 1))
-                    for cx, cy, cr in circles.values()
+                    _overlaps(candidate.box, (cx - reach, cy - reach, cx + reach, cy + reach))
+                    for code, (cx, cy, cr) in circles.items()
+                    for reach in [cr + 1 if code == point.code else max(cr, HIT_R) + 1]
                 ):
                     continue
                 chosen = candidate

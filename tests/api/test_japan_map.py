@@ -126,6 +126,13 @@ def test_the_layout_is_fixed_complete_and_readable() -> None:
     for i, a in enumerate(boxes):
         for b in boxes[i + 1 :]:
             assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]), (a, b)
+    for marker in first.markers:  # a name never lies over another region's tap area
+        for other in first.markers:
+            if other is not marker:
+                box, reach = marker.label.box, other.hit_r
+                assert not (box[0] < other.x + reach and other.x - reach < box[2]) or not (
+                    box[1] < other.y + reach and other.y - reach < box[3]
+                ), (marker.point.code, other.point.code)
     # a link to a region off the map is not drawn (it stays in the table); the rest are, lightest first
     assert [(line.source, line.target) for line in first.lines] == [
         ("08216", "12205"),

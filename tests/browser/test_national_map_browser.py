@@ -60,14 +60,14 @@ _DRAWN = """() => {
   const ctm = svg.getScreenCTM();
   const frame = svg.getBoundingClientRect();
   return [...svg.querySelectorAll(".map-region")].map((a) => {
-    const circle = a.querySelector("circle").getBoundingClientRect();
+    const circle = a.querySelector("circle.dot").getBoundingClientRect();
     const text = a.querySelector("text");
     const label = text ? text.getBoundingClientRect() : null;
     const x = Number(a.dataset.x), y = Number(a.dataset.y);
     return {
       code: a.dataset.region, x, y,
-      cx: Number(a.querySelector("circle").getAttribute("cx")),
-      cy: Number(a.querySelector("circle").getAttribute("cy")),
+      cx: Number(a.querySelector("circle.dot").getAttribute("cx")),
+      cy: Number(a.querySelector("circle.dot").getAttribute("cy")),
       screen: [circle.left + circle.width / 2, circle.top + circle.height / 2],
       expected: [ctm.a * x + ctm.c * y + ctm.e, ctm.b * x + ctm.d * y + ctm.f],
       label: label && [label.left, label.top, label.right, label.bottom],
