@@ -4,6 +4,10 @@ On chain a region is only its code; the coin's name is what its admin registered
 the pages a municipality name (ja and en) for codes we know. Source: 総務省「全国地方公共団体コード」.
 An unknown code is shown as the coin's name or the code itself.
 
+:data:`LOCATIONS` places the same municipalities on a map (the national view): a point of each, in
+degrees (WGS 84), with its source. An unknown code has no location; the map lists such a region
+beside it instead of dropping it.
+
 A JIS X 0402 municipality code is written as a **five-digit string** (``"01634"``, the 団体コード
 without its check digit) in pages, URLs, JSON, the CLI and exports; on chain and in the database it
 is the integer ``1634`` (a ``uint32``). :func:`jis_code` writes the canonical text and
@@ -13,9 +17,23 @@ that drops the leading zero still finds its region and can redirect to the canon
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ledger.errors import InvalidInput
 
-__all__ = ["MUNICIPALITIES", "JisCodeError", "jis_code", "municipality_name", "parse_jis_code", "region_label"]
+__all__ = [
+    "LOCATIONS",
+    "LOCATION_SOURCE",
+    "MUNICIPALITIES",
+    "JisCodeError",
+    "Location",
+    "jis_code",
+    "municipality_location",
+    "municipality_name",
+    "parse_jis_code",
+    "prefecture_code",
+    "region_label",
+]
 
 MUNICIPALITIES: dict[int, tuple[str, str, str]] = {
     # code: (ja, en, prefecture ja)
@@ -30,6 +48,47 @@ MUNICIPALITIES: dict[int, tuple[str, str, str]] = {
     30401: ("白浜町", "Shirahama", "和歌山県"),
     32449: ("邑南町", "Ohnan", "島根県"),
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """A point of a municipality: the one OpenStreetMap records for its boundary relation, in the
+    town centre (within about 2 km of the town hall for every entry of :data:`LOCATIONS`)."""
+
+    latitude: float  # degrees north, WGS 84
+    longitude: float  # degrees east, WGS 84
+    osm_relation: int  # the boundary relation the point belongs to (the source of the point)
+
+
+LOCATION_SOURCE = (
+    "OpenStreetMap (© OpenStreetMap contributors, ODbL 1.0): the point of each municipality's boundary "
+    "relation, as extracted in the npm package detect-location-jp 0.0.4 (dist/data/japan_cities.json; "
+    "its id is the relation), rounded to 4 decimals (about 10 m)"
+)
+
+LOCATIONS: dict[int, Location] = {
+    # code: (latitude, longitude, OSM relation); source: LOCATION_SOURCE
+    1634: Location(43.2327, 143.2959, 4060240),  # 上士幌町
+    8216: Location(36.3452, 140.3042, 2682921),  # 笠間市
+    12205: Location(34.9965, 139.8700, 2679947),  # 館山市
+    12234: Location(35.0387, 139.8371, 2679904),  # 南房総市
+    15202: Location(37.4470, 138.8512, 4453959),  # 長岡市
+    15210: Location(37.1276, 138.7555, 4516028),  # 十日町市
+    15482: Location(37.0143, 138.6525, 4516244),  # 津南町
+    26100: Location(35.0210, 135.7556, 357794),  # 京都市
+    30401: Location(33.6780, 135.3670, 3341935),  # 白浜町
+    32449: Location(34.8939, 132.4380, 4088605),  # 邑南町
+}
+
+
+def municipality_location(code: int) -> Location | None:
+    """Where the municipality is (a point, see :data:`LOCATIONS`), or None for a code not in the table."""
+    return LOCATIONS.get(code)
+
+
+def prefecture_code(code: int) -> int:
+    """The prefecture (都道府県コード, 1 北海道 … 47 沖縄県) of a municipality code: its first two digits."""
+    return code // 1000
 
 
 def municipality_name(code: int, lang: str = "ja") -> str | None:

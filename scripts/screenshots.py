@@ -130,7 +130,9 @@ def shoot(base: str, out: Path, person: str | None, region: int | None, langs: t
                     page.wait_for_function(
                         "() => [...document.querySelectorAll('[data-chart]')].every(e => e.dataset.ready)"
                     )
-                    page.wait_for_timeout(1500 if name == "national" else 300)  # force layout settles
+                    if name == "national":
+                        page.wait_for_selector("#japan-map[data-ready=true]")  # a fixed map: nothing settles
+                    page.wait_for_timeout(300)
                     suffix = "" if lang == "ja" else "-en"
                     target = out / f"{name}-{size}{suffix}.png"
                     page.screenshot(path=str(target), full_page=True)

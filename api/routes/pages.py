@@ -3,8 +3,9 @@ claim code from a letter is typed (``/c``) and the kiosk.
 
 Pages are server-rendered Jinja2 templates (``api/templates``) with every string from the message
 catalogues (``api/i18n.py``); their scripts talk to the JSON API only. Nothing comes from a CDN:
-our own files are served from ``api/static`` at ``/static/`` and a short whitelist of pinned npm
-files (ethers, ECharts) from ``hardhat-free-devnet/node_modules`` at ``/vendor/``. URLs carry a
+our own files are served from ``api/static`` at ``/static/``, a short whitelist of pinned npm
+files (ethers, ECharts) from ``hardhat-free-devnet/node_modules`` at ``/vendor/``, and the national
+view's map of Japan (``@svg-maps/japan``, see :mod:`api.japan_map`) at ``/map/japan.svg``. URLs carry a
 version (``?v=``), so those files are cached for a year; pages themselves are never cached and
 carry a strict Content-Security-Policy (no inline script, no inline style, same origin only).
 """
@@ -26,12 +27,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from api import japan_map
 from api.errors import ApiError
 from api.i18n import LANG_COOKIE, LANGUAGES, catalogue, pick_language
 from ledger.checkin.codes import normalise_code
 from ledger.checkin.errors import CheckinRejected
 
-__all__ = ["CONTENT_SECURITY_POLICY", "STATIC_DIR", "VENDOR_FILES", "router"]
+__all__ = ["CONTENT_SECURITY_POLICY", "STATIC_DIR", "VENDOR_FILES", "japan_map_url", "router"]
 
 _API_DIR: Final = Path(__file__).resolve().parents[1]
 TEMPLATES_DIR: Final = _API_DIR / "templates"
@@ -200,18 +202,34 @@ class _Asset:
     media_type: str
 
 
-@cache
-def _load_asset(path: Path, mtime_ns: int) -> _Asset:
-    """A file's bytes, gzipped once (text only), with a content ETag; kept in memory (a whitelist)."""
-    body = path.read_bytes()
-    media_type = _MEDIA_TYPES.get(path.suffix, "application/octet-stream")
-    compressible = media_type.startswith("text/") or path.suffix == ".svg"
+def _make_asset(body: bytes, suffix: str) -> _Asset:
+    media_type = _MEDIA_TYPES.get(suffix, "application/octet-stream")
+    compressible = media_type.startswith("text/") or suffix == ".svg"
     gzipped = gzip.compress(body, compresslevel=9, mtime=0) if compressible and len(body) > 1024 else None
     return _Asset(body, gzipped, f'"{hashlib.sha256(body).hexdigest()[:24]}"', media_type)
 
 
+@cache
+def _load_asset(path: Path, mtime_ns: int) -> _Asset:
+    """A file's bytes, gzipped once (text only), with a content ETag; kept in memory (a whitelist)."""
+    return _make_asset(path.read_bytes(), path.suffix)
+
+
+@cache
+def _map_asset(mtime_ns: int) -> _Asset:
+    return _make_asset(japan_map.map_svg(), ".svg")
+
+
+def japan_map_url() -> str:
+    """The national view's map of Japan (the pinned ``@svg-maps/japan`` drawing, our colours)."""
+    return f"/map/japan.svg?v={_package_version(japan_map.MAP_PACKAGE)}"
+
+
 def _asset(path: Path, request: Request) -> Response:
-    asset = _load_asset(path, path.stat().st_mtime_ns)
+    return _serve(_load_asset(path, path.stat().st_mtime_ns), request)
+
+
+def _serve(asset: _Asset, request: Request) -> Response:
     headers = {
         "Cache-Control": _IMMUTABLE if "v" in request.query_params else _REVALIDATE,
         "ETag": asset.etag,
@@ -235,6 +253,13 @@ def vendor_file(request: Request, name: str) -> Response:
     if path is None or not path.is_file():
         raise ApiError(404, "not_found", f"no vendor file {name!r}")
     return _asset(path, request)
+
+
+@router.get("/map/japan.svg", summary="The map of Japan under the national view (from a pinned npm package)")
+def japan_map_file(request: Request) -> Response:
+    if not japan_map.MAP_FILE.is_file():
+        raise ApiError(404, "not_found", "the map of Japan is not installed (./run setup)")
+    return _serve(_map_asset(japan_map.MAP_FILE.stat().st_mtime_ns), request)
 
 
 @router.get("/static/{name}", summary="The pages' own scripts and styles")

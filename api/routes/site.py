@@ -26,9 +26,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 from sqlalchemy import Connection
 
+from api import japan_map
 from api.deps import ConnDep, SettingsDep
-from api.i18n import pick_language
-from api.routes.pages import render_page, templates
+from api.i18n import catalogue, pick_language
+from api.routes.pages import japan_map_url, render_page, templates
 from ledger import jst, queries
 from ledger.figures import FIGURES
 from ledger.municipalities import JisCodeError, jis_code, municipality_name, parse_jis_code, region_label
@@ -440,13 +441,32 @@ def national_page(request: Request, conn: ConnDep, settings: SettingsDep) -> HTM
     lang, _ = pick_language(request)
     graph = queries.national_graph(conn, start, end, kind=kind, mlit_type=mlit_type, k=settings.api.public_k)
     names = {n.region: region_label(n.region, n.region_name, lang) for n in graph.nodes}
-    data = {
-        "lang": lang,
-        "nodes": [{"id": jis_code(n.region), "name": names[n.region], "people": n.people} for n in graph.nodes],
-        "links": [
-            {"source": jis_code(x.source), "target": jis_code(x.target), "shared": x.shared} for x in graph.links
-        ],
-    }
+    messages = catalogue(lang)
+
+    def people_text(people: int | None) -> str:
+        if people is None:
+            return messages.t("national.map_hidden", k=settings.api.public_k)
+        return messages.t("national.map_people", n=_num(people))
+
+    points = [
+        japan_map.MapPoint(
+            n.code,
+            f"{names[n.region]} {people_text(n.people)}",
+            n.people,
+            n.latitude,
+            n.longitude,
+        )
+        for n in graph.nodes
+    ]
+    drawn = japan_map.layout(points, [(jis_code(x.source), jis_code(x.target), x.shared) for x in graph.links])
+    # each region's links, heaviest first, for its panel beside the map
+    shared_with: dict[int, list[tuple[int, int]]] = {n.region: [] for n in graph.nodes}
+    for x in graph.links:
+        for one, other in ((x.source, x.target), (x.target, x.source)):
+            shared_with.setdefault(one, []).append((other, x.shared))
+            names.setdefault(other, region_label(other, None, lang))
+    for others in shared_with.values():
+        others.sort(key=lambda pair: (-pair[1], pair[0]))
     return _render(
         request,
         "national.html",
@@ -463,6 +483,9 @@ def national_page(request: Request, conn: ConnDep, settings: SettingsDep) -> HTM
             "mlit_type": mlit_type,
             "kinds": _KINDS,
             "types": _TYPES,
-            "data": data,
+            "map": drawn,
+            "map_url": japan_map_url(),
+            "k": settings.api.public_k,
+            "shared_with": shared_with,
         },
     )

@@ -1,6 +1,7 @@
 /*
- * Charts of the region dashboard, the national view and the つながり page, drawn with Apache
- * ECharts (/vendor/echarts.min.js) from the page's JSON data block (#page-data). Every chart has
+ * Charts of the region dashboard and the つながり page, drawn with Apache
+ * ECharts (/vendor/echarts.min.js) from the page's JSON data block (#page-data); the national view's
+ * map is drawn on the server instead (api/japan_map.py, national-map.js). Every chart has
  * the same numbers in a table next to it (server-rendered), so the charts add no figure of their own.
  */
 (function () {
@@ -151,44 +152,6 @@
           { name: t("fig.issued"), type: "bar", data: m.issued, barMaxWidth: 24 },
           { name: t("fig.spent"), type: "bar", data: m.spent, barMaxWidth: 24 },
           { name: t("fig.clawed_back"), type: "bar", data: m.clawed_back, barMaxWidth: 24 },
-        ],
-      });
-    },
-    graph: function (d) {
-      const maxPeople = Math.max(1, ...d.nodes.map((n) => n.people || 0));
-      const maxShared = Math.max(1, ...d.links.map((l) => l.shared || 0));
-      return base({
-        tooltip: {
-          trigger: "item",
-          confine: true,
-          formatter: (p) =>
-            p.dataType === "edge"
-              ? p.data.names + ": " + num(p.data.value) + " " + t("chart.people")
-              : p.data.name + ": " + num(p.data.value) + " " + t("chart.people"),
-        },
-        legend: { show: false },
-        series: [
-          {
-            type: "graph",
-            layout: "force",
-            roam: true,
-            draggable: true,
-            force: { repulsion: 2200, edgeLength: [140, 260], gravity: 0.06, layoutAnimation: !REDUCED },
-            label: { show: true, position: "right", fontWeight: "bold" },
-            lineStyle: { color: "#7fa596", opacity: 0.8, curveness: 0.1 },
-            emphasis: { focus: "adjacency", lineStyle: { width: 8 } },
-            data: d.nodes.map((n) => ({
-              id: n.id,
-              name: n.name,
-              value: n.people,
-              symbolSize: 18 + 42 * Math.sqrt((n.people || 0) / maxPeople),
-              itemStyle: { color: BRAND },
-            })),
-            links: d.links.map((l) => {
-              const names = d.nodes.filter((n) => n.id === l.source || n.id === l.target).map((n) => n.name);
-              return { source: l.source, target: l.target, value: l.shared, names: names.join(" — "), lineStyle: { width: 1 + 11 * (l.shared / maxShared) } };
-            }),
-          },
         ],
       });
     },

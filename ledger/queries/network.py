@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from ledger.municipalities import municipality_location
 from ledger.queries.cells import (
     _check_k,
     _check_range,
@@ -146,9 +147,15 @@ class GraphNode:
     people: int | None  # active in the region in the period (under the kind filter)
     code: str = ""  # five-digit JIS code, filled from ``region``
     label: str = ""  # the municipality's name (日本語), else the coin's name
+    latitude: float | None = None  # where the map places it (ledger.municipalities.LOCATIONS); None: unknown
+    longitude: float | None = None
 
     def __post_init__(self) -> None:
         name_region(self, self.region_name)
+        location = municipality_location(self.region)
+        if location is not None:
+            object.__setattr__(self, "latitude", location.latitude)
+            object.__setattr__(self, "longitude", location.longitude)
 
 
 @dataclass(frozen=True, slots=True)
