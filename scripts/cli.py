@@ -41,6 +41,7 @@ from scripts.index_cli import index_app
 from scripts.keys_cli import keys_app
 from scripts.project_cli import project_app
 from scripts.region_cli import region_app
+from scripts.relay_cli import relay_app
 from scripts.serve_cli import serve_commands
 from scripts.staff_cli import staff_app
 
@@ -58,6 +59,7 @@ app.add_typer(index_app, name="index")
 app.add_typer(api_app, name="api")
 app.add_typer(export_app, name="export")
 app.add_typer(db_app, name="db")
+app.add_typer(relay_app, name="relay")
 app.add_typer(staff_app, name="staff")
 app.add_typer(certificate_app, name="certificate")
 app.add_typer(codes_app, name="codes")

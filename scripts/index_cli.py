@@ -10,6 +10,7 @@ import typer
 from ledger.settings import get_settings
 from scripts.cli_common import JsonFlag, chain, emit, guarded, indexed_engine, log_to_terminal, shown, until_chain
 from scripts.format_cli import table, when
+from scripts.relay_cli import MetricsPort, start_metrics
 
 index_app = typer.Typer(help="The indexer: chain events into the database.", no_args_is_help=True)
 
@@ -34,7 +35,7 @@ def index_backfill() -> None:
 
 
 @index_app.command("run")
-def index_run() -> None:
+def index_run(metrics_port: MetricsPort = 0) -> None:
     """Follow the chain: index new blocks as they arrive, until interrupted (Ctrl-C)."""
     import signal
     import threading
@@ -43,6 +44,10 @@ def index_run() -> None:
     from ledger.indexer.service import build_indexer
 
     log_to_terminal()
+    if metrics_port:
+        from ledger.db.engine import make_engine
+
+        start_metrics(metrics_port, make_engine(get_settings().db.url))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:

@@ -1,5 +1,5 @@
-"""The long-running commands of the root: ``serve`` (API, relayer and indexer in one process),
-``relay``, and ``simulate-checkins`` (many phones scanning a kiosk)."""
+"""The long-running commands of the root: ``serve`` (API, relayer and indexer in one process) and
+``simulate-checkins`` (many phones scanning a kiosk); ``relay`` has its own module (relay_cli)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from ledger.settings import get_settings
-from scripts.cli_common import JsonFlag, chain, guarded, log_to_terminal, shown, until_chain
+from scripts.cli_common import JsonFlag, guarded, log_to_terminal, shown
 
 serve_commands = typer.Typer()  # commands of the root, no group of their own
 
@@ -61,44 +61,3 @@ def simulate_checkins(
             f"scan → confirmed on chain: p50 {summary['scan_to_confirmed_p50_s']} s, "
             f"p95 {summary['scan_to_confirmed_p95_s']} s"
         )
-
-
-@serve_commands.command("relay")
-def relay(
-    once: Annotated[bool, typer.Option("--once", help="drain the outbox, wait for every receipt, then exit")] = False,
-) -> None:
-    """Relay accepted claims (recordBatch) and signed supports (supportBySig) to the chain."""
-    import signal
-    import threading
-
-    from ledger.chain.context import open_chain
-    from ledger.db.engine import make_engine, upgrade_to_head
-    from ledger.relay import Relayer
-
-    log_to_terminal()
-    settings = get_settings()
-    engine = make_engine(settings.db.url)
-    guarded(lambda: upgrade_to_head(engine))
-    if once:
-        ctx = chain()
-        relayer = guarded(lambda: Relayer(settings, engine, ctx))
-        report = guarded(relayer.run_once)
-        typer.echo(f"claims: {shown('claims', report.claims)}; supports: {shown('supports', report.supports)}")
-        return
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        started = until_chain(stop, lambda: Relayer(settings, engine, open_chain(settings)), "relayer")
-    except KeyboardInterrupt:
-        stop.set()
-        started = None
-    if started is None:
-        typer.echo("relayer stopped")
-        return
-    relayer = started
-    typer.echo(f"relayer {relayer.account.address} running (Ctrl-C to stop)")
-    try:
-        guarded(lambda: relayer.run(stop))
-    except KeyboardInterrupt:
-        stop.set()
-    typer.echo("relayer stopped")

@@ -45,6 +45,7 @@ from ledger.indexer.handlers import ActivityTerms, LogContext, apply_log, jst_da
 from ledger.indexer.rpc import JsonRpc, RangeTooLarge, RpcError, quantity
 from ledger.indexer.spec import IndexSpec
 from ledger.indexer.store import BlockHeader, Checkpoint, ChunkSink, IndexStore
+from ledger.metrics import INDEXER_CHECKPOINT, INDEXER_HEAD, INDEXER_LAG, INDEXER_LOGS
 
 __all__ = ["IndexerConfig", "ChunkResult", "Indexer", "ReorgTooDeep"]
 
@@ -423,6 +424,10 @@ class Indexer:
         result = self.run_step(stop)
         if result is None:
             return False
+        INDEXER_HEAD.set(result.head)
+        INDEXER_CHECKPOINT.set(result.to_block)
+        INDEXER_LAG.set(max(0, result.head - result.to_block))
+        INDEXER_LOGS.inc(result.logs)
         caught_up = result.rolled_back_to is None and result.to_block >= result.head - self.config.confirmations
         if (caught_up or result.rolled_back_to is not None) and self.refresh is not None:
             self.refresh(self.config.refresh_budget_s)
