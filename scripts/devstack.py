@@ -82,6 +82,7 @@ class DevStack:
     operator_key: str
     activity_id: int
     services: dict[str, Service] = field(default_factory=dict)
+    api2_port: int = 0  # the second API process (service ``api2``), when started
 
     @property
     def api_url(self) -> str:
@@ -107,8 +108,8 @@ class DevStack:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
-        if wait and name == "api":
-            self.wait_for_api()
+        if wait and name in ("api", "api2"):
+            self.wait_for_api(name=name)
         return service
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
@@ -124,14 +125,15 @@ class DevStack:
         self.kill(name)
         return self.start(name)
 
-    def wait_for_api(self, timeout_s: float = 60.0) -> None:
+    def wait_for_api(self, timeout_s: float = 60.0, name: str = "api") -> None:
         deadline = time.monotonic() + timeout_s
+        url = self.api_url if name == "api" else f"http://127.0.0.1:{self.api2_port}"
         while time.monotonic() < deadline:
-            service = self.services["api"]
+            service = self.services[name]
             if service.process is not None and service.process.poll() is not None:
                 raise RuntimeError(f"the API exited: {service.log.read_text(errors='replace')[-2000:]}")
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.api_url}/health", timeout=1.0).status_code == 200:
+                if httpx.get(f"{url}/health", timeout=1.0).status_code == 200:
                     return
             time.sleep(0.1)
         raise RuntimeError(f"the API did not answer within {timeout_s} s")
@@ -229,8 +231,13 @@ def running_stack(
     services: tuple[str, ...] = ("api", "relay", "index"),
     settings: dict[str, str] | None = None,
     api_workers: int = 1,
+    db_url: str | None = None,
 ) -> Iterator[DevStack]:
-    """Start the whole stack under ``root``; everything is stopped on exit."""
+    """Start the whole stack under ``root``; everything is stopped on exit.
+
+    ``services`` may also name ``api2`` (a second ``tsunagari api serve`` process on its own port,
+    :attr:`DevStack.api2_port`) and ``relay2`` (a second relayer with the same key: a standby).
+    ``db_url`` puts the stack on another database (a PostgreSQL schema) instead of a SQLite file."""
     root.mkdir(parents=True, exist_ok=True)
     anvil = AnvilDevnet(
         port=free_port(), block_time_s=block_time_s, state_file=root / "anvil-state.json", log_file=root / "anvil.log"
@@ -250,12 +257,12 @@ def running_stack(
             ActivitySpec(TATEYAMA, ContributionKind.FESTIVAL_EVENT, 300, now - 600, now + 86_400, 0),
         )
         save_deployment(root / "deployments", deployment)
-        db_url = f"sqlite:///{root / 'tsunagari.db'}"
+        db_url = db_url or f"sqlite:///{root / 'tsunagari.db'}"
         engine = make_engine(db_url)
         upgrade_to_head(engine)
         with write_transaction(engine) as conn:
             operator_key, _ = create_api_key(conn, "operator", "館山 staff", TATEYAMA)
-        api_port = free_port()
+        api_port, api2_port = free_port(), free_port()
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("TSUNAGARI_")},
             "TSUNAGARI_CHAIN__BACKEND": "rpc",
@@ -272,9 +279,13 @@ def running_stack(
         }
         env.setdefault("PYTHONPATH", str(Path(__file__).resolve().parent.parent))
         stack = DevStack(root, anvil, deployment, client, engine, env, api_port, operator_key, activity_id)
+        stack.api2_port = api2_port
+        api = [*_CLI, "api", "serve", "--no-access-log", "--workers", str(api_workers)]
         argv = {
-            "api": [*_CLI, "api", "serve", "--no-access-log", "--workers", str(api_workers)],
+            "api": api,
+            "api2": [*api, "--port", str(api2_port)],
             "relay": [*_CLI, "relay"],
+            "relay2": [*_CLI, "relay"],
             "index": [*_CLI, "index", "run"],
         }
         for name, command in argv.items():

@@ -178,6 +178,9 @@ async def _paced_phone(
         try:
             if body is None:  # scan: the kiosk's code now, what it is for, sign
                 frame = (await http.get(f"/api/v1/kiosk/{activity_id}/frame", params={"k": session})).json()
+                if not frame.get("claim_url") and frame.get("state") in ("full", "closed", "ended"):
+                    result.refused[person.address.lower()] = f"activity_{frame['state']}"  # the kiosk shows no QR
+                    return
                 token = str(frame["claim_url"]).rsplit("/", 1)[1]
                 context = (await http.get(f"/api/v1/checkin/{token}")).json()
                 if "error" in context:
