@@ -1,6 +1,7 @@
 """``python -m scripts.bench [NAME ...]``: run benchmarks, one JSON object per line on stdout.
 
-Each benchmark is a module ``scripts.bench.<name>`` with ``run() -> dict``; it sets up and tears
+Each benchmark is a module ``scripts.bench.<name>`` with ``run() -> dict`` (or a list of them, one
+line each: ``claims`` adds its PostgreSQL line); it sets up and tears
 down whatever chain or server it measures. Progress goes to stderr so stdout stays JSON lines.
 """
 
@@ -24,7 +25,8 @@ def main(argv: list[str]) -> int:
         print(f"[bench] {name} ...", file=sys.stderr, flush=True)
         started = time.monotonic()
         result = importlib.import_module(f"scripts.bench.{name}").run()
-        print(json.dumps(result, ensure_ascii=False), flush=True)
+        for line in result if isinstance(result, list) else [result]:  # a bench may print several lines
+            print(json.dumps(line, ensure_ascii=False), flush=True)
         print(f"[bench] {name} done in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
     return 0
 

@@ -33,18 +33,28 @@ the outbox, not from the generator's answers, and the two must agree.
 
 Targets (check-in issue): ratio ≥ 0.4, claim p99 < 100 ms, lost = duplicated = 0,
 scan→confirmed p95 ≤ 3 s.
+
+**The PostgreSQL line** (``"bench": "claims_pg"``, the operator issue): the production topology's
+intake, two ``tsunagari api serve`` processes on the local PostgreSQL (a throwaway schema), each
+driven by its own ``wrk`` with half the connections, bare and claims alike; the relayer and the
+indexer then drain the outbox and every claim is counted on chain. ``claim_p99_ms`` is the larger
+of the two processes' p99. Targets: ratio ≥ 0.4, p99 < 100 ms, lost = duplicated = 0.
+``TSUNAGARI_BENCH_PG=0`` skips it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -233,12 +243,114 @@ def _confirmed_at(stack: DevStack, claim_ids: list[int]) -> dict[int, int]:
     return {i: t for i, t in Outbox(stack.engine).confirmed_at().items() if i in wanted}
 
 
-def run() -> dict[str, Any]:
+def run() -> list[dict[str, Any]]:
     with (
         tempfile.TemporaryDirectory(prefix="tsunagari-bench-claims-") as tmp,
         running_stack(Path(tmp), services=("api",), settings={"TSUNAGARI_CHECKIN__RATE_IP_PER_MIN": "0"}) as stack,
     ):
-        return _run(stack, Path(tmp))
+        results = [_run(stack, Path(tmp))]
+    if os.environ.get("TSUNAGARI_BENCH_PG", "1") != "0":
+        results.append(run_postgres())
+    return results
+
+
+POSTGRES_URL = os.environ.get("TSUNAGARI_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@contextlib.contextmanager
+def _pg_schema() -> Iterator[str]:
+    """A throwaway schema on the local PostgreSQL; its URL (search_path set)."""
+    from sqlalchemy import text
+
+    from ledger.db.engine import make_engine
+
+    schema = f"bench_claims_{os.getpid()}"
+    admin = make_engine(POSTGRES_URL, connect_args={"connect_timeout": 5})
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        admin.dispose()
+
+
+def _drive_both(ports: tuple[int, int], bodies: list[bytes] | None, workdir: Path) -> dict[str, Any]:
+    """Both API processes at once, each with its own wrk and half the connections (and half the
+    claims); the answers summed, the worse p99."""
+    summaries: list[dict[str, Any]] = [{}, {}]
+
+    def drive(i: int) -> None:
+        half = None if bodies is None else bodies[i::2]
+        folder = workdir / f"wrk-{i}"
+        folder.mkdir(exist_ok=True)
+        summaries[i] = wrk_load(ports[i], half, DURATION_S, CONCURRENCY // 2, folder)
+
+    threads = [threading.Thread(target=drive, args=(i,)) for i in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    ok = sum(n for s in summaries for code, n in s["statuses"].items() if 200 <= code < 300)
+    seconds = max(float(s["seconds"]) for s in summaries)
+    return {"ok": ok, "seconds": seconds, "p99": max(float(s["p99_ms"]) for s in summaries)}
+
+
+def run_postgres() -> dict[str, Any]:
+    """The ``claims_pg`` line: two API processes on PostgreSQL (see the module doc)."""
+    if shutil.which("wrk") is None:
+        return {"bench": "claims_pg", "error": "wrk is not installed (./run bench installs it)"}
+    with (
+        tempfile.TemporaryDirectory(prefix="tsunagari-bench-claims-pg-") as tmp,
+        _pg_schema() as url,
+        running_stack(
+            Path(tmp),
+            services=("api", "api2"),
+            settings={"TSUNAGARI_CHECKIN__RATE_IP_PER_MIN": "0"},
+            db_url=url,
+        ) as stack,
+    ):
+        workdir = Path(tmp)
+        ports = (stack.api_port, stack.api2_port)
+        kiosk = stack.kiosk_url()
+        signing = stack.signing
+        for port in ports:  # warm both processes
+            warm = presign(signing, stack.current_token(kiosk), stack.activity_id, 40, f"warm-{port}")
+            asyncio.run(load(port, [_request("POST", "/api/v1/claims", port, b) for b in warm], 4, 8))
+            asyncio.run(load(port, _request("GET", "/health", port), 2, 8))
+        bare = _drive_both(ports, None, workdir)
+        bare_rps = bare["ok"] / bare["seconds"]
+        _log(f"postgres bare: {bare_rps:.0f} req/s p99 {bare['p99']:.1f} ms")
+        token = stack.current_token(kiosk)
+        bodies = presign(signing, token, stack.activity_id, int(max(bare_rps, 1000) * DURATION_S * 1.2), "pg-flood")
+        before = set(stack.claims())
+        claims = _drive_both(ports, bodies, workdir)
+        claims_rps = claims["ok"] / claims["seconds"]
+        _log(f"postgres claims: {claims_rps:.0f}/s p99 {claims['p99']:.1f} ms")
+        accepted = sorted(set(stack.claims()) - before)
+        if not claims["ok"] <= len(accepted) <= claims["ok"] + CONCURRENCY:
+            raise AssertionError(f"{claims['ok']} claims answered 202 but {len(accepted)} new rows in the outbox")
+        stack.start("relay")
+        stack.start("index")
+        stack.wait_until_settled(timeout_s=900)
+        on_chain = stack.on_chain()
+        return {
+            "bench": "claims_pg",
+            "db": "postgresql",
+            "api_processes": 2,
+            "concurrency": CONCURRENCY,
+            "duration_s": DURATION_S,
+            "bare_requests_per_s": round(bare_rps, 1),
+            "claims_per_s": round(claims_rps, 1),
+            "ratio": round(claims_rps / bare_rps, 3),
+            "bare_p99_ms": round(bare["p99"], 2),
+            "claim_p99_ms": round(claims["p99"], 2),
+            "accepted": len(accepted),
+            "lost": sum(1 for c in accepted if on_chain.get(c, 0) == 0),
+            "duplicated": sum(1 for n in on_chain.values() if n > 1),
+        }
 
 
 def _run(stack: DevStack, workdir: Path) -> dict[str, Any]:
