@@ -123,3 +123,37 @@ def test_every_indexed_event_and_table_column_is_documented() -> None:
             continue
         problems += [f"{table.name}.{c.name}" for c in table.columns if f"`{c.name}`" not in section]
     assert not problems, f"document in docs/events.md: {problems}"
+
+
+def _resolve(words: list[str]) -> tuple[Any, list[str]]:
+    """The click command that ``tsunagari WORDS…`` names, and the words after it."""
+    command: Any = typer.main.get_command(app)
+    ctx = Context(command, info_name="tsunagari")
+    rest = list(words)
+    while rest and hasattr(command, "get_command"):
+        sub = command.get_command(ctx, rest[0])
+        if sub is None:
+            break
+        command, ctx, rest = sub, Context(sub, parent=ctx, info_name=rest[0]), rest[1:]
+    return command, rest
+
+
+def test_every_command_of_the_operations_runbook_exists() -> None:
+    """docs/operations.md: each `tsunagari …` it shows (in code blocks and in backticks) names a
+    real command, and each --option it passes is one of that command's."""
+    text = (DOCS / "operations.md").read_text(encoding="utf-8")
+    lines = re.findall(r"^tsunagari [^\n#]*", text, re.MULTILINE) + re.findall(r"`(tsunagari [^`]*)`", text)
+    assert len(lines) >= 15
+    problems = []
+    for line in lines:
+        words = line.split()[1:]
+        command, rest = _resolve(words)
+        if hasattr(command, "get_command") and command.name == "tsunagari":
+            problems.append(f"no command: {line}")
+            continue
+        known = {option for param in command.params for option in (*param.opts, *param.secondary_opts)}
+        for word in rest:
+            option = word.split("=", 1)[0]
+            if option.startswith("--") and option not in known:
+                problems.append(f"{line}: no option {option}")
+    assert not problems, problems
