@@ -237,6 +237,15 @@ class ConsoleSettings(BaseModel):
     )
 
 
+class LogSettings(BaseModel):
+    """How the long-running commands log (ledger/logs.py)."""
+
+    format: Literal["text", "json"] = Field(
+        "text", description="json: one JSON object per line (time, level, logger, message, process)"
+    )
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="the lowest level logged")
+
+
 class Settings(BaseSettings):
     """All settings, grouped."""
 
@@ -253,6 +262,7 @@ class Settings(BaseSettings):
     relay: RelaySettings = Field(default_factory=RelaySettings)
     demo: DemoSettings = Field(default_factory=DemoSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
 
 
 @lru_cache(maxsize=1)

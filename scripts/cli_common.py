@@ -128,10 +128,10 @@ def until_chain(stop: Any, build: Callable[[], T], who: str) -> T | None:
 def log_to_terminal() -> None:
     """Log lines of a long-running command (INFO, with the time) on stderr; the database
     migrations' own chatter ("Context impl SQLiteImpl.") left out."""
-    import logging
+    from ledger.logs import configure_logging
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    settings = get_settings().log
+    configure_logging(as_json=settings.format == "json", level=settings.level)
 
 
 def shown(key: str, value: Any) -> str:

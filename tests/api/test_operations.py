@@ -4,6 +4,7 @@ the relayer's lease and heartbeats show; /ready says which dependency is missing
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -94,8 +95,16 @@ def test_ready_names_what_is_missing(stack: DevStack) -> None:
     assert httpx.get(f"{stack.api_url}/ready", params={"node": "bogus"}, timeout=10).status_code == 422
 
 
-def test_metrics_can_require_a_token(tmp_path: Path) -> None:
-    with running_stack(tmp_path / "token", services=("api",), settings={"TSUNAGARI_API__METRICS_TOKEN": "s3cret"}) as s:
+def test_metrics_can_require_a_token_and_logs_can_be_json(tmp_path: Path) -> None:
+    settings = {"TSUNAGARI_API__METRICS_TOKEN": "s3cret", "TSUNAGARI_LOG__FORMAT": "json"}
+    with running_stack(tmp_path / "token", services=("api", "relay"), settings=settings) as s:
+        deadline = time.monotonic() + 60
+        while "active (lease" not in s.services["relay"].log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        logged = [json.loads(line) for line in s.services["relay"].log.read_text().splitlines() if line.startswith("{")]
+        active = [entry for entry in logged if "active (lease epoch" in entry["message"]]
+        assert active and active[0]["level"] == "INFO" and active[0]["logger"] == "ledger.relay", logged
+        assert {"time", "process"} <= active[0].keys()
         assert httpx.get(f"{s.api_url}/metrics", timeout=10).status_code == 401
         wrong = httpx.get(f"{s.api_url}/metrics", headers={"Authorization": "Bearer nope"}, timeout=10)
         assert wrong.status_code == 401
