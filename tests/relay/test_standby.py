@@ -13,10 +13,11 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import Engine, text
 
-from ledger.chain.devnet import AnvilDevnet
+from ledger.chain.devnet import AnvilDevnet, free_port
 from ledger.relay.lease import read_lease
 from tests.indexer.helpers import database
 from tests.relay.helpers import NAGAOKA, TATEYAMA, Ledger, assert_exactly_once, insert_claims, people, relay_env
@@ -27,10 +28,10 @@ ROOT = Path(__file__).resolve().parents[2]
 LEASE_S = 3.0
 
 
-def _relay(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def _relay(env: dict[str, str], log: Path, metrics_port: int = 0) -> subprocess.Popen[bytes]:
     with log.open("ab") as sink:
         return subprocess.Popen(
-            [sys.executable, "-m", "scripts.cli", "relay"],
+            [sys.executable, "-m", "scripts.cli", "relay", "--metrics-port", str(metrics_port)],
             cwd=ROOT,
             env={**os.environ, **env},
             stdout=sink,
@@ -74,9 +75,10 @@ def test_the_standby_takes_over_when_the_active_relayer_is_killed(
 
     first = _relay(env, first_log)
     second: subprocess.Popen[bytes] | None = None
+    metrics = free_port()
     try:
         _wait_for(lambda: (s := lease()) is not None and f":{first.pid}:" in s[0], 60, "the first lease", first_log)
-        second = _relay(env, second_log)
+        second = _relay(env, second_log, metrics)
         standing_by = re.compile(rf"standing by: \S+:{first.pid}:")
         _wait_for(lambda: bool(standing_by.search(second_log.read_text())), 60, "a standby", second_log)
 
@@ -101,7 +103,7 @@ def test_the_standby_takes_over_when_the_active_relayer_is_killed(
         )
         state = lease()
         assert state is not None and state[1] == 2, state  # exactly one hand-over
-        assert "active (lease epoch 2" in second_log.read_text()
+        _wait_for(lambda: "active (lease epoch 2" in second_log.read_text(), 30, "the standby's log line", second_log)
         _wait_for(lambda: confirmed() == len(ids), 180, "every claim confirmed", second_log)
         assert_exactly_once(ledger, engine, set(ids))
         with engine.connect() as conn:
@@ -112,6 +114,14 @@ def test_the_standby_takes_over_when_the_active_relayer_is_killed(
                 )
             ).all()
         assert nonces == [], f"two live batches with one nonce: {nonces}"
+
+        # The standby's own metrics: it holds the lease now, sent transactions and confirmed claims.
+        scraped = httpx.get(f"http://127.0.0.1:{metrics}/metrics", timeout=10).text
+        assert "tsunagari_relay_lease_active 1.0" in scraped
+        assert "tsunagari_relay_lease_takeovers_total 1.0" in scraped
+        assert re.search(r"^tsunagari_relay_broadcasts_total [1-9]", scraped, re.MULTILINE)
+        assert re.search(r'^tsunagari_claims_settled_total\{status="confirmed"\} [1-9]', scraped, re.MULTILINE)
+        assert re.search(r'^tsunagari_relay_gas_used_total\{kind="record"\} [1-9]', scraped, re.MULTILINE)
 
         second.send_signal(signal.SIGTERM)  # a normal stop gives the lease back at once
         assert second.wait(timeout=30) == 0, second_log.read_text()[-3000:]
