@@ -128,3 +128,53 @@ def _open_batches(engine: Engine, issuer: str) -> int:
 def _last_batch_id(engine: Engine) -> int:
     with engine.connect() as conn:
         return int(conn.execute(text("SELECT COALESCE(MAX(id), 0) FROM relay_batches")).scalar_one())
+
+
+def test_tsunagari_relay_rotate_key_grants_drains_and_revokes(
+    anvil: AnvilDevnet, ledger: Ledger, sqlite_db: tuple[str, Engine], tmp_path: Path
+) -> None:
+    """The operator's command: `tsunagari relay rotate-key --to relayer-2` with the old relayer
+    stopped and claims of its still in flight; then the relayer on the new key records the rest."""
+    db_url, engine = sqlite_db
+    anvil.w3.provider.make_request("evm_setIntervalMining", [2])  # type: ignore[arg-type]  # batches stay in flight a while
+    old, new = ledger.relayer.address.lower(), dev_account(3).address.lower()
+    log = tmp_path / "relay.log"
+    env = relay_env(ledger, db_url, lease_s=3.0, lease_margin_s=1.0)
+    ids = insert_claims(engine, TATEYAMA, ledger.activities[TATEYAMA], people(40, 201))
+    first = _relay(env, log)
+    try:
+        deadline = time.monotonic() + 60
+        while _open_batches(engine, old) == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(timeout=30) == 0
+        rotated = subprocess.run(
+            [sys.executable, "-m", "scripts.cli", "relay", "rotate-key", "--to", "relayer-2", "--timeout-s", "120"],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+        assert rotated.returncode == 0, rotated.stdout + rotated.stderr
+        assert "12205 館山市" in rotated.stdout and "revoked" in rotated.stdout, rotated.stdout
+        assert "TSUNAGARI_RELAY__KEY=relayer-2" in rotated.stdout
+        assert _open_batches(engine, old) == 0
+        assert not ledger.client.is_issuer(TATEYAMA, old) and ledger.client.is_issuer(TATEYAMA, new)
+        ids += insert_claims(engine, NAGAOKA, ledger.activities[NAGAOKA], people(20, 202))
+        final = subprocess.run(
+            [sys.executable, "-m", "scripts.cli", "relay", "--once"],
+            cwd=ROOT,
+            env={**os.environ, **env, "TSUNAGARI_RELAY__KEY": "relayer-2"},
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+        assert final.returncode == 0, final.stdout + final.stderr
+        assert_exactly_once(ledger, engine, set(ids))
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait(timeout=10)
