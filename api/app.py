@@ -18,6 +18,7 @@ from api.metrics import RequestMetrics
 from api.metrics import router as operations_router
 from api.routes import (
     activities,
+    api_docs,
     certificate_pages,
     certificates,
     checkin,
@@ -59,6 +60,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(
         lifespan=_lifespan,
+        # /docs is ours (api/routes/api_docs.py): Swagger UI from the pinned npm package, not a CDN.
+        docs_url=None,
+        redoc_url=None,
         title="Tsunagari Ledger API",
         version="0.1.0",
         description="関係人口 made visible and verifiable: ties, region dashboards and the researcher export.",
@@ -96,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(region_admin.router)
     app.include_router(region_audit.router)
     app.include_router(console.router)
+    app.include_router(api_docs.router)
     # The document lists every status each operation can answer, each error with the one shape.
     app.openapi = document_errors(app)  # type: ignore[method-assign]
     return app

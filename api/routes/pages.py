@@ -4,8 +4,8 @@ claim code from a letter is typed (``/c``) and the kiosk.
 Pages are server-rendered Jinja2 templates (``api/templates``) with every string from the message
 catalogues (``api/i18n.py``); their scripts talk to the JSON API only. Nothing comes from a CDN:
 our own files are served from ``api/static`` at ``/static/``, a short whitelist of pinned npm
-files (ethers, ECharts) from ``hardhat-free-devnet/node_modules`` at ``/vendor/``, and the national
-view's map of Japan (``@svg-maps/japan``, see :mod:`api.japan_map`) at ``/map/japan.svg``. URLs carry a
+files (ethers, ECharts, Swagger UI) from ``hardhat-free-devnet/node_modules`` at ``/vendor/``, and the
+national view's map of Japan (``@svg-maps/japan``, see :mod:`api.japan_map`) at ``/map/japan.svg``. URLs carry a
 version (``?v=``), so those files are cached for a year; pages themselves are never cached and
 carry a strict Content-Security-Policy (no inline script, no inline style, same origin only).
 """
@@ -44,6 +44,8 @@ NODE_MODULES: Final = _API_DIR.parent / "hardhat-free-devnet" / "node_modules"
 VENDOR_FILES: Final[dict[str, tuple[str, str]]] = {
     "ethers.umd.min.js": ("ethers", "dist/ethers.umd.min.js"),
     "echarts.min.js": ("echarts", "dist/echarts.min.js"),
+    "swagger-ui-bundle.js": ("swagger-ui-dist", "swagger-ui-bundle.js"),  # /docs (api/routes/api_docs.py)
+    "swagger-ui.css": ("swagger-ui-dist", "swagger-ui.css"),
 }
 _STATIC_NAME: Final = re.compile(r"^[a-z0-9][a-z0-9-]*\.(?:js|css|svg|png|ico)$")
 _MEDIA_TYPES: Final = {
