@@ -195,8 +195,11 @@ def _render(request: Request, template: str, context: dict[str, Any], messages: 
         "month_label": lambda m: _month_label(m, lang),
         "day_text": _day_text,
         "define": lambda figure_id: FIGURES[figure_id].definition(lang),  # one catalogue (ledger.figures)
-        "day_label": lambda day: f"{day.year}年{day.month}月{day.day}日" if lang == "ja" else day.isoformat(),
-        "jst": lambda ts: datetime.fromtimestamp(ts, JST).strftime("%Y-%m-%d %H:%M"),
+        # Dates and times for people: 2026年12月7日 (ja) / 2026-12-07 (en), times in JST with the zone.
+        "day_label": lambda day: jst.format_date(day, lang),
+        "day_key_label": lambda key: jst.format_date(jst.date_of_day_key(key), lang),
+        "date_of": lambda ts: jst.format_date(jst.date_of(ts), lang),
+        "jst": lambda ts: jst.format_datetime(ts, lang),
     }
     return render_page(request, template, context, script_messages=_COMMON + messages)
 

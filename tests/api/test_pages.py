@@ -298,7 +298,8 @@ def test_vendor_files_are_the_pinned_npm_files(app: FastAPI) -> None:
         answer = get(app, f"/vendor/{name}?v={version}", headers={"Accept-Encoding": "identity"})
         assert answer.status_code == 200
         assert answer.content == (NODE_MODULES / package / inside).read_bytes()
-        assert answer.headers["content-type"] == "text/javascript; charset=utf-8"
+        media = "text/css" if name.endswith(".css") else "text/javascript"
+        assert answer.headers["content-type"] == f"{media}; charset=utf-8"
         assert answer.headers["cache-control"] == "public, max-age=31536000, immutable"
         assert answer.headers["x-content-type-options"] == "nosniff"
     assert f'src="/vendor/ethers.umd.min.js?v={pins["ethers"]}"' in get(app, "/c/tok").text

@@ -82,6 +82,7 @@ def audit_page(
         "short": audit_ops.short_address,
         "activity_label": audit_ops.activity_label,
         "day_text": lambda key: format_date(date_of_day_key(key), lang),
+        "day_label": lambda day: format_date(day, lang),
         "records_csv": f"{base}/records.csv",
         "revocations_csv": f"{base}/revocations.csv",
     }

@@ -9,7 +9,7 @@ template); a script's ``fetch`` sends it as ``X-CSRF-Token``.
 from __future__ import annotations
 
 import asyncio
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any, Final
 from urllib.parse import quote
 
@@ -21,7 +21,7 @@ from api.deps import SESSION_COOKIE, EngineDep, check_origin, session_of
 from api.errors import ApiError, Redirect
 from api.i18n import catalogue, pick_language
 from api.routes.pages import render_page, templates
-from ledger.jst import JST
+from ledger.jst import format_datetime
 from ledger.municipalities import JisCodeError, jis_code, municipality_name, parse_jis_code
 from ledger.staff import sessions
 from ledger.staff.errors import SessionInvalid
@@ -45,9 +45,10 @@ __all__ = [
 CONSOLE_MESSAGES: Final = ("common.",)  # what common.js needs; the console's own script needs none
 
 
-def _jst(timestamp: int | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """Unix seconds as a JST date and time (the console shows every time in JST)."""
-    return "—" if timestamp is None else datetime.fromtimestamp(int(timestamp), JST).strftime(fmt)
+def _jst(timestamp: int | None) -> str:
+    """Unix seconds as a JST date and time with the zone, in Japanese (``2026年12月7日 21:05 JST``):
+    the console shows every time in JST."""
+    return "—" if timestamp is None else format_datetime(int(timestamp), "ja")
 
 
 templates.env.filters["jst"] = _jst

@@ -24,7 +24,7 @@ from api.routes.pages import STATIC_DIR, templates
 from api.routes.region_audit import load_report
 from ledger.console import report as report_ops
 from ledger.errors import InvalidInput
-from ledger.jst import JST
+from ledger.jst import format_date, format_datetime
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -124,12 +124,10 @@ def _context(report: report_ops.MonthlyReport, lang: str) -> dict[str, Any]:
         "figures": report_ops.HEADLINE_FIGURES,
         "figure_values": {key: getattr(report.figures, key) for key, _ in report_ops.HEADLINE_FIGURES},
         "chart": daily_chart(report, lang),
-        "generated": datetime.fromtimestamp(report.generated_at, JST).strftime("%Y-%m-%d %H:%M"),
-        "head_at": (
-            ""
-            if report.source.head_at is None
-            else datetime.fromtimestamp(report.source.head_at, JST).strftime("%Y-%m-%d %H:%M")
-        ),
+        "period_start": format_date(report.start, lang),
+        "period_end": format_date(report.end, lang),
+        "generated": format_datetime(report.generated_at, lang),
+        "head_at": "" if report.source.head_at is None else format_datetime(report.source.head_at, lang),
         "definition_keys": [d for _, d in report_ops.HEADLINE_FIGURES] + ["daily", "top_activities", "k"],
     }
 
