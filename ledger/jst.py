@@ -16,7 +16,9 @@ A day interval is inclusive at both ends (``start``..``end`` JST days); in secon
 
 from __future__ import annotations
 
+import re
 import time
+import unicodedata
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
 
@@ -42,6 +44,7 @@ __all__ = [
     "month_text",
     "months",
     "next_month",
+    "parse_date_text",
     "parse_month_text",
     "today",
 ]
@@ -169,3 +172,18 @@ def format_datetime(timestamp: float, lang: str = "ja", *, seconds: bool = False
     moment = datetime.fromtimestamp(int(timestamp), JST)
     clock = moment.strftime("%H:%M:%S" if seconds else "%H:%M")
     return f"{format_date(moment.date(), lang)} {clock} JST"
+
+
+_DATE_TEXT = re.compile(r"(\d{4})(?:[-/.](\d{1,2})[-/.](\d{1,2})|年(\d{1,2})月(\d{1,2})日?|(\d{2})(\d{2}))")
+
+
+def parse_date_text(text: str) -> date:
+    """A date as people type it into a page's date field: ``2026-12-07``, ``2026/12/7``,
+    ``2026年12月7日`` or ``20261207`` (a phone's number pad), full-width digits too; ValueError for
+    anything else or a day that does not exist."""
+    typed = unicodedata.normalize("NFKC", text).strip().replace(" ", "")
+    match = _DATE_TEXT.fullmatch(typed)
+    if match is None:
+        raise ValueError(f"a date is written 2026-12-07 or 2026年12月7日, got {text!r}")
+    year, month, day = (int(g) for g in match.groups() if g is not None)
+    return date(year, month, day)

@@ -104,7 +104,13 @@ _environment = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-_environment.globals.update(static_url=static_url, vendor_url=vendor_url)
+# The pattern of a typed date field (api/templates/_date_input.html; ledger.jst.parse_date_text reads
+# it on the server). Written for the browser's `v` flag: no bare `-` or `/` inside a class.
+DATE_PATTERN: Final = (
+    r"\s*[0-9０-９]{4}(?:(?:-|/|\.)[0-9０-９]{1,2}(?:-|/|\.)[0-9０-９]{1,2}"
+    r"|年[0-9０-９]{1,2}月[0-9０-９]{1,2}日?|[0-9０-９]{4})\s*"
+)
+_environment.globals.update(static_url=static_url, vendor_url=vendor_url, date_pattern=DATE_PATTERN)
 templates = Jinja2Templates(env=_environment)
 
 

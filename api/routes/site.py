@@ -129,7 +129,7 @@ def _parse_day(name: str, value: str | None) -> date | None:
     if value is None or value == "":
         return None
     try:
-        return date.fromisoformat(value)
+        return jst.parse_date_text(value)  # 2026-12-07 from links, 2026年12月7日 as the field shows it
     except ValueError:
         raise PageProblem(422, "problem.bad_param_title", "problem.bad_date", name=name, value=value[:40]) from None
 

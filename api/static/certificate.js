@@ -63,10 +63,31 @@
     result.hidden = false;
   }
 
+  /**
+   * A typed date as YYYY-MM-DD: 2026-12-07, 2026/12/7, 2026年12月7日 or 20261207, full-width digits
+   * too (the server's ledger.jst.parse_date_text reads the same); "" when empty, null when unreadable.
+   */
+  function isoDay(text) {
+    const typed = text.normalize("NFKC").replace(/\s/g, "");
+    if (!typed) return "";
+    const m = typed.match(/^(\d{4})(?:[-/.](\d{1,2})[-/.](\d{1,2})|年(\d{1,2})月(\d{1,2})日?|(\d{2})(\d{2}))$/);
+    if (!m) return null;
+    const year = Number(m[1]);
+    const month = Number(m[2] || m[4] || m[6]);
+    const day = Number(m[3] || m[5] || m[7]);
+    const check = new Date(Date.UTC(year, month - 1, day));
+    if (check.getUTCFullYear() !== year || check.getUTCMonth() !== month - 1 || check.getUTCDate() !== day) return null;
+    return `${year}-${String(month).padStart(2, "0")}-${String(day).padStart(2, "0")}`;
+  }
+
   async function makeCertificate() {
     const query = new URLSearchParams({ region: $("certificate-region").value });
-    const from = $("certificate-from").value;
-    const to = $("certificate-to").value;
+    const from = isoDay($("certificate-from").value);
+    const to = isoDay($("certificate-to").value);
+    if (from === null || to === null) {
+      say("error", t("cert.bad_date"));
+      return;
+    }
     if (from) query.set("from", from);
     if (to) query.set("to", to);
     if (from && to && from > to) {

@@ -26,6 +26,7 @@ from ledger.certificate.issue import today_jst
 from ledger.certificate.typed import sign_typed
 from ledger.chain.accounts import dev_account
 from ledger.chain.client import ActivitySpec, RecordInput
+from ledger.jst import format_date
 from ledger.staff import audit
 from ledger.taxonomy import ContributionKind
 from ledger.ties import JST
@@ -137,7 +138,9 @@ def test_staff_see_eligible_people_with_lapse_date_contact_and_the_rule(seeded: 
     gone = seeded.clients["tateyama-staff"].get(PAGE, params={"as_of": (until + timedelta(days=1)).isoformat()})
     assert seeded.eligible not in gone.text and "この基準日の対象者はいません。" in gone.text
     default = seeded.clients["tateyama-staff"].get(PAGE)
-    assert f'name="as_of" value="{today_jst().isoformat()}"' in default.text
+    assert f'name="as_of" value="{format_date(today_jst())}"' in default.text  # 2026年12月7日
+    japanese = seeded.clients["tateyama-staff"].get(PAGE, params={"as_of": format_date(seeded.as_of)})
+    assert japanese.status_code == 200 and seeded.eligible in japanese.text  # as the field shows it
     assert seeded.clients["tateyama-staff"].get(PAGE, params={"as_of": "2026-13-01"}).status_code == 422
 
 

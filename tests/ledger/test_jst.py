@@ -67,3 +67,19 @@ def test_midnight_in_japan_is_fifteen_hundred_utc() -> None:
 def test_a_malformed_month_is_refused(text: str) -> None:
     with pytest.raises(ValueError):
         jst.parse_month_text(text)
+
+
+def test_a_typed_date_reads_in_the_forms_people_use() -> None:
+    for typed in (
+        "2026-12-07",
+        "2026/12/7",
+        "2026年12月7日",
+        "２０２６年１２月７日",
+        " 2026-12-7 ",
+        "2026年12月7",
+        "20261207",
+    ):
+        assert jst.parse_date_text(typed) == date(2026, 12, 7), typed
+    for wrong in ("", "12/07/2026", "2026-13-01", "2026年2月30日", "2026-12", "2026127", "yesterday"):
+        with pytest.raises(ValueError):
+            jst.parse_date_text(wrong)

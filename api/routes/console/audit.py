@@ -35,7 +35,7 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 TABS = ("records", "revocations", "actions")
 PER_PAGE = 50
 MonthQuery = Annotated[str | None, Query(max_length=7)]
-DayQuery = Annotated[str | None, Query(max_length=10)]
+DayQuery = Annotated[str | None, Query(max_length=20)]  # 2026-12-07 or 2026年12月31日
 
 
 def _month_or_default(month: str | None) -> tuple[int, int]:

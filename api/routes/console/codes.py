@@ -34,7 +34,7 @@ from ledger.checkin.errors import CheckinRejected
 from ledger.checkin.service import CheckinService
 from ledger.console import codes as work
 from ledger.console.presence import rule_ceiling
-from ledger.jst import JST
+from ledger.jst import JST, format_date, parse_date_text
 from ledger.staff import sessions
 from ledger.taxonomy import RewardUnit
 
@@ -122,11 +122,10 @@ def _page(
             "can_codes": session.actor.can("checkins"),
             "ended": ended,
             "values": values
-            or {"count": "100", "expires": work.default_expiry_day(activity).isoformat(), "label": "", "units": "1"},
+            or {"count": "100", "expires": format_date(work.default_expiry_day(activity)), "label": "", "units": "1"},
             "errors": errors or {},
             "unit_choices": _unit_choices(activity),
             "max_batch": work.MAX_BATCH,
-            "last_day": work.default_expiry_day(activity).isoformat(),
             "expiry_text": lambda ts: expiry_text(ts, lang),
             "url": codes_url(region, activity.activity_id),
             "activity_url": f"{region_path(region)}/activities/{activity.activity_id}",
@@ -153,7 +152,7 @@ def _parse_form(values: dict[str, str], activity: ActivityView) -> tuple[dict[st
     else:
         parsed["count"] = int(count)
     try:
-        parsed["expires_at"] = work.expiry_of_day(date.fromisoformat(values["expires"].strip()), activity)
+        parsed["expires_at"] = work.expiry_of_day(parse_date_text(values["expires"]), activity)
     except ValueError:
         errors["expires"] = "expiry_missing"
     units = values["units"].strip()

@@ -21,7 +21,7 @@ from api.deps import SESSION_COOKIE, EngineDep, check_origin, session_of
 from api.errors import ApiError, Redirect
 from api.i18n import catalogue, pick_language
 from api.routes.pages import render_page, templates
-from ledger.jst import format_datetime
+from ledger.jst import format_datetime, parse_date_text
 from ledger.municipalities import JisCodeError, jis_code, municipality_name, parse_jis_code
 from ledger.staff import sessions
 from ledger.staff.errors import SessionInvalid
@@ -67,11 +67,12 @@ NAV: Final[tuple[tuple[str, str, Permission], ...]] = (
 
 
 def parse_day(value: str | None) -> date | None:
-    """A day from a page's query (``YYYY-MM-DD``; empty: none); 422 ``invalid`` otherwise."""
+    """A day from a page's query (``2026-12-07``, ``2026年12月7日`` or another form
+    :func:`ledger.jst.parse_date_text` reads; empty: none); 422 ``invalid`` otherwise."""
     if not value:
         return None
     try:
-        return date.fromisoformat(value)
+        return parse_date_text(value)
     except ValueError:
         raise ApiError(422, "invalid", f"not a date: {value[:10]!r}") from None
 

@@ -24,11 +24,12 @@ from ledger.certificate.eligibility import PREMIUM_MIN_ACTIVITIES
 from ledger.certificate.listings import CONTACTS_PERMISSION
 from ledger.certificate.roster import LAPSING_SOON_DAYS
 from ledger.console.audit import short_address
+from ledger.jst import format_date
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
 VERIFIER_PATH = "/verify/certificate"
-DayQuery = Annotated[str | None, Query(max_length=10)]
+DayQuery = Annotated[str | None, Query(max_length=20)]  # 2026-12-07 or 2026年12月31日
 
 
 def day_label(day: date | None, lang: str) -> str:
@@ -52,7 +53,7 @@ def eligibility_page(
         "console/eligibility.html",
         {
             "roster": found,
-            "as_of_value": found.as_of.isoformat(),
+            "as_of_value": format_date(found.as_of, lang),
             "eligibility_url": base,
             "csv_url": f"{base}.csv?as_of={found.as_of.isoformat()}",
             "can_contacts": session.actor.can(CONTACTS_PERMISSION),
