@@ -21,6 +21,7 @@ from api.deps import SESSION_COOKIE, EngineDep, check_origin, session_of
 from api.errors import ApiError, Redirect
 from api.i18n import catalogue, pick_language
 from api.routes.pages import render_page, templates
+from ledger import jst
 from ledger.jst import format_datetime, parse_date_text
 from ledger.municipalities import JisCodeError, jis_code, municipality_name, parse_jis_code
 from ledger.staff import sessions
@@ -52,6 +53,27 @@ def _jst(timestamp: int | None) -> str:
 
 
 templates.env.filters["jst"] = _jst
+
+MONTH_CHOICES: Final = 36  # how many months back a month field offers
+
+
+def _month_options(selected: str, lang: str) -> list[tuple[str, str]]:
+    """(``YYYY-MM``, label) of this JST month and the ones before it, newest first, with
+    ``selected`` kept when it is older: a month field is a list (decision 0011), since a month
+    input shows "December 2026" in an English browser, whatever the page's language."""
+    month = jst.month_key_of_date(jst.today())
+    keys = []
+    for _ in range(MONTH_CHOICES):
+        keys.append(jst.month_text(month))
+        year, mon = divmod(month, 100)
+        month = (year - 1) * 100 + 12 if mon == 1 else month - 1
+    if selected and selected not in keys:
+        keys.append(selected)
+    labels = {"ja": lambda y, m: f"{y}年{m}月", "en": lambda y, m: f"{y}-{m:02d}"}[lang if lang == "en" else "ja"]
+    return [(key, labels(int(key[:4]), int(key[5:7]))) for key in keys]
+
+
+templates.env.globals["month_options"] = _month_options
 
 # (key, path under /console/regions/<code>, permission to see it)
 NAV: Final[tuple[tuple[str, str, Permission], ...]] = (
