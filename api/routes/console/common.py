@@ -69,8 +69,9 @@ def _month_options(selected: str, lang: str) -> list[tuple[str, str]]:
         month = (year - 1) * 100 + 12 if mon == 1 else month - 1
     if selected and selected not in keys:
         keys.append(selected)
-    labels = {"ja": lambda y, m: f"{y}年{m}月", "en": lambda y, m: f"{y}-{m:02d}"}[lang if lang == "en" else "ja"]
-    return [(key, labels(int(key[:4]), int(key[5:7]))) for key in keys]
+    if lang == "en":
+        return [(key, key) for key in keys]
+    return [(key, f"{int(key[:4])}年{int(key[5:7])}月") for key in keys]
 
 
 templates.env.globals["month_options"] = _month_options
