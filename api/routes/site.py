@@ -141,7 +141,14 @@ def _period(request: Request, conn: Connection) -> tuple[date, date]:
         _parse_day("end", request.query_params.get("end")),
     )
     if start > end:
-        raise PageProblem(422, "problem.bad_param_title", "problem.start_after_end", start=start, end=end)
+        lang, _ = pick_language(request)
+        raise PageProblem(
+            422,
+            "problem.bad_param_title",
+            "problem.start_after_end",
+            start=jst.format_date(start, lang),
+            end=jst.format_date(end, lang),
+        )
     if (end - start).days > MAX_RANGE_DAYS:
         raise PageProblem(422, "problem.bad_param_title", "problem.range_too_long", days=MAX_RANGE_DAYS)
     return start, end

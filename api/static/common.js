@@ -109,7 +109,10 @@
     return Math.floor((unixSeconds + 9 * 3600) / 86400);
   }
 
-  /** A time in Japan (where the activities are); with the date unless it is the same JST day as `sameDayAs`. */
+  /**
+   * A time in Japan (where the activities are), with its zone (「12月7日 10:00 JST」); with the date
+   * unless it is the same JST day as `sameDayAs`.
+   */
   function formatTime(unixSeconds, lang, sameDayAs) {
     const options = { timeZone: "Asia/Tokyo", hour: "2-digit", minute: "2-digit" };
     if (sameDayAs === undefined || jstDay(sameDayAs) !== jstDay(unixSeconds)) {
@@ -117,7 +120,8 @@
       options.day = "numeric";
     }
     try {
-      return new Intl.DateTimeFormat(lang === "ja" ? "ja-JP" : "en-GB", options).format(new Date(unixSeconds * 1000));
+      const text = new Intl.DateTimeFormat(lang === "ja" ? "ja-JP" : "en-GB", options).format(new Date(unixSeconds * 1000));
+      return text + " JST";
     } catch (err) {
       return new Date(unixSeconds * 1000).toISOString();
     }

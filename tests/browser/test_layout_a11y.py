@@ -146,6 +146,7 @@ SITE_PAGES: dict[str, tuple[str | Callable[[Site], str], str]] = {
     "national": ("/national", "main"),
     "person": (lambda s: f"/people/{s.person}", "article.tie"),
     "problem": ("/regions/99999", "#problem"),
+    "problem-range": ("/regions/12205?start=2026-12-01&end=2026-01-01", "#problem"),
     "code-entry": ("/c", "main form"),
     "present": (lambda _: _present_path(), "main"),
 }
@@ -192,8 +193,8 @@ def _open(name: str, size: str, request: pytest.FixtureRequest, browser: Browser
         target, selector = SITE_PAGES[name]
         path = target(site) if callable(target) else target
         url = site.url + path
-        if name == "problem":
-            allow = ("status of 404",)
+        if name.startswith("problem"):
+            allow = ("status of 404", "status of 422")
     elif name in CONSOLE_PAGES:
         site = request.getfixturevalue("site")
         options["storage_state"] = site.console_state
