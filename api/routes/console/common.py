@@ -59,7 +59,7 @@ MONTH_CHOICES: Final = 36  # how many months back a month field offers
 
 def _month_options(selected: str, lang: str) -> list[tuple[str, str]]:
     """(``YYYY-MM``, label) of this JST month and the ones before it, newest first, with
-    ``selected`` kept when it is older: a month field is a list (decision 0011), since a month
+    ``selected`` kept when it is older: a month field is a list (decision 0015), since a month
     input shows "December 2026" in an English browser, whatever the page's language."""
     month = jst.month_key_of_date(jst.today())
     keys = []
