@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import platform
+import shutil
 import signal
 import socket
 import subprocess
@@ -28,6 +30,8 @@ from web3 import Web3
 
 from ledger.errors import ChainUnavailable, ConfigError
 from ledger.settings import DEV_MNEMONIC, DEVNET_CHAIN_ID
+
+log = logging.getLogger("ledger.chain.devnet")
 
 __all__ = [
     "DEVNET_HARDFORK",
@@ -183,24 +187,67 @@ class AnvilDevnet:
         return cmd
 
     def start(self, timeout_s: float = 30.0) -> AnvilDevnet:
-        """Start anvil and wait until it answers."""
+        """Start anvil and wait until it answers.
+
+        anvil rewrites its state file in place every second, so a node killed with SIGKILL in the
+        middle of a write leaves a file it cannot read back (it exits with code 2). Then the
+        unreadable file is kept aside (``*.unreadable``) and the node starts from the copy of the
+        state it last started from (``*.last-good``): like a node restored from an older snapshot,
+        it has lost its latest blocks, which the relayer and the indexer recover from."""
         if self.process is not None and self.process.poll() is None:
             return self
         if self.state_file is not None:
             self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
         try:
-            self.process = subprocess.Popen(
-                self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
-            )
-        finally:
-            if self.log_file:
-                log.close()  # type: ignore[union-attr]
-        chain_id = wait_for_rpc(self.rpc_url, timeout_s, self.process)
+            chain_id = self._launch(timeout_s)
+        except ChainUnavailable:
+            if not self._fall_back_to_last_good_state():
+                raise
+            chain_id = self._launch(timeout_s)
+        if self.state_file is not None and self.state_file.exists():
+            shutil.copyfile(self.state_file, self._last_good)  # it loaded: the copy to fall back to
         if chain_id != self.chain_id:
             self.close()
             raise ChainUnavailable(f"{self.rpc_url} answers chain id {chain_id}, not {self.chain_id}: port taken?")
         return self
+
+    @property
+    def _last_good(self) -> Path:
+        assert self.state_file is not None
+        return self.state_file.with_name(self.state_file.name + ".last-good")
+
+    def _launch(self, timeout_s: float) -> int:
+        sink = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
+        try:
+            self.process = subprocess.Popen(
+                self.command(), stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            )
+        finally:
+            if self.log_file:
+                sink.close()  # type: ignore[union-attr]
+        try:
+            return wait_for_rpc(self.rpc_url, timeout_s, self.process)
+        except ChainUnavailable as exc:
+            if self.log_file is None or not self.log_file.exists():
+                raise
+            tail = self.log_file.read_text(errors="replace").strip().splitlines()[-3:]
+            raise ChainUnavailable(f"{exc}; its log ends: {' | '.join(tail)}") from exc
+
+    def _fall_back_to_last_good_state(self) -> bool:
+        """After a failed start: set an unreadable state file aside for the last good one."""
+        if self.process is None or self.process.poll() is None or self.state_file is None:
+            return False
+        if not self.state_file.exists() or not self._last_good.exists() or _readable_json(self.state_file):
+            return False
+        aside = self.state_file.with_name(self.state_file.name + ".unreadable")
+        self.state_file.replace(aside)
+        shutil.copyfile(self._last_good, self.state_file)
+        log.warning(
+            "anvil could not read %s (killed mid-write?): kept it as %s, starting from the last good state",
+            self.state_file,
+            aside,
+        )
+        return True
 
     def kill(self) -> None:
         """``kill -9`` the node (fault tests); the state file keeps what was flushed."""
@@ -444,3 +491,12 @@ class ManagedDevnet:
             os.kill(pid, signal.SIGKILL)
         self.pid_file.unlink(missing_ok=True)
         return True
+
+
+def _readable_json(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            json.load(handle)
+    except (OSError, ValueError):
+        return False
+    return True
