@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -56,7 +57,15 @@ RelayReport = OutboxCounts
 class Relayer:
     """Relays the outbox of ``engine`` to the ledger of ``ctx`` with the ``relayer`` operator key."""
 
-    def __init__(self, settings: Settings, engine: Engine, ctx: ChainContext) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        ctx: ChainContext,
+        *,
+        accepted_until_ms: Callable[[], int] | None = None,
+    ) -> None:
+        """``accepted_until_ms``: relay only work accepted up to this moment (see :class:`Outbox`)."""
         self.settings = settings
         self.relay = settings.relay
         self.engine = engine
@@ -64,7 +73,7 @@ class Relayer:
         self.client: LedgerClient = ctx.client
         self.account = ctx.operator("relayer")
         self.issuer = self.account.address.lower()
-        self.outbox = Outbox(engine)
+        self.outbox = Outbox(engine, accepted_until_ms)
         self.sender = TxSender(ctx.w3, self.account, ctx.chain_id, self.client.address, self.relay)
         self.deck = FlightDeck(self.sender, self.outbox, self.relay)
         self.evidence = ChainEvidence(self.client, self.sender, ctx.deployment.deploy_block)
