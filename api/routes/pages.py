@@ -30,6 +30,7 @@ from api.errors import ApiError
 from api.i18n import LANG_COOKIE, LANGUAGES, catalogue, pick_language
 from ledger.checkin.codes import normalise_code
 from ledger.checkin.errors import CheckinRejected
+from ledger.demo_seed.progress import SeedProgress, progress_path, read_progress
 
 __all__ = ["CONTENT_SECURITY_POLICY", "STATIC_DIR", "VENDOR_FILES", "router"]
 
@@ -100,7 +101,18 @@ _environment = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-_environment.globals.update(static_url=static_url, vendor_url=vendor_url)
+
+
+def seeding_progress(request: Request) -> SeedProgress | None:
+    """The demo year's seed while it runs (``_seeding_banner.html``), else None."""
+    settings = getattr(request.app.state, "settings", None)
+    if settings is None:
+        return None
+    progress = read_progress(progress_path(settings.devnet.data_dir))
+    return progress if progress is not None and progress.is_live() else None
+
+
+_environment.globals.update(static_url=static_url, vendor_url=vendor_url, seeding_progress=seeding_progress)
 templates = Jinja2Templates(env=_environment)
 
 
