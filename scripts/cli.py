@@ -1287,10 +1287,16 @@ def demo(
     ] = True,
     as_json: JsonFlag = False,
 ) -> None:
-    """The main job: devnet up, ledger deployed, a year of regional ties seeded through the check-in
-    intake and the relayer on a fresh devnet (`demo seed`), indexed, then the API with the kiosk and
-    claim pages, the relayer and the indexer (Ctrl-C stops)."""
+    """The main job: devnet up, ledger deployed, the kiosk, pages, console and API served at once with
+    the relayer and the indexer, while a year of regional ties is seeded in the background on a fresh
+    devnet (Ctrl-C stops; the devnet keeps running). With --no-serve or --stop: seed in the foreground,
+    index, print the figures and return."""
     if typer_ctx.invoked_subcommand is not None:
+        return
+    if serve and not stop:
+        from scripts.demo_cli import serve_demo
+
+        serve_demo(as_json=as_json)
         return
     settings = _settings()
     _run_demo(
@@ -1326,14 +1332,15 @@ def _run_demo(
     from ledger.demo import index_demo, setup_demo, summarise
     from ledger.demo_seed.catalogue import SEED_REGIONS
     from ledger.demo_seed.run import catch_up_chain_time, genesis_time_for, seed_state
-    from ledger.demo_seed.run import seed_year as play_year
     from ledger.errors import DeploymentNotFound
     from ledger.jst import today
+    from scripts.demo_cli import restart_unfinished_year, seed_in_foreground
 
     settings = _settings()
     node: ManagedDevnet | None = None
     if settings.chain.backend == "anvil":
         node = _managed()
+        restart_unfinished_year(node, settings)
         if seed_year:  # a NEW devnet starts a year ago, so the seeded year can be written in its past
             node.genesis_time = genesis_time_for(today())
         started = _guarded(node.up)
@@ -1355,9 +1362,7 @@ def _run_demo(
     state = _guarded(lambda: seed_state(ctx))
     seeded: Any = None
     if seed_year and state == "fresh":
-        seeded = _guarded(
-            lambda: play_year(ctx, engine, seed=seed, people=people, log=lambda m: typer.echo(m, err=True))
-        )
+        seeded = _guarded(lambda: seed_in_foreground(ctx, engine, settings, seed=seed, people=people))
     elif require_seed and state != "seeded":
         _fail(
             "this devnet cannot take a seeded year: "
@@ -1409,115 +1414,42 @@ def _run_demo(
                 f"{seeded.supports} supports, {seeded.activities} activities, {seeded.blocks} blocks"
             )
             typer.echo(seeded.paths())
-            typer.echo(f"{'region':<14}{'people':>7}{'records':>8}{'revoked':>8}{'supports':>9}{'activities':>11}")
-            for r in seeded.regions:
-                typer.echo(
-                    f"{r.code:05d} {r.name:<8}{r.people:>7}{r.records:>8}{r.revocations:>8}{r.supports:>9}"
-                    f"{r.activities:>11}"
+            typer.echo(
+                table(
+                    ("region", "people", "records", "revoked", "supports", "activities"),
+                    [
+                        (region_text(r.code), r.people, r.records, r.revocations, r.supports, r.activities)
+                        for r in seeded.regions
+                    ],
+                    (False, True, True, True, True, True),
                 )
+            )
             typer.echo("")
         elif not first_steps:
             typer.echo("demo data already on chain; showing it")
         typer.echo(f"chain {ctx.chain_id}, ledger {client.address}")
         typer.echo(
-            f"{'region':<14}{'coin':<44}{'people':>7}{'minted':>9}{'spent':>7}{'revoked':>8}{'expired':>8}{'supply':>9}"
-        )
-        for s in summary:
-            typer.echo(
-                f"{s.code:05d} {s.name:<8}{s.coin:<44}{s.participants:>7}{s.minted:>9}{s.spent:>7}{s.revoked:>8}"
-                f"{s.expired:>8}{s.supply:>9}"
+            table(
+                ("region", "coin", "people", "minted", "spent", "revoked", "expired", "supply"),
+                [
+                    (region_text(s.code), s.coin, s.participants, s.minted, s.spent, s.revoked, s.expired, s.supply)
+                    for s in summary
+                ],
+                (False, False, True, True, True, True, True, True),
             )
+        )
         typer.echo(f"\nindexed {logs} new logs into {settings.db.url}; ties by region (model: docs/ties.md):")
         for r in indexed:
             stages = ", ".join(f"{k} {v}" for k, v in r.stages.items() if v)
             typer.echo(
                 f"{r.code:05d} {r.name}: {r.participants} people, {r.records} records, 関係人口 {r.kankei} ({stages})"
             )
-    if serve and not stop:
-        _serve_demo(ctx, engine, as_json)
     if node is not None:
         if stop:
             node.down()
             typer.echo("devnet stopped (its state is kept)", err=as_json)
         else:
             typer.echo(f"devnet keeps running at {node.rpc_url}; stop it with `tsunagari devnet down`", err=as_json)
-
-
-def _serve_demo(ctx: Any, engine: Any, as_json: bool) -> None:
-    from ledger.checkin.service import build_checkin
-    from ledger.demo import demo_links, ensure_kiosk_activity
-    from ledger.demo_certificate import write_demo_certificate
-    from ledger.demo_console import ensure_dev_sign_in, label_operator_keys
-    from scripts.serve import serve_all
-
-    settings = _settings()
-    now = int(time.time())
-    activity = _guarded(lambda: ensure_kiosk_activity(ctx.client, ctx.operator("region-admin"), engine, now))
-    service = build_checkin(settings, engine, ctx.chain_id, ctx.deployment.ledger, ctx.client)
-    kiosk = _guarded(lambda: service.kiosk_link(activity)).url
-    links = _guarded(lambda: demo_links(ctx.client, ctx.operator("region-admin"), engine, service, now))
-    base = service.public_url
-    dev = _guarded(lambda: ensure_dev_sign_in(engine, settings, ctx.chain_id))
-    label_operator_keys(
-        engine,
-        {
-            ctx.operator("relayer").address: "中継サーバー（チェックインの記録）",
-            ctx.operator("region-admin").address: "地域管理者の運用鍵（サーバー）",
-        },
-    )
-    admins = ", ".join(login for login, region in dev.logins if region is not None)
-    example = _guarded(
-        lambda: write_demo_certificate(
-            engine,
-            chain_id=ctx.chain_id,
-            ledger=ctx.deployment.ledger,
-            seed=settings.demo.seed,
-            people=settings.demo.people,
-            region=12205,
-            folder=settings.devnet.data_dir.parent / "certificates",
-            site=base,
-            rpc_url=settings.chain.browser_rpc_url,
-        )
-    )
-    evidence: list[str] = []
-    if example is not None:
-        c = example.certificate
-        rpc = settings.chain.browser_rpc_url
-        evidence = [
-            f"  ふるさと住民登録 evidence: a participant of {c.municipality.name} eligible for Premium "
-            f"({c.summary.get('text')}):",
-            f"    their つながり page (活動証明書): {base}/people/{c.holder}",
-            f"    their signed certificate: {example.path}",
-            f"    verify it without this server: ./run tsunagari certificate verify {example.path} --rpc {rpc}",
-        ]
-        if example.verifier is not None:
-            evidence.append(f"    or open {example.verifier} in a browser (the standalone verifier)")
-
-    def announce() -> None:
-        typer.echo(
-            "\n".join(
-                [
-                    "",
-                    f"Tsunagari is running at {base} (Ctrl-C to stop; the devnet keeps running)",
-                    "  kiosk of a running demo activity (open it; scan its QR with a phone on this network):",
-                    f"    {kiosk}",
-                    f"  simulate phones scanning it:\n    ./run tsunagari simulate-checkins '{kiosk}' --people 50",
-                    "  presence kiosk of a volunteering activity (one QR: scan on arrival and again on leaving;"
-                    " the hours are recorded):",
-                    f"    {links.presence_kiosk_url}",
-                    f"  single-use claim code of a ふるさと納税 thank-you letter ({links.claim_code}; works once):",
-                    f"    {links.claim_code_url}",
-                    f"  staff console (Japanese): {base}/console",
-                    f"    development sign-in (devnet only): platform, or a region's admin: {admins}",
-                    f"    password {dev.password} (kept in {dev.password_file})",
-                    f"  API documentation: {base}/docs",
-                    *evidence,
-                ]
-            ),
-            err=as_json,
-        )
-
-    serve_all(settings, on_started=announce)
 
 
 def main() -> None:
