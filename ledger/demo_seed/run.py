@@ -749,9 +749,9 @@ class _Seeder:
         last_report = time.monotonic()
         for day in sorted(set(self.days) | set(self.arrivals)):
             self.play_day(day)
-            if self.on_day is not None:
+            if self.on_day is not None:  # the caller shows progress; no periodic log line
                 self.on_day(day + 1, self.plan.days)
-            if time.monotonic() - last_report > 15:
+            elif time.monotonic() - last_report > 15:
                 last_report = time.monotonic()
                 self.log(f"  seeded up to {self.plan.date_of(day).isoformat()} ({day + 1}/{self.plan.days} days)")
 
