@@ -121,7 +121,15 @@ def seed_in_foreground(ctx: Any, engine: Any, settings: Any, *, seed: int, peopl
         result = seed_year(ctx, engine, seed=seed, people=people, log=lambda m: typer.echo(m, err=True), on_day=on_day)
     except KeyboardInterrupt:
         write_progress(progress_file, progress.finished(SeedPhase.INTERRUPTED, "stopped by Ctrl-C"))
-        raise
+        if tty:
+            sys.stderr.write("\r\x1b[K")
+        typer.echo(
+            f"\nstopped: the demo year's seed at {progress.percent} %. The next ./run demo starts the year again "
+            f"on a fresh devnet.\nstill running: the devnet at {ctx.settings.chain.rpc_url} "
+            "(stop it: ./run tsunagari devnet down).",
+            err=True,
+        )
+        raise typer.Exit(code=130) from None
     except Exception as exc:
         write_progress(progress_file, progress.finished(SeedPhase.FAILED, f"{type(exc).__name__}: {exc}"))
         raise
@@ -138,20 +146,19 @@ def serve_demo(*, as_json: bool) -> None:
 
     settings = _settings()
     node = _managed() if settings.chain.backend == "anvil" else None
-    seeding: _Seeding | None = None
-    base = f"http://{settings.api.host}:{settings.api.port}"
+    started: list[_Seeding] = []  # the seed, once started (so an early Ctrl-C can stop it too)
     try:
-        seeding, base = _start(settings, node, as_json)
+        seeding, base = _start(settings, node, as_json, started)
     except KeyboardInterrupt:
         typer.echo("\nstopped before the demo was serving.", err=True)
-        _stop_seed(seeding)
+        _stop_seed(started[0] if started else None)
         if node is not None:
             typer.echo(f"still running: the devnet at {node.rpc_url} (stop it: ./run tsunagari devnet down)", err=True)
         raise typer.Exit(code=130) from None
     _goodbye(seeding, node, base)
 
 
-def _start(settings: Any, node: Any, as_json: bool) -> tuple[_Seeding | None, str]:
+def _start(settings: Any, node: Any, as_json: bool, started: list[_Seeding]) -> tuple[_Seeding | None, str]:
     from ledger.chain.deploy import deploy_ledger, save_deployment
     from ledger.chain.devnet import AnvilControl
     from ledger.db.engine import make_engine, upgrade_to_head
@@ -176,8 +183,8 @@ def _start(settings: Any, node: Any, as_json: bool) -> tuple[_Seeding | None, st
         restart_unfinished_year(node, settings)
         if settings.demo.seed_year and not node.state_file.exists():  # a NEW devnet starts a year ago
             node.genesis_time = genesis_time_for(today())
-        started = _guarded(node.up)
-        typer.echo(f"devnet {'started' if started else 'running'} at {node.rpc_url}", err=as_json)
+        fresh = _guarded(node.up)
+        typer.echo(f"devnet {'started' if fresh else 'running'} at {node.rpc_url}", err=as_json)
     ctx = _chain()
     try:
         deployment = ctx.deployment
@@ -234,6 +241,7 @@ def _start(settings: Any, node: Any, as_json: bool) -> tuple[_Seeding | None, st
         )
         process = start_seed_process(settings, progress_file, seed=settings.demo.seed, people=settings.demo.people)
         seeding = _Seeding(process, progress_file, threading.Event(), time.monotonic())
+        started.append(seeding)
     announced = threading.Event()
 
     def announce() -> None:

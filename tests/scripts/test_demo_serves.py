@@ -118,6 +118,30 @@ def test_the_demo_serves_a_kiosk_before_its_year_is_seeded(tmp_path: Path) -> No
         said = log.read_text(errors="replace")
         assert "stopped: the pages, kiosk and API" in said and "still running: the devnet" in said, said
         assert "Traceback" not in said, said
+
+        # a second start finds the finished year: it serves again and seeds nothing
+        second = tmp_path / "demo-again.log"
+        with open(second, "wb") as out:
+            demo = subprocess.Popen(
+                [sys.executable, "-m", "scripts.cli", "demo"],
+                cwd=tmp_path,
+                env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        again = ""
+        while not again and time.monotonic() < deadline:
+            assert demo.poll() is None, second.read_text(errors="replace")
+            found = re.search(r"(http://\S+/kiosk/\d+\?k=\S+)", second.read_text(errors="replace"))
+            again = found.group(1) if found else ""
+            time.sleep(0.2)
+        assert again and httpx.get(again, timeout=10).status_code == 200, second.read_text(errors="replace")
+        assert "demo year" not in second.read_text(errors="replace")
+        assert _progress(tmp_path)["phase"] == "done"
+        assert 'id="seeding-banner"' not in httpx.get(again.split("/kiosk/")[0] + "/", timeout=10).text
+        demo.send_signal(signal.SIGINT)
+        assert demo.wait(timeout=60) == 0
     finally:
         if demo.poll() is None:
             demo.send_signal(signal.SIGINT)
