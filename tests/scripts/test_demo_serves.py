@@ -6,6 +6,7 @@ headless chromium that follows the kiosk's QR URL creates a key, claims and reac
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -183,3 +184,78 @@ def _claim_in_chromium(kiosk: str) -> None:
         finally:
             browser.close()
     assert not problems, problems
+
+
+def test_an_interrupted_year_is_seeded_again_never_shown_as_finished(tmp_path: Path) -> None:
+    """Ctrl-C while the year is being written: the demo says the seed stopped and where; the next
+    start says the year did not finish, starts a fresh devnet and seeds the year again from day 0."""
+    port, api_port = free_port(), free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("TSUNAGARI_")},
+        "TSUNAGARI_DEVNET__DATA_DIR": str(tmp_path / "devnet"),
+        "TSUNAGARI_DEVNET__PORT": str(port),
+        "TSUNAGARI_CHAIN__RPC_URL": f"http://127.0.0.1:{port}",
+        "TSUNAGARI_CHAIN__DEPLOYMENTS_DIR": str(tmp_path / "deployments"),
+        "TSUNAGARI_DB__URL": f"sqlite:///{tmp_path / 'index.db'}",
+        "TSUNAGARI_API__PORT": str(api_port),
+        "TSUNAGARI_CHECKIN__SECRET_FILE": str(tmp_path / "kiosk.key"),
+        "TSUNAGARI_DEMO__PEOPLE": "2000",  # minutes of seeding: it is stopped long before the end
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+    }
+
+    def start(log: Path) -> subprocess.Popen[bytes]:
+        with open(log, "wb") as out:
+            return subprocess.Popen(
+                [sys.executable, "-m", "scripts.cli", "demo"],
+                cwd=tmp_path,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+
+    def wait_for_days(demo: subprocess.Popen[bytes], log: Path, days: int) -> None:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            assert demo.poll() is None, log.read_text(errors="replace")
+            with contextlib.suppress(FileNotFoundError, ValueError):
+                progress = _progress(tmp_path)
+                if progress["phase"] == "seeding" and int(str(progress["days_done"])) >= days:
+                    return
+            time.sleep(0.5)
+        raise AssertionError(log.read_text(errors="replace"))
+
+    first, second = tmp_path / "first.log", tmp_path / "second.log"
+    demo = start(first)
+    try:
+        wait_for_days(demo, first, 5)
+        demo.send_signal(signal.SIGINT)
+        assert demo.wait(timeout=60) == 0
+        said = first.read_text(errors="replace")
+        assert "stopped: the demo year's seed at" in said and "Traceback" not in said, said
+        stopped = _progress(tmp_path)
+        assert stopped["phase"] == "interrupted" and 5 <= int(str(stopped["days_done"])) < 364
+
+        demo = start(second)
+        wait_for_days(demo, second, 0)
+        said = second.read_text(errors="replace")
+        assert "the demo year did not finish last time (interrupted" in said, said
+        assert "devnet started" in said  # a fresh chain, not the one with a partial year
+        again = _progress(tmp_path)
+        assert again["started_at"] != stopped["started_at"] and again["genesis_hash"] == stopped["genesis_hash"]
+    finally:
+        if demo.poll() is None:
+            demo.send_signal(signal.SIGINT)
+            try:
+                demo.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                demo.kill()
+                demo.wait()
+        subprocess.run(
+            [sys.executable, "-m", "scripts.cli", "devnet", "down"],
+            cwd=tmp_path,
+            env=env,
+            check=False,
+            capture_output=True,
+        )
