@@ -401,9 +401,10 @@ def _watch(seeding: _Seeding, announced: threading.Event, ctx: Any) -> None:
         typer.echo(f"the demo year is on chain ({final.message}; {took}). Check-ins now reach the chain.", err=True)
         notes = warnings_in_log(seeding.progress_file.parent)
         if notes:  # retries the relayer recovered from: the year finished complete, so they cost only time
+            times = "once" if notes == 1 else f"{notes} times"
             typer.echo(
-                f"  the relayer retried {notes} times while seeding (a busy machine); every day was checked "
-                f"complete. Details: {seed_log_path(seeding.progress_file.parent)}",
+                f"  the relayer waited and retried {times} while seeding (the node answered late on a busy "
+                f"machine); every day was checked complete. Details: {seed_log_path(seeding.progress_file.parent)}",
                 err=True,
             )
     elif final is not None and final.phase is SeedPhase.INTERRUPTED:

@@ -61,6 +61,7 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from sqlalchemy import Engine, inspect, text
 from web3 import Web3
+from web3.exceptions import Web3RPCError
 from web3.types import TxReceipt
 
 from ledger.chain.client import ActivitySpec
@@ -382,25 +383,35 @@ class _Seeder:
         """The region admin's transaction: signed here with a local nonce, sent, its receipt awaited.
 
         The same transaction ``LedgerClient`` sends, without its per-call gas estimate and fee
-        lookups (fees are read once a simulated day; the gas limit is generous)."""
+        lookups (fees are read once a simulated day; the gas limit is generous). The demo serves
+        while it seeds, so staff may send a region-admin transaction from the console meanwhile: a
+        nonce taken that way is read again from the chain and the transaction signed anew."""
         w3 = self.ctx.w3
-        if self._admin_nonce is None:
-            self._admin_nonce = int(w3.eth.get_transaction_count(self.admin.address, "pending"))
-        max_fee, priority = self._fees
-        tx: dict[str, Any] = {
-            "type": 2,
-            "chainId": self.ctx.chain_id,
-            "nonce": self._admin_nonce,
-            "to": self.client.address,
-            "value": 0,
-            "data": self.client.contract.encode_abi(function, args=list(args)),
-            "gas": 600_000,
-            "maxFeePerGas": max_fee,
-            "maxPriorityFeePerGas": priority,
-        }
-        signed = self.admin.sign_transaction(tx)
-        self._admin_nonce += 1
-        tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
+        for attempt in range(3):
+            if self._admin_nonce is None:
+                self._admin_nonce = int(w3.eth.get_transaction_count(self.admin.address, "pending"))
+            max_fee, priority = self._fees
+            tx: dict[str, Any] = {
+                "type": 2,
+                "chainId": self.ctx.chain_id,
+                "nonce": self._admin_nonce,
+                "to": self.client.address,
+                "value": 0,
+                "data": self.client.contract.encode_abi(function, args=list(args)),
+                "gas": 600_000,
+                "maxFeePerGas": max_fee,
+                "maxPriorityFeePerGas": priority,
+            }
+            signed = self.admin.sign_transaction(tx)
+            try:
+                tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
+            except Web3RPCError as exc:
+                if "nonce" not in str(exc).lower() or attempt == 2:
+                    raise
+                self._admin_nonce = None  # someone else used it
+                continue
+            self._admin_nonce += 1
+            break
         receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60, poll_latency=0.01)
         if int(receipt["status"]) != 1:
             raise SeedFailed(f"{function}{args} reverted (tx {tx_hash.hex()})")
