@@ -1272,7 +1272,7 @@ def api_key_revoke(key_id: str) -> None:
 
 
 demo_app = typer.Typer(
-    help="The main job: a devnet with a seeded year of regional ties, indexed and served.",
+    help="The main job: a devnet served at once while a year of regional ties is seeded and indexed.",
     invoke_without_command=True,
 )
 app.add_typer(demo_app, name="demo")
@@ -1299,9 +1299,7 @@ def demo(
         serve_demo(as_json=as_json)
         return
     settings = _settings()
-    _run_demo(
-        settings.demo.seed, settings.demo.people, settings.demo.seed_year, stop=stop, serve=serve, as_json=as_json
-    )
+    _run_demo(settings.demo.seed, settings.demo.people, settings.demo.seed_year, stop=stop, as_json=as_json)
 
 
 @demo_app.command("seed")
@@ -1317,14 +1315,13 @@ def demo_seed(
         settings.demo.people if people is None else people,
         True,
         stop=False,
-        serve=False,
         as_json=as_json,
         require_seed=True,
     )
 
 
 def _run_demo(
-    seed: int, people: int, seed_year: bool, *, stop: bool, serve: bool, as_json: bool, require_seed: bool = False
+    seed: int, people: int, seed_year: bool, *, stop: bool, as_json: bool, require_seed: bool = False
 ) -> None:
     from ledger.chain.deploy import deploy_ledger, save_deployment
     from ledger.chain.devnet import ManagedDevnet
