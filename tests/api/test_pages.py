@@ -361,8 +361,9 @@ def test_the_seeding_banner_shows_while_the_demo_year_is_written(tmp_path: Path)
     seeding = SeedProgress(SeedPhase.SEEDING, "0x" + "00" * 32, "0x" + "11" * 20, days=364, days_done=146)
     write_progress(progress_path(devnet), seeding)
     ja = Page(get(app, claim).text)
-    assert ("aside", {"class": "index-banner seeding-banner", "id": "seeding-banner", "role": "status",
-                      "data-percent": "40"}) in ja.tags  # fmt: skip
+    banner = next(attrs for name, attrs in ja.tags if attrs.get("id") == "seeding-banner")
+    assert banner["data-percent"] == "40" and banner["aria-labelledby"] == "seeding-banner-title"
+    assert ("p", {"role": "status"}) in ja.tags and "seeding-banner-title" in ja.ids()
     assert "デモデータを準備中: 40 %" in get(app, claim).text and "146/364 日" in get(app, claim).text
     assert "Preparing the demo data: 40 %" in get(app, claim + "?lang=en").text
     assert "デモデータを準備中" in get(app, "/kiosk/1?k=x").text
