@@ -430,7 +430,10 @@ def _stop_seed(seeding: _Seeding | None) -> None:
     import os
     import signal
 
-    if seeding is None or not seeding.process.is_alive() or seeding.process.pid is None:
+    if seeding is None:
+        return
+    seeding.process.join(3)  # Ctrl-C in a terminal reached it too: let it stop by itself first
+    if not seeding.process.is_alive() or seeding.process.pid is None:
         return
     os.kill(seeding.process.pid, signal.SIGINT)
     seeding.process.join(30)
@@ -441,14 +444,13 @@ def _stop_seed(seeding: _Seeding | None) -> None:
 
 def _goodbye(seeding: _Seeding | None, node: Any, base: str) -> None:
     """After Ctrl-C: what stopped and what keeps running, in plain words."""
-    from ledger.demo_seed.progress import read_progress
+    from ledger.demo_seed.progress import SeedPhase, read_progress
 
-    stopped_seed = seeding is not None and seeding.process.is_alive()
     _stop_seed(seeding)
     lines = [f"\nstopped: the pages, kiosk and API at {base}, the relayer and the indexer."]
-    if stopped_seed and seeding is not None:
-        progress = read_progress(seeding.progress_file)
-        at = "" if progress is None else f" at {progress.percent} %"
+    progress = None if seeding is None else read_progress(seeding.progress_file)
+    if progress is not None and progress.phase in (SeedPhase.SEEDING, SeedPhase.INTERRUPTED):
+        at = f" at {progress.percent} %"
         lines.append(f"stopped: the demo year's seed{at}. The next ./run demo starts the year again on a fresh devnet.")
     if node is not None:
         lines.append(f"still running: the devnet at {node.rpc_url} (stop it: ./run tsunagari devnet down).")

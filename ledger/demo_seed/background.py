@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import signal
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
@@ -54,6 +55,10 @@ def start_seed_process(settings: Settings, progress_file: Path, *, seed: int, pe
 
 def _seed_main(settings: Settings, progress_file: Path, seed: int, people: int) -> None:
     """The child: seed, record every day in the progress file, end in done, interrupted or failed."""
+    # Ctrl-C in a terminal reaches this process and the demo's; the demo may then interrupt it
+    # again. The first interrupt stops the seed; a second must not cut short its last steps
+    # (moving the chain's clock to now, writing "interrupted").
+    signal.signal(signal.SIGINT, _interrupt_once)
     from ledger.chain.context import open_chain
     from ledger.db.engine import make_engine
     from ledger.demo_seed.run import seed_year
@@ -95,6 +100,11 @@ def _seed_main(settings: Settings, progress_file: Path, seed: int, people: int) 
     )
     log.info("seeded %s in %.0f s", summary, result.wall_s)
     write_progress(progress_file, progress.finished(SeedPhase.DONE, summary))
+
+
+def _interrupt_once(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
 
 
 def initial_progress(genesis_hash: str, ledger: str, *, days: int, seed: int, people: int) -> SeedProgress:
