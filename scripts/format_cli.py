@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Annotated
 
 import typer
+from wcwidth import wcswidth, wcwidth
 
 from ledger.jst import format_datetime
 from ledger.municipalities import JisCodeError, jis_code, municipality_name, parse_jis_code
@@ -61,8 +62,12 @@ def when(timestamp: int | None) -> str:
 
 
 def _width(text: str) -> int:
-    """Columns a terminal gives ``text`` (CJK characters take two)."""
-    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
+    """Columns a terminal gives ``text``: wide (CJK) characters take two, combining marks none
+    (``wcwidth``, the Unicode tables terminals follow); a character it cannot measure counts as one."""
+    width = wcswidth(text)
+    if width >= 0:
+        return int(width)
+    return sum(max(wcwidth(ch), 1) for ch in text)
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[object]], numeric: Sequence[bool] | None = None) -> str:

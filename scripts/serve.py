@@ -46,14 +46,20 @@ def serve_all(
     index: bool = True,
     on_started: Callable[[], None] | None = None,
     access_log: bool = False,
+    relay_after: threading.Event | None = None,
 ) -> None:
-    """Serve until interrupted (Ctrl-C / SIGTERM)."""
+    """Serve until interrupted (Ctrl-C / SIGTERM). ``relay_after``: the relayer starts only once it
+    is set (the demo sets it when its seed has handed the chain back at today's time)."""
     stop = threading.Event()
     threads = []
     if relay:
 
         def relayer(stop: threading.Event) -> None:
             from ledger.relay import Relayer
+
+            while relay_after is not None and not relay_after.is_set():
+                if stop.wait(0.5):
+                    return
 
             engine = make_engine(settings.db.url)
             Relayer(settings, engine, open_chain(settings)).run(stop)

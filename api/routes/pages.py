@@ -32,6 +32,7 @@ from api.errors import ApiError
 from api.i18n import LANG_COOKIE, LANGUAGES, catalogue, pick_language
 from ledger.checkin.codes import normalise_code
 from ledger.checkin.errors import CheckinRejected
+from ledger.demo_seed.progress import SeedProgress, progress_path, read_progress
 
 __all__ = ["CONTENT_SECURITY_POLICY", "STATIC_DIR", "VENDOR_FILES", "japan_map_url", "router"]
 
@@ -110,7 +111,20 @@ DATE_PATTERN: Final = (
     r"\s*[0-9０-９]{4}(?:(?:-|/|\.)[0-9０-９]{1,2}(?:-|/|\.)[0-9０-９]{1,2}"
     r"|年[0-9０-９]{1,2}月[0-9０-９]{1,2}日?|[0-9０-９]{4})\s*"
 )
-_environment.globals.update(static_url=static_url, vendor_url=vendor_url, date_pattern=DATE_PATTERN)
+
+
+def seeding_progress(request: Request) -> SeedProgress | None:
+    """The demo year's seed while it runs (``_seeding_banner.html``), else None."""
+    settings = getattr(request.app.state, "settings", None)
+    if settings is None:
+        return None
+    progress = read_progress(progress_path(settings.devnet.data_dir))
+    return progress if progress is not None and progress.is_live() else None
+
+
+_environment.globals.update(
+    static_url=static_url, vendor_url=vendor_url, date_pattern=DATE_PATTERN, seeding_progress=seeding_progress
+)
 templates = Jinja2Templates(env=_environment)
 
 

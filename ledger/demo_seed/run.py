@@ -61,6 +61,7 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from sqlalchemy import Engine, inspect, text
 from web3 import Web3
+from web3.exceptions import Web3RPCError
 from web3.types import TxReceipt
 
 from ledger.chain.client import ActivitySpec
@@ -105,6 +106,8 @@ __all__ = [
     "genesis_time_for",
     "seed_year",
     "catch_up_chain_time",
+    "register_seed_regions",
+    "reset_stale_outbox",
 ]
 
 DAYS = 364  # the simulated days end yesterday (JST) and stay inside the ties model's 365-day window
@@ -196,17 +199,40 @@ class SeedResult:
 def seed_state(ctx: ChainContext, today: date | None = None, days: int = DAYS) -> SeedState:
     """Whether the deployed ledger can take a seeded year now.
 
-    ``seeded``: it already has activities or projects (a second run does nothing); ``no_room``:
-    the chain's head is too recent for a past year (started without ``--timestamp``); ``not_anvil``:
-    the backend cannot set block times."""
+    ``fresh``: the chain's head is still before the year's first day (a devnet started a year ago;
+    what was registered before that day, such as the live demo's kiosk activity, does not matter);
+    ``seeded``: the head is past that day and the ledger has activities or projects (a second run
+    does nothing; whether an earlier seed finished is :mod:`ledger.demo_seed.progress`'s business);
+    ``no_room``: the head is too recent for a past year (started without ``--timestamp``);
+    ``not_anvil``: the backend cannot set block times."""
     if ctx.settings.chain.backend != "anvil":
         return "not_anvil"
-    last_activity, last_project = (int(v) for v in ctx.client.contract.functions.lastIds().call())
-    if last_activity or last_project:
-        return "seeded"
     today = today or jst_today()
     head = int(ctx.w3.eth.get_block("latest")["timestamp"])
-    return "fresh" if head < day_start(today - timedelta(days=days)) else "no_room"
+    if head < day_start(today - timedelta(days=days)):
+        return "fresh"
+    last_activity, last_project = (int(v) for v in ctx.client.contract.functions.lastIds().call())
+    return "seeded" if last_activity or last_project else "no_room"
+
+
+def register_seed_regions(ctx: ChainContext) -> None:
+    """Register the seed's regions with the region admin and the relayer as issuer (idempotent).
+
+    The seed does this on its first morning; the demo does it first when it registers its live
+    activities before the seed starts."""
+    client = ctx.client
+    admin = ctx.operator("region-admin")
+    relayer = ctx.operator("relayer").address
+    for seeded in SEED_REGIONS:
+        region = seeded.region
+        if not client.region_info(region.code).registered:
+            client.register_region(
+                ctx.operator("platform-admin"), region.code, region.coin_name, region.symbol, admin.address
+            )
+        if not client.is_issuer(region.code, relayer):
+            client.grant_issuer(admin, region.code, relayer)
+        if seeded.expiry_days and client.region_info(region.code).expiry_days != seeded.expiry_days:
+            client.set_coin_expiry(admin, region.code, seeded.expiry_days)
 
 
 def catch_up_chain_time(ctx: ChainContext) -> bool:
@@ -245,7 +271,7 @@ class _Clock:
         return self.now
 
 
-def _reset_stale_outbox(engine: Engine) -> None:
+def reset_stale_outbox(engine: Engine) -> None:
     """A fresh chain must not inherit claims, relay batches or an index from an earlier chain: move a
     SQLite file that has them aside (``*.stale``); refuse on another database."""
     tables = set(inspect(engine).get_table_names())
@@ -277,8 +303,17 @@ def _lean_context(ctx: ChainContext) -> ChainContext:
 
 
 class _Seeder:
-    def __init__(self, ctx: ChainContext, engine: Engine, plan: SeedPlan, log: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        ctx: ChainContext,
+        engine: Engine,
+        plan: SeedPlan,
+        log: Callable[[str], None],
+        on_day: Callable[[int, int], None] | None = None,
+    ) -> None:
         ctx = _lean_context(ctx)
+        self.on_day = on_day
+        self.horizon_ms = 0  # the end of the simulated day being played: the seed's relayer stops there
         self.ctx = ctx
         self.engine = engine
         self.plan = plan
@@ -305,7 +340,7 @@ class _Seeder:
         self.intake = ClaimIntake(engine, self.tokens, self.signing, directory, codes=maker, clock=self.clock)
         self._admin_nonce: int | None = None
         self._fees: tuple[int, int] = (0, 0)
-        self.relayer = Relayer(ctx.settings, engine, ctx)
+        self.relayer = Relayer(ctx.settings, engine, ctx, accepted_until_ms=lambda: self.horizon_ms)
         self.activities: dict[tuple[int, str, date], int] = {}
         self.projects: dict[int, list[tuple[PlannedProject, int]]] = defaultdict(list)
         self.closed: set[int] = set()
@@ -348,25 +383,35 @@ class _Seeder:
         """The region admin's transaction: signed here with a local nonce, sent, its receipt awaited.
 
         The same transaction ``LedgerClient`` sends, without its per-call gas estimate and fee
-        lookups (fees are read once a simulated day; the gas limit is generous)."""
+        lookups (fees are read once a simulated day; the gas limit is generous). The demo serves
+        while it seeds, so staff may send a region-admin transaction from the console meanwhile: a
+        nonce taken that way is read again from the chain and the transaction signed anew."""
         w3 = self.ctx.w3
-        if self._admin_nonce is None:
-            self._admin_nonce = int(w3.eth.get_transaction_count(self.admin.address, "pending"))
-        max_fee, priority = self._fees
-        tx: dict[str, Any] = {
-            "type": 2,
-            "chainId": self.ctx.chain_id,
-            "nonce": self._admin_nonce,
-            "to": self.client.address,
-            "value": 0,
-            "data": self.client.contract.encode_abi(function, args=list(args)),
-            "gas": 600_000,
-            "maxFeePerGas": max_fee,
-            "maxPriorityFeePerGas": priority,
-        }
-        signed = self.admin.sign_transaction(tx)
-        self._admin_nonce += 1
-        tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
+        for attempt in range(3):
+            if self._admin_nonce is None:
+                self._admin_nonce = int(w3.eth.get_transaction_count(self.admin.address, "pending"))
+            max_fee, priority = self._fees
+            tx: dict[str, Any] = {
+                "type": 2,
+                "chainId": self.ctx.chain_id,
+                "nonce": self._admin_nonce,
+                "to": self.client.address,
+                "value": 0,
+                "data": self.client.contract.encode_abi(function, args=list(args)),
+                "gas": 600_000,
+                "maxFeePerGas": max_fee,
+                "maxPriorityFeePerGas": priority,
+            }
+            signed = self.admin.sign_transaction(tx)
+            try:
+                tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
+            except Web3RPCError as exc:
+                if "nonce" not in str(exc).lower() or attempt == 2:
+                    raise
+                self._admin_nonce = None  # someone else used it
+                continue
+            self._admin_nonce += 1
+            break
         receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60, poll_latency=0.01)
         if int(receipt["status"]) != 1:
             raise SeedFailed(f"{function}{args} reverted (tx {tx_hash.hex()})")
@@ -395,22 +440,13 @@ class _Seeder:
         moment = max(moment, head + 1)
         self.control.set_next_block_timestamp(moment)
         self.refresh_fees()
+        self.horizon_ms = (day_start(self.plan.date_of(day)) + _DAY) * 1000 - 1
         self.clock.now = float(moment + 1800)  # claims are scanned half an hour after the morning's first block
 
     # -- the region admin ---------------------------------------------------------------------------
 
     def register_regions(self) -> None:
-        relayer = self.relayer.account.address
-        for seeded in SEED_REGIONS:
-            region = seeded.region
-            if not self.client.region_info(region.code).registered:
-                self.client.register_region(
-                    self.platform, region.code, region.coin_name, region.symbol, self.admin.address
-                )
-            if not self.client.is_issuer(region.code, relayer):
-                self.client.grant_issuer(self.admin, region.code, relayer)
-            if seeded.expiry_days and self.client.region_info(region.code).expiry_days != seeded.expiry_days:
-                self.client.set_coin_expiry(self.admin, region.code, seeded.expiry_days)
+        register_seed_regions(self.ctx)
 
     def metadata(self, name: str, description: str, venue: str) -> bytes:
         with write_transaction(self.engine) as conn:
@@ -724,7 +760,9 @@ class _Seeder:
         last_report = time.monotonic()
         for day in sorted(set(self.days) | set(self.arrivals)):
             self.play_day(day)
-            if time.monotonic() - last_report > 15:
+            if self.on_day is not None:  # the caller shows progress; no periodic log line
+                self.on_day(day + 1, self.plan.days)
+            elif time.monotonic() - last_report > 15:
                 last_report = time.monotonic()
                 self.log(f"  seeded up to {self.plan.date_of(day).isoformat()} ({day + 1}/{self.plan.days} days)")
 
@@ -757,10 +795,18 @@ def seed_year(
     today: date | None = None,
     days: int = DAYS,
     log: Callable[[str], None] = lambda _message: None,
+    on_day: Callable[[int, int], None] | None = None,
+    reset_database: bool = True,
 ) -> SeedResult:
     """Seed ``days`` days ending yesterday (JST) on the fresh ledger of ``ctx``; the outbox tables of
     ``engine`` (migrated) carry the claims and supports. :class:`ConfigError` unless
-    :func:`seed_state` is ``fresh``."""
+    :func:`seed_state` is ``fresh``.
+
+    ``on_day(done, days)`` is called after each simulated day (the demo's progress). The seed's
+    relayer relays only what was accepted up to the end of the simulated day it plays: live claims
+    accepted meanwhile (the demo serves while it seeds) wait in the outbox for the live relayer.
+    ``reset_database=False`` when the caller already moved a stale database aside (the demo does,
+    before it serves from it)."""
     started = time.monotonic()
     today = today or jst_today()
     state = seed_state(ctx, today, days)
@@ -773,14 +819,15 @@ def seed_year(
                 "not_anvil": "only the anvil devnet can take a seeded year (it sets block times)",
             }[state]
         )
-    _reset_stale_outbox(engine)
+    if reset_database:
+        reset_stale_outbox(engine)
     first_day = today - timedelta(days=days)
     plan = make_plan(seed, people, first_day, days)
     log(
         f"seeding {first_day.isoformat()} – {(today - timedelta(days=1)).isoformat()}: {people} people, "
         f"{len(plan.claims)} claims planned (seed {seed})"
     )
-    seeder = _Seeder(ctx, engine, plan, log)
+    seeder = _Seeder(ctx, engine, plan, log, on_day)
     first_block = int(ctx.w3.eth.block_number)
     automine = seeder.control.automine()
     seeder.control.set_automine(True)

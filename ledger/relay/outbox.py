@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -493,8 +493,10 @@ def insert_support(
     nonce: int,
     deadline: int,
     signature: str,
+    now_ms: int | None = None,
 ) -> SupportRow:
-    """Accept a checked support; ``IntegrityError`` when the supporter's nonce is already queued."""
+    """Accept a checked support (at ``now_ms``, default now); ``IntegrityError`` when the supporter's
+    nonce is already queued."""
     row = (
         conn.execute(
             text(
@@ -510,7 +512,7 @@ def insert_support(
                 "n": nonce,
                 "d": deadline,
                 "sig": signature,
-                "t": _now_ms(),
+                "t": _now_ms() if now_ms is None else now_ms,
             },
         )
         .mappings()
@@ -530,17 +532,30 @@ def support_row(conn: Connection, support_id: int) -> SupportRow | None:
 
 
 class Outbox:
-    """The relayer's view of the outbox of ``engine``."""
+    """The relayer's view of the outbox of ``engine``.
 
-    def __init__(self, engine: Engine) -> None:
+    ``accepted_until_ms``, when given, is a horizon: only claims and supports accepted at or before
+    it are handed out for relaying. The demo's seed writes a past year through the relayer with a
+    chain whose clock is in that past; live scans accepted meanwhile (at today's time) wait for the
+    live relayer, which starts once the seed has brought the chain's clock to now (they could not be
+    recorded on a past block anyway: their activity has not started there).
+    """
+
+    def __init__(self, engine: Engine, accepted_until_ms: Callable[[], int] | None = None) -> None:
         self.engine = engine
+        self._accepted_until_ms = accepted_until_ms
+
+    def _horizon_ms(self) -> int:
+        return (1 << 62) if self._accepted_until_ms is None else self._accepted_until_ms()
 
     # -- reading ----------------------------------------------------------------------------------
 
     def counts(self) -> OutboxCounts:
         with self.engine.connect() as conn:
-            claims = conn.execute(text("SELECT status, COUNT(*) FROM claims GROUP BY status")).all()
-            supports = conn.execute(text("SELECT status, COUNT(*) FROM support_requests GROUP BY status")).all()
+            within = "WHERE status != 'accepted' OR accepted_at_ms <= :h GROUP BY status"  # see the horizon above
+            h = {"h": self._horizon_ms()}
+            claims = conn.execute(text(f"SELECT status, COUNT(*) FROM claims {within}"), h).all()
+            supports = conn.execute(text(f"SELECT status, COUNT(*) FROM support_requests {within}"), h).all()
         return OutboxCounts(claims={str(k): int(v) for k, v in claims}, supports={str(k): int(v) for k, v in supports})
 
     def claims_by_id(self) -> dict[int, tuple[str, str]]:
@@ -612,8 +627,9 @@ class Outbox:
             rows = conn.execute(
                 text(
                     "SELECT region, COUNT(*), MIN(accepted_at_ms) FROM claims WHERE status = 'accepted' "
-                    "GROUP BY region ORDER BY MIN(accepted_at_ms)"
-                )
+                    "AND accepted_at_ms <= :h GROUP BY region ORDER BY MIN(accepted_at_ms)"
+                ),
+                {"h": self._horizon_ms()},
             ).all()
         return [(int(r), int(n), int(t)) for r, n, t in rows]
 
@@ -623,9 +639,9 @@ class Outbox:
             rows = conn.execute(
                 text(
                     "SELECT id, activity_id, participant, units FROM claims WHERE status = 'accepted' AND region = :r "
-                    "ORDER BY id LIMIT :n"
+                    "AND accepted_at_ms <= :h ORDER BY id LIMIT :n"
                 ),
-                {"r": region, "n": limit},
+                {"r": region, "n": limit, "h": self._horizon_ms()},
             ).all()
         return [PendingClaim(int(i), int(a), str(p), int(u)) for i, a, p, u in rows]
 
@@ -646,8 +662,10 @@ class Outbox:
         with self.engine.connect() as conn:
             rows = conn.execute(
                 text(
-                    "SELECT * FROM support_requests WHERE status IN ('accepted', 'submitted') ORDER BY supporter, nonce"
-                )
+                    "SELECT * FROM support_requests WHERE (status = 'submitted' OR "
+                    "(status = 'accepted' AND accepted_at_ms <= :h)) ORDER BY supporter, nonce"
+                ),
+                {"h": self._horizon_ms()},
             ).mappings()
             return [_support(r) for r in rows]
 

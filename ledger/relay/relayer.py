@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -64,7 +65,17 @@ RelayReport = OutboxCounts
 class Relayer:
     """Relays the outbox of ``engine`` to the ledger of ``ctx`` with the ``relayer`` operator key."""
 
-    def __init__(self, settings: Settings, engine: Engine, ctx: ChainContext, *, holder: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        ctx: ChainContext,
+        *,
+        holder: str | None = None,
+        accepted_until_ms: Callable[[], int] | None = None,
+    ) -> None:
+        """``holder`` names this process in the key's lease (default: host:pid:random);
+        ``accepted_until_ms``: relay only work accepted up to this moment (see :class:`Outbox`)."""
         self.settings = settings
         self.relay = settings.relay
         self.engine = engine
@@ -72,7 +83,7 @@ class Relayer:
         self.client: LedgerClient = ctx.client
         self.account = ctx.operator(self.relay.key)
         self.issuer = self.account.address.lower()
-        self.outbox = Outbox(engine)
+        self.outbox = Outbox(engine, accepted_until_ms)
         self.lease = RelayLease(
             engine, self.issuer, lease_s=self.relay.lease_s, margin_s=self.relay.lease_margin_s, holder=holder
         )

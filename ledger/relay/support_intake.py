@@ -86,6 +86,7 @@ def accept_support(
     now: int | None = None,
 ) -> SupportRow:
     """Validate a signed support and queue it for the relayer; :class:`SupportRefused` says why not."""
+    accepted_ms = int(time.time() * 1000) if now is None else now * 1000  # the seed passes its simulated moment
     now = int(time.time()) if now is None else now
     if not isinstance(supporter, str) or not is_address(supporter):
         raise SupportRefused("invalid_address", f"{supporter!r} is not an Ethereum address")
@@ -137,6 +138,7 @@ def accept_support(
                 nonce=nonce,
                 deadline=deadline,
                 signature="0x" + raw.hex(),
+                now_ms=accepted_ms,
             )
     except IntegrityError:
         message = f"a support with nonce {nonce} of {address} is already queued"

@@ -12,7 +12,7 @@ import json
 import sys
 import time
 
-BENCHMARKS = ("gas", "index", "export", "claims", "dashboard", "faults", "certificate")
+BENCHMARKS = ("gas", "index", "export", "claims", "dashboard", "faults", "certificate", "demo")
 
 
 def main(argv: list[str]) -> int:

@@ -345,3 +345,30 @@ def test_static_files(app: FastAPI) -> None:
     page = get(app, "/c/tok").text
     for name in ("common.js", "claim.js", "base.css", "claim.css"):
         assert re.search(rf'"/static/{re.escape(name)}\?v=[0-9a-f]{{12}}"', page), name
+
+
+def test_the_seeding_banner_shows_while_the_demo_year_is_written(tmp_path: Path) -> None:
+    """Every page (here the claim page and the kiosk) says how far the demo's seed is, from the
+    progress file beside the devnet, in the page's language; not once it is done or went stale."""
+    import time
+    from dataclasses import replace
+
+    from ledger.demo_seed.progress import SeedPhase, SeedProgress, progress_path, write_progress
+
+    devnet = tmp_path / "devnet"
+    app = create_app(Settings(db={"url": f"sqlite:///{tmp_path / 'index.db'}"}, devnet={"data_dir": devnet}))
+    claim = "/c/AQAAL60AAAAAAAEAA5FeZRqZtuBmmSPUUmQgMg"
+    assert 'id="seeding-banner"' not in get(app, claim).text  # no demo here
+    seeding = SeedProgress(SeedPhase.SEEDING, "0x" + "00" * 32, "0x" + "11" * 20, days=364, days_done=146)
+    write_progress(progress_path(devnet), seeding)
+    ja = Page(get(app, claim).text)
+    banner = next(attrs for name, attrs in ja.tags if attrs.get("id") == "seeding-banner")
+    assert banner["data-percent"] == "40" and banner["aria-labelledby"] == "seeding-banner-title"
+    assert ("p", {"role": "status"}) in ja.tags and "seeding-banner-title" in ja.ids()
+    assert "デモデータを準備中: 40 %" in get(app, claim).text and "146/364 日" in get(app, claim).text
+    assert "Preparing the demo data: 40 %" in get(app, claim + "?lang=en").text
+    assert "デモデータを準備中" in get(app, "/kiosk/1?k=x").text
+    write_progress(progress_path(devnet), seeding.finished(SeedPhase.DONE))
+    assert 'id="seeding-banner"' not in get(app, claim).text
+    write_progress(progress_path(devnet), replace(seeding, updated_at=time.time() - 3600))  # a killed seed
+    assert 'id="seeding-banner"' not in get(app, claim).text

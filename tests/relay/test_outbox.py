@@ -158,3 +158,36 @@ def test_no_module_but_the_outbox_touches_its_tables() -> None:
                 if _SQL.search(line):
                     offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
     assert not offenders, "SQL on the outbox's tables outside ledger/relay/outbox.py:\n" + "\n".join(offenders)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_horizon_hands_out_only_work_accepted_up_to_it(kind: str, tmp_path: Path) -> None:
+    """The demo's seed relays a past day while live scans (accepted today) wait: its outbox view stops
+    at the end of the simulated day; the plain view (the live relayer) sees everything."""
+    with database(kind, tmp_path) as engine:
+        past = [NewClaim(7, 12205, f"0x{i:040x}", f"0x{i:064x}", 1) for i in range(1, 3)]
+        live = [NewClaim(8, 12205, f"0x{i:040x}", f"0x{i + 100:064x}", 1) for i in range(3, 5)]
+        with write_transaction(engine) as conn:
+            insert_claims(conn, past, 1_000)
+            insert_claims(conn, live, 9_000)
+            for nonce, (at, supporter) in enumerate([(1_000, "0x" + "cd" * 20), (9_000, "0x" + "ef" * 20)]):
+                insert_support(
+                    conn,
+                    supporter=supporter,
+                    project_id=3,
+                    region=12205,
+                    amount=5,
+                    nonce=nonce,
+                    deadline=99,
+                    signature="0x00",
+                    now_ms=at,
+                )
+        seed = Outbox(engine, lambda: 5_000)
+        assert seed.waiting_regions() == [(12205, 2, 1_000)]
+        assert [c.activity_id for c in seed.pending_claims(12205, 10)] == [7, 7]
+        assert [s.supporter for s in seed.open_supports()] == ["0x" + "cd" * 20]
+        assert seed.counts().pending == 3  # nothing past the horizon keeps the seed's day from settling
+        everyone = Outbox(engine)
+        assert everyone.waiting_regions() == [(12205, 4, 1_000)]
+        assert [c.activity_id for c in everyone.pending_claims(12205, 10)] == [7, 7, 8, 8]
+        assert len(everyone.open_supports()) == 2 and everyone.counts().pending == 6

@@ -300,6 +300,9 @@ def test_export_and_verify_after_the_demo(cli_env: Path, monkeypatch: pytest.Mon
 JSON_CHECKED_ELSEWHERE = {
     "demo seed": "test_demo_seed_writes_a_year_once",
     "certificate verify": "tests/certificate/test_cli.py",
+    "db backup": "test_db_backup_restore_and_replay_journal",
+    "db restore": "test_db_backup_restore_and_replay_journal",
+    "db replay-journal": "test_db_backup_restore_and_replay_journal",
 }
 
 
@@ -345,6 +348,7 @@ def test_people_read_tables_and_machines_read_json(cli_env: Path, monkeypatch: p
         "api key-list": ["api", "key-list"],
         "certificate eligible": ["certificate", "eligible", "--region", "12205"],
         "simulate-checkins": simulate,  # new phones each run (--seed): the same phone cannot claim twice
+        "relay status": ["relay", "status"],
     }
     assert set(commands) | set(JSON_CHECKED_ELSEWHERE) == _json_commands(), "a new --json command needs a check here"
     machine: dict[str, Any] = {}
@@ -368,6 +372,7 @@ def test_people_read_tables_and_machines_read_json(cli_env: Path, monkeypatch: p
     assert key["region"] == "12205" and isinstance(key["created_at"], int)
     assert machine["devnet status"]["up"] is True and machine["index status"]["head"] > 0
     assert machine["simulate-checkins"]["answers"] == {"accepted": 3}
+    assert machine["relay status"]["key"] == "relayer" and machine["relay status"]["unfinished_batches"] == 0
 
     # people: aligned tables, JST times with the zone, codes with names
     assert record_fields(people["devnet status"])["up"] == "yes"
@@ -391,3 +396,46 @@ def test_people_read_tables_and_machines_read_json(cli_env: Path, monkeypatch: p
     assert "3 phones scanned the kiosk: accepted 3" in people["simulate-checkins"]
     assert people["region dashboard"].startswith("12205 館山市")
     assert people["certificate eligible"].startswith("12205 館山市")
+
+
+def test_db_backup_restore_and_replay_journal(cli_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The operator's backup commands on the demo's SQLite index: a backup while it is in use, a
+    restore into a new database (refused over an existing one without --replace), a journal replay."""
+    assert invoke("demo", "--no-serve")[0] == 0
+    backup = cli_env / "backups" / "index.db"
+    code, out, err = invoke("db", "backup", str(backup), "--json")
+    assert code == 0, err
+    taken = json.loads(out)
+    assert taken["path"] == str(backup) and taken["bytes"] > 0 and taken["revision"] and taken["last_claim_id"] >= 0
+    code, _, err = invoke("db", "backup", str(backup))
+    assert code == 1 and "exists" in err  # a backup never overwrites one
+    code, out, err = invoke("db", "backup", str(cli_env / "again.db"))
+    assert code == 0 and record_fields(out)["revision"], err
+
+    monkeypatch.setenv("TSUNAGARI_DB__URL", f"sqlite:///{cli_env / 'restored.db'}")
+    get_settings.cache_clear()
+    code, out, err = invoke("db", "restore", str(backup), "--json")
+    assert code == 0, err
+    assert json.loads(out)["last_claim_id"] == taken["last_claim_id"]
+    code, _, err = invoke("db", "restore", str(backup))
+    assert code == 1 and "--replace" in err
+    assert invoke("db", "restore", str(backup), "--replace")[0] == 0
+
+    journal = cli_env / "claims.jsonl"
+    entry = {
+        "claim_id": taken["last_claim_id"] + 1,
+        "activity_id": 1,
+        "region": 12205,
+        "participant": "0x" + "ab" * 20,
+        "request_hash": "0x" + "cd" * 32,
+        "slot": 0,
+        "units": 1,
+        "accepted_at_ms": 1_796_000_000_000,
+        "code_hash": None,
+    }
+    journal.write_text(json.dumps(entry) + "\n" + '{"claim_id": 9', encoding="utf-8")  # a torn last line
+    code, out, err = invoke("db", "replay-journal", str(journal), "--json")
+    assert code == 0, err
+    assert json.loads(out) == {"replayed": 1, "present": 0, "conflicts": [], "codes": 0}
+    code, out, err = invoke("db", "replay-journal", str(journal))
+    assert code == 0 and record_fields(out)["present"] == "1", out

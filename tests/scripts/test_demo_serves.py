@@ -1,12 +1,17 @@
-"""The README's main command (``tsunagari demo``) serves the kiosk and claim pages with the relayer
-and indexer running: simulated phones that scan its kiosk end up on chain and in the index, and a
+"""The README's main command (``tsunagari demo``) serves the kiosk and claim pages at once, while the
+demo year is still being seeded in the background: the kiosk answers and takes scans (accepted,
+held until the seed has brought the chain's clock to today), the pages show the seeding banner; then
+the seed finishes, the held scans reach the chain dated today, the seeded year is indexed, and a
 headless chromium that follows the kiosk's QR URL creates a key, claims and reaches "confirmed"."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -16,12 +21,22 @@ import httpx
 import pytest
 
 from ledger.chain.devnet import free_port
+from ledger.jst import today
 from scripts.simulate import simulate_checkins
 
 pytestmark = [pytest.mark.anvil, pytest.mark.slow]
 
 
-def test_the_demo_serves_a_kiosk_that_phones_can_check_in_at(tmp_path: Path) -> None:
+def _progress(tmp_path: Path) -> dict[str, object]:
+    return dict(json.loads((tmp_path / "devnet" / "demo-seed.json").read_text(encoding="utf-8")))
+
+
+def _kiosk_counts(kiosk: str) -> dict[str, int]:
+    frame_url = kiosk.replace("/kiosk/", "/api/v1/kiosk/").replace("?k=", "/frame?k=")
+    return dict(httpx.get(frame_url, timeout=10).json()["counts"])
+
+
+def test_the_demo_serves_a_kiosk_before_its_year_is_seeded(tmp_path: Path) -> None:
     port, api_port = free_port(), free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("TSUNAGARI_")},
@@ -32,7 +47,8 @@ def test_the_demo_serves_a_kiosk_that_phones_can_check_in_at(tmp_path: Path) -> 
         "TSUNAGARI_DB__URL": f"sqlite:///{tmp_path / 'index.db'}",
         "TSUNAGARI_API__PORT": str(api_port),
         "TSUNAGARI_CHECKIN__SECRET_FILE": str(tmp_path / "kiosk.key"),
-        "TSUNAGARI_DEMO__PEOPLE": "30",  # a small seeded year: the kiosk must work once the chain caught up
+        # a small year that still takes a while to seed (tens of seconds): the demo must serve before it ends
+        "TSUNAGARI_DEMO__PEOPLE": "200",
         "PYTHONUNBUFFERED": "1",
     }
     log = tmp_path / "demo.log"
@@ -55,10 +71,40 @@ def test_the_demo_serves_a_kiosk_that_phones_can_check_in_at(tmp_path: Path) -> 
             time.sleep(0.5)
         assert kiosk, log.read_text(errors="replace")
         assert httpx.get(kiosk, timeout=10).status_code == 200  # the kiosk page
+        assert _progress(tmp_path)["phase"] == "seeding", "the seed finished before the demo served"
+        home = httpx.get(kiosk.split("/kiosk/")[0] + "/", timeout=10, headers={"Accept-Language": "ja"}).text
+        assert "デモデータを準備中" in home  # the seeding banner
 
-        result = simulate_checkins(kiosk, 6, concurrency=6, seed="demo-test", wait_s=60)
-        assert result.statuses == {"accepted": 6}
-        assert set(result.final) <= {"confirmed", "indexed"} and sum(result.final.values()) == 6
+        result = simulate_checkins(kiosk, 6, concurrency=6, seed="demo-test", wait_s=0)
+        assert result.statuses == {"accepted": 6}  # accepted while the year is being written...
+        counts = _kiosk_counts(kiosk)
+        assert _progress(tmp_path)["phase"] == "seeding", "the seed finished before the scans were checked"
+        assert counts["accepted"] == 6 and counts["confirmed"] == 0  # ...and held: the chain's clock is in the past
+
+        deadline = time.monotonic() + 600
+        while _progress(tmp_path)["phase"] == "seeding" and time.monotonic() < deadline:
+            assert demo.poll() is None, log.read_text(errors="replace")
+            time.sleep(1)
+        assert _progress(tmp_path)["phase"] == "done", log.read_text(errors="replace")
+        while _kiosk_counts(kiosk)["confirmed"] < 6 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert _kiosk_counts(kiosk) == {"accepted": 6, "confirmed": 6, "rejected": 0}
+        kiosk_activity = int(kiosk.split("/kiosk/")[1].split("?")[0])
+        day = int(today().strftime("%Y%m%d"))
+        db = sqlite3.connect(tmp_path / "index.db")
+        try:
+            indexed_today, seeded_past = 0, 0
+            while (indexed_today < 6 or not seeded_past) and time.monotonic() < deadline:
+                time.sleep(0.5)
+                indexed_today = db.execute(
+                    "SELECT COUNT(*) FROM contributions WHERE activity_id = ? AND day = ?", (kiosk_activity, day)
+                ).fetchone()[0]
+                seeded_past = db.execute("SELECT COUNT(*) FROM contributions WHERE day < ?", (day,)).fetchone()[0]
+        finally:
+            db.close()
+        assert indexed_today == 6  # the held scans landed dated today
+        assert seeded_past > 100  # the seeded year is indexed
+        assert "the demo year is on chain" in log.read_text(errors="replace")
 
         _claim_in_chromium(kiosk)
 
@@ -67,13 +113,44 @@ def test_the_demo_serves_a_kiosk_that_phones_can_check_in_at(tmp_path: Path) -> 
         assert frame["activity"]["name"] == "館山わかしお祭り 受付"
         assert frame["counts"]["accepted"] >= 7
         assert httpx.get(frame["claim_url"], timeout=10).status_code == 200  # the claim page
-    finally:
+
+        demo.send_signal(signal.SIGINT)  # Ctrl-C: says what stopped and what keeps running, no traceback
+        assert demo.wait(timeout=60) == 0
+        said = log.read_text(errors="replace")
+        assert "stopped: the pages, kiosk and API" in said and "still running: the devnet" in said, said
+        assert "Traceback" not in said, said
+
+        # a second start finds the finished year: it serves again and seeds nothing
+        second = tmp_path / "demo-again.log"
+        with open(second, "wb") as out:
+            demo = subprocess.Popen(
+                [sys.executable, "-m", "scripts.cli", "demo"],
+                cwd=tmp_path,
+                env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        again = ""
+        while not again and time.monotonic() < deadline:
+            assert demo.poll() is None, second.read_text(errors="replace")
+            found = re.search(r"(http://\S+/kiosk/\d+\?k=\S+)", second.read_text(errors="replace"))
+            again = found.group(1) if found else ""
+            time.sleep(0.2)
+        assert again and httpx.get(again, timeout=10).status_code == 200, second.read_text(errors="replace")
+        assert "demo year" not in second.read_text(errors="replace")
+        assert _progress(tmp_path)["phase"] == "done"
+        assert 'id="seeding-banner"' not in httpx.get(again.split("/kiosk/")[0] + "/", timeout=10).text
         demo.send_signal(signal.SIGINT)
-        try:
-            demo.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            demo.kill()
-            demo.wait()
+        assert demo.wait(timeout=60) == 0
+    finally:
+        if demo.poll() is None:
+            demo.send_signal(signal.SIGINT)
+            try:
+                demo.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                demo.kill()
+                demo.wait()
         subprocess.run(
             [sys.executable, "-m", "scripts.cli", "devnet", "down"],
             cwd=tmp_path,
@@ -107,3 +184,78 @@ def _claim_in_chromium(kiosk: str) -> None:
         finally:
             browser.close()
     assert not problems, problems
+
+
+def test_an_interrupted_year_is_seeded_again_never_shown_as_finished(tmp_path: Path) -> None:
+    """Ctrl-C while the year is being written: the demo says the seed stopped and where; the next
+    start says the year did not finish, starts a fresh devnet and seeds the year again from day 0."""
+    port, api_port = free_port(), free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("TSUNAGARI_")},
+        "TSUNAGARI_DEVNET__DATA_DIR": str(tmp_path / "devnet"),
+        "TSUNAGARI_DEVNET__PORT": str(port),
+        "TSUNAGARI_CHAIN__RPC_URL": f"http://127.0.0.1:{port}",
+        "TSUNAGARI_CHAIN__DEPLOYMENTS_DIR": str(tmp_path / "deployments"),
+        "TSUNAGARI_DB__URL": f"sqlite:///{tmp_path / 'index.db'}",
+        "TSUNAGARI_API__PORT": str(api_port),
+        "TSUNAGARI_CHECKIN__SECRET_FILE": str(tmp_path / "kiosk.key"),
+        "TSUNAGARI_DEMO__PEOPLE": "2000",  # minutes of seeding: it is stopped long before the end
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+    }
+
+    def start(log: Path) -> subprocess.Popen[bytes]:
+        with open(log, "wb") as out:
+            return subprocess.Popen(
+                [sys.executable, "-m", "scripts.cli", "demo"],
+                cwd=tmp_path,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+
+    def wait_for_days(demo: subprocess.Popen[bytes], log: Path, days: int) -> None:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            assert demo.poll() is None, log.read_text(errors="replace")
+            with contextlib.suppress(FileNotFoundError, ValueError):
+                progress = _progress(tmp_path)
+                if progress["phase"] == "seeding" and int(str(progress["days_done"])) >= days:
+                    return
+            time.sleep(0.5)
+        raise AssertionError(log.read_text(errors="replace"))
+
+    first, second = tmp_path / "first.log", tmp_path / "second.log"
+    demo = start(first)
+    try:
+        wait_for_days(demo, first, 5)
+        demo.send_signal(signal.SIGINT)
+        assert demo.wait(timeout=60) == 0
+        said = first.read_text(errors="replace")
+        assert "stopped: the demo year's seed at" in said and "Traceback" not in said, said
+        stopped = _progress(tmp_path)
+        assert stopped["phase"] == "interrupted" and 5 <= int(str(stopped["days_done"])) < 364
+
+        demo = start(second)
+        wait_for_days(demo, second, 0)
+        said = second.read_text(errors="replace")
+        assert "the demo year did not finish last time (interrupted" in said, said
+        assert "devnet started" in said  # a fresh chain, not the one with a partial year
+        again = _progress(tmp_path)
+        assert again["started_at"] != stopped["started_at"] and again["genesis_hash"] == stopped["genesis_hash"]
+    finally:
+        if demo.poll() is None:
+            demo.send_signal(signal.SIGINT)
+            try:
+                demo.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                demo.kill()
+                demo.wait()
+        subprocess.run(
+            [sys.executable, "-m", "scripts.cli", "devnet", "down"],
+            cwd=tmp_path,
+            env=env,
+            check=False,
+            capture_output=True,
+        )

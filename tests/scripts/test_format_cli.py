@@ -34,3 +34,11 @@ def test_table_aligns_wide_characters_and_numbers() -> None:
     # every line is as wide on a terminal (a CJK character takes two columns)
     widths = {sum(2 if ord(c) > 0x2E80 else 1 for c in line) for line in lines}
     assert len(widths) == 1
+
+
+def test_table_measures_cells_as_a_terminal_does() -> None:
+    # full-width digits and kana take two columns, a combining mark none (wcwidth's Unicode tables)
+    rows = [("ｶﾀｶﾅ", 1), ("カタカナ", 2), ("ご\u3099", 3), ("１２", 4)]
+    lines = table(("name", "n"), rows, (False, True)).splitlines()
+    # half-width ｶﾀｶﾅ 4 columns, カタカナ 8, ご + combining dakuten 2, １２ 4: each number starts at column 10
+    assert [line.index(str(n)) for n, line in zip((1, 2, 3, 4), lines[1:], strict=True)] == [10, 6, 10, 8]
