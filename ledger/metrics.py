@@ -139,29 +139,14 @@ class DatabaseCollector(Collector):
             "Until the relayer lease expires unless renewed",
             labels=["account"],
         )
+        from ledger.relay.outbox import unfinished
+
         with self.engine.connect() as conn:
-            found: dict[str, int]
-            for table in ("claims", "support_requests"):
-                found = dict(
-                    conn.execute(
-                        text(
-                            f"SELECT status, COUNT(*) FROM {table} WHERE status IN ('accepted', 'submitted') "
-                            "GROUP BY status"
-                        )
-                    ).all()
-                )
-                for state in ("accepted", "submitted"):
-                    depth.add_metric([table, state], float(found.get(state, 0)))
-            found = dict(
-                conn.execute(
-                    text(
-                        "SELECT status, COUNT(*) FROM relay_batches WHERE status IN ('built', 'sent', 'mined') "
-                        "GROUP BY status"
-                    )
-                ).all()
-            )
-            for status in ("built", "sent", "mined"):
-                batches.add_metric([status], float(found.get(status, 0)))
+            pending, open_batches = unfinished(conn)
+            for (table, state), count in pending.items():
+                depth.add_metric([table, state], float(count))
+            for status, count in open_batches.items():
+                batches.add_metric([status], float(count))
             ties, days = conn.execute(
                 text("SELECT (SELECT COUNT(*) FROM dirty_ties), (SELECT COUNT(*) FROM dirty_days)")
             ).one()

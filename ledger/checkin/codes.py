@@ -368,6 +368,19 @@ def redeem(conn: Connection, code_hash: str, participant: str, *, now: float) ->
     return bool(result.rowcount)
 
 
+def mark_redeemed(conn: Connection, code_hash: str, participant: str, claim_id: int, at_ms: int) -> int:
+    """A code redeemed after a backup, marked so again from the claim journal (1; 0 if it was not
+    ``issued``): a restored database must not let it be used a second time."""
+    result = conn.execute(
+        text(
+            "UPDATE claim_codes SET state = 'redeemed', participant = :p, claim_id = :id, redeemed_at_ms = :t "
+            "WHERE code_hash = :h AND state = 'issued'"
+        ),
+        {"p": participant, "id": claim_id, "t": at_ms, "h": code_hash},
+    )
+    return int(result.rowcount or 0)
+
+
 def attach_claim(conn: Connection, code_hash: str, claim_id: int) -> None:
     conn.execute(text("UPDATE claim_codes SET claim_id = :c WHERE code_hash = :h"), {"c": claim_id, "h": code_hash})
     note_code(conn, claim_id, code_hash)  # a replayed journal marks the code redeemed again

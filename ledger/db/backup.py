@@ -57,8 +57,10 @@ def _sqlite_file(engine: Engine) -> Path:
 
 
 def _moment(engine: Engine) -> tuple[str | None, int, int | None]:
+    from ledger.relay.outbox import last_claim_id
+
     with engine.connect() as conn:
-        last = conn.execute(text("SELECT COALESCE(MAX(id), 0) FROM claims")).scalar_one()
+        last = last_claim_id(conn)
         block = conn.execute(text("SELECT MIN(block_number) FROM indexer_checkpoints")).scalar()
     return current_revision(engine), int(last), None if block is None else int(block)
 

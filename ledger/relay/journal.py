@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, event, text
+from sqlalchemy import Connection, Engine, event
 
 from ledger.errors import InvalidInput
 
@@ -152,53 +152,28 @@ class ReplayResult:
 
 def replay_journal(engine: Engine, paths: Iterable[Path]) -> ReplayResult:
     """Put back every journaled claim ``engine``'s database lacks (run before the API starts)."""
-    from ledger.db.engine import is_sqlite, write_transaction
+    from ledger.checkin.codes import mark_redeemed
+    from ledger.db.engine import write_transaction
+    from ledger.relay.outbox import NewClaim, claim_request, continue_claim_ids, restore_claim
 
     result = ReplayResult(conflicts=[])
     assert result.conflicts is not None
     with write_transaction(engine) as conn:
         for path in paths:
-            for entry in read_journal(path):
-                row = conn.execute(
-                    text("SELECT request_hash FROM claims WHERE id = :id"), {"id": entry.claim_id}
-                ).first()
-                if row is not None:
-                    if str(row[0]) == entry.request_hash:
+            for e in read_journal(path):
+                held = claim_request(conn, e.claim_id)
+                if held is not None:
+                    if held == e.request_hash:
                         result.present += 1
                     else:
-                        result.conflicts.append(str(entry.claim_id))
+                        result.conflicts.append(str(e.claim_id))
                     continue
-                inserted = conn.execute(
-                    text(
-                        "INSERT INTO claims (id, activity_id, region, participant, request_hash, token_slot, units, "
-                        "status, accepted_at_ms) VALUES (:id, :a, :r, :p, :h, :s, :u, 'accepted', :t) "
-                        "ON CONFLICT DO NOTHING RETURNING id"
-                    ),
-                    {
-                        "id": entry.claim_id,
-                        "a": entry.activity_id,
-                        "r": entry.region,
-                        "p": entry.participant,
-                        "h": entry.request_hash,
-                        "s": entry.slot,
-                        "u": entry.units,
-                        "t": entry.accepted_at_ms,
-                    },
-                ).first()
-                if inserted is None:  # the same request or person under another id: already accepted
-                    result.conflicts.append(str(entry.claim_id))
+                claim = NewClaim(e.activity_id, e.region, e.participant, e.request_hash, e.slot, e.units)
+                if not restore_claim(conn, e.claim_id, claim, e.accepted_at_ms):
+                    result.conflicts.append(str(e.claim_id))  # its request or person holds another id
                     continue
                 result.replayed += 1
-                if entry.code_hash is not None:
-                    result.codes += conn.execute(
-                        text(
-                            "UPDATE claim_codes SET state = 'redeemed', participant = :p, claim_id = :id, "
-                            "redeemed_at_ms = :t WHERE code_hash = :h AND state = 'issued'"
-                        ),
-                        {"p": entry.participant, "id": entry.claim_id, "t": entry.accepted_at_ms, "h": entry.code_hash},
-                    ).rowcount
-        if not is_sqlite(engine):  # ids given explicitly: the sequence continues after the largest
-            conn.execute(
-                text("SELECT setval(pg_get_serial_sequence('claims', 'id'), (SELECT COALESCE(MAX(id), 1) FROM claims))")
-            )
+                if e.code_hash is not None:
+                    result.codes += mark_redeemed(conn, e.code_hash, e.participant, e.claim_id, e.accepted_at_ms)
+        continue_claim_ids(conn)
     return result

@@ -349,6 +349,59 @@ def claim_id_by_request(conn: Connection, request_hash: str) -> int | None:
     return None if found is None else int(found)
 
 
+def last_claim_id(conn: Connection) -> int:
+    """The largest claim id (0 with none): a backup holds the claims up to it."""
+    return int(conn.execute(text("SELECT COALESCE(MAX(id), 0) FROM claims")).scalar_one())
+
+
+def claim_request(conn: Connection, claim_id: int) -> str | None:
+    """The request (EIP-712 digest) of claim ``claim_id``, or None when there is no such claim."""
+    found = conn.execute(text("SELECT request_hash FROM claims WHERE id = :id"), {"id": claim_id}).scalar()
+    return None if found is None else str(found)
+
+
+def restore_claim(conn: Connection, claim_id: int, claim: NewClaim, accepted_at_ms: int) -> bool:
+    """Put back an accepted claim under its original id and time (a journal replayed after a restore,
+    ledger/relay/journal.py); False when its id, request or (activity, person) is already taken."""
+    params = {**_claim_params(claim, accepted_at_ms), "id": claim_id}
+    row = conn.execute(
+        text(
+            "INSERT INTO claims (id, activity_id, region, participant, request_hash, token_slot, units, status, "
+            "accepted_at_ms) VALUES (:id, :activity_id, :region, :participant, :request_hash, :slot, :units, "
+            "'accepted', :now) ON CONFLICT DO NOTHING RETURNING id"
+        ),
+        params,
+    ).first()
+    return row is not None
+
+
+def continue_claim_ids(conn: Connection) -> None:
+    """After claims were inserted with explicit ids: new ids continue after the largest (PostgreSQL's
+    sequence; SQLite's rowid does so by itself)."""
+    if conn.dialect.name != "sqlite":
+        conn.execute(
+            text("SELECT setval(pg_get_serial_sequence('claims', 'id'), GREATEST(1, (SELECT MAX(id) FROM claims)))")
+        )
+
+
+def unfinished(conn: Connection) -> tuple[dict[tuple[str, str], int], dict[str, int]]:
+    """What is not final yet, for monitoring: claims and supports accepted or submitted by (table,
+    state), and batches built, sent or mined by status (index-range counts: cheap at any size)."""
+    depth: dict[tuple[str, str], int] = {}
+    for table in ("claims", "support_requests"):
+        rows = conn.execute(
+            text(f"SELECT status, COUNT(*) FROM {table} WHERE status IN ('accepted', 'submitted') GROUP BY status")
+        ).all()
+        found = {str(s): int(n) for s, n in rows}
+        for state in ("accepted", "submitted"):
+            depth[(table, state)] = found.get(state, 0)
+    rows = conn.execute(
+        text("SELECT status, COUNT(*) FROM relay_batches WHERE status IN ('built', 'sent', 'mined') GROUP BY status")
+    ).all()
+    found = {str(s): int(n) for s, n in rows}
+    return depth, {status: found.get(status, 0) for status in ("built", "sent", "mined")}
+
+
 def claim_id_by_participant(conn: Connection, activity_id: int, participant: str) -> int | None:
     found = conn.execute(
         text("SELECT id FROM claims WHERE activity_id = :a AND participant = :p"), {"a": activity_id, "p": participant}
