@@ -144,6 +144,26 @@ def seed_in_foreground(ctx: Any, engine: Any, settings: Any, *, seed: int, peopl
     return result
 
 
+def _deployed_chain(settings: Any, as_json: bool) -> Any:
+    """The chain of this run with its ledger: the deployments file's, or deployed now when the file
+    names none or a ledger this chain does not have (a devnet started afresh)."""
+    from ledger.chain.deploy import deploy_ledger, save_deployment
+    from ledger.errors import DeploymentNotFound
+
+    ctx = chain()
+    try:
+        deployment = ctx.deployment
+        if not ctx.w3.eth.get_code(deployment.ledger):
+            raise DeploymentNotFound("the deployments file names a ledger this chain does not have")
+    except DeploymentNotFound:
+        deployment = guarded(lambda: deploy_ledger(ctx.w3, ctx.operator("platform-admin")))
+        if settings.chain.backend != "pyevm":
+            save_deployment(settings.chain.deployments_dir, deployment)
+        ctx.use_deployment(deployment)
+        typer.echo(f"deployed ledger {deployment.ledger} at block {deployment.deploy_block}", err=as_json)
+    return ctx
+
+
 def serve_demo(*, as_json: bool) -> None:
     """Bring the demo up and serve it until Ctrl-C (see the module docstring)."""
 
@@ -162,7 +182,6 @@ def serve_demo(*, as_json: bool) -> None:
 
 
 def _start(settings: Any, node: Any, as_json: bool, started: list[_Seeding]) -> tuple[_Seeding | None, str]:
-    from ledger.chain.deploy import deploy_ledger, save_deployment
     from ledger.chain.devnet import AnvilControl
     from ledger.db.engine import make_engine, upgrade_to_head
     from ledger.demo import index_demo, setup_demo
@@ -176,7 +195,6 @@ def _start(settings: Any, node: Any, as_json: bool, started: list[_Seeding]) -> 
         reset_stale_outbox,
         seed_state,
     )
-    from ledger.errors import DeploymentNotFound
     from ledger.jst import today
     from scripts.serve import serve_all
 
@@ -187,17 +205,8 @@ def _start(settings: Any, node: Any, as_json: bool, started: list[_Seeding]) -> 
             node.genesis_time = genesis_time_for(today())
         fresh = guarded(node.up)
         typer.echo(f"devnet {'started' if fresh else 'running'} at {node.rpc_url}", err=as_json)
-    ctx = chain()
-    try:
-        deployment = ctx.deployment
-        if not ctx.w3.eth.get_code(deployment.ledger):
-            raise DeploymentNotFound("the deployments file names a ledger this chain does not have")
-    except DeploymentNotFound:
-        deployment = guarded(lambda: deploy_ledger(ctx.w3, ctx.operator("platform-admin")))
-        if settings.chain.backend != "pyevm":
-            save_deployment(settings.chain.deployments_dir, deployment)
-        ctx.use_deployment(deployment)
-        typer.echo(f"deployed ledger {deployment.ledger} at block {deployment.deploy_block}", err=as_json)
+    ctx = _deployed_chain(settings, as_json)
+    deployment = ctx.deployment
     engine = make_engine(settings.db.url)
     guarded(lambda: upgrade_to_head(engine))
     genesis_hash = "0x" + bytes(ctx.w3.eth.get_block(0)["hash"]).hex()
@@ -510,13 +519,11 @@ def demo_seed(
 def _run_demo(
     seed: int, people: int, seed_year: bool, *, stop: bool, as_json: bool, require_seed: bool = False
 ) -> None:
-    from ledger.chain.deploy import deploy_ledger, save_deployment
     from ledger.chain.devnet import ManagedDevnet
     from ledger.db.engine import make_engine, upgrade_to_head
     from ledger.demo import index_demo, setup_demo, summarise
     from ledger.demo_seed.catalogue import SEED_REGIONS
     from ledger.demo_seed.run import catch_up_chain_time, genesis_time_for, seed_state
-    from ledger.errors import DeploymentNotFound
     from ledger.jst import today
 
     settings = get_settings()
@@ -528,17 +535,7 @@ def _run_demo(
             node.genesis_time = genesis_time_for(today())
         started = guarded(node.up)
         typer.echo(f"devnet {'started' if started else 'running'} at {node.rpc_url}", err=as_json)
-    ctx = chain()
-    try:
-        deployment = ctx.deployment
-        if not ctx.w3.eth.get_code(deployment.ledger):
-            raise DeploymentNotFound("the deployments file names a ledger this chain does not have")
-    except DeploymentNotFound:
-        deployment = guarded(lambda: deploy_ledger(ctx.w3, ctx.operator("platform-admin")))
-        if settings.chain.backend != "pyevm":
-            save_deployment(settings.chain.deployments_dir, deployment)
-        ctx.use_deployment(deployment)
-        typer.echo(f"deployed ledger {deployment.ledger} at block {deployment.deploy_block}", err=as_json)
+    ctx = _deployed_chain(settings, as_json)
     client = ctx.client
     engine = make_engine(settings.db.url)
     guarded(lambda: upgrade_to_head(engine))

@@ -37,7 +37,7 @@ from ledger.db.engine import make_engine, upgrade_to_head, write_transaction
 from ledger.relay.outbox import Outbox
 from ledger.taxonomy import ContributionKind
 
-__all__ = ["DevStack", "running_stack", "sign_claim", "TATEYAMA", "NAGAOKA"]
+__all__ = ["DevStack", "demo_environment", "running_stack", "sign_claim", "TATEYAMA", "NAGAOKA"]
 
 TATEYAMA, NAGAOKA = 12205, 15202
 _CLI = [sys.executable, "-m", "scripts.cli"]
@@ -306,3 +306,24 @@ def participants(count: int, seed: str = "tsunagari-stack") -> list[LocalAccount
     from eth_utils.crypto import keccak
 
     return [Account.from_key(keccak(text=f"{seed}-{i}")) for i in range(count)]
+
+
+def demo_environment(folder: Path, people: int) -> dict[str, str]:
+    """The environment of a ``tsunagari demo`` subprocess whose devnet, deployments, SQLite file and
+    kiosk key all live in ``folder``, on free ports, seeding ``people`` participants (the demo's
+    tests and its benchmark)."""
+    port, api_port = free_port(), free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("TSUNAGARI_")},
+        "TSUNAGARI_DEVNET__DATA_DIR": str(folder / "devnet"),
+        "TSUNAGARI_DEVNET__PORT": str(port),
+        "TSUNAGARI_CHAIN__RPC_URL": f"http://127.0.0.1:{port}",
+        "TSUNAGARI_CHAIN__DEPLOYMENTS_DIR": str(folder / "deployments"),
+        "TSUNAGARI_DB__URL": f"sqlite:///{folder / 'index.db'}",
+        "TSUNAGARI_API__PORT": str(api_port),
+        "TSUNAGARI_CHECKIN__SECRET_FILE": str(folder / "kiosk.key"),
+        "TSUNAGARI_DEMO__PEOPLE": str(people),
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+    }
+    return env

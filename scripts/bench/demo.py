@@ -34,10 +34,9 @@ from typing import IO, Any
 
 import httpx
 
-from ledger.chain.devnet import free_port
 from ledger.settings import get_settings
+from scripts.devstack import demo_environment
 
-_ROOT = Path(__file__).resolve().parents[2]
 _KIOSK = re.compile(r"(http://\S+/kiosk/\d+\?k=\S+)")
 
 
@@ -96,20 +95,7 @@ def run() -> dict[str, Any]:
     people = int(os.environ.get("TSUNAGARI_DEMO__PEOPLE") or get_settings().demo.people)
     with tempfile.TemporaryDirectory(prefix="tsunagari-bench-demo-") as tmp:
         work = Path(tmp)
-        port, api_port = free_port(), free_port()
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("TSUNAGARI_")},
-            "TSUNAGARI_DEVNET__DATA_DIR": str(work / "devnet"),
-            "TSUNAGARI_DEVNET__PORT": str(port),
-            "TSUNAGARI_CHAIN__RPC_URL": f"http://127.0.0.1:{port}",
-            "TSUNAGARI_CHAIN__DEPLOYMENTS_DIR": str(work / "deployments"),
-            "TSUNAGARI_DB__URL": f"sqlite:///{work / 'index.db'}",
-            "TSUNAGARI_API__PORT": str(api_port),
-            "TSUNAGARI_CHECKIN__SECRET_FILE": str(work / "kiosk.key"),
-            "TSUNAGARI_DEMO__PEOPLE": str(people),
-            "PYTHONUNBUFFERED": "1",
-            "PYTHONPATH": str(_ROOT),
-        }
+        env = demo_environment(work, people)
         progress = work / "devnet" / "demo-seed.json"
         load_before = _loadavg()
         first_log, second_log = work / "demo.log", work / "demo-restart.log"

@@ -7,8 +7,6 @@ started again. Every acknowledged claim is back under its id, on chain exactly o
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,17 +15,10 @@ from sqlalchemy import text
 from ledger.db.backup import backup_database, restore_database
 from ledger.relay.journal import read_journal, replay_journal
 from scripts.simulate import PacedResult, paced_checkins
+from tests.relay.helpers import wait_until
 from tests.stack import running_stack
 
 pytestmark = [pytest.mark.anvil, pytest.mark.slow]
-
-
-def _until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 def test_backup_during_a_burst_then_restore_and_replay_loses_and_doubles_nothing(tmp_path: Path) -> None:
@@ -43,7 +34,7 @@ def test_backup_during_a_burst_then_restore_and_replay_loses_and_doubles_nothing
             with stack.engine.connect() as conn:
                 return int(conn.execute(text("SELECT COUNT(*) FROM claims")).scalar_one())
 
-        _until(lambda: acknowledged() >= 30, 120, "30 acknowledged claims")
+        wait_until(lambda: acknowledged() >= 30, 120, "30 acknowledged claims")
         backup = backup_database(stack.engine, tmp_path / "backups" / "tsunagari.db")
         assert 0 < backup.last_claim_id < 80 and backup.revision is not None
         phones.join(timeout=300)
@@ -90,7 +81,7 @@ def test_backup_during_a_burst_then_restore_and_replay_loses_and_doubles_nothing
                     ).scalar_one()
                 )
 
-        _until(lambda: indexed() >= 80, 120, "every record indexed")
+        wait_until(lambda: indexed() >= 80, 120, "every record indexed")
         with stack.engine.connect() as conn:
             rows = conn.execute(
                 text("SELECT participant, COUNT(*) FROM contributions WHERE activity_id = :a GROUP BY participant"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -23,19 +23,13 @@ from ledger.relay.lease import read_lease
 from ledger.taxonomy import ContributionKind
 from scripts.simulate import PacedResult, paced_checkins
 from tests.indexer.helpers import database
+from tests.relay.helpers import wait_until
 from tests.stack import TATEYAMA, DevStack, running_stack
 
 pytestmark = [pytest.mark.anvil, pytest.mark.slow]
 
-PEOPLE = 60
-
-
-def _until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
+PEOPLE = 50  # scan at both API processes (a race the database decides)
+OTHERS = 10  # scan at one process only (each process has its own)
 
 
 def _metric(body: str, name: str, labels: str = "") -> float:
@@ -59,18 +53,26 @@ def test_two_apis_a_standby_relayer_and_an_indexer_on_postgresql(postgres: tuple
     services = ("api", "api2", "relay", "index")
     with running_stack(tmp_path / "stack", services=services, settings=settings, db_url=db_url) as stack:
         relayer = dev_account(1).address.lower()
-        _until(lambda: _holder(stack, relayer) is not None, 60, "the first relayer's lease")
+        wait_until(lambda: _holder(stack, relayer) is not None, 60, "the first relayer's lease")
         stack.start("relay2")
-        _until(lambda: "standing by" in stack.services["relay2"].log.read_text(), 60, "the standby")
+        wait_until(lambda: "standing by" in stack.services["relay2"].log.read_text(), 60, "the standby")
 
         first = stack.kiosk_url()
         second = first.replace(f":{stack.api_port}/", f":{stack.api2_port}/")
         assert second != first
         results: list[PacedResult] = []
-        phones = [
-            threading.Thread(target=lambda url=url: results.append(paced_checkins(url, PEOPLE, per_s=6.0)))
-            for url in (first, second)
-        ]
+
+        def scan(url: str, people: int, seed: str) -> None:
+            results.append(paced_checkins(url, people, per_s=6.0, seed=seed))
+
+        # The same PEOPLE scan at both processes (a race the database decides); OTHERS at one each.
+        bursts = (
+            (first, PEOPLE, "both"),
+            (second, PEOPLE, "both"),
+            (first, OTHERS, "first-only"),
+            (second, OTHERS, "second-only"),
+        )
+        phones = [threading.Thread(target=scan, args=burst) for burst in bursts]
         for thread in phones:
             thread.start()
 
@@ -78,7 +80,7 @@ def test_two_apis_a_standby_relayer_and_an_indexer_on_postgresql(postgres: tuple
             with stack.engine.connect() as conn:
                 return int(conn.execute(text("SELECT COUNT(*) FROM claims WHERE status = 'confirmed'")).scalar_one())
 
-        _until(lambda: confirmed() >= 10, 120, "the first confirmed claims")
+        wait_until(lambda: confirmed() >= 10, 120, "the first confirmed claims")
         active = _holder(stack, relayer)
         assert active is not None
         victim = next(n for n in ("relay", "relay2") if str(stack.services[n].process.pid) in active)  # type: ignore[union-attr]
@@ -86,13 +88,13 @@ def test_two_apis_a_standby_relayer_and_an_indexer_on_postgresql(postgres: tuple
         stack.kill(victim)  # SIGKILL to its process group
         for thread in phones:
             thread.join(timeout=300)
-        assert len(results) == 2
+        assert len(results) == 4
         acknowledged: dict[str, int] = {}
         for result in results:
             assert not result.refused, result.refused
             for person, claim_id in result.acknowledged.items():
                 assert acknowledged.setdefault(person, claim_id) == claim_id  # one claim per person
-        assert len(acknowledged) == PEOPLE
+        assert len(acknowledged) == PEOPLE + 2 * OTHERS
 
         claims = stack.wait_until_settled(timeout_s=240)
         assert {claim_id: person for claim_id, (person, _) in claims.items()} == {
@@ -110,7 +112,7 @@ def test_two_apis_a_standby_relayer_and_an_indexer_on_postgresql(postgres: tuple
             httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text for port in (stack.api_port, stack.api2_port)
         ]
         accepted = [_metric(b, "tsunagari_claims_accepted_total") for b in bodies]
-        assert sum(accepted) == PEOPLE and all(a > 0 for a in accepted), accepted
+        assert sum(accepted) == PEOPLE + 2 * OTHERS and all(a > 0 for a in accepted), accepted
         assert all(_metric(b, "tsunagari_outbox_depth", '{state="accepted",table="claims"}') == 0 for b in bodies)
 
         def indexed() -> int:
@@ -121,7 +123,7 @@ def test_two_apis_a_standby_relayer_and_an_indexer_on_postgresql(postgres: tuple
                     ).scalar_one()
                 )
 
-        _until(lambda: indexed() == PEOPLE, 120, "every record indexed once")
+        wait_until(lambda: indexed() == PEOPLE + 2 * OTHERS, 120, "every record indexed once")
 
         # Capacity is decided by the database too: 12 places, 30 people at two processes.
         now = int(time.time())

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import signal
 import sqlite3
@@ -20,8 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ledger.chain.devnet import free_port
 from ledger.jst import today
+from scripts.devstack import demo_environment
 from scripts.simulate import simulate_checkins
 
 pytestmark = [pytest.mark.anvil, pytest.mark.slow]
@@ -37,20 +36,7 @@ def _kiosk_counts(kiosk: str) -> dict[str, int]:
 
 
 def test_the_demo_serves_a_kiosk_before_its_year_is_seeded(tmp_path: Path) -> None:
-    port, api_port = free_port(), free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("TSUNAGARI_")},
-        "TSUNAGARI_DEVNET__DATA_DIR": str(tmp_path / "devnet"),
-        "TSUNAGARI_DEVNET__PORT": str(port),
-        "TSUNAGARI_CHAIN__RPC_URL": f"http://127.0.0.1:{port}",
-        "TSUNAGARI_CHAIN__DEPLOYMENTS_DIR": str(tmp_path / "deployments"),
-        "TSUNAGARI_DB__URL": f"sqlite:///{tmp_path / 'index.db'}",
-        "TSUNAGARI_API__PORT": str(api_port),
-        "TSUNAGARI_CHECKIN__SECRET_FILE": str(tmp_path / "kiosk.key"),
-        # a small year that still takes a while to seed (tens of seconds): the demo must serve before it ends
-        "TSUNAGARI_DEMO__PEOPLE": "200",
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = demo_environment(tmp_path, 200)
     log = tmp_path / "demo.log"
     with open(log, "wb") as out:
         demo = subprocess.Popen(
@@ -189,20 +175,7 @@ def _claim_in_chromium(kiosk: str) -> None:
 def test_an_interrupted_year_is_seeded_again_never_shown_as_finished(tmp_path: Path) -> None:
     """Ctrl-C while the year is being written: the demo says the seed stopped and where; the next
     start says the year did not finish, starts a fresh devnet and seeds the year again from day 0."""
-    port, api_port = free_port(), free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("TSUNAGARI_")},
-        "TSUNAGARI_DEVNET__DATA_DIR": str(tmp_path / "devnet"),
-        "TSUNAGARI_DEVNET__PORT": str(port),
-        "TSUNAGARI_CHAIN__RPC_URL": f"http://127.0.0.1:{port}",
-        "TSUNAGARI_CHAIN__DEPLOYMENTS_DIR": str(tmp_path / "deployments"),
-        "TSUNAGARI_DB__URL": f"sqlite:///{tmp_path / 'index.db'}",
-        "TSUNAGARI_API__PORT": str(api_port),
-        "TSUNAGARI_CHECKIN__SECRET_FILE": str(tmp_path / "kiosk.key"),
-        "TSUNAGARI_DEMO__PEOPLE": "2000",  # minutes of seeding: it is stopped long before the end
-        "PYTHONUNBUFFERED": "1",
-        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
-    }
+    env = demo_environment(tmp_path, 2000)
 
     def start(log: Path) -> subprocess.Popen[bytes]:
         with open(log, "wb") as out:
