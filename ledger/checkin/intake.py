@@ -323,7 +323,7 @@ class ClaimIntake:
                 answers = self._commit_all(conn, claims, now, now_ms)
         except IntegrityError:
             with write_transaction_on(connection) as conn:
-                live: dict[int, int] = {}
+                live = _capacities(conn, claims)
                 answers = [
                     self._presence(conn, claim, now) if claim.presence else self._insert(conn, claim, live, now_ms)
                     for claim in claims
@@ -332,11 +332,13 @@ class ClaimIntake:
         return answers
 
     def _commit_all(self, conn: Connection, claims: Sequence[PreparedClaim], now: float, now_ms: int) -> list[Answer]:
-        """Kiosk and code claims set-based, presence scans one by one, answers in order."""
+        """Kiosk and code claims set-based, presence scans one by one, answers in order. Every
+        capacity the batch touches is counted first, in ascending activity order (``_capacities``)."""
+        live = _capacities(conn, claims)
         if not any(c.presence for c in claims):
-            return list(self._commit_set(conn, claims, now_ms, now))
+            return list(self._commit_set(conn, claims, now_ms, now, live))
         plain = [c for c in claims if not c.presence]
-        answers = iter(self._commit_set(conn, plain, now_ms, now))
+        answers = iter(self._commit_set(conn, plain, now_ms, now, live))
         return [self._presence(conn, c, now) if c.presence else next(answers) for c in claims]
 
     def _presence(self, conn: Connection, claim: PreparedClaim, now: float) -> PresenceAnswer | CheckinRejected:
@@ -348,7 +350,7 @@ class ClaimIntake:
             return rejected
 
     def _commit_set(
-        self, conn: Connection, claims: Sequence[PreparedClaim], now_ms: int, now: float
+        self, conn: Connection, claims: Sequence[PreparedClaim], now_ms: int, now: float, live: dict[int, int]
     ) -> list[AcceptedClaim | CheckinRejected]:
         if not claims:
             return []
@@ -358,7 +360,6 @@ class ClaimIntake:
             people = [c.participant for c in claims if c.activity.activity_id == activity_id]
             for participant, claim_id in known_participants(conn, activity_id, people).items():
                 known_people[(activity_id, participant)] = claim_id
-        live: dict[int, int] = {}
         fresh: list[PreparedClaim] = []
         first_by_request: dict[str, PreparedClaim] = {}
         first_by_person: dict[tuple[int, str], PreparedClaim] = {}
@@ -373,12 +374,9 @@ class ClaimIntake:
             elif claim.request_hash in first_by_request or person in first_by_person:
                 plan.append(claim)  # a repeat within this batch: answered with the first one's id
             else:
-                if activity.capacity:
-                    if activity.activity_id not in live:
-                        live[activity.activity_id] = live_claims(conn, activity.activity_id)
-                    if live[activity.activity_id] >= activity.capacity:
-                        plan.append(_state_rejection(activity, "full"))
-                        continue
+                if activity.capacity and live[activity.activity_id] >= activity.capacity:
+                    plan.append(_state_rejection(activity, "full"))
+                    continue
                 if claim.code_hash is not None:
                     taken = self._take_code(conn, claim, now)
                     if taken is not None:
@@ -422,11 +420,8 @@ class ClaimIntake:
         self, conn: Connection, claim: PreparedClaim, live: dict[int, int], now_ms: int
     ) -> AcceptedClaim | CheckinRejected:
         activity = claim.activity
-        if activity.capacity:
-            if activity.activity_id not in live:
-                live[activity.activity_id] = live_claims(conn, activity.activity_id)
-            if live[activity.activity_id] >= activity.capacity:
-                return _state_rejection(activity, "full")
+        if activity.capacity and live[activity.activity_id] >= activity.capacity:
+            return _state_rejection(activity, "full")
         replay = claim_id_by_request(conn, claim.request_hash)
         if replay is not None:
             return _replayed(replay)
@@ -472,6 +467,13 @@ class ClaimIntake:
         if isinstance(result, CheckinRejected):
             raise result
         return result
+
+
+def _capacities(conn: Connection, claims: Sequence[PreparedClaim]) -> dict[int, int]:
+    """The live claims of every activity with a capacity among ``claims``, counted (and, on
+    PostgreSQL, locked: ``live_claims``) in ascending id order before anything is inserted."""
+    capped = sorted({c.activity.activity_id for c in claims if c.activity.capacity})
+    return {activity_id: live_claims(conn, activity_id) for activity_id in capped}
 
 
 def _new(claim: PreparedClaim) -> NewClaim:

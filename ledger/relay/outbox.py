@@ -292,12 +292,24 @@ def known_participants(conn: Connection, activity_id: int, participants: Iterabl
 
 
 def live_claims(conn: Connection, activity_id: int) -> int:
-    """Claims of the activity that count against its capacity (every one not rejected)."""
+    """Claims of the activity that count against its capacity (every one not rejected).
+
+    Counted to decide whether one more fits, so the count must hold until the transaction commits:
+    on SQLite the write transaction (``BEGIN IMMEDIATE``) already excludes every other writer; on
+    PostgreSQL a transaction-level advisory lock per activity makes the API processes that count the
+    same activity take turns (two processes seeing 11 of 12 places would otherwise both insert).
+    Callers that count several activities in one transaction count them in ascending id order, so
+    two transactions never wait for each other's locks."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:ns, :a)"), {"ns": _CAPACITY_LOCKS, "a": activity_id % 2**31})
     return int(
         conn.execute(
             text("SELECT COUNT(*) FROM claims WHERE activity_id = :a AND status <> 'rejected'"), {"a": activity_id}
         ).scalar_one()
     )
+
+
+_CAPACITY_LOCKS = 0x7453  # the advisory-lock namespace of activity capacities ("tS")
 
 
 def _claim_params(claim: NewClaim, now_ms: int) -> dict[str, Any]:
