@@ -99,9 +99,11 @@ def test_a_volunteer_checks_in_and_out_and_is_rewarded_for_the_hours(
     # code from three hours ago, which the departure rightly refuses as expired.)
     world.clock.offset_s = 0
     kiosk.reload()
-    expect(qr).not_to_have_attribute("data-claim-url", arrival_url, timeout=15_000)
+    # a claim URL, and not the arrival's (the attribute is empty while the reloaded kiosk loads)
+    newer = re.compile(r"/c/(?!" + re.escape(arrival_url.rsplit("/", 1)[1]) + r"$)[\w-]{38}$")
+    expect(qr).to_have_attribute("data-claim-url", newer, timeout=15_000)
     departure_url = qr.get_attribute("data-claim-url")
-    assert departure_url is not None
+    assert departure_url is not None and departure_url != arrival_url
     phone.goto(departure_url)
     expect(status).to_have_attribute("data-state", "depart")
     expect(phone.locator("#status-detail")).to_contain_text("から滞在中（3時間")
