@@ -3,6 +3,9 @@ outbox (the relayer's input contract), and what the chain says about them."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections import Counter
@@ -167,3 +170,16 @@ def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> No
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.2)
+
+
+def relay_process(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen[bytes]:
+    """A real ``tsunagari relay`` process with ``env`` (see :func:`relay_env`), its output appended
+    to ``log``; ``args`` after ``relay`` (``--once``, ``--metrics-port N``)."""
+    with log.open("ab") as sink:
+        return subprocess.Popen(
+            [sys.executable, "-m", "scripts.cli", "relay", *args],
+            cwd=Path(__file__).resolve().parents[2],
+            env={**os.environ, **env},
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )

@@ -12,7 +12,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,22 +22,18 @@ from sqlalchemy import Engine, text
 from ledger.chain.accounts import dev_account
 from ledger.chain.devnet import AnvilDevnet
 from ledger.relay.flights import FAILPOINT_ENV
-from tests.relay.helpers import NAGAOKA, TATEYAMA, Ledger, assert_exactly_once, insert_claims, people, relay_env
+from tests.relay.helpers import (
+    NAGAOKA,
+    TATEYAMA,
+    Ledger,
+    assert_exactly_once,
+    insert_claims,
+    people,
+    relay_env,
+    relay_process,
+)
 
 pytestmark = [pytest.mark.anvil, pytest.mark.slow]
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _relay(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen[bytes]:
-    with log.open("ab") as sink:
-        return subprocess.Popen(
-            [sys.executable, "-m", "scripts.cli", "relay", *args],
-            cwd=ROOT,
-            env={**os.environ, **env},
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
 
 
 def _wait_for(condition: Callable[[], bool], timeout_s: float, what: str, log: Path) -> None:
@@ -70,14 +65,14 @@ def test_kill_9_mid_batch_then_restart_records_every_claim_once(
     env = relay_env(ledger, db_url)
 
     # 1. Killed right after building: a batch row 'built', its claims 'submitted', nothing signed.
-    first = _relay({**env, FAILPOINT_ENV: "after_build"}, log)
+    first = relay_process({**env, FAILPOINT_ENV: "after_build"}, log)
     _wait_for(lambda: any(s == "built" for _, s, _ in _batches(engine)), 30, "a built batch", log)
     time.sleep(0.2)
     _kill(first)
     assert [s for _, s, _ in _batches(engine)] == ["built"]
 
     # 2. Killed right after sending: the batch is 'sent'; it is mined while no relayer runs.
-    second = _relay({**env, FAILPOINT_ENV: "after_send"}, log)
+    second = relay_process({**env, FAILPOINT_ENV: "after_send"}, log)
     _wait_for(lambda: any(s == "sent" for _, s, _ in _batches(engine)), 30, "a sent batch", log)
     time.sleep(0.2)
     _kill(second)
@@ -86,13 +81,13 @@ def test_kill_9_mid_batch_then_restart_records_every_claim_once(
     # 3. Killed at a random moment while more claims arrive.
     ids += insert_claims(engine, TATEYAMA, ledger.activities[TATEYAMA], people(40, 3))
     rng = random.Random(20261128)
-    third = _relay(env, log)
+    third = relay_process(env, log)
     time.sleep(rng.uniform(2.0, 3.0))
     if third.poll() is None:
         _kill(third)
 
     # 4. The final run drains everything.
-    final = _relay(env, log, "--once")
+    final = relay_process(env, log, "--once")
     assert final.wait(timeout=120) == 0, log.read_text()[-3000:]
     assert_exactly_once(ledger, engine, set(ids))
     statuses = {s for _, s, _ in _batches(engine)}
@@ -112,12 +107,12 @@ def test_restart_rebroadcasts_a_lost_transaction_or_resigns_when_its_nonce_is_ta
     ids = insert_claims(engine, TATEYAMA, ledger.activities[TATEYAMA], people(10, 4))
 
     w3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
-    victim = _relay({**env, FAILPOINT_ENV: "after_send"}, log)
+    victim = relay_process({**env, FAILPOINT_ENV: "after_send"}, log)
     _wait_for(lambda: any(s == "sent" for _, s, _ in _batches(engine)), 30, "a sent batch", log)
     _kill(victim)
     w3.provider.make_request("anvil_dropAllTransactions", [])  # type: ignore[arg-type]
     w3.provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
-    final = _relay(env, log, "--once")
+    final = relay_process(env, log, "--once")
     assert final.wait(timeout=60) == 0, log.read_text()[-3000:]
     assert_exactly_once(ledger, engine, set(ids))
     assert "broadcasting its stored transaction again" in log.read_text()
@@ -125,7 +120,7 @@ def test_restart_rebroadcasts_a_lost_transaction_or_resigns_when_its_nonce_is_ta
     # Now the nonce of the stored transaction goes to another transaction of the relayer's key.
     more = insert_claims(engine, NAGAOKA, ledger.activities[NAGAOKA], people(10, 5))
     w3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
-    victim = _relay({**env, FAILPOINT_ENV: "after_send"}, log)
+    victim = relay_process({**env, FAILPOINT_ENV: "after_send"}, log)
     _wait_for(lambda: sum(s == "sent" for _, s, _ in _batches(engine)) == 1, 30, "a sent batch", log)
     _kill(victim)
     w3.provider.make_request("anvil_dropAllTransactions", [])  # type: ignore[arg-type]
@@ -146,7 +141,7 @@ def test_restart_rebroadcasts_a_lost_transaction_or_resigns_when_its_nonce_is_ta
     w3.eth.send_raw_transaction(transfer.raw_transaction)
     w3.provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
     w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
-    final = _relay(env, log, "--once")
+    final = relay_process(env, log, "--once")
     assert final.wait(timeout=60) == 0, log.read_text()[-3000:]
     assert_exactly_once(ledger, engine, set(ids) | set(more))
     with engine.connect() as conn:

@@ -28,23 +28,13 @@ from tests.relay.helpers import (
     insert_claims,
     people,
     relay_env,
+    relay_process,
     relay_settings,
 )
 
 pytestmark = [pytest.mark.anvil, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _relay(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as sink:
-        return subprocess.Popen(
-            [sys.executable, "-m", "scripts.cli", "relay"],
-            cwd=ROOT,
-            env={**os.environ, **env},
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
 
 
 def test_the_relayer_key_is_rotated_without_losing_or_doubling_a_claim(
@@ -67,7 +57,7 @@ def test_the_relayer_key_is_rotated_without_losing_or_doubling_a_claim(
             stop.wait(0.4)
 
     arrivals = threading.Thread(target=arrive)
-    first = _relay(env, log)
+    first = relay_process(env, log)
     second: subprocess.Popen[bytes] | None = None
     arrivals.start()
     try:
@@ -83,7 +73,7 @@ def test_the_relayer_key_is_rotated_without_losing_or_doubling_a_claim(
         drain_old_key(settings, engine, ctx, timeout_s=120)
         assert _open_batches(engine, old) == 0
         switched_at = _last_batch_id(engine)
-        second = _relay({**env, "TSUNAGARI_RELAY__KEY": "relayer-2"}, log)
+        second = relay_process({**env, "TSUNAGARI_RELAY__KEY": "relayer-2"}, log)
         time.sleep(4)
         revoked = revoke_old_key(ctx, engine, ledger.admin, old)
         assert sorted(revoked.done) == [TATEYAMA, NAGAOKA]
@@ -141,7 +131,7 @@ def test_tsunagari_relay_rotate_key_grants_drains_and_revokes(
     log = tmp_path / "relay.log"
     env = relay_env(ledger, db_url, lease_s=3.0, lease_margin_s=1.0)
     ids = insert_claims(engine, TATEYAMA, ledger.activities[TATEYAMA], people(40, 201))
-    first = _relay(env, log)
+    first = relay_process(env, log)
     try:
         deadline = time.monotonic() + 60
         while _open_batches(engine, old) == 0 and time.monotonic() < deadline:

@@ -8,7 +8,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,23 +19,20 @@ from sqlalchemy import Engine, text
 from ledger.chain.devnet import AnvilDevnet, free_port
 from ledger.relay.lease import read_lease
 from tests.indexer.helpers import database
-from tests.relay.helpers import NAGAOKA, TATEYAMA, Ledger, assert_exactly_once, insert_claims, people, relay_env
+from tests.relay.helpers import (
+    NAGAOKA,
+    TATEYAMA,
+    Ledger,
+    assert_exactly_once,
+    insert_claims,
+    people,
+    relay_env,
+    relay_process,
+)
 
 pytestmark = [pytest.mark.anvil, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
 LEASE_S = 3.0
-
-
-def _relay(env: dict[str, str], log: Path, metrics_port: int = 0) -> subprocess.Popen[bytes]:
-    with log.open("ab") as sink:
-        return subprocess.Popen(
-            [sys.executable, "-m", "scripts.cli", "relay", "--metrics-port", str(metrics_port)],
-            cwd=ROOT,
-            env={**os.environ, **env},
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
 
 
 def _wait_for(condition: Callable[[], bool], timeout_s: float, what: str, *logs: Path) -> None:
@@ -73,12 +69,12 @@ def test_the_standby_takes_over_when_the_active_relayer_is_killed(
             state = read_lease(conn, ledger.relayer.address)
         return None if state is None else (state.holder, state.epoch, state.live)
 
-    first = _relay(env, first_log)
+    first = relay_process(env, first_log)
     second: subprocess.Popen[bytes] | None = None
     metrics = free_port()
     try:
         _wait_for(lambda: (s := lease()) is not None and f":{first.pid}:" in s[0], 60, "the first lease", first_log)
-        second = _relay(env, second_log, metrics)
+        second = relay_process(env, second_log, "--metrics-port", str(metrics))
         standing_by = re.compile(rf"standing by: \S+:{first.pid}:")
         _wait_for(lambda: bool(standing_by.search(second_log.read_text())), 60, "a standby", second_log)
 
