@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 from eth_account import Account
@@ -37,7 +37,7 @@ from ledger.db.engine import make_engine, upgrade_to_head, write_transaction
 from ledger.relay.outbox import Outbox
 from ledger.taxonomy import ContributionKind
 
-__all__ = ["DevStack", "demo_environment", "running_stack", "sign_claim", "TATEYAMA", "NAGAOKA"]
+__all__ = ["DevStack", "demo_environment", "running_stack", "sign_claim", "start_demo", "TATEYAMA", "NAGAOKA"]
 
 TATEYAMA, NAGAOKA = 12205, 15202
 _CLI = [sys.executable, "-m", "scripts.cli"]
@@ -327,3 +327,16 @@ def demo_environment(folder: Path, people: int) -> dict[str, str]:
         "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
     }
     return env
+
+
+def start_demo(env: dict[str, str], folder: Path, out: IO[bytes]) -> subprocess.Popen[bytes]:
+    """``tsunagari demo`` as a process in ``folder`` with ``env`` (:func:`demo_environment`), its
+    output to ``out``."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "scripts.cli", "demo"],
+        cwd=folder,
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )

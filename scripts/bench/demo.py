@@ -30,12 +30,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
 
 from ledger.settings import get_settings
-from scripts.devstack import demo_environment
+from scripts.devstack import demo_environment, start_demo
 
 _KIOSK = re.compile(r"(http://\S+/kiosk/\d+\?k=\S+)")
 
@@ -45,17 +45,6 @@ def _loadavg() -> float | None:
         return float(Path("/proc/loadavg").read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None
-
-
-def _start(env: dict[str, str], workdir: Path, out: IO[bytes]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "scripts.cli", "demo"],
-        cwd=workdir,
-        env=env,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def _wait_serving(demo: subprocess.Popen[bytes], log: Path, started: float, timeout_s: float) -> float:
@@ -102,7 +91,7 @@ def run() -> dict[str, Any]:
         try:
             with open(first_log, "wb") as out:
                 started = time.monotonic()
-                demo = _start(env, work, out)
+                demo = start_demo(env, work, out)
                 try:
                     serving_s = _wait_serving(demo, first_log, started, 300)
                     print(f"[bench] demo serving after {serving_s:.1f} s; seeding", file=sys.stderr, flush=True)
@@ -118,7 +107,7 @@ def run() -> dict[str, Any]:
                     _stop(demo)
             with open(second_log, "wb") as out:
                 started = time.monotonic()
-                demo = _start(env, work, out)
+                demo = start_demo(env, work, out)
                 try:
                     restart_serving_s = _wait_serving(demo, second_log, started, 120)
                 finally:

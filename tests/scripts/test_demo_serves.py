@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from ledger.jst import today
-from scripts.devstack import demo_environment
+from scripts.devstack import demo_environment, start_demo
 from scripts.simulate import simulate_checkins
 
 pytestmark = [pytest.mark.anvil, pytest.mark.slow]
@@ -39,14 +39,7 @@ def test_the_demo_serves_a_kiosk_before_its_year_is_seeded(tmp_path: Path) -> No
     env = demo_environment(tmp_path, 200)
     log = tmp_path / "demo.log"
     with open(log, "wb") as out:
-        demo = subprocess.Popen(
-            [sys.executable, "-m", "scripts.cli", "demo"],
-            cwd=tmp_path,
-            env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
+        demo = start_demo(env, tmp_path, out)
     try:
         kiosk = ""
         deadline = time.monotonic() + 180
@@ -109,14 +102,7 @@ def test_the_demo_serves_a_kiosk_before_its_year_is_seeded(tmp_path: Path) -> No
         # a second start finds the finished year: it serves again and seeds nothing
         second = tmp_path / "demo-again.log"
         with open(second, "wb") as out:
-            demo = subprocess.Popen(
-                [sys.executable, "-m", "scripts.cli", "demo"],
-                cwd=tmp_path,
-                env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
+            demo = start_demo(env, tmp_path, out)
         again = ""
         while not again and time.monotonic() < deadline:
             assert demo.poll() is None, second.read_text(errors="replace")
@@ -179,14 +165,7 @@ def test_an_interrupted_year_is_seeded_again_never_shown_as_finished(tmp_path: P
 
     def start(log: Path) -> subprocess.Popen[bytes]:
         with open(log, "wb") as out:
-            return subprocess.Popen(
-                [sys.executable, "-m", "scripts.cli", "demo"],
-                cwd=tmp_path,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
+            return start_demo(env, tmp_path, out)
 
     def wait_for_days(demo: subprocess.Popen[bytes], log: Path, days: int) -> None:
         deadline = time.monotonic() + 300
