@@ -6,23 +6,20 @@ axe-core (pinned in hardhat-free-devnet) finds nothing serious or critical."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, Page, expect
 
 from api.app import create_app
 from api.japan_map import project
 from api.routes.pages import NODE_MODULES
-from ledger.chain.devnet import free_port
 from scripts.sample_ledger import sample_stack
 from tests.browser.conftest import PHONE, Console
+from tests.console.conftest import serving
 
 pytestmark = [pytest.mark.anvil, pytest.mark.slow]
 
@@ -38,19 +35,11 @@ class Served:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with sample_stack(tmp_path_factory.mktemp("map-sample"), people=70) as (settings, _, _):
-        port = free_port()
-        server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 20
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        try:
-            yield Served(f"http://127.0.0.1:{port}")
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
+    with (
+        sample_stack(tmp_path_factory.mktemp("map-sample"), people=70) as (settings, _, _),
+        serving(create_app(settings)) as url,
+    ):
+        yield Served(url)
 
 
 # Where each region is drawn: its map units, its circle's centre on screen, and the screen point
