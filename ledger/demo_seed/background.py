@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import signal
+import threading
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
@@ -56,9 +57,13 @@ def start_seed_process(settings: Settings, progress_file: Path, *, seed: int, pe
 def _seed_main(settings: Settings, progress_file: Path, seed: int, people: int) -> None:
     """The child: seed, record every day in the progress file, end in done, interrupted or failed."""
     # Ctrl-C in a terminal reaches this process and the demo's; the demo may then interrupt it
-    # again. The first interrupt stops the seed; a second must not cut short its last steps
-    # (moving the chain's clock to now, writing "interrupted").
-    signal.signal(signal.SIGINT, _interrupt_once)
+    # again. The handler only notes the request: the seed stops at the end of the day it is
+    # playing (well under a second), from ordinary code. Raising KeyboardInterrupt in the handler
+    # itself could land inside a finaliser (``__del__``), where Python prints a traceback and
+    # drops the exception, and the seed would run on; a second Ctrl-C must not cut short the
+    # last steps either (moving the chain's clock to now, writing "interrupted").
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda _signum, _frame: stop.set())
     from ledger.chain.context import open_chain
     from ledger.db.engine import make_engine
     from ledger.demo_seed.run import seed_year
@@ -81,10 +86,14 @@ def _seed_main(settings: Settings, progress_file: Path, seed: int, people: int) 
         nonlocal progress
         progress = progress.advanced(done)
         write_progress(progress_file, progress)
+        if stop.is_set():
+            raise KeyboardInterrupt
 
     try:
         ctx = open_chain(settings)
         engine = make_engine(settings.db.url)
+        if stop.is_set():  # Ctrl-C while the chain and database were opened
+            raise KeyboardInterrupt
         result = seed_year(ctx, engine, seed=seed, people=people, log=log.info, on_day=on_day, reset_database=False)
     except KeyboardInterrupt:
         write_progress(progress_file, progress.finished(SeedPhase.INTERRUPTED, "stopped by Ctrl-C"))
@@ -100,11 +109,6 @@ def _seed_main(settings: Settings, progress_file: Path, seed: int, people: int) 
     )
     log.info("seeded %s in %.0f s", summary, result.wall_s)
     write_progress(progress_file, progress.finished(SeedPhase.DONE, summary))
-
-
-def _interrupt_once(signum: int, frame: object) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    raise KeyboardInterrupt
 
 
 def initial_progress(genesis_hash: str, ledger: str, *, days: int, seed: int, people: int) -> SeedProgress:
