@@ -69,6 +69,7 @@ __all__ = [
     "known_participants",
     "live_claims",
     "insert_claims",
+    "insert_new_claims",
     "insert_claim",
     "claim_id_by_request",
     "claim_id_by_participant",
@@ -299,6 +300,12 @@ _INSERT_UNNEST = text(
     "CAST(:p AS VARCHAR[]), CAST(:h AS VARCHAR[]), CAST(:s AS BIGINT[]), CAST(:u AS INTEGER[])) AS t(a, r, p, h, s, u) "
     "RETURNING id, request_hash"
 )
+_INSERT_UNNEST_SKIPPING = text(
+    "INSERT INTO claims (activity_id, region, participant, request_hash, token_slot, units, status, accepted_at_ms) "
+    "SELECT a, r, p, h, s, u, 'accepted', :now FROM unnest(CAST(:a AS BIGINT[]), CAST(:r AS INTEGER[]), "
+    "CAST(:p AS VARCHAR[]), CAST(:h AS VARCHAR[]), CAST(:s AS BIGINT[]), CAST(:u AS INTEGER[])) AS t(a, r, p, h, s, u) "
+    "ON CONFLICT DO NOTHING RETURNING id, request_hash"
+)
 
 
 def _postgres(conn: Connection) -> bool:
@@ -370,6 +377,28 @@ def insert_claims(conn: Connection, claims: Sequence[NewClaim], now_ms: int) -> 
         conn.execute(_INSERT_MANY, [_claim_params(c, now_ms) for c in claims])
         ids = known_requests(conn, (c.request_hash for c in claims))
     note_claims(conn, (_journaled(ids[c.request_hash], c, now_ms) for c in claims))
+    return ids
+
+
+def insert_new_claims(conn: Connection, claims: Sequence[NewClaim], now_ms: int) -> dict[str, int]:
+    """PostgreSQL: insert each of ``claims`` (distinct requests and people among themselves) whose
+    request and person are not in the outbox yet, in one statement; the ids of those inserted, by
+    request. A claim missing from the answer conflicts with a committed row (``ON CONFLICT DO
+    NOTHING`` waits for a concurrent insert of the same key to commit or roll back first), so the
+    caller's lookups find that row. Run on its own (autocommit) it is one round trip and commits
+    by itself: the check-in intake's common batch."""
+    if not claims:
+        return {}
+    columns = {
+        "a": [c.activity_id for c in claims],
+        "r": [c.region for c in claims],
+        "p": [c.participant for c in claims],
+        "h": [c.request_hash for c in claims],
+        "s": [c.slot for c in claims],
+        "u": [c.units for c in claims],
+    }
+    ids = {str(h): int(i) for i, h in conn.execute(_INSERT_UNNEST_SKIPPING, {**columns, "now": now_ms})}
+    note_claims(conn, (_journaled(ids[c.request_hash], c, now_ms) for c in claims if c.request_hash in ids))
     return ids
 
 
