@@ -84,6 +84,9 @@ NONCE_GAPS_REPAIRED = Counter(
 )
 LEASE_ACTIVE = Gauge("tsunagari_relay_lease_active", "1 while this relayer process holds its key's lease")
 LEASE_TAKEOVERS = Counter("tsunagari_relay_lease_takeovers", "Times this process took the lease (its tenures)")
+RELAYER_BALANCE_WEI = Gauge(
+    "tsunagari_relay_balance_wei", "The relayer key's balance on the chain, read by the active relayer", ["account"]
+)
 
 # -- the indexer ---------------------------------------------------------------------------------
 INDEXER_HEAD = Gauge("tsunagari_indexer_head_block", "The chain head the indexer last saw")

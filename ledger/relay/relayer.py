@@ -39,7 +39,7 @@ from ledger.chain.client import LedgerClient
 from ledger.chain.context import ChainContext
 from ledger.errors import ChainUnavailable
 from ledger.health import HealthReporter
-from ledger.metrics import LEASE_ACTIVE, LEASE_TAKEOVERS
+from ledger.metrics import LEASE_ACTIVE, LEASE_TAKEOVERS, RELAYER_BALANCE_WEI
 from ledger.relay.evidence import ChainEvidence
 from ledger.relay.flights import FAILPOINT_ENV, FlightDeck
 from ledger.relay.lease import LeaseLost, RelayLease
@@ -58,6 +58,7 @@ log = logging.getLogger("ledger.relay")
 # database that is busy or gone: retried as they are, with a one-line warning.
 _NODE_ERRORS = (ChainUnavailable, OSError, Web3RPCError)
 _DATABASE_ERRORS = (OperationalError, InterfaceError)
+BALANCE_EVERY_S = 30.0  # how often the active relayer reads its key's balance for the metric
 
 RelayReport = OutboxCounts
 
@@ -90,6 +91,7 @@ class Relayer:
         self.health = HealthReporter(engine, "relayer")
         self.standby_health = HealthReporter(engine, "relayer-standby")
         self.active = False  # holds the lease now
+        self._balance_read_at = -BALANCE_EVERY_S  # read on the first active pass
         self._tenure: int | None = None  # the lease epoch the components below were built in
         self._build()
 
@@ -235,10 +237,21 @@ class Relayer:
         without the lease does nothing (:attr:`active` says which)."""
         if not self.hold_lease():
             return False
+        self._read_balance()
         progressed = self.settle_only()
         progressed |= self.supports.relay_all()
         progressed |= self.records.relay_due(int(time.time() * 1000), drain=drain)
         return progressed
+
+    def _read_balance(self) -> None:
+        """The key's balance for ``tsunagari_relay_balance_wei`` (the operator's "fees running out"
+        alert), read at most every ``BALANCE_EVERY_S``: one ``eth_getBalance`` then, none otherwise."""
+        now = time.monotonic()
+        if now - self._balance_read_at < BALANCE_EVERY_S:
+            return
+        self._balance_read_at = now
+        balance = int(self.ctx.w3.eth.get_balance(self.account.address))
+        RELAYER_BALANCE_WEI.labels(self.issuer).set(balance)
 
     def settle_only(self) -> bool:
         """The settling half of a pass (chain watch, receipts, orphans, nonce gaps), no new work:

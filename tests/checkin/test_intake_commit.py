@@ -120,9 +120,9 @@ def test_two_processes_committing_overlapping_batches_accept_each_claim_once(tmp
                         assert isinstance(answer, AcceptedClaim) or (
                             isinstance(answer, CheckinRejected) and answer.code == "replayed_request"
                         ), answer
-                        assert (answer.claim_id if isinstance(answer, AcceptedClaim) else answer.claim_id) == held[0]
-                    assert all(
-                        isinstance(a, CheckinRejected) and a.code == "already_claimed" for a in batch[20:]
-                    ), batch[20:]
+                        assert answer.claim_id == held[0]
+                    assert all(isinstance(a, CheckinRejected) and a.code == "already_claimed" for a in batch[20:]), (
+                        batch[20:]
+                    )
         finally:
             other.dispose()

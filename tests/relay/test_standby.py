@@ -118,6 +118,12 @@ def test_the_standby_takes_over_when_the_active_relayer_is_killed(
         assert re.search(r"^tsunagari_relay_broadcasts_total [1-9]", scraped, re.MULTILINE)
         assert re.search(r'^tsunagari_claims_settled_total\{status="confirmed"\} [1-9]', scraped, re.MULTILINE)
         assert re.search(r'^tsunagari_relay_gas_used_total\{kind="record"\} [1-9]', scraped, re.MULTILINE)
+        # its key's balance, read when it became active (before its first sends, so not below now)
+        address = ledger.relayer.address
+        series = rf'^tsunagari_relay_balance_wei\{{account="{address.lower()}"\}} (\S+)$'
+        balance = re.search(series, scraped, re.MULTILINE)
+        assert balance is not None, scraped
+        assert float(balance.group(1)) >= anvil.w3.eth.get_balance(address) > 0
 
         second.send_signal(signal.SIGTERM)  # a normal stop gives the lease back at once
         assert second.wait(timeout=30) == 0, second_log.read_text()[-3000:]
