@@ -6,6 +6,8 @@ Reverts surface as the :mod:`ledger.errors` subclass of the contract's custom er
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +21,7 @@ from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
+from web3.exceptions import Web3RPCError
 from web3.types import TxParams, TxReceipt
 
 from ledger.chain.artifacts import load_artifact
@@ -249,27 +252,52 @@ def send_transaction(
     poll_s: float = 0.1,
     access_list: list[dict[str, Any]] | None = None,
 ) -> TxReceipt:
-    """Sign ``call`` with ``sender``'s key, send it, wait for the receipt; typed error on a revert."""
-    params: TxParams = {"from": sender.address, "nonce": w3.eth.get_transaction_count(sender.address, "pending")}
-    if gas is not None:
-        params["gas"] = gas
-    if access_list:
-        params["accessList"] = access_list  # type: ignore[typeddict-item]
-    try:
-        tx = call.build_transaction(params)  # estimates gas: a revert surfaces here, before sending
-        signed = sender.sign_transaction(tx)  # type: ignore[arg-type]
-        tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
-    except Exception as exc:
-        translated = translate_revert(exc)
-        if translated is exc:
-            if isinstance(exc, (ConnectionError, OSError)):
-                raise ChainUnavailable(str(exc)) from exc
-            raise
-        raise translated from None
+    """Sign ``call`` with ``sender``'s key, send it, wait for the receipt; typed error on a revert.
+
+    The nonce is the node's pending count. Another process sending with the same key (the demo's
+    staff console while the demo year is seeded, two operators' scripts) can take that nonce
+    between the read and the send: the node then answers "nonce too low" or "replacement
+    underpriced", our transaction never entered its pool, and it is signed again with the next
+    nonce after a short random pause (up to ``_NONCE_RACES`` times). So is one the node "already
+    knows": the other sender signed the very same call with the same nonce (same bytes), and that
+    transaction is theirs — two intents must be two transactions."""
+    for attempt in range(_NONCE_RACES + 1):
+        params: TxParams = {"from": sender.address, "nonce": w3.eth.get_transaction_count(sender.address, "pending")}
+        if gas is not None:
+            params["gas"] = gas
+        if access_list:
+            params["accessList"] = access_list  # type: ignore[typeddict-item]
+        try:
+            tx = call.build_transaction(params)  # estimates gas: a revert surfaces here, before sending
+            signed = sender.sign_transaction(tx)  # type: ignore[arg-type]
+            tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
+            break
+        except Exception as exc:
+            if _nonce_taken(exc) and attempt < _NONCE_RACES:
+                time.sleep(random.uniform(0, 0.02 * (attempt + 1)))  # jitter: the other sender may be a loop
+                continue
+            translated = translate_revert(exc)
+            if translated is exc:
+                if isinstance(exc, (ConnectionError, OSError)):
+                    raise ChainUnavailable(str(exc)) from exc
+                raise
+            raise translated from None
     receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout_s, poll_latency=poll_s)
     if receipt["status"] != 1:
         _raise_mined_revert(w3, tx, receipt)
     return receipt
+
+
+_NONCE_RACES = 10
+
+
+_TAKEN = ("nonce too low", "nonce is too low", "underpriced", "already known", "already imported", "known transaction")
+
+
+def _nonce_taken(exc: Exception) -> bool:
+    """The node refused the transaction because another sender used its nonce first (geth, anvil
+    and Besu word it differently)."""
+    return isinstance(exc, Web3RPCError) and any(words in str(exc).lower() for words in _TAKEN)
 
 
 def _raise_mined_revert(w3: Web3, tx: TxParams, receipt: TxReceipt) -> None:
