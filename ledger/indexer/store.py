@@ -15,7 +15,6 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
-from ledger.db import models
 from ledger.db.engine import write_transaction
 from ledger.indexer.handlers import TABLE_COLUMNS, ActivityTerms
 
@@ -163,9 +162,9 @@ class IndexStore:
     def has_rows(self) -> bool:
         """Whether any event row of this chain is stored."""
         with self.engine.connect() as conn:
-            for model in models.EVENT_TABLES:
+            for table in TABLE_COLUMNS:
                 found = conn.execute(
-                    text(f"SELECT 1 FROM {model.__tablename__} WHERE chain_id = :c LIMIT 1"), {"c": self.chain_id}
+                    text(f"SELECT 1 FROM {table} WHERE chain_id = :c LIMIT 1"), {"c": self.chain_id}
                 ).first()
                 if found:
                     return True
@@ -295,8 +294,8 @@ class IndexStore:
                 "ON CONFLICT DO NOTHING",
             ):
                 conn.execute(text(statement), params)
-            for model in models.EVENT_TABLES:
-                result = conn.execute(text(f"DELETE FROM {model.__tablename__} WHERE block_number > :n"), params)
+            for table in TABLE_COLUMNS:
+                result = conn.execute(text(f"DELETE FROM {table} WHERE block_number > :n"), params)
                 removed += int(result.rowcount or 0)
             conn.execute(text("DELETE FROM indexed_blocks WHERE chain_id = :c AND number > :n"), params)
             conn.execute(
