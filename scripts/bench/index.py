@@ -14,7 +14,9 @@ fields, JST day), and both tables must hold the same rows afterwards (``same_row
 also indexes the ~40 setup logs (roles, regions, activities), marks dirty keys and keeps block
 headers for reorgs; that extra work is inside its time and not in ``events``.
 
-- *naive*: ``contract.events.<Event>.get_logs(from_block, to_block)`` over 2,000-block chunks,
+- *naive*: ``contract.events.<Event>.get_logs(from_block, to_block)`` over 2,000-block chunks
+  (``ActivityRegistered`` once first, for the activity terms a v2 ``ContributionRecorded`` leaves
+  out; each chunk's ``BatchRecorded`` before its records, for their issuer),
   ``w3.eth.get_block`` for each block's timestamp (cached per block, as a user would), one SQLModel
   object per log with ``session.add``, one ``commit`` at the end, into a fresh SQLite file made with
   ``create_all``. Timed from the first ``get_logs`` to the end of the commit.
@@ -181,11 +183,11 @@ class NaiveContribution(_NaiveModel, table=True):
     log_index: int
     participant: str
     activity_id: int
+    units: int
     region: int
     kind: int
     mlit_type: int
     amount: int
-    claim_id: int
     issuer: str
     day: int
 
@@ -339,12 +341,22 @@ def naive_index(w3: Web3, address: str, from_block: int, to_block: int, db_path:
 
     rows = 0
     started = time.perf_counter()
+    # Ledger v2's ContributionRecorded carries (participant, activityId, units): the activity's
+    # region, kind and reward come from its ActivityRegistered, the issuer from the batch's
+    # BatchRecorded in the same transaction, as a user of the event layout would find them.
+    terms: dict[int, tuple[int, int, int]] = {}
+    for event in contract.events.ActivityRegistered.get_logs(from_block=from_block, to_block=to_block):
+        args = event["args"]
+        terms[args["activityId"]] = (args["region"], args["kind"], args["reward"])
     with Session(engine) as session:
         for start in range(from_block, to_block + 1, NAIVE_CHUNK_BLOCKS):
             end = min(start + NAIVE_CHUNK_BLOCKS - 1, to_block)
+            batch_logs = contract.events.BatchRecorded.get_logs(from_block=start, to_block=end)
+            issuer_of = {bytes(e["transactionHash"]): str(e["args"]["issuer"]).lower() for e in batch_logs}
             for event in contract.events.ContributionRecorded.get_logs(from_block=start, to_block=end):
                 args = event["args"]
                 stamp = timestamp_of(event["blockNumber"])
+                region, kind, reward = terms[args["activityId"]]
                 session.add(
                     NaiveContribution(
                         chain_id=chain_id,
@@ -357,17 +369,17 @@ def naive_index(w3: Web3, address: str, from_block: int, to_block: int, db_path:
                         log_index=event["logIndex"],
                         participant=args["participant"].lower(),
                         activity_id=args["activityId"],
-                        region=args["region"],
-                        kind=args["kind"],
-                        mlit_type=args["kind"] // 10,
-                        amount=args["amount"],
-                        claim_id=args["claimId"],
-                        issuer=args["issuer"].lower(),
+                        units=args["units"],
+                        region=region,
+                        kind=kind,
+                        mlit_type=kind // 10,
+                        amount=reward * args["units"],
+                        issuer=issuer_of[bytes(event["transactionHash"])],
                         day=_naive_day(stamp),
                     )
                 )
                 rows += 1
-            for event in contract.events.BatchRecorded.get_logs(from_block=start, to_block=end):
+            for event in batch_logs:
                 args = event["args"]
                 session.add(
                     NaiveBatch(
@@ -411,7 +423,7 @@ def _ours(deployment: Deployment, rpc_url: str, engine: Engine) -> tuple[int, fl
         rpc.close()
 
 
-_CONTRIBUTION_KEY = "tx_hash, log_index, participant, activity_id, amount, claim_id"
+_CONTRIBUTION_KEY = "tx_hash, log_index, participant, activity_id, units, region, kind, amount, issuer, day"
 _BATCH_KEY = "tx_hash, log_index, region, issuer, batch_seq, count, minted"
 
 
