@@ -11,6 +11,10 @@ address the slice's last 20 bytes in hex, a bool its last byte, a ``bytes32`` th
 are read from their hex strings. Events with dynamic fields (only ``RegionRegistered``'s two
 strings) go through ``eth_abi``. Anything that does not fit its plan raises :class:`DecodeError`,
 which the runner records as an undecodable log instead of crashing or dropping it.
+
+Start-up matters too (``tsunagari index backfill`` is a process, issue 19): the topics are hashed
+with ``sha3`` (safe-pysha3's C keccak, ~10 ms to import) rather than through ``eth_utils``, and
+``eth_abi`` (~0.3 s) is imported the first time a dynamic event is decoded, not with this module.
 """
 
 from __future__ import annotations
@@ -19,8 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from eth_abi.abi import decode as abi_decode
-from eth_utils.abi import event_signature_to_log_topic
+import sha3
 
 from ledger.errors import TsunagariError
 
@@ -56,7 +59,7 @@ def _type_string(param: dict[str, Any]) -> str:
 def event_topic(event: dict[str, Any]) -> str:
     """``0x``-hex topic0 of an ABI event entry."""
     signature = f"{event['name']}({','.join(_type_string(p) for p in event['inputs'])})"
-    return "0x" + bytes(event_signature_to_log_topic(signature)).hex()
+    return "0x" + str(sha3.keccak_256(signature.encode("ascii")).hexdigest())
 
 
 def _scalar_kind(abi_type: str) -> str | None:
@@ -96,6 +99,8 @@ class EventPlan:
         if len(topics) != self.topic_count:
             raise DecodeError(f"{self.name}: {len(topics)} topics, expected {self.topic_count}")
         body = data[2:] if data.startswith("0x") else data
+        from eth_abi.abi import decode as abi_decode  # only dynamic events need it (see the docstring)
+
         try:
             dynamic = abi_decode(list(self.data_types), bytes.fromhex(body))
         except Exception as exc:  # noqa: BLE001 - eth_abi raises several types for bad data

@@ -11,13 +11,14 @@ import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
-from eth_account.signers.local import LocalAccount
-from web3 import Web3
+from typing import TYPE_CHECKING
 
 from ledger.chain.artifacts import abi_sha256, load_artifact
-from ledger.chain.client import checksum
 from ledger.errors import DeploymentNotFound, TransactionFailed
+
+if TYPE_CHECKING:  # reading the deployments file needs neither (the indexer's start, issue 19)
+    from eth_account.signers.local import LocalAccount
+    from web3 import Web3
 
 __all__ = ["Deployment", "deploy_ledger", "deployment_path", "load_deployment", "save_deployment"]
 
@@ -77,6 +78,8 @@ def local_deployment(deployments_dir: Path, chain_id: int | None = None) -> Depl
 
 def deploy_ledger(w3: Web3, deployer: LocalAccount, platform_admin: str | None = None) -> Deployment:
     """Deploy :sol:`TsunagariLedger` with ``platform_admin`` (default: the deployer) as platform admin."""
+    from ledger.chain.client import checksum
+
     artifact = load_artifact("TsunagariLedger")
     admin = checksum(platform_admin or deployer.address)
     factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)

@@ -18,23 +18,33 @@ wait is milliseconds. ``tests/db/test_write_lock.py`` checks that nothing in ``l
 
 The schema is owned by Alembic migrations in ``ledger/db/migrations`` (``upgrade_to_head``);
 nothing calls ``create_all`` on a live database.
+
+**Start-up cost of a database already at head** (issue 19). Every process migrates at start, and
+almost always there is nothing to do; Alembic still imports itself, loads every migration module
+and SQLModel's metadata, which costs ~0.3 s per start. :func:`upgrade_to_head` first reads the
+head revision from the migration files' ``revision = "…"`` / ``down_revision = "…"`` lines (text,
+no imports) and the database's ``alembic_version`` in one query; only when they differ (or the
+files cannot be read that way: a merge revision, say) does it run Alembic, which then takes the
+migration lock and re-checks as before. Skipping is safe: at head, Alembic would do nothing.
+``tests/indexer/test_start_up.py`` checks that this head is Alembic's.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from ledger.errors import ConfigError
+
+if TYPE_CHECKING:  # Alembic is imported only when there is something to migrate
+    from alembic.config import Config
 
 __all__ = [
     "SQLITE_BUSY_TIMEOUT_MS",
@@ -47,6 +57,7 @@ __all__ = [
     "upgrade_to_head",
     "current_revision",
     "head_revision",
+    "head_revision_of_files",
 ]
 
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -129,6 +140,8 @@ def write_transaction_on(connection: Connection) -> Iterator[Connection]:
 
 
 def alembic_config(engine: Engine) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     config.attributes["engine"] = engine
@@ -137,16 +150,60 @@ def alembic_config(engine: Engine) -> Config:
 
 def upgrade_to_head(engine: Engine) -> str:
     """Apply every pending migration; returns the revision the database is now at."""
-    command.upgrade(alembic_config(engine), "head")
+    head = head_revision_of_files()
+    if head is not None and _stored_revisions(engine) == [head]:
+        return head  # at head: nothing for Alembic to do (see the module docstring)
+    from alembic import command
+
+    config = alembic_config(engine)
+    config.attributes["upgrade_only"] = True  # no models to compare with (migrations/env.py)
+    command.upgrade(config, "head")
     return current_revision(engine) or ""
 
 
+_REVISION_LINE = re.compile(
+    r'^(down_revision|revision)\s*(?::[^=]*)?=\s*(None|"([^"]*)"|\'([^\']*)\')\s*$', re.MULTILINE
+)
+
+
+def head_revision_of_files() -> str | None:
+    """The single head of the migration files, read as text; None when that reading is not certain
+    (no files, a revision line in another form, several heads): the caller then asks Alembic."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (_MIGRATIONS / "versions").glob("*.py"):
+        found: dict[str, str | None] = {}
+        for key, value, double, single in _REVISION_LINE.findall(path.read_text(encoding="utf-8")):
+            found[key] = None if value == "None" else (double or single)
+        if "revision" not in found or "down_revision" not in found or found["revision"] is None:
+            return None
+        revisions.add(found["revision"])
+        if found["down_revision"] is not None:
+            parents.add(found["down_revision"])
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _stored_revisions(engine: Engine) -> list[str]:
+    """The database's ``alembic_version`` rows; empty when it has none (a new database)."""
+    try:
+        with engine.connect() as connection:
+            return [str(r[0]) for r in connection.execute(text("SELECT version_num FROM alembic_version"))]
+    except DBAPIError:
+        return []
+
+
 def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
 
 def head_revision() -> str:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     head = ScriptDirectory.from_config(config).get_current_head()

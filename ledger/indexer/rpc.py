@@ -11,13 +11,15 @@ client and ``orjson``; for the in-process py-evm chain it goes through the web3 
 from __future__ import annotations
 
 import re
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 import orjson
-from web3 import Web3
 
 from ledger.errors import ChainUnavailable, TsunagariError
+
+if TYPE_CHECKING:  # web3 is imported by the in-process chain's callers, not on an HTTP indexer's start
+    from web3 import Web3
 
 __all__ = ["RpcError", "RangeTooLarge", "JsonRpc", "HttpJsonRpc", "ProviderJsonRpc", "json_rpc_for", "quantity"]
 
@@ -154,6 +156,8 @@ class ProviderJsonRpc:
             except Exception:  # noqa: BLE001 - eth-tester raises its own BlockNotFound
                 return None
         if method == "eth_getLogs":
+            from web3 import Web3
+
             query = params[0]
             addresses = query["address"] if isinstance(query["address"], list) else [query["address"]]
             found = eth.get_logs(

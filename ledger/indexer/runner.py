@@ -45,7 +45,6 @@ from ledger.indexer.handlers import ActivityTerms, LogContext, apply_log, jst_da
 from ledger.indexer.rpc import JsonRpc, RangeTooLarge, RpcError, quantity
 from ledger.indexer.spec import IndexSpec
 from ledger.indexer.store import BlockHeader, Checkpoint, ChunkSink, IndexStore
-from ledger.metrics import INDEXER_CHECKPOINT, INDEXER_HEAD, INDEXER_LAG, INDEXER_LOGS
 
 __all__ = ["IndexerConfig", "ChunkResult", "Indexer", "ReorgTooDeep"]
 
@@ -421,6 +420,9 @@ class Indexer:
 
     def _follow_pass(self, stop: threading.Event) -> bool:
         """One chunk (and the derived tables when caught up); True when caught up with the head."""
+        # Imported here, not with the module: prometheus_client is not needed on a backfill's start.
+        from ledger.metrics import INDEXER_CHECKPOINT, INDEXER_HEAD, INDEXER_LAG, INDEXER_LOGS
+
         result = self.run_step(stop)
         if result is None:
             return False

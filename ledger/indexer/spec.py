@@ -8,10 +8,13 @@ every event of every indexed ABI has a handler and is documented in ``docs/event
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ledger.chain.artifacts import load_artifact
 from ledger.chain.decoding import ContractAbi
-from ledger.chain.deploy import Deployment
+
+if TYPE_CHECKING:
+    from ledger.chain.deploy import Deployment
 
 __all__ = ["IndexedContract", "IndexSpec", "spec_for_deployment"]
 

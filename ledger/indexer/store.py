@@ -1,9 +1,18 @@
 """The indexer's writes: event rows, dirty keys, block headers and the checkpoint, in one transaction.
 
 Rows go in with the driver's ``executemany`` (``INSERT … ON CONFLICT DO NOTHING``): no ORM objects
-in the hot path, and a replayed log (same chain id, tx hash, log index) is a no-op. A reorg
-rollback deletes every event row above the common ancestor, marks the derived keys those rows fed
-as dirty, and moves the checkpoint back — again in one transaction.
+in the hot path, and a replayed log (same chain id, tx hash, log index) is a no-op. On PostgreSQL a
+table's rows of a big chunk (:attr:`IndexStore.copy_from_rows` or more) go through ``COPY`` instead
+(issue 19): event rows straight into their table, in chain order, inside a savepoint; if some are
+already there (blocks read again: a replay) the savepoint is undone and they go, like the dirty
+keys always do, into a temporary table of the same columns (dropped at commit) and from it with
+``INSERT … SELECT … ORDER BY block_number, log_index ON CONFLICT DO NOTHING``. Replays stay no-ops
+and row ids keep following the chain. psycopg's pipelined ``executemany`` spent ~25 µs of Python
+per row, ``COPY`` ~4 µs: the index benchmark's PostgreSQL write went from ~6.3 s to ~3 s (loaded
+machine).
+
+A reorg rollback deletes every event row above the common ancestor, marks the derived keys those
+rows fed as dirty, and moves the checkpoint back — again in one transaction.
 """
 
 from __future__ import annotations
@@ -15,7 +24,6 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
-from ledger.db import models
 from ledger.db.engine import write_transaction
 from ledger.indexer.handlers import TABLE_COLUMNS, ActivityTerms
 
@@ -96,18 +104,26 @@ class ChunkSink:
 class IndexStore:
     """Reads and writes of the indexer's own state for one chain and contract set."""
 
+    copy_from_rows = 500  # PostgreSQL: a table's rows of one chunk from this many on go in by COPY
+
     def __init__(self, engine: Engine, chain_id: int) -> None:
         self.engine = engine
         self.chain_id = chain_id
         self._postgres = engine.dialect.name == "postgresql"
         mark = "%s" if self._postgres else "?"
-        self._insert_sql: dict[str, str] = {}
-        for table, columns in TABLE_COLUMNS.items():
-            names = (*_PROVENANCE_COLUMNS, *columns)
-            self._insert_sql[table] = (
-                f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join([mark] * len(names))}) "
-                "ON CONFLICT DO NOTHING"
-            )
+        self._columns: dict[str, tuple[str, ...]] = {
+            table: (*_PROVENANCE_COLUMNS, *columns) for table, columns in TABLE_COLUMNS.items()
+        }
+        self._columns.update(
+            dirty_ties=("participant", "region"),
+            dirty_days=("region", "day"),
+            indexed_blocks=("chain_id", "number", "hash", "parent_hash", "timestamp", "has_logs"),
+        )
+        self._insert_sql = {
+            table: f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join([mark] * len(names))}) "
+            "ON CONFLICT DO NOTHING"
+            for table, names in self._columns.items()
+        }
         self._mark = mark
 
     # -- reads -----------------------------------------------------------------------------------
@@ -163,9 +179,9 @@ class IndexStore:
     def has_rows(self) -> bool:
         """Whether any event row of this chain is stored."""
         with self.engine.connect() as conn:
-            for model in models.EVENT_TABLES:
+            for table in TABLE_COLUMNS:
                 found = conn.execute(
-                    text(f"SELECT 1 FROM {model.__tablename__} WHERE chain_id = :c LIMIT 1"), {"c": self.chain_id}
+                    text(f"SELECT 1 FROM {table} WHERE chain_id = :c LIMIT 1"), {"c": self.chain_id}
                 ).first()
                 if found:
                     return True
@@ -173,9 +189,41 @@ class IndexStore:
 
     # -- writes ------------------------------------------------------------------------------------
 
-    def _executemany(self, conn: Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
-        if rows:
-            conn.exec_driver_sql(sql, rows)
+    def _insert(self, conn: Connection, table: str, rows: list[tuple[Any, ...]]) -> None:
+        """``rows`` into ``table`` (columns as in ``self._columns``), existing keys left alone."""
+        if not rows:
+            return
+        if self._postgres and len(rows) >= self.copy_from_rows:
+            self._copy(conn, table, rows)
+        else:
+            conn.exec_driver_sql(self._insert_sql[table], rows)
+
+    def _copy(self, conn: Connection, table: str, rows: list[tuple[Any, ...]]) -> None:
+        from psycopg.errors import UniqueViolation
+
+        names = ", ".join(self._columns[table])
+        driver: Any = conn.connection.driver_connection  # psycopg's, inside SQLAlchemy's transaction
+        with driver.cursor() as cursor:
+            if table in TABLE_COLUMNS:
+                # Event rows are new unless blocks are read again (a replay): straight into the table,
+                # in chain order; a replay's unique violation undoes the savepoint and takes the way below.
+                try:
+                    with driver.transaction(), cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                        for row in rows:
+                            copy.write_row(row)
+                    return
+                except UniqueViolation:
+                    pass
+            staging = f"copy_{table}"
+            order = " ORDER BY block_number, log_index" if table in TABLE_COLUMNS else ""
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE {staging} ON COMMIT DROP AS SELECT {names} FROM {table} WITH NO DATA"
+            )
+            with cursor.copy(f"COPY {staging} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cursor.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging}{order} ON CONFLICT DO NOTHING")
+            cursor.execute(f"DROP TABLE {staging}")
 
     def write_chunk(
         self,
@@ -187,15 +235,13 @@ class IndexStore:
         keep_blocks_from: int,
     ) -> None:
         """Everything one chunk produced, atomically, including the new checkpoint."""
-        m = self._mark
         with write_transaction(self.engine) as conn:
             for table, rows in sink.rows.items():
-                self._executemany(conn, self._insert_sql[table], rows)
+                self._insert(conn, table, rows)
             self._mark_dirty(conn, sink.ties, sink.days, sink.record_days)
-            self._executemany(
+            self._insert(
                 conn,
-                f"INSERT INTO indexed_blocks (chain_id, number, hash, parent_hash, timestamp, has_logs) "
-                f"VALUES ({m}, {m}, {m}, {m}, {m}, {m}) ON CONFLICT DO NOTHING",
+                "indexed_blocks",
                 [(self.chain_id, h.number, h.hash, h.parent_hash, h.timestamp, h.has_logs) for h in headers],
             )
             # Keep the headers of the reorg window's blocks with logs and of the checkpoint block: the
@@ -219,13 +265,8 @@ class IndexStore:
         days: set[tuple[int, int]],
         record_days: set[tuple[int, str]],
     ) -> None:
-        m = self._mark
-        self._executemany(
-            conn, f"INSERT INTO dirty_ties (participant, region) VALUES ({m}, {m}) ON CONFLICT DO NOTHING", list(ties)
-        )
-        self._executemany(
-            conn, f"INSERT INTO dirty_days (region, day) VALUES ({m}, {m}) ON CONFLICT DO NOTHING", list(days)
-        )
+        self._insert(conn, "dirty_ties", list(ties))
+        self._insert(conn, "dirty_days", list(days))
         for activity_id, participant in record_days:  # rare: revocations
             conn.execute(
                 text(
@@ -295,8 +336,8 @@ class IndexStore:
                 "ON CONFLICT DO NOTHING",
             ):
                 conn.execute(text(statement), params)
-            for model in models.EVENT_TABLES:
-                result = conn.execute(text(f"DELETE FROM {model.__tablename__} WHERE block_number > :n"), params)
+            for table in TABLE_COLUMNS:
+                result = conn.execute(text(f"DELETE FROM {table} WHERE block_number > :n"), params)
                 removed += int(result.rowcount or 0)
             conn.execute(text("DELETE FROM indexed_blocks WHERE chain_id = :c AND number > :n"), params)
             conn.execute(
