@@ -60,7 +60,7 @@ import random
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -89,6 +89,8 @@ __all__ = [
     "build",
     "generate_nation",
     "Nation",
+    "events",
+    "handle",
     "P95_TARGET_MS",
     "DAILY_REFRESH_TARGET_S",
     "EXPORT_TARGET_ROWS_PER_S",
@@ -280,143 +282,74 @@ def _block_hash(block: int) -> str:
     return f"0x{(0xB5 << 248) | block:064x}"
 
 
-class _Copier:
-    """Feeds events to the real handlers and COPYs each chunk's rows into PostgreSQL."""
+Provenance = tuple[int, str, int, str, int, str, int, int]
+Event = tuple[str, dict[str, Any], Provenance]  # handler key, decoded arguments, the log's provenance
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.sink = ChunkSink()
-        self.activities: dict[int, ActivityTerms] = {}  # the handlers' activity directory
-        self.ties: set[tuple[str, int]] = set()
-        self.days: set[tuple[int, int]] = set()
-        self.written = 0
+
+class _Positions:
+    """Transaction hashes and the positions of transactions and logs within their blocks."""
+
+    def __init__(self) -> None:
         self.tx = 0
         self.tx_index = 0
         self.log_index = 0
         self.block = -1
-        self.last: tuple[int, int] = (0, YEAR_START)
+        self.timestamp = 0
+        self.tx_hash = ""
 
-    def transaction(self, block: int) -> str:
-        """A new transaction in ``block`` (its hash); log and transaction positions go on within the block."""
+    def transaction(self, block: int, timestamp: int) -> None:
         if block != self.block:
             self.block, self.tx_index, self.log_index = block, 0, 0
         else:
             self.tx_index += 1
+        self.timestamp = timestamp
         self.tx += 1
-        return f"0x{(0x7C << 248) | self.tx:064x}"
+        self.tx_hash = f"0x{(0x7C << 248) | self.tx:064x}"
 
-    def emit(self, key: str, args: dict[str, Any], block: int, timestamp: int, tx_hash: str) -> None:
-        self.sink.provenance = (
-            CHAIN_ID, CONTRACT, block, _block_hash(block), timestamp, tx_hash, self.tx_index, self.log_index,
-        )  # fmt: skip
+    def log(self) -> Provenance:
+        """The provenance of the transaction's next log (the store's provenance columns, in order)."""
         self.log_index += 1
-        HANDLERS[key](args, LogContext(block, timestamp, jst_day(timestamp), self.activities), self.sink)
-        self.last = (block, timestamp)
-
-    def maybe_flush(self) -> None:
-        if self.sink.count >= _CHUNK_ROWS and not self.sink.held:  # never between a batch's records and its log
-            self.flush()
-
-    def flush(self) -> None:
-        sink, self.sink = self.sink, ChunkSink()
-        self.ties |= sink.ties
-        self.days |= sink.days
-        with _copy_connection(self.engine) as raw:
-            for table, rows in sink.rows.items():
-                _copy(raw, table, (*_PROVENANCE_COLUMNS, *TABLE_COLUMNS[table]), rows)
-        self.written += sink.count
+        block = self.block
+        return (CHAIN_ID, CONTRACT, block, _block_hash(block), self.timestamp, self.tx_hash, self.tx_index,
+                self.log_index - 1)  # fmt: skip
 
 
-@contextmanager
-def _copy_connection(engine: Engine) -> Iterator[Any]:
-    """The psycopg connection under one pooled connection, committed at the end."""
-    pooled = engine.raw_connection()
-    try:
-        raw = pooled.driver_connection
-        yield raw
-        raw.commit()
-    finally:
-        pooled.close()
-
-
-def _copy(raw: Any, table: str, columns: tuple[str, ...], rows: Any) -> None:
-    with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
-
-
-def _secondary_indexes(engine: Engine, tables: list[str]) -> list[tuple[str, str, str | None]]:
-    """(table, index, constraint definition or None) of the tables' indexes other than primary keys."""
-    with engine.connect() as conn:
-        rows = conn.execute(
-            text(
-                "SELECT t.relname, i.relname, pg_get_indexdef(i.oid), c.conname, pg_get_constraintdef(c.oid) "
-                "FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid "
-                "LEFT JOIN pg_constraint c ON c.conindid = i.oid AND c.contype = 'u' "
-                "WHERE t.relnamespace = current_schema()::regnamespace AND NOT x.indisprimary "
-                "AND t.relname = ANY(:t) ORDER BY t.relname, i.relname"
-            ),
-            {"t": tables},
-        ).all()
-    return [(str(t), str(i), f"CONSTRAINT {c} {cdef}" if c else str(idef)) for t, i, idef, c, cdef in rows]
-
-
-def _drop_indexes(engine: Engine, indexes: list[tuple[str, str, str | None]]) -> None:
-    with engine.begin() as conn:
-        for table, index, definition in indexes:
-            if definition and definition.startswith("CONSTRAINT "):
-                conn.execute(text(f"ALTER TABLE {table} DROP CONSTRAINT {definition.split()[1]}"))
-            else:
-                conn.execute(text(f"DROP INDEX {index}"))
-
-
-def _create_indexes(engine: Engine, indexes: list[tuple[str, str, str | None]]) -> None:
-    with engine.begin() as conn:
-        conn.execute(text("SET maintenance_work_mem = '512MB'"))
-        for table, _, definition in indexes:
-            assert definition is not None
-            if definition.startswith("CONSTRAINT "):
-                conn.execute(text(f"ALTER TABLE {table} ADD {definition}"))
-            else:
-                conn.execute(text(definition))
-
-
-def _setup_events(copier: _Copier, nation: Nation) -> None:
+def _setup_events(nation: Nation, at: _Positions) -> Iterator[Event]:
     """Regions, their issuer role, projects and every activity, in block 0 (before the year)."""
-    at = YEAR_START - 86_400
+    before = YEAR_START - 86_400
     for n, region in enumerate(nation.regions):
-        tx = copier.transaction(0)
-        copier.emit(
+        at.transaction(0, before)
+        yield (
             "TsunagariLedger:RegionRegistered",
             {"region": region, "admin": ADMIN, "coin": f"0x{n + 1:040x}", "name": f"R{region}", "symbol": f"R{n}"},
-            0, at, tx,
-        )  # fmt: skip
-        copier.emit(
+            at.log(),
+        )
+        yield (
             "TsunagariLedger:RegionRoleGranted",
-            {"region": region, "roleKind": 2, "account": ISSUER, "sender": ADMIN}, 0, at, tx,
-        )  # fmt: skip
+            {"region": region, "roleKind": 2, "account": ISSUER, "sender": ADMIN},
+            at.log(),
+        )
         for p in range(PROJECTS_PER_REGION):
-            copier.emit(
+            yield (
                 "TsunagariLedger:ProjectRegistered",
                 {"projectId": n * PROJECTS_PER_REGION + p + 1, "region": region, "metadataHash": ZERO_HASH,
                  "admin": ADMIN},
-                0, at, tx,
+                at.log(),
             )  # fmt: skip
-    used = np.unique(nation.activity)
-    for activity_id in used.tolist():
+    for activity_id in np.unique(nation.activity).tolist():
         rest, day_index = divmod(activity_id - 1, YEAR_DAYS + 1)
         region_index, kind_index = divmod(rest, len(_KINDS))
         starts = YEAR_START + day_index * 86_400
-        copier.emit(
+        at.transaction(0, before)
+        yield (
             "TsunagariLedger:ActivityRegistered",
             {
                 "activityId": activity_id, "region": nation.regions[region_index], "kind": int(_KINDS[kind_index]),
                 "reward": REWARD, "startsAt": starts, "endsAt": starts + 86_399, "capacity": 0,
                 "metadataHash": ZERO_HASH, "admin": ADMIN, "designated": False, "unit": 0, "maxUnits": 1,
             },
-            0, at, copier.transaction(0),
+            at.log(),
         )  # fmt: skip
-    copier.flush()
 
 
 def _late_events(nation: Nation) -> list[tuple[int, str, dict[str, Any]]]:
@@ -462,14 +395,12 @@ def _late_events(nation: Nation) -> list[tuple[int, str, dict[str, Any]]]:
     return events
 
 
-def build(engine: Engine, nation: Nation) -> dict[str, int]:
-    """Write ``nation`` into ``engine`` (migrated, empty PostgreSQL schema) as the indexer would, then
-    its dirty keys and the checkpoint; returns row counts."""
-    tables = ["contributions", "batches", "activity_registrations", "revocations", "supports"]
-    indexes = _secondary_indexes(engine, tables)
-    _drop_indexes(engine, indexes)
-    copier = _Copier(engine)
-    _setup_events(copier, nation)
+def events(nation: Nation) -> Iterator[Event]:
+    """Every log of the nation's chain in chain order: the set-up in block 0, then each activity's
+    records in batches of up to ``BATCH`` (one transaction: the records, then its ``BatchRecorded``),
+    with the revocations and supports between them in time order."""
+    at = _Positions()
+    yield from _setup_events(nation, at)
     late = _late_events(nation)
     next_late = 0
     participants, regions = nation.participants, nation.regions
@@ -480,61 +411,152 @@ def build(engine: Engine, nation: Nation) -> dict[str, int]:
     total = len(person)
     i = 0
     recorded, batch_key = "TsunagariLedger:ContributionRecorded", "TsunagariLedger:BatchRecorded"
-    started = time.perf_counter()
     while i < total:
         ts, act = timestamp[i], activity[i]
-        while next_late < len(late) and late[next_late][0] < ts:  # later events in their time order
-            at, key, args = late[next_late]
-            block = _block_of(at)
-            copier.emit(key, args, block, at, copier.transaction(block))
+        while next_late < len(late) and late[next_late][0] < ts:
+            when, key, args = late[next_late]
+            at.transaction(_block_of(when), when)
+            yield key, args, at.log()
             next_late += 1
-        block = _block_of(ts)
-        tx = copier.transaction(block)
+        at.transaction(_block_of(ts), ts)
         j = i
         while j < total and j - i < BATCH and activity[j] == act and timestamp[j] == ts:
-            copier.emit(
-                recorded, {"participant": participants[person[j]], "activityId": act, "units": 1}, block, ts, tx
-            )
+            yield recorded, {"participant": participants[person[j]], "activityId": act, "units": 1}, at.log()
             j += 1
         r = region[i]
         seq[r] += 1
-        copier.emit(
+        minted = REWARD * (j - i)
+        yield (
             batch_key,
-            {"region": regions[r], "issuer": ISSUER, "batchSeq": seq[r], "count": j - i, "minted": REWARD * (j - i)},
-            block, ts, tx,
-        )  # fmt: skip
+            {"region": regions[r], "issuer": ISSUER, "batchSeq": seq[r], "count": j - i, "minted": minted},
+            at.log(),
+        )
         i = j
-        copier.maybe_flush()
-        if copier.sink.count == 0:
-            _say(f"  {i:,} / {total:,} records ({time.perf_counter() - started:.0f} s)")
-    for at, key, args in late[next_late:]:
-        block = _block_of(at)
-        copier.emit(key, args, block, at, copier.transaction(block))
-    copier.flush()
+    for when, key, args in late[next_late:]:
+        at.transaction(_block_of(when), when)
+        yield key, args, at.log()
+
+
+def handle(stream: Iterator[Event], flush: Callable[[ChunkSink], None], chunk_rows: int = _CHUNK_ROWS) -> Provenance:
+    """Run each event through its indexer handler into a :class:`ChunkSink`, handing full sinks to
+    ``flush`` (never between a batch's records and its log); returns the last log's provenance."""
+    activities: dict[int, ActivityTerms] = {}  # the handlers' activity directory, kept across logs
+    sink = ChunkSink()
+    last: Provenance | None = None
+    for key, args, provenance in stream:
+        sink.provenance = last = provenance
+        HANDLERS[key](args, LogContext(provenance[2], provenance[4], jst_day(provenance[4]), activities), sink)
+        if sink.count >= chunk_rows and not sink.held:
+            flush(sink)
+            sink = ChunkSink()
+    flush(sink)
+    assert last is not None
+    return last
+
+
+@contextmanager
+def _copy_connection(engine: Engine) -> Iterator[Any]:
+    """The psycopg connection under one pooled connection, committed at the end."""
+    pooled = engine.raw_connection()
+    try:
+        raw = pooled.driver_connection
+        assert raw is not None
+        yield raw
+        raw.commit()
+    finally:
+        pooled.close()
+
+
+def _copy(raw: Any, table: str, columns: tuple[str, ...], rows: Any) -> None:
+    with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def _secondary_indexes(engine: Engine, tables: list[str]) -> list[tuple[str, str, str]]:
+    """(table, index, definition) of the tables' indexes other than primary keys; the definition of
+    an index behind a unique constraint is the constraint's (``CONSTRAINT name UNIQUE (...)``)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT t.relname, i.relname, pg_get_indexdef(i.oid), c.conname, pg_get_constraintdef(c.oid) "
+                "FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid "
+                "LEFT JOIN pg_constraint c ON c.conindid = i.oid AND c.contype = 'u' "
+                "WHERE t.relnamespace = current_schema()::regnamespace AND NOT x.indisprimary "
+                "AND t.relname = ANY(:t) ORDER BY t.relname, i.relname"
+            ),
+            {"t": tables},
+        ).all()
+    return [(str(t), str(i), f"CONSTRAINT {c} {cdef}" if c else str(idef)) for t, i, idef, c, cdef in rows]
+
+
+def _drop_indexes(engine: Engine, indexes: list[tuple[str, str, str]]) -> None:
+    with engine.begin() as conn:
+        for table, index, definition in indexes:
+            if definition.startswith("CONSTRAINT "):
+                conn.execute(text(f"ALTER TABLE {table} DROP CONSTRAINT {definition.split()[1]}"))
+            else:
+                conn.execute(text(f"DROP INDEX {index}"))
+
+
+def _create_indexes(engine: Engine, indexes: list[tuple[str, str, str]]) -> None:
+    with engine.begin() as conn:
+        conn.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
+        for table, _, definition in indexes:
+            if definition.startswith("CONSTRAINT "):
+                conn.execute(text(f"ALTER TABLE {table} ADD {definition}"))
+            else:
+                conn.execute(text(definition))
+
+
+def build(engine: Engine, nation: Nation) -> dict[str, int]:
+    """Write ``nation`` into ``engine`` (a migrated, empty PostgreSQL schema) as the indexer would:
+    the handlers' rows by ``COPY``, their dirty keys, and the checkpoint; returns counts."""
+    indexes = _secondary_indexes(engine, ["contributions", "batches", "activity_registrations"])
+    _drop_indexes(engine, indexes)  # recreated from their definitions once the rows are in
+    ties: set[tuple[str, int]] = set()
+    days: set[tuple[int, int]] = set()
+    record_days: set[tuple[int, str]] = set()
+    written = 0
+    started = time.perf_counter()
+
+    def flush(sink: ChunkSink) -> None:
+        nonlocal written
+        ties.update(sink.ties)
+        days.update(sink.days)
+        record_days.update(sink.record_days)
+        with _copy_connection(engine) as raw:
+            for table, rows in sink.rows.items():
+                _copy(raw, table, (*_PROVENANCE_COLUMNS, *TABLE_COLUMNS[table]), rows)
+        written += sink.count
+        _say(f"  {written:,} rows ({time.perf_counter() - started:.0f} s)")
+
+    last = handle(events(nation), flush)
     _say(f"rows copied in {time.perf_counter() - started:.0f} s; recreating {len(indexes)} indexes")
     started = time.perf_counter()
     _create_indexes(engine, indexes)
     _say(f"indexes in {time.perf_counter() - started:.0f} s; dirty keys and checkpoint")
+    # The store's rule for a revocation: the days of the revoked record are dirty. Only revocations mark
+    # record days, so the sinks' (activity, participant) pairs are the revocations' rows: one join.
     with engine.connect() as conn:
-        # the store's rule for a revocation (its sink's record_days): the revoked record's day is dirty
-        revoked_days = conn.execute(
+        marked = conn.execute(
             text(
                 "SELECT DISTINCT c.region, c.day FROM contributions c JOIN revocations r "
                 "ON r.activity_id = c.activity_id AND r.participant = c.participant"
             )
         ).all()
-    copier.days |= {(int(r), int(d)) for r, d in revoked_days}
+    days.update((int(r), int(d)) for r, d in marked)
+    assert len(record_days) == len(nation.revoked)
     with _copy_connection(engine) as raw:
-        _copy(raw, "dirty_ties", ("participant", "region"), sorted(copier.ties))
-        _copy(raw, "dirty_days", ("region", "day"), sorted(copier.days))
-    block, ts = copier.last
+        _copy(raw, "dirty_ties", ("participant", "region"), sorted(ties))
+        _copy(raw, "dirty_days", ("region", "day"), sorted(days))
+    block, timestamp = last[2], last[4]
     IndexStore(engine, CHAIN_ID).write_chunk(
-        CONTRACT, ChunkSink(), [], Checkpoint(block, _block_hash(block), ts), block, keep_blocks_from=0
+        CONTRACT, ChunkSink(), [], Checkpoint(block, _block_hash(block), timestamp), block, keep_blocks_from=0
     )
-    with engine.connect() as conn:
-        conn.execute(text("COMMIT"))
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("ANALYZE"))
-    return {"rows": copier.written, "ties": len(copier.ties), "days": len(copier.days)}
+    return {"rows": written, "ties": len(ties), "days": len(days)}
 
 
 def move_head_one_day(engine: Engine) -> None:
@@ -602,7 +624,9 @@ def _cases(facts: dict[str, Any], regions: list[int], seed: int = 19) -> dict[st
         start, end = _ranges(rng)
         flt = {"mlit_type": rng.choice(types)} if i % 4 == 3 else {"kind": rng.choice(kinds)}
         by_kind.append(("/api/v1/national", {"start": str(start), "end": str(end), **flt}))
-    ties = [(f"/api/v1/people/{p}/ties", {}) for p in rng.sample(facts["people"], min(n, len(facts["people"])))]
+    ties: list[tuple[str, dict[str, Any]]] = [
+        (f"/api/v1/people/{p}/ties", {}) for p in rng.sample(facts["people"], min(n, len(facts["people"])))
+    ]
     year = {"from": str(_YEAR_FIRST), "to": str(_YEAR_LAST)}
     certificates = [
         (f"/api/v1/people/{p}/certificate", {"region": f"{r:05d}", **year})
@@ -756,8 +780,7 @@ def _refresh(engine: Engine, timings: dict[str, float], dirty_ties: int) -> dict
     figures: dict[str, Any] = {"derived_complete": True}
     for name, budget in (("refresh", REFRESH_BUDGET_S), ("daily_refresh", DAILY_BUDGET_S)):
         if name == "daily_refresh":
-            with engine.connect() as conn:
-                conn.execute(text("COMMIT"))
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.execute(text("ANALYZE"))
             move_head_one_day(engine)
         started = time.perf_counter()
