@@ -63,3 +63,13 @@ def test_copied_rows_are_the_indexers_rows(tmp_path: Path) -> None:
             scale.move_head_one_day(engine)
             assert DerivedRefresher(engine, scale.CHAIN_ID).refresh().ties == counts["ties"]
         assert dump(copied) == dump(inserted)
+
+
+def test_the_nation_has_its_regions_and_about_five_records_a_person() -> None:
+    codes = scale.region_codes(200)
+    assert len(set(codes)) == 200 and all(0 < c <= 99_999 for c in codes)
+    nation = scale.generate_nation(200_000, 200, seed=3)
+    assert len(set(nation.region.tolist())) == 200
+    assert 4.5 <= len(nation.person) / len(nation.participants) <= 6.0  # 10M records: ~2M people
+    share = max(nation.region.tolist().count(r) for r in range(200)) / len(nation.person)
+    assert 0.05 < share < 0.15  # the largest municipality: about a tenth of the records
