@@ -499,7 +499,7 @@ def _secondary_indexes(engine: Engine, tables: list[str]) -> list[tuple[str, str
 
 
 def _drop_indexes(engine: Engine, indexes: list[tuple[str, str, str]]) -> None:
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         for table, index, definition in indexes:
             if definition.startswith("CONSTRAINT "):
                 conn.execute(text(f"ALTER TABLE {table} DROP CONSTRAINT {definition.split()[1]}"))
@@ -508,7 +508,7 @@ def _drop_indexes(engine: Engine, indexes: list[tuple[str, str, str]]) -> None:
 
 
 def _create_indexes(engine: Engine, indexes: list[tuple[str, str, str]]) -> None:
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         conn.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
         for table, _, definition in indexes:
             if definition.startswith("CONSTRAINT "):
