@@ -664,8 +664,10 @@ def _entity_batches(conn: Connection, table: ExportTable, plan: ReadPlan) -> Ite
     yield from _generic_batches(conn, columns, tail, params, plan.chunk_rows)
 
 
-# Not stored (they decay daily, docs/decisions/0016): computed for the head's day by _with_readings.
-_TIE_READINGS = {"recency": "0.0", "score": "0.0", "as_of": "0"}
+# Not stored (they decay daily, docs/decisions/0016): computed for the head's day by _with_readings,
+# in place of a stored column of the same type read as a placeholder (a literal 0.0 is NUMERIC on
+# PostgreSQL).
+_TIE_READINGS = {"recency": "continuity", "score": "continuity", "as_of": "last_at"}
 
 
 def _with_readings(batch: pa.RecordBatch, as_of: int) -> pa.RecordBatch:
