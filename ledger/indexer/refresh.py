@@ -119,7 +119,10 @@ _DUE_FROM = (
     "FROM ties t WHERE next_change <= :a AND NOT EXISTS "
     "(SELECT 1 FROM dirty_ties d WHERE d.participant = t.participant AND d.region = t.region)"
 )
-_DUE = f"SELECT participant, region {_DUE_FROM} ORDER BY participant, region LIMIT :n"
+# In next_change order: a batch reads its keys off the front of ix_ties_next_change (next_change,
+# participant, region), and the rewritten ties leave the range, so on the first day of a month, when
+# every tie is due, each batch costs its own keys, not a scan past the ties done before it.
+_DUE = f"SELECT participant, region {_DUE_FROM} ORDER BY next_change, participant, region LIMIT :n"
 
 _MONTH_COLUMNS = (
     "region", "month", "participant", "first_month", "active", "last_active_month", "records", "stage", "kankei",

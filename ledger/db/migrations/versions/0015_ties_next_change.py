@@ -6,7 +6,8 @@ record stops being recent, or in a new month (``ledger.ties.next_change``). Stor
 made every tie dirty on every new day (~65 s at 1M records, growing with all history). So:
 
 - ``ties.next_change``: the end of the first JST day on which a stored figure may change, indexed; on a
-  new day the refresher recomputes only the ties with ``next_change <= as_of``.
+  new day the refresher recomputes only the ties with ``next_change <= as_of``, read off the front
+  of the index (``next_change``, ``participant``, ``region``).
 - ``ties.recency``, ``ties.score`` and ``ties.as_of`` are dropped: the readers compute recency and score
   for the head's day from ``last_at`` and the stored components (``ledger.ties.tie_reading``), and the
   head's day is the ``as_of`` (``ledger.indexer.refresh.head_as_of``).
@@ -34,7 +35,7 @@ depends_on = None
 
 def upgrade() -> None:
     op.add_column("ties", sa.Column("next_change", sa.BigInteger(), nullable=False, server_default="0"))
-    op.create_index("ix_ties_next_change", "ties", ["next_change"], unique=False)
+    op.create_index("ix_ties_next_change", "ties", ["next_change", "participant", "region"], unique=False)
     for table, column in (("ties", "recency"), ("ties", "score"), ("ties", "as_of"), ("tie_months", "score")):
         op.execute(f"ALTER TABLE {table} DROP COLUMN {column}")  # SQLite ≥ 3.35 and PostgreSQL alike
 
