@@ -40,6 +40,13 @@ Decisions.
   per hour still sees the hours. Both only add days, hours or coins: monotonicity holds.
 - No incremental state object: ``compute_tie`` runs over a person's records for one region in
   well under a millisecond for ~100 records, so the indexer recomputes a row when it changes.
+- What changes with the calendar alone. Recency (and so the score) decays every day; every other
+  figure is a step function of ``as_of``: it changes only on a day when a record's day (or a stay's
+  covered day, or a support) leaves the year or the continuity window, when the last record stops
+  being recent (``core_max_days_since_last``), or in a new month. :func:`next_change` names the
+  first such day, so the indexer recomputes a tie only then (docs/decisions/0016); the recency and
+  the score are computed when read, with :func:`recency_of` and :func:`tie_score` — the same two
+  functions ``compute_tie`` uses, so the figures have one definition.
 """
 
 from __future__ import annotations
@@ -51,7 +58,18 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
-from ledger.jst import JST, JST_OFFSET_SECONDS, SECONDS_PER_DAY, date_of, date_of_epoch_day, epoch_day
+from ledger.jst import (
+    JST,
+    JST_OFFSET_SECONDS,
+    SECONDS_PER_DAY,
+    date_of,
+    date_of_epoch_day,
+    epoch_day,
+    epoch_day_of_date,
+    month_first_day,
+    month_key_of_date,
+    next_month,
+)
 from ledger.taxonomy import MlitType, is_visiting, mlit_type_of
 
 __all__ = [
@@ -72,7 +90,11 @@ __all__ = [
     "is_kankei_jinkou",
     "jst_date",
     "kankei_category",
+    "next_change",
+    "recency_of",
     "season_of_month",
+    "tie_reading",
+    "tie_score",
     "visit_band",
 ]
 
@@ -502,7 +524,7 @@ def compute_tie(
                 non_visiting_kinds.add(record.kind)
 
     span_days = max(cont_days) - min(cont_days) if cont_days else 0
-    days_since_last = today - _jst_day(last_at) if last_at is not None else None
+    days_since_last = _days_since(last_at, as_of)
     distinct_types = len(type_counts)
 
     continuity = (
@@ -512,7 +534,7 @@ def compute_tie(
     ) / 3
     frequency = _saturate(len(visit_days), params.frequency_scale_days)
     diversity = min(max(distinct_types - 1, 0) / (params.diversity_full_types - 1), 1.0)
-    recency = 0.0 if days_since_last is None else 0.5 ** (days_since_last / params.recency_half_life_days)
+    recency = recency_of(days_since_last, params)
     intensity = _saturate(intensity_coins + params.support_weight * support_given, params.intensity_scale_coins)
 
     components = TieComponents(
@@ -542,12 +564,9 @@ def compute_tie(
         stay_days=len(stay_days),
     )
     criteria = _criteria(components, params)
-    weights = params.weights
-    score = 100.0 * sum(w * c for w, c in zip(weights, components.as_tuple(), strict=True))
-    score = min(max(score / sum(weights), 0.0), 100.0)
     return Tie(
         components=components,
-        score=score,
+        score=tie_score(components.as_tuple(), params),
         stage=_stage(criteria),
         criteria=criteria,
         first_at=first_at,
@@ -555,6 +574,82 @@ def compute_tie(
         as_of=as_of,
         revoked_records=revoked,
     )
+
+
+def _days_since(last_at: int | None, as_of: int) -> int | None:
+    """JST days from the day of ``last_at`` to the day of ``as_of`` (None without a last record)."""
+    return None if last_at is None else _jst_day(as_of) - _jst_day(last_at)
+
+
+def recency_of(days_since_last: int | None, params: TieParams = DEFAULT_PARAMS) -> float:
+    """The recency component: halves every ``recency_half_life_days`` since the last record, 0 without one."""
+    return 0.0 if days_since_last is None else 0.5 ** (days_since_last / params.recency_half_life_days)
+
+
+def tie_score(components: tuple[float, float, float, float, float], params: TieParams = DEFAULT_PARAMS) -> float:
+    """The score (0-100): the weighted mean of the five components in score-weight order."""
+    weights = params.weights
+    score = 100.0 * sum(w * c for w, c in zip(weights, components, strict=True))
+    return min(max(score / sum(weights), 0.0), 100.0)
+
+
+def tie_reading(
+    last_at: int,
+    continuity: float,
+    frequency: float,
+    diversity: float,
+    intensity: float,
+    as_of: int,
+    params: TieParams = DEFAULT_PARAMS,
+) -> tuple[float, float]:
+    """(recency, score) of a stored tie read at ``as_of``: the index stores the step components and the
+    last record's time (``last_at``, 0 when there is none), never the daily-decaying figures."""
+    recency = recency_of(_days_since(last_at or None, as_of), params)
+    return recency, tie_score((continuity, frequency, diversity, recency, intensity), params)
+
+
+def next_change(
+    records: Iterable[TieRecord],
+    support_times: Iterable[int],
+    as_of: int,
+    params: TieParams = DEFAULT_PARAMS,
+) -> int:
+    """The end of the first JST day after ``as_of``'s at which a figure of the tie other than recency
+    and score may change with no new record, revocation or support: a covered day leaving the year
+    or the continuity window, a record or support leaving the year, the last record ceasing to be
+    recent, or the first day of the next month (a new month row). Until then :func:`compute_tie`
+    gives the same figures apart from recency and score; on that day they may differ.
+    ``support_times`` are the timestamps of the supports given to the region."""
+    today = _jst_day(as_of)
+    on = date_of_epoch_day(today)
+    best = epoch_day_of_date(month_first_day(next_month(month_key_of_date(on))))
+
+    def leave(lo: int, hi: int, window: int) -> None:
+        # The first day d + window > today for d in [lo, hi].
+        nonlocal best
+        first = max(lo, today - window + 1)
+        if first <= hi and first + window < best:
+            best = first + window
+
+    last_day: int | None = None
+    for record in records:
+        if record.timestamp > as_of or record.revoked:
+            continue
+        day = _jst_day(record.timestamp)
+        if mlit_type_of(record.kind) is MlitType.KIN:
+            leave(day, day, params.window_days)
+            continue
+        lo = max(day - record.days + 1, 0)
+        leave(lo, day, params.window_days)
+        leave(lo, day, params.continuity_window_days)
+        last_day = day if last_day is None else max(last_day, day)
+    for timestamp in support_times:
+        if timestamp <= as_of:
+            day = _jst_day(timestamp)
+            leave(day, day, params.window_days)
+    if last_day is not None:
+        leave(last_day, last_day, params.core_max_days_since_last + 1)
+    return (best + 1) * SECONDS_PER_DAY - JST_OFFSET_SECONDS - 1
 
 
 def _criteria(c: TieComponents, p: TieParams) -> StageCriteria:

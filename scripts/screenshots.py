@@ -41,7 +41,7 @@ SIZES = {
 
 
 def pick_person(db_url: str) -> str | None:
-    """The participant tied to the most regions (then the highest score) in the index."""
+    """The participant tied to the most regions (then the strongest components) in the index."""
     from ledger.db.engine import make_engine
 
     engine = make_engine(db_url)
@@ -49,8 +49,8 @@ def pick_person(db_url: str) -> str | None:
         with engine.connect() as conn:
             row = conn.execute(
                 text(
-                    "SELECT participant FROM ties WHERE records > 0 GROUP BY participant "
-                    "ORDER BY COUNT(*) DESC, MAX(score) DESC, participant LIMIT 1"
+                    "SELECT participant FROM ties WHERE records > 0 GROUP BY participant ORDER BY COUNT(*) DESC, "
+                    "MAX(continuity + frequency + diversity + intensity) DESC, participant LIMIT 1"
                 )
             ).first()
     finally:

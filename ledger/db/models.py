@@ -474,12 +474,17 @@ class Participant(SQLModel, table=True):
 
 
 class Tie(SQLModel, table=True):
-    """The person×region tie as computed by ledger/ties.py at ``as_of`` (components always shown)."""
+    """The person×region tie as computed by ledger/ties.py for the index head's day (components
+    always shown). Only the figures that are step functions of the day are stored, valid until
+    ``next_change``; recency and score decay daily and are computed when read
+    (``ledger.ties.tie_reading``, migration 0015)."""
 
     __tablename__ = "ties"
     __table_args__ = (
         Index("ix_ties_region_stage", "region", "stage"),
         Index("ix_ties_region_kin_first_month", "region", "kin_first_month", "first_month"),
+        # The due ties in order (refresh.py's _DUE): a batch reads its keys off the front of this index.
+        Index("ix_ties_next_change", "next_change", "participant", "region"),
     )
 
     participant: str = Field(primary_key=True)
@@ -500,13 +505,15 @@ class Tie(SQLModel, table=True):
     continuity: float
     frequency: float
     diversity: float
-    recency: float
     intensity: float
-    score: float = Field(description="0-100")
     stage: str = Field(description="none, visitor, repeater, kankei, core")
     kankei: bool = Field(description="counts as 関係人口")
     category: str | None = Field(default=None, description="visiting or non_visiting when kankei")
-    as_of: int = Field(sa_type=BigInteger, description="the moment the tie was computed for")
+    next_change: int = Field(
+        default=0,
+        sa_type=BigInteger,
+        description="end of the first JST day on which a stored figure may change (ledger.ties.next_change)",
+    )
     help_hours: int = Field(description="hours of help recorded in the year (hour-rewarded activities)")
     stay_days: int = Field(description="days of stays recorded in the year (day-rewarded activities)")
     kin_first_month: int = Field(
@@ -545,7 +552,6 @@ class TieMonth(SQLModel, table=True):
     )
     records: int = Field(description="live records in this month")
     stage: str
-    score: float
     kankei: bool
     category: str | None = None
     visit_band: str

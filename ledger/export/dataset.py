@@ -58,6 +58,7 @@ from ledger.export.writers import (
     fsync_tree,
     write_bytes,
 )
+from ledger.indexer.refresh import head_as_of
 from ledger.indexer.rpc import JsonRpc
 from ledger.municipalities import jis_code, parse_jis_code
 
@@ -232,7 +233,8 @@ def plan_export(
     pending = tuple(
         int(conn.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar() or 0) for t in ("dirty_ties", "dirty_days")
     )
-    as_of = conn.execute(text("SELECT MAX(as_of) FROM ties")).scalar()
+    # The ties are read for the head's day (recency and score computed then, docs/decisions/0016).
+    as_of = head_as_of(conn) if conn.execute(text("SELECT 1 FROM ties LIMIT 1")).first() is not None else None
     return ExportPlan(
         options=options,
         chain=info,

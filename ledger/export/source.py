@@ -42,9 +42,10 @@ from ledger.export.errors import ExportError, IndexNotReady, InvalidExportOption
 from ledger.export.pseudonym import Pseudonymiser
 from ledger.export.schema import COIN_MOVEMENT_SOURCES, PROVENANCE, ExportTable, arrow_schema, arrow_type
 from ledger.figures import FIGURES
+from ledger.indexer.refresh import head_as_of
 from ledger.queries import suppress
 from ledger.taxonomy import KIND_LABELS, TYPE_LABELS, UNIT_LABELS, ContributionKind, MlitType, RewardUnit, is_visiting
-from ledger.ties import DEFAULT_PARAMS
+from ledger.ties import DEFAULT_PARAMS, tie_reading
 
 __all__ = [
     "ContractInfo",
@@ -663,12 +664,38 @@ def _entity_batches(conn: Connection, table: ExportTable, plan: ReadPlan) -> Ite
     yield from _generic_batches(conn, columns, tail, params, plan.chunk_rows)
 
 
+# Not stored (they decay daily, docs/decisions/0016): computed for the head's day by _with_readings,
+# in place of a stored column of the same type read as a placeholder (a literal 0.0 is NUMERIC on
+# PostgreSQL).
+_TIE_READINGS = {"recency": "continuity", "score": "continuity", "as_of": "last_at"}
+
+
+def _with_readings(batch: pa.RecordBatch, as_of: int) -> pa.RecordBatch:
+    """``batch`` with recency and score computed for ``as_of`` (ledger.ties.tie_reading, the one
+    definition the pages and export verify use too) and ``as_of`` filled in."""
+    readings = [
+        tie_reading(last_at, continuity, frequency, diversity, intensity, as_of, DEFAULT_PARAMS)
+        for last_at, continuity, frequency, diversity, intensity in zip(
+            *(batch.column(n).to_pylist() for n in ("last_at", "continuity", "frequency", "diversity", "intensity")),
+            strict=True,
+        )
+    ]
+    replaced = {
+        "recency": pa.array([r for r, _ in readings], pa.float64()),
+        "score": pa.array([s for _, s in readings], pa.float64()),
+        "as_of": pa.array([as_of] * batch.num_rows, pa.int64()),
+    }
+    arrays = [replaced.get(name, batch.column(name)) for name in batch.schema.names]
+    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
+
+
 def _tie_batches(conn: Connection, table: ExportTable, plan: ReadPlan) -> Iterator[pa.RecordBatch]:
     params: dict[str, Any] = {}
     where = _region_filter(plan, "region", params)
-    columns = _columns(table, "")
+    columns = [dataclasses.replace(c, expr=_TIE_READINGS.get(c.name, c.expr)) for c in _columns(table, "")]
     tail = f"FROM ties WHERE 1 = 1{where} ORDER BY region, participant"
-    batches = _generic_batches(conn, columns, tail, params, plan.chunk_rows)
+    as_of = head_as_of(conn) or 0
+    batches = (_with_readings(b, as_of) for b in _generic_batches(conn, columns, tail, params, plan.chunk_rows))
     if plan.pseudonymiser is None:
         yield from batches
         return

@@ -1942,7 +1942,8 @@ def _tie_values(records: list[TieRecord], supports: list[tuple[int, int]], as_of
     """A tie's columns as the index's refresher writes them (:func:`ledger.indexer.refresh.tie_columns`),
     recomputed with the model (:func:`ledger.ties.compute_tie`) from the chain's records and supports."""
     tie = compute_tie(records, given_in_window(supports, as_of, DEFAULT_PARAMS), as_of, DEFAULT_PARAMS)
-    return tie_columns(tie, records, as_of)
+    # recency and score are not stored but read for the head's day: the model's values as of as_of
+    return {**tie_columns(tie, records, as_of), "recency": tie.components.recency, "score": tie.score, "as_of": as_of}
 
 
 def _same(want: Any, got: Any) -> bool:

@@ -8,8 +8,15 @@ the write lock is held only for the writes, so the API and the relayer, which wr
 file from other processes, wait milliseconds at most.
 
 The moment ties are computed for (``as_of``) is the end of the JST day of the indexed head block,
-so the derived rows depend only on the chain, never on the wall clock. When the head moves into a
-new day every tie computed for an earlier day is marked dirty again (recency decays).
+so the derived rows depend only on the chain, never on the wall clock. A ``ties`` row stores only
+figures that are step functions of ``as_of`` and the day they next change (``next_change``,
+:func:`ledger.ties.next_change`); recency and score, which decay daily, are computed when read
+(:func:`ledger.ties.tie_reading`). So when the head moves into a new day only the ties whose
+``next_change`` has come are recomputed ("due" ties), and of their ``tie_months`` only the rows
+from the last month stored on (earlier months are final: a month row is the tie as of that month's
+end). A due tie needs no dirty marker: its ``next_change`` is the marker, removed by rewriting the
+row. Dirty ties (new records, revocations, supports, rollbacks) are recomputed whole. The cost of
+each derived table is stated in docs/indexer.md; the decision in docs/decisions/0016.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from ledger.ties import (
     compute_tie,
     is_kankei_jinkou,
     kankei_category,
+    next_change,
 )
 
 __all__ = [
@@ -42,6 +50,7 @@ __all__ = [
     "day_end",
     "filtered_rollups",
     "given_in_window",
+    "head_as_of",
     "month_end",
     "month_of",
     "tie_columns",
@@ -104,7 +113,41 @@ def filtered_rollups(rows: Iterable[tuple[int, int, int, int]]) -> tuple[Counter
 
 
 _T = TypeVar("_T")
-_NEW_DAY_SLICE = 5_000
+
+# Ties whose next_change has come and that are not dirty (those are recomputed whole anyway).
+_DUE_FROM = (
+    "FROM ties t WHERE next_change <= :a AND NOT EXISTS "
+    "(SELECT 1 FROM dirty_ties d WHERE d.participant = t.participant AND d.region = t.region)"
+)
+# In next_change order: a batch reads its keys off the front of ix_ties_next_change (next_change,
+# participant, region), and the rewritten ties leave the range, so on the first day of a month, when
+# every tie is due, each batch costs its own keys, not a scan past the ties done before it.
+_DUE = f"SELECT participant, region {_DUE_FROM} ORDER BY next_change, participant, region LIMIT :n"
+
+_MONTH_COLUMNS = (
+    "region", "month", "participant", "first_month", "active", "last_active_month", "records", "stage", "kankei",
+    "category", "visit_band",
+)  # fmt: skip
+
+
+def _month_key(row: dict[str, Any]) -> tuple[str, int, int]:
+    return str(row["participant"]), int(row["region"]), int(row["month"])
+
+
+def _month_values(row: dict[str, Any]) -> tuple[Any, ...]:
+    """A ``tie_months`` row's values, comparable whether read back (SQLite gives 0/1) or computed."""
+    return (
+        int(row["first_month"]), bool(row["active"]), int(row["last_active_month"]), int(row["records"]),
+        str(row["stage"]), bool(row["kankei"]), row["category"], str(row["visit_band"]),
+    )  # fmt: skip
+
+
+def head_as_of(conn: Connection, chain_id: int | None = None) -> int | None:
+    """The moment the derived rows are computed for: the end of the JST day of the indexed head
+    (None before anything is indexed)."""
+    where, params = ("WHERE chain_id = :c", {"c": chain_id}) if chain_id is not None else ("", {})
+    timestamp = conn.execute(text(f"SELECT MAX(block_timestamp) FROM indexer_checkpoints {where}"), params).scalar()
+    return day_end(int(timestamp)) if timestamp is not None else None
 
 
 def given_in_window(supports: Iterable[tuple[int, int]], as_of: int, params: TieParams) -> int:
@@ -114,9 +157,10 @@ def given_in_window(supports: Iterable[tuple[int, int]], as_of: int, params: Tie
 
 
 def tie_columns(tie: Tie, records: Sequence[TieRecord], as_of: int) -> dict[str, Any]:
-    """The columns of a ``ties`` row (all but participant and region) for ``tie``, computed by the
-    model from ``records`` as of ``as_of``: the one layout the refresher writes and export verify
-    recomputes."""
+    """The model's columns of a ``ties`` row (all but participant, region and ``next_change``) for
+    ``tie``, computed from ``records`` as of ``as_of``: the one layout the refresher writes and export
+    verify recomputes. Recency and score are not among them: they decay daily and are computed when
+    read (:func:`ledger.ties.tie_reading`)."""
     live = [r for r in records if not r.revoked and r.timestamp <= as_of]
     # Kin (地縁・血縁) records count for nothing in the model: they set kin_first_month only.
     counted = [r for r in live if mlit_type_of(r.kind) is not MlitType.KIN]
@@ -142,13 +186,10 @@ def tie_columns(tie: Tie, records: Sequence[TieRecord], as_of: int) -> dict[str,
         "continuity": c.continuity,
         "frequency": c.frequency,
         "diversity": c.diversity,
-        "recency": c.recency,
         "intensity": c.intensity,
-        "score": tie.score,
         "stage": tie.stage.value,
         "kankei": is_kankei_jinkou(tie),
         "category": kankei_category(tie),
-        "as_of": as_of,
     }
 
 
@@ -158,6 +199,7 @@ class _TieRows:
     months: list[dict[str, Any]]
     kind_years: list[dict[str, Any]]  # participant_kind_years (migration 0012)
     first_seen: dict[str, tuple[int, int]]  # participant -> (first block, its timestamp)
+    since: dict[tuple[str, int], int]  # a due tie's first month rewritten (empty for dirty ties: all)
 
 
 @dataclass(frozen=True)
@@ -185,15 +227,15 @@ class DerivedRefresher:
         self._postgres = engine.dialect.name == "postgresql"
 
     def head_as_of(self, conn: Connection) -> int | None:
-        timestamp = conn.execute(
-            text("SELECT MAX(block_timestamp) FROM indexer_checkpoints WHERE chain_id = :c"), {"c": self.chain_id}
-        ).scalar()
-        return day_end(int(timestamp)) if timestamp is not None else None
+        return head_as_of(conn, self.chain_id)
 
     def pending(self) -> tuple[int, int]:
-        """(dirty ties, dirty days) waiting to be recomputed."""
+        """(dirty or due ties, dirty days) waiting to be recomputed."""
         with self.engine.connect() as conn:
+            as_of = self.head_as_of(conn)
             ties = conn.execute(text("SELECT COUNT(*) FROM dirty_ties")).scalar() or 0
+            if as_of is not None:
+                ties += conn.execute(text(f"SELECT COUNT(*) {_DUE_FROM}"), {"a": as_of}).scalar() or 0
             days = conn.execute(text("SELECT COUNT(*) FROM dirty_days")).scalar() or 0
         return int(ties), int(days)
 
@@ -203,8 +245,9 @@ class DerivedRefresher:
     def refresh(self, budget_s: float | None = None) -> RefreshResult:
         """Recompute dirty keys, all of them or as many batches as fit in ``budget_s`` seconds.
 
-        A budget keeps a live indexer responsive: the day's full recompute of every tie is spread
-        over many short refreshes between new blocks instead of one long stall.
+        A budget keeps a live indexer responsive: a long backfill's ties are spread over many
+        short refreshes between new blocks instead of one long stall. Dirty ties come first, then
+        the ties due on the head's day (``next_change <= as_of``), then the dirty days.
 
         Each batch is computed from a read snapshot and written in its own short write transaction
         (SQLite ``BEGIN IMMEDIATE``): the API and the relayer write the same file, and holding the
@@ -217,14 +260,17 @@ class DerivedRefresher:
             as_of = self.head_as_of(conn)
         if as_of is None:
             return RefreshResult(0, 0, 0)
-        self._mark_new_day(as_of)
         ties = self._drain(
             budget_s, deadline, "SELECT participant, region FROM dirty_ties ORDER BY participant, region LIMIT :n",
-            lambda conn, keys: self._compute_ties(conn, keys, as_of), self._write_ties,
+            {}, lambda conn, keys: self._compute_ties(conn, keys, as_of), self._write_ties,
+        )  # fmt: skip
+        ties += self._drain(
+            budget_s, deadline, _DUE, {"a": as_of},
+            lambda conn, keys: self._compute_ties(conn, keys, as_of, due=True), self._write_due_ties,
         )  # fmt: skip
         days = self._drain(
             budget_s, deadline, "SELECT region, day FROM dirty_days ORDER BY region, day LIMIT :n",
-            self._compute_days, self._write_days,
+            {}, self._compute_days, self._write_days,
         )  # fmt: skip
         return RefreshResult(ties, days, as_of)
 
@@ -246,6 +292,7 @@ class DerivedRefresher:
         budget_s: float | None,
         deadline: float | None,
         select_keys: str,
+        params: dict[str, Any],
         compute: Callable[[Connection, list[tuple[Any, Any]]], _T],
         write: Callable[[Connection, list[tuple[Any, Any]], _T], None],
     ) -> int:
@@ -257,54 +304,45 @@ class DerivedRefresher:
             progress = False
             with self.engine.connect() as conn, conn.begin():
                 version = self._index_version(conn)
-                keys = [(r[0], r[1]) for r in conn.execute(text(select_keys), {"n": self.batch})]
+                keys = [(r[0], r[1]) for r in conn.execute(text(select_keys), {**params, "n": self.batch})]
                 if not keys:
                     break
                 rows = compute(conn, keys)
             with write_transaction(self.engine) as conn:
                 if self._index_version(conn) != version:
-                    keys = [(r[0], r[1]) for r in conn.execute(text(select_keys), {"n": self.batch})]
+                    keys = [(r[0], r[1]) for r in conn.execute(text(select_keys), {**params, "n": self.batch})]
                     rows = compute(conn, keys)
                 write(conn, keys, rows)
             done += len(keys)
         return done
 
-    def _mark_new_day(self, as_of: int) -> None:
-        """A new day: every tie computed for an earlier day decays, so mark it dirty again, in
-        slices of ``_NEW_DAY_SLICE`` keys (each its own short write transaction)."""
-        after: tuple[str, int] = ("", -1)
-        while True:
-            with self.engine.connect() as conn:
-                keys = [
-                    (str(r[0]), int(r[1]))
-                    for r in conn.execute(
-                        text(
-                            "SELECT participant, region FROM ties WHERE as_of < :a "
-                            "AND (participant > :p OR (participant = :p AND region > :r)) "
-                            "ORDER BY participant, region LIMIT :n"
-                        ),
-                        {"a": as_of, "p": after[0], "r": after[1], "n": _NEW_DAY_SLICE},
-                    )
-                ]
-            if not keys:
-                return
-            with write_transaction(self.engine) as conn:
-                conn.execute(
-                    text("INSERT INTO dirty_ties (participant, region) VALUES (:p, :r) ON CONFLICT DO NOTHING"),
-                    [{"p": p, "r": r} for p, r in keys],
-                )
-            after = keys[-1]
-
     # -- ties ------------------------------------------------------------------------------------
 
-    def _compute_ties(self, conn: Connection, keys: list[tuple[str, int]], as_of: int) -> _TieRows:
-        """The rows of ``ties`` and ``tie_months`` for ``keys``, and who was first seen when."""
+    def _compute_ties(
+        self, conn: Connection, keys: list[tuple[str, int]], as_of: int, *, due: bool = False
+    ) -> _TieRows:
+        """The rows of ``ties`` and ``tie_months`` for ``keys``, and who was first seen when.
+
+        ``due``: the keys are due ties (no input changed, the calendar moved), so only their month
+        rows from the last month stored on are computed; the earlier ones are final."""
         participants = sorted({p for p, _ in keys})
         wanted = set(keys)
         holders = ", ".join(f":p{i}" for i in range(len(participants)))
         # One database indexes one chain, so no chain_id filter: with it, SQLite (without ANALYZE
         # statistics) walks the (chain_id, tx_hash, log_index) index instead of the participant one.
         params: dict[str, Any] = {f"p{i}": p for i, p in enumerate(participants)}
+        since: dict[tuple[str, int], int] = {}
+        if due:
+            for participant, region, month in conn.execute(
+                text(
+                    "SELECT participant, region, MAX(month) FROM tie_months "
+                    f"WHERE participant IN ({holders}) GROUP BY participant, region"
+                ),
+                params,
+            ):
+                since[str(participant), int(region)] = int(month)
+            for key in keys:
+                since.setdefault(key, 0)
         revoked = {
             (str(r[0]), int(r[1]))
             for r in conn.execute(
@@ -349,7 +387,9 @@ class DerivedRefresher:
         kind_years: list[dict[str, Any]] = []
         for key in keys:
             key_records = records.get(key, [])
-            self._tie_rows(key, key_records, supports.get(key, []), as_of, tie_rows, month_rows)
+            self._tie_rows(key, key_records, supports.get(key, []), as_of, since.get(key, 0), tie_rows, month_rows)
+            if due:
+                continue
             masks: dict[tuple[int, int], int] = defaultdict(int)  # (kind, year) -> bit m-1 for month m
             for r in key_records:
                 if not r.revoked:
@@ -360,7 +400,58 @@ class DerivedRefresher:
                  "mlit_type": kind // 10}
                 for (kind, year), mask in sorted(masks.items())
             ]  # fmt: skip
-        return _TieRows(tie_rows, month_rows, kind_years, first_seen)
+        return _TieRows(tie_rows, month_rows, kind_years, first_seen, since)
+
+    def _write_due_ties(self, conn: Connection, keys: list[tuple[str, int]], rows: _TieRows) -> None:
+        """A due tie's row, updated in place (its ``last_at`` is unchanged, so the triggers that
+        follow it have nothing to do), and those of its month rows from its last stored month on
+        that differ from the stored ones. The records did not change, so neither do its kind-years,
+        the filtered rollups or ``participants``."""
+        if rows.ties:
+            columns = [c for c in rows.ties[0] if c not in ("participant", "region")]
+            mark = "%s" if self._postgres else "?"
+            conn.exec_driver_sql(
+                f"UPDATE ties SET {', '.join(f'{c} = {mark}' for c in columns)} "
+                f"WHERE participant = {mark} AND region = {mark}",
+                [tuple(row[c] for c in [*columns, "participant", "region"]) for row in rows.ties],
+            )
+        stored = self._month_rows_since(conn, keys, rows.since)
+        fresh = {_month_key(row): _month_values(row) for row in rows.months}
+        gone = [k for k, values in stored.items() if fresh.get(k) != values]
+        if gone:
+            conn.execute(
+                text("DELETE FROM tie_months WHERE participant = :p AND region = :r AND month = :m"),
+                [{"p": p, "r": r, "m": m} for p, r, m in gone],
+            )
+        self._insert_rows(
+            conn,
+            "tie_months",
+            [
+                row
+                for row in rows.months
+                if stored.get(_month_key(row)) is None or stored[_month_key(row)] != _month_values(row)
+            ],
+        )
+
+    def _month_rows_since(
+        self, conn: Connection, keys: list[tuple[str, int]], since: dict[tuple[str, int], int]
+    ) -> dict[tuple[str, int, int], tuple[Any, ...]]:
+        """The stored ``tie_months`` rows of ``keys`` from each key's ``since`` month on."""
+        participants = sorted({p for p, _ in keys})
+        holders = ", ".join(f":p{i}" for i in range(len(participants)))
+        low = min(since.values(), default=0)
+        found: dict[tuple[str, int, int], tuple[Any, ...]] = {}
+        for row in conn.execute(
+            text(
+                f"SELECT {', '.join(_MONTH_COLUMNS)} FROM tie_months WHERE participant IN ({holders}) AND month >= :m"
+            ),
+            {**{f"p{i}": p for i, p in enumerate(participants)}, "m": low},
+        ):
+            values = dict(zip(_MONTH_COLUMNS, row, strict=True))
+            key = _month_key(values)
+            if (key[0], key[1]) in since and key[2] >= since[key[0], key[1]]:
+                found[key] = _month_values(values)
+        return found
 
     def _write_ties(self, conn: Connection, keys: list[tuple[str, int]], rows: _TieRows) -> None:
         tie_rows, month_rows = rows.ties, rows.months
@@ -467,6 +558,7 @@ class DerivedRefresher:
         records: list[TieRecord],
         supports: list[tuple[int, int]],
         as_of: int,
+        since: int,
         tie_rows: list[dict[str, Any]],
         month_rows: list[dict[str, Any]],
     ) -> None:
@@ -474,7 +566,10 @@ class DerivedRefresher:
             return  # no record at all (e.g. only coins received by transfer): no tie
         participant, region = key
         tie = compute_tie(records, self._support_in_year(supports, as_of), as_of, self.params)
-        tie_rows.append({"participant": participant, "region": region, **tie_columns(tie, records, as_of)})
+        changes = next_change(records, (t for t, _ in supports), as_of, self.params)
+        tie_rows.append(
+            {"participant": participant, "region": region, **tie_columns(tie, records, as_of), "next_change": changes}
+        )
         # Kin (地縁・血縁) records count for nothing in the model, so they make nobody active or new.
         counted = [
             r for r in records if not r.revoked and r.timestamp <= as_of and mlit_type_of(r.kind) is not MlitType.KIN
@@ -490,8 +585,13 @@ class DerivedRefresher:
         while month <= last_month:
             if per_month.get(month, 0) > 0:
                 last_active = month
+            if month < since:  # a due tie's final month: kept as stored
+                month = jst.next_month(month)
+                continue
             end = min(month_end(month), as_of)
-            at_month = compute_tie(records, self._support_in_year(supports, end), end, self.params)
+            at_month = (
+                tie if end == as_of else compute_tie(records, self._support_in_year(supports, end), end, self.params)
+            )
             month_rows.append(
                 {
                     "region": region,
@@ -502,7 +602,6 @@ class DerivedRefresher:
                     "last_active_month": last_active,
                     "records": per_month.get(month, 0),
                     "stage": at_month.stage.value,
-                    "score": at_month.score,
                     "kankei": is_kankei_jinkou(at_month),
                     "category": kankei_category(at_month),
                     "visit_band": at_month.components.visit_band,

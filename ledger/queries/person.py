@@ -7,9 +7,10 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, text
 
+from ledger.indexer.refresh import head_as_of
 from ledger.queries.audit import REVOCATION_REASONS
 from ledger.queries.cells import _kind_labels, _region_names, name_region, normalize_address
-from ledger.ties import VISIT_BAND_LABELS, Stage
+from ledger.ties import VISIT_BAND_LABELS, Stage, tie_reading
 
 # ---------------------------------------------------------------------------------------------
 # A person: ties, history, coins
@@ -57,7 +58,7 @@ class PersonTie:
     distinct_types: int  # MLIT forms in the trailing year
     non_visiting_records: int
     kin_records: int
-    as_of: int  # the moment the tie was computed for (end of the head's JST day)
+    as_of: int  # the moment the tie is read for (end of the head's JST day): recency and score decay daily
     code: str = ""  # five-digit JIS code, filled from ``region``
     label: str = ""  # the municipality's name (日本語), else the coin's name
 
@@ -74,48 +75,55 @@ def person_ties(conn: Connection, address: str) -> list[PersonTie]:
     participant = normalize_address(address)
     rows = conn.execute(
         text(
-            "SELECT t.region, g.name, t.stage, t.score, t.continuity, t.frequency, t.diversity, t.recency, "
-            "t.intensity, t.kankei, t.category, t.records, t.revoked_records, t.coins_earned, t.coins_given, "
-            "t.first_at, t.last_at, t.first_month, t.visit_days, t.visit_band, t.active_months, "
-            "t.distinct_types, t.non_visiting_records, t.kin_records, t.as_of, t.help_hours, t.stay_days "
+            "SELECT t.region, g.name, t.stage, t.continuity, t.frequency, t.diversity, t.intensity, t.kankei, "
+            "t.category, t.records, t.revoked_records, t.coins_earned, t.coins_given, t.first_at, t.last_at, "
+            "t.first_month, t.visit_days, t.visit_band, t.active_months, t.distinct_types, t.non_visiting_records, "
+            "t.kin_records, t.help_hours, t.stay_days "
             "FROM ties t LEFT JOIN regions g ON g.region = t.region WHERE t.participant = :p"
         ),
         {"p": participant},
     ).all()
+    as_of = head_as_of(conn) or 0
     ties = []
-    for r in rows:
-        stage = Stage(str(r[2]))
-        band = str(r[19])
+    for row in rows:
+        r = row._mapping
+        stage = Stage(str(r["stage"]))
+        band = str(r["visit_band"])
         band_ja, band_en = VISIT_BAND_LABELS.get(band, (band, band))
+        continuity, frequency, diversity, intensity = (
+            float(r["continuity"]), float(r["frequency"]), float(r["diversity"]), float(r["intensity"])
+        )  # fmt: skip
+        # recency and score for the head's day, from the stored step components (docs/decisions/0016)
+        recency, score = tie_reading(int(r["last_at"]), continuity, frequency, diversity, intensity, as_of)
         ties.append(
             PersonTie(
-                region=int(r[0]),
-                region_name=None if r[1] is None else str(r[1]),
+                region=int(r["region"]),
+                region_name=None if r["name"] is None else str(r["name"]),
                 stage=stage,
                 stage_ja=stage.ja,
                 stage_en=stage.en,
-                score=float(r[3]),
-                components=TieComponentValues(float(r[4]), float(r[5]), float(r[6]), float(r[7]), float(r[8])),
-                kankei=bool(r[9]),
-                category=None if r[10] is None else str(r[10]),
-                records=int(r[11]),
-                revoked_records=int(r[12]),
-                coins_earned=int(r[13]),
-                coins_given=int(r[14]),
-                first_at=int(r[15]),
-                last_at=int(r[16]),
-                first_month=int(r[17]),
-                visit_days=int(r[18]),
+                score=score,
+                components=TieComponentValues(continuity, frequency, diversity, recency, intensity),
+                kankei=bool(r["kankei"]),
+                category=None if r["category"] is None else str(r["category"]),
+                records=int(r["records"]),
+                revoked_records=int(r["revoked_records"]),
+                coins_earned=int(r["coins_earned"]),
+                coins_given=int(r["coins_given"]),
+                first_at=int(r["first_at"]),
+                last_at=int(r["last_at"]),
+                first_month=int(r["first_month"]),
+                visit_days=int(r["visit_days"]),
                 visit_band=band,
                 visit_band_ja=band_ja,
                 visit_band_en=band_en,
-                help_hours=int(r[25]),
-                stay_days=int(r[26]),
-                active_months=int(r[20]),
-                distinct_types=int(r[21]),
-                non_visiting_records=int(r[22]),
-                kin_records=int(r[23]),
-                as_of=int(r[24]),
+                help_hours=int(r["help_hours"]),
+                stay_days=int(r["stay_days"]),
+                active_months=int(r["active_months"]),
+                distinct_types=int(r["distinct_types"]),
+                non_visiting_records=int(r["non_visiting_records"]),
+                kin_records=int(r["kin_records"]),
+                as_of=as_of,
             )
         )
     ties.sort(key=lambda t: (-t.stage.rank, -t.score, t.region))

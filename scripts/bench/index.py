@@ -31,9 +31,13 @@ headers for reorgs; that extra work is inside its time and not in ``events``.
 
 **Region dashboard at 1M records.** :mod:`scripts.bench.synthetic` writes a year of 1,000,000
 contributions (~100k people, MLIT-like visit frequencies, four regions) through the real handlers
-and store into a fresh SQLite file, the refresher builds the derived tables (``refresh_1m_s``), and a
-region summary is run 200 times (after 10 untimed warm-ups) on one connection with varied region and
-time range (a day, a week, a month, a quarter, a year, ending in a random month of 2025):
+and store into a fresh SQLite file, the refresher builds the derived tables (``refresh_1m_s``), the
+head moves one JST day forward with no new record, twice, and the refresher recomputes what each day
+changes (``monthly_refresh_1m_s``: the year ends on a month's last day, so that day begins a month and
+every tie is due; ``daily_refresh_1m_s`` and ``daily_refresh_1m_ties``: an ordinary day; see
+docs/decisions/0016), and a region summary is
+run 200 times (after 10 untimed warm-ups) on one connection with varied region and time range (a
+day, a week, a month, a quarter, a year, ending in a random month of 2025):
 
 - ``region_summary_p95_ms``: :func:`ledger.queries.region_summary` when that module exists, else null;
 - ``region_summary_sql_p95_ms``: always, this module's SQL equivalent — stages, 関係人口 (visiting /
@@ -706,6 +710,18 @@ def _region_summary_bench(workdir: Path, timings: dict[str, float]) -> dict[str,
         if refresher.pending() != (0, 0):
             raise AssertionError(f"the refresh left dirty keys: {refresher.pending()}")
         _say(f"refreshed {refreshed.ties:,} ties and {refreshed.days:,} days in {timings['refresh_1m_s']:.1f} s")
+        # Days with no new record: the head's checkpoint moves one JST day forward (as an empty block
+        # would move it) and the refresher recomputes what that day changes. The synthetic year ends
+        # on a month's last day, so the first such day begins a month (every tie is due: its new
+        # month's row) and the second is an ordinary day.
+        for key in ("monthly_refresh_1m_s", "daily_refresh_1m_s"):
+            with engine.begin() as conn:
+                conn.execute(text("UPDATE indexer_checkpoints SET block_timestamp = block_timestamp + 86400"))
+            with _timed(timings, key):
+                daily = refresher.refresh()
+            if refresher.pending() != (0, 0):
+                raise AssertionError(f"the refresh of a new day left work: {refresher.pending()}")
+            _say(f"{key}: {daily.ties:,} ties recomputed in {timings[key]:.1f} s")
         with engine.connect() as conn:
             rows = int(conn.execute(text("SELECT COUNT(*) FROM contributions")).scalar() or 0)
             tie_months = int(conn.execute(text("SELECT COUNT(*) FROM tie_months")).scalar() or 0)
@@ -714,6 +730,7 @@ def _region_summary_bench(workdir: Path, timings: dict[str, float]) -> dict[str,
             "region_summary_rows": rows,
             "region_summary_people": year.participants,
             "region_summary_ties": refreshed.ties,
+            "daily_refresh_1m_ties": daily.ties,
             "region_summary_tie_months": tie_months,
             "region_summary_runs": SUMMARY_RUNS,
         }

@@ -13,6 +13,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ledger.indexer.refresh import given_in_window, month_of, tie_columns
+from ledger.jst import day_end as jst_day_end
+from ledger.jst import day_start as jst_day_start
+from ledger.jst import epoch_day
+from ledger.jst import month_first_day as month_first
+from ledger.jst import next_month as next_month_key
 from ledger.taxonomy import ContributionKind as K
 from ledger.taxonomy import MlitType, mlit_type_of
 from ledger.ties import (
@@ -28,7 +34,9 @@ from ledger.ties import (
     is_kankei_jinkou,
     jst_date,
     kankei_category,
+    next_change,
     season_of_month,
+    tie_reading,
     visit_band,
 )
 
@@ -692,3 +700,89 @@ def test_more_hours_never_lower_anything(data: st.DataObject) -> None:
     more = compute_tie([*records, hours(as_of - offset, n + 1)], support, as_of)
     assert_all_at_least(more, fewer)
     assert more.components.help_hours >= fewer.components.help_hours
+
+
+# --- what changes with the calendar alone (next_change, tie_reading; docs/decisions/0016) ----------
+
+
+@st.composite
+def stored_scenarios(draw: st.DrawFn) -> tuple[list[TieRecord], list[tuple[int, int]], int]:
+    """Records and supports up to the end of a JST day, as the indexer holds them for its head."""
+    as_of = jst_day_end(jst_date(draw(st.integers(*AS_OF_RANGE))))
+    records = [r for r in draw(records_before(as_of)) if r.timestamp <= as_of]
+    supports = draw(
+        st.lists(
+            st.tuples(st.integers(min_value=0, max_value=800 * DAY), st.integers(min_value=1, max_value=3000)),
+            max_size=4,
+        )
+    )
+    return records, [(as_of - off, amount) for off, amount in supports], as_of
+
+
+def stored_columns(records: list[TieRecord], supports: list[tuple[int, int]], as_of: int) -> dict[str, Any]:
+    tie = compute_tie(records, given_in_window(supports, as_of, DEFAULT_PARAMS), as_of)
+    return tie_columns(tie, records, as_of)
+
+
+@settings(max_examples=150, deadline=None, database=None)
+@given(stored_scenarios())
+def test_stored_figures_hold_until_next_change(scenario: tuple[list[TieRecord], list[tuple[int, int]], int]) -> None:
+    records, supports, as_of = scenario
+    changes = next_change(records, (t for t, _ in supports), as_of)
+    assert changes > as_of and (changes - as_of) % DAY == 0  # the end of a later JST day
+    # never beyond the first day of the next month: the tie gets a new month row then
+    assert month_of(changes) == next_month_key(month_of(as_of)) or month_of(changes) == month_of(as_of)
+    first = stored_columns(records, supports, as_of)  # what the index stores: no recency, no score
+    for day in range(as_of + DAY, changes, DAY):
+        assert stored_columns(records, supports, day) == first, jst_date(day)
+        # read on a later day, the stored row gives the model's recency and score exactly
+        tie = compute_tie(records, given_in_window(supports, day, DEFAULT_PARAMS), day)
+        reading = tie_reading(
+            first["last_at"],
+            first["continuity"],
+            first["frequency"],
+            first["diversity"],
+            first["intensity"],
+            day,
+        )
+        assert reading == (tie.components.recency, tie.score)
+
+
+@settings(max_examples=150, deadline=None, database=None)
+@given(stored_scenarios())
+def test_next_change_is_where_a_window_or_the_month_turns(
+    scenario: tuple[list[TieRecord], list[tuple[int, int]], int],
+) -> None:
+    """next_change is a day some input crosses a boundary: a covered day (or record, or support)
+    leaving the year or the continuity window, the last record turning 91 days old, or a new month."""
+    records, supports, as_of = scenario
+    day = epoch_day(next_change(records, (t for t, _ in supports), as_of))
+    live = [r for r in records if not r.revoked]
+    counted = [r for r in live if mlit_type_of(r.kind) is not MlitType.KIN]
+    boundaries = {epoch_day(jst_day_start(month_first(next_month_key(month_of(as_of)))))}
+    for r in live:
+        end = epoch_day(r.timestamp)
+        covered = range(end - r.days + 1, end + 1) if r in counted else range(end, end + 1)
+        boundaries |= {d + 365 for d in covered} | ({d + 730 for d in covered} if r in counted else set())
+    boundaries |= {epoch_day(t) + 365 for t, _ in supports}
+    if counted:
+        boundaries.add(max(epoch_day(r.timestamp) for r in counted) + 91)
+    assert day in boundaries
+
+
+def test_a_tie_read_on_a_later_day_decays_without_being_recomputed() -> None:
+    as_of = jst_day_end(jst_date(jst(2025, 6, 10)))
+    records = [rec(jst(2025, 6, 1), K.VOLUNTEERING), rec(jst(2025, 6, 8), K.FURUSATO_NOZEI)]
+    stored = stored_columns(records, [], as_of)
+    later = as_of + 10 * DAY
+    assert next_change(records, [], as_of) > later  # nothing stored changes by then
+    recency, score = tie_reading(
+        stored["last_at"], stored["continuity"], stored["frequency"], stored["diversity"], stored["intensity"], later
+    )
+    tie = compute_tie(records, 0, later)
+    assert (recency, score) == (tie.components.recency, tie.score)
+    assert recency == 0.5 ** (12 / DEFAULT_PARAMS.recency_half_life_days)
+    # the last record turns 91 days old on 2025-09-07: the stage may leave コア then
+    assert jst_date(next_change(records, [], jst_day_end(jst_date(jst(2025, 9, 1))))).isoformat() == "2025-09-07"
+    # a month with nothing leaving any window still ends: the tie gets its next month's row
+    assert jst_date(next_change(records, [], jst_day_end(jst_date(jst(2025, 9, 7))))).isoformat() == "2025-10-01"
