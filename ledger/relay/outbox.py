@@ -359,20 +359,25 @@ def _claim_params(claim: NewClaim, now_ms: int) -> dict[str, Any]:
     }
 
 
+def _claim_arrays(claims: Sequence[NewClaim], now_ms: int) -> dict[str, Any]:
+    """The parameters of the ``unnest`` inserts: one array per column."""
+    return {
+        "a": [c.activity_id for c in claims],
+        "r": [c.region for c in claims],
+        "p": [c.participant for c in claims],
+        "h": [c.request_hash for c in claims],
+        "s": [c.slot for c in claims],
+        "u": [c.units for c in claims],
+        "now": now_ms,
+    }
+
+
 def insert_claims(conn: Connection, claims: Sequence[NewClaim], now_ms: int) -> dict[str, int]:
     """Accept ``claims`` (checked unique by the caller, in this transaction); their ids by request."""
     if not claims:
         return {}
     if _postgres(conn):
-        columns = {
-            "a": [c.activity_id for c in claims],
-            "r": [c.region for c in claims],
-            "p": [c.participant for c in claims],
-            "h": [c.request_hash for c in claims],
-            "s": [c.slot for c in claims],
-            "u": [c.units for c in claims],
-        }
-        ids = {str(h): int(i) for i, h in conn.execute(_INSERT_UNNEST, {**columns, "now": now_ms})}
+        ids = {str(h): int(i) for i, h in conn.execute(_INSERT_UNNEST, _claim_arrays(claims, now_ms))}
     else:
         conn.execute(_INSERT_MANY, [_claim_params(c, now_ms) for c in claims])
         ids = known_requests(conn, (c.request_hash for c in claims))
@@ -389,15 +394,7 @@ def insert_new_claims(conn: Connection, claims: Sequence[NewClaim], now_ms: int)
     by itself: the check-in intake's common batch."""
     if not claims:
         return {}
-    columns = {
-        "a": [c.activity_id for c in claims],
-        "r": [c.region for c in claims],
-        "p": [c.participant for c in claims],
-        "h": [c.request_hash for c in claims],
-        "s": [c.slot for c in claims],
-        "u": [c.units for c in claims],
-    }
-    ids = {str(h): int(i) for i, h in conn.execute(_INSERT_UNNEST_SKIPPING, {**columns, "now": now_ms})}
+    ids = {str(h): int(i) for i, h in conn.execute(_INSERT_UNNEST_SKIPPING, _claim_arrays(claims, now_ms))}
     note_claims(conn, (_journaled(ids[c.request_hash], c, now_ms) for c in claims if c.request_hash in ids))
     return ids
 
