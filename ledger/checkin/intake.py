@@ -328,20 +328,26 @@ class ClaimIntake:
         now_ms = int(now * 1000)
         if not is_sqlite(self.engine) and all(_plain(c) for c in claims):
             answers = self._commit_in_one_statement(connection, claims, now, now_ms)
-            CLAIMS_ACCEPTED.inc(sum(isinstance(a, AcceptedClaim) for a in answers))
-            return answers
+        else:
+            answers = self._commit_in_a_transaction(connection, claims, now, now_ms)
+        CLAIMS_ACCEPTED.inc(sum(isinstance(a, AcceptedClaim) for a in answers))  # committed: in the outbox
+        return answers
+
+    def _commit_in_a_transaction(
+        self, connection: Connection, claims: Sequence[PreparedClaim], now: float, now_ms: int
+    ) -> list[Answer]:
+        """Every other batch: one write transaction (lookups, code, capacity, insert); on a unique
+        key won meanwhile by another process, redone row by row."""
         try:
             with write_transaction_on(connection) as conn:
-                answers = self._commit_all(conn, claims, now, now_ms)
+                return self._commit_all(conn, claims, now, now_ms)
         except IntegrityError:
             with write_transaction_on(connection) as conn:
                 live = _capacities(conn, claims)
-                answers = [
+                return [
                     self._presence(conn, claim, now) if claim.presence else self._insert(conn, claim, live, now_ms)
                     for claim in claims
                 ]
-        CLAIMS_ACCEPTED.inc(sum(isinstance(a, AcceptedClaim) for a in answers))  # committed: in the outbox
-        return answers
 
     def _commit_in_one_statement(
         self, connection: Connection, claims: Sequence[PreparedClaim], now: float, now_ms: int
