@@ -52,8 +52,9 @@ Decisions.
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -81,6 +82,7 @@ __all__ = [
     "Season",
     "Stage",
     "StageCriteria",
+    "StepFigures",
     "Tie",
     "TieComponents",
     "TieParams",
@@ -93,6 +95,7 @@ __all__ = [
     "next_change",
     "recency_of",
     "season_of_month",
+    "step_figures_at",
     "tie_reading",
     "tie_score",
     "visit_band",
@@ -613,16 +616,19 @@ def next_change(
     support_times: Iterable[int],
     as_of: int,
     params: TieParams = DEFAULT_PARAMS,
+    *,
+    new_month: bool = True,
 ) -> int:
     """The end of the first JST day after ``as_of``'s at which a figure of the tie other than recency
     and score may change with no new record, revocation or support: a covered day leaving the year
     or the continuity window, a record or support leaving the year, the last record ceasing to be
-    recent, or the first day of the next month (a new month row). Until then :func:`compute_tie`
-    gives the same figures apart from recency and score; on that day they may differ.
-    ``support_times`` are the timestamps of the supports given to the region."""
+    recent, or (``new_month``) the first day of the next month (a new month row). Until then
+    :func:`compute_tie` gives the same figures apart from recency and score; on that day they may
+    differ. ``support_times`` are the timestamps of the supports given to the region. Without
+    ``new_month`` and with nothing left to leave a window, the answer is a day ~270 years on."""
     today = _jst_day(as_of)
     on = date_of_epoch_day(today)
-    best = epoch_day_of_date(month_first_day(next_month(month_key_of_date(on))))
+    best = epoch_day_of_date(month_first_day(next_month(month_key_of_date(on)))) if new_month else today + _FAR_DAYS
 
     def leave(lo: int, hi: int, window: int) -> None:
         # The first day d + window > today for d in [lo, hi].
@@ -650,6 +656,45 @@ def next_change(
     if last_day is not None:
         leave(last_day, last_day, params.core_max_days_since_last + 1)
     return (best + 1) * SECONDS_PER_DAY - JST_OFFSET_SECONDS - 1
+
+
+_FAR_DAYS = 100_000  # beyond any window: "no change from the calendar alone"
+
+
+@dataclass(frozen=True, slots=True)
+class StepFigures:
+    """What a ``tie_months`` row stores of the model at a month's end: the figures that are step
+    functions of the day and do not depend on support (the stage's criteria never read intensity)."""
+
+    stage: Stage
+    kankei: bool
+    category: str | None
+    visit_band: str
+
+
+def step_figures_at(
+    records: Sequence[TieRecord], moments: Sequence[int], params: TieParams = DEFAULT_PARAMS
+) -> list[StepFigures]:
+    """The step figures of the tie at each of ``moments`` (ascending), exactly those of
+    :func:`compute_tie` at each moment, with one ``compute_tie`` per stretch of moments in which none
+    can change: no record (revoked or not, kin or not) is made within it and it ends before the day
+    :func:`next_change` (without the month turn) names. A tie whose records are all in one month is
+    then a compute or two for a year of month ends, not twelve."""
+    times = sorted(r.timestamp for r in records)
+    out: list[StepFigures] = []
+    current: StepFigures | None = None
+    holds_until = -1  # the last moment ``current`` is known to hold for
+    for moment in moments:
+        if current is None or moment > holds_until:
+            tie = compute_tie(records, 0, moment, params)
+            current = StepFigures(tie.stage, is_kankei_jinkou(tie), kankei_category(tie), tie.components.visit_band)
+            # next_change gives the end of the first day that may differ: hold until the day before.
+            holds_until = next_change(records, (), moment, params, new_month=False) - SECONDS_PER_DAY
+            later = bisect_right(times, moment)
+            if later < len(times):
+                holds_until = min(holds_until, times[later] - 1)
+        out.append(current)
+    return out
 
 
 def _criteria(c: TieComponents, p: TieParams) -> StageCriteria:

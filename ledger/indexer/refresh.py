@@ -42,6 +42,7 @@ from ledger.ties import (
     is_kankei_jinkou,
     kankei_category,
     next_change,
+    step_figures_at,
 )
 
 __all__ = [
@@ -113,6 +114,18 @@ def filtered_rollups(rows: Iterable[tuple[int, int, int, int]]) -> tuple[Counter
 
 
 _T = TypeVar("_T")
+
+# A tie's model part: the Tie, its next_change, and its month rows' values from ``since`` on
+# (month, first month, active, last active month, records, stage, kankei, category, visit band).
+_Shaped = tuple[Tie, int, list[tuple[Any, ...]]]
+_MEMO_SHAPES = 100_000  # shapes a refresher remembers (~1 KB each)
+
+# The tables a refresh writes, whose planner statistics it keeps (PostgreSQL).
+_DERIVED_TABLES = (
+    "ties", "tie_months", "participant_kind_years", "participants", "filtered_month_people", "filtered_pair_months",
+    "tie_last_kinds", "dirty_ties", "region_daily", "region_daily_coins", "region_daily_issuers", "dirty_days",
+)  # fmt: skip
+
 
 # Ties whose next_change has come and that are not dirty (those are recomputed whole anyway).
 _DUE_FROM = (
@@ -225,6 +238,9 @@ class DerivedRefresher:
         self.params = params
         self.batch = batch
         self._postgres = engine.dialect.name == "postgresql"
+        self._written = 0  # keys written by this refresher (see _keep_statistics)
+        self._memo: dict[tuple[Any, ...], _Shaped] = {}  # see _shaped
+        self._analyze_at = 1_000
 
     def head_as_of(self, conn: Connection) -> int | None:
         return head_as_of(conn, self.chain_id)
@@ -314,7 +330,24 @@ class DerivedRefresher:
                     rows = compute(conn, keys)
                 write(conn, keys, rows)
             done += len(keys)
+            self._keep_statistics(len(keys))
         return done
+
+    def _keep_statistics(self, keys: int) -> None:
+        """``ANALYZE`` the derived tables on PostgreSQL each time the keys this refresher has written
+        double (from 1,000 on): a refresh from empty tables (a backfill, a restored index) would
+        otherwise run for minutes on the statistics of empty tables, until autovacuum's next look,
+        and the planner then drives a batch's key list by a scan of the whole table (seen: 3.5 s
+        for one 500-key delete from 17k ``tie_months`` rows). A few ``ANALYZE`` of ~30k sampled
+        rows each over a whole backfill; none once the index runs day to day."""
+        if not self._postgres:
+            return
+        self._written += keys
+        if self._written < self._analyze_at:
+            return
+        self._analyze_at = 2 * self._written
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f"ANALYZE {', '.join(_DERIVED_TABLES)}"))
 
     # -- ties ------------------------------------------------------------------------------------
 
@@ -418,11 +451,7 @@ class DerivedRefresher:
         stored = self._month_rows_since(conn, keys, rows.since)
         fresh = {_month_key(row): _month_values(row) for row in rows.months}
         gone = [k for k, values in stored.items() if fresh.get(k) != values]
-        if gone:
-            conn.execute(
-                text("DELETE FROM tie_months WHERE participant = :p AND region = :r AND month = :m"),
-                [{"p": p, "r": r, "m": m} for p, r, m in gone],
-            )
+        self._delete_keys(conn, "tie_months", ("participant", "region", "month"), gone)
         self._insert_rows(
             conn,
             "tie_months",
@@ -456,24 +485,14 @@ class DerivedRefresher:
     def _write_ties(self, conn: Connection, keys: list[tuple[str, int]], rows: _TieRows) -> None:
         tie_rows, month_rows = rows.ties, rows.months
         participants = sorted({p for p, _ in keys})
-        delete = [{"p": p, "r": r} for p, r in keys]
-        conn.execute(text("DELETE FROM ties WHERE participant = :p AND region = :r"), delete)
-        conn.execute(text("DELETE FROM tie_months WHERE participant = :p AND region = :r"), delete)
+        tie_keys = ("participant", "region")
+        self._delete_keys(conn, "ties", tie_keys, keys)
+        self._delete_keys(conn, "tie_months", tie_keys, keys)
         old_years = self._kind_years_of(conn, participants)
-        conn.execute(text("DELETE FROM participant_kind_years WHERE participant = :p AND region = :r"), delete)
-        conn.execute(text("DELETE FROM dirty_ties WHERE participant = :p AND region = :r"), delete)
-        if tie_rows:
-            columns = list(tie_rows[0])
-            conn.execute(
-                text(f"INSERT INTO ties ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})"),
-                tie_rows,
-            )
-        if month_rows:
-            columns = list(month_rows[0])
-            conn.execute(
-                text(f"INSERT INTO tie_months ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})"),
-                month_rows,
-            )
+        self._delete_keys(conn, "participant_kind_years", tie_keys, keys)
+        self._delete_keys(conn, "dirty_ties", tie_keys, keys)
+        self._insert_rows(conn, "ties", tie_rows)
+        self._insert_rows(conn, "tie_months", month_rows)
         self._insert_rows(conn, "participant_kind_years", rows.kind_years)
         rewritten = set(keys)
         new_years: dict[str, list[tuple[int, int, int, int]]] = {
@@ -529,25 +548,68 @@ class DerivedRefresher:
         changed = [(*k, n) for k, n in sorted(counts.items()) if n]
         if not changed:
             return
-        mark = "%s" if self._postgres else "?"
-        marks = ", ".join([mark] * (len(key) + 1))
-        conn.exec_driver_sql(
-            f"INSERT INTO {table} ({', '.join(key)}, people) VALUES ({marks}) ON CONFLICT ({', '.join(key)}) "
-            f"DO UPDATE SET people = {table}.people + excluded.people",
-            changed,
-        )
-        where = " AND ".join(f"{c} = {mark}" for c in key)
-        conn.exec_driver_sql(f"DELETE FROM {table} WHERE {where} AND people = 0", [row[:-1] for row in changed])
+        upsert = f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET people = {table}.people + excluded.people"
+        if self._postgres:
+            relation, arrays = self._pg_arrays([*key, "people"], changed)
+            conn.exec_driver_sql(
+                f"INSERT INTO {table} ({', '.join(key)}, people) SELECT * FROM {relation} {upsert}", arrays
+            )
+        else:
+            marks = ", ".join(["?"] * (len(key) + 1))
+            conn.exec_driver_sql(f"INSERT INTO {table} ({', '.join(key)}, people) VALUES ({marks}) {upsert}", changed)
+        self._delete_keys(conn, table, tuple(key), [row[:-1] for row in changed], "people = 0")
 
     def _insert_rows(self, conn: Connection, table: str, rows: list[dict[str, Any]]) -> None:
         """Bulk insert through the driver with tuples (SQLAlchemy's per-row parameter work is the
-        largest cost of a refresh otherwise)."""
+        largest cost of a refresh otherwise).
+
+        On PostgreSQL the rows go in with one ``COPY``: a driver ``executemany`` is one statement
+        per row there, and every statement fires the statement-level rollup triggers of ``ties`` and
+        ``tie_months`` (migration 0005) with its own transition table, so the triggers, not the rows,
+        were the cost of a batch; a multi-row ``VALUES`` of a batch's ~5,000 month rows is one
+        firing but spends a second planning its 55,000 parameters. ``COPY`` fires the triggers once
+        and plans nothing. SQLite's triggers are per row, so one prepared statement run per row
+        (``executemany``) is its fastest path.
+        """
         if not rows:
             return
         columns = list(rows[0])
-        mark = "%s" if self._postgres else "?"
-        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
-        conn.exec_driver_sql(sql, [tuple(row[c] for c in columns) for row in rows])
+        values = [tuple(row[c] for c in columns) for row in rows]
+        if self._postgres:
+            driver: Any = conn.connection.driver_connection  # psycopg's, inside SQLAlchemy's transaction
+            with driver.cursor() as cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in values:
+                    copy.write_row(row)
+            return
+        marks = ", ".join(["?"] * len(columns))
+        conn.exec_driver_sql(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", values)
+
+    def _pg_arrays(self, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> tuple[str, tuple[Any, ...]]:
+        """``unnest(%s::text[], %s::bigint[], …) AS k(columns)`` and its arrays: ``rows`` as one
+        relation of any length with one parameter per column (PostgreSQL), so a batch's keys are
+        one cheap statement whatever their number. Columns hold str or int (keys and counts)."""
+        arrays = tuple(list(column) for column in zip(*rows, strict=True))
+        types = ["text" if isinstance(rows[0][i], str) else "bigint" for i in range(len(columns))]
+        unnest = ", ".join(f"%s::{t}[]" for t in types)
+        return f"unnest({unnest}) AS k({', '.join(columns)})", arrays
+
+    def _delete_keys(
+        self, conn: Connection, table: str, columns: tuple[str, ...], keys: Sequence[tuple[Any, ...]], extra: str = ""
+    ) -> None:
+        """Delete the rows of ``table`` whose ``columns`` equal one of ``keys`` (and ``extra``, an SQL
+        condition on ``table``'s columns): one statement with the keys as arrays on PostgreSQL (see
+        :meth:`_insert_rows`), one prepared statement per key on SQLite."""
+        if not keys:
+            return
+        if not self._postgres:
+            where = " AND ".join(f"{c} = ?" for c in columns)
+            condition = f" AND {extra}" if extra else ""
+            conn.exec_driver_sql(f"DELETE FROM {table} WHERE {where}{condition}", [tuple(k) for k in keys])
+            return
+        relation, arrays = self._pg_arrays(columns, keys)
+        where = " AND ".join(f"t.{c} = k.{c}" for c in columns)
+        condition = f" AND t.{extra}" if extra else ""
+        conn.exec_driver_sql(f"DELETE FROM {table} t USING {relation} WHERE {where}{condition}", arrays)
 
     def _support_in_year(self, supports: list[tuple[int, int]], as_of: int) -> int:
         return given_in_window(supports, as_of, self.params)
@@ -565,49 +627,89 @@ class DerivedRefresher:
         if not records:
             return  # no record at all (e.g. only coins received by transfer): no tie
         participant, region = key
+        shape = self._shaped(records, supports, as_of, since)
+        tie, changes, months = shape
+        columns = tie_columns(tie, records, as_of)
+        tie_rows.append({"participant": participant, "region": region, **columns, "next_change": changes})
+        month_rows += [
+            {
+                "region": region,
+                "month": month,
+                "participant": participant,
+                "first_month": first_month,
+                "active": active,
+                "last_active_month": last_active,
+                "records": count,
+                "stage": stage,
+                "kankei": kankei,
+                "category": category,
+                "visit_band": band,
+            }
+            for month, first_month, active, last_active, count, stage, kankei, category, band in months
+        ]
+
+    def _shaped(self, records: list[TieRecord], supports: list[tuple[int, int]], as_of: int, since: int) -> _Shaped:
+        """The model's part of a tie's rows, computed once per *shape*: the records and supports as
+        JST days, kinds, amounts, units and the order of first use of their activities.
+
+        Every figure the model derives is a function of the shape and ``as_of`` (a day's end): windows
+        are counted in JST days, activities only counted distinct; the exact times enter only
+        ``first_at`` / ``last_at``, which :func:`tie_columns` takes from the records themselves. The
+        people of one activity on one day with no other record there (most of a nation's records:
+        one-off visits, ふるさと納税) share one shape, so a region's thousands of such ties cost a
+        few model computations, not thousands. A bounded memo; cleared when full."""
+        activities: dict[int, int] = {}
+        shape = tuple(
+            sorted(
+                (
+                    jst.epoch_day(r.timestamp),
+                    r.kind,
+                    r.amount,
+                    activities.setdefault(r.activity_id, len(activities)),
+                    r.revoked,
+                    r.units,
+                    r.unit,
+                )
+                for r in sorted(records, key=lambda r: (r.timestamp, r.activity_id))
+            )
+        )
+        memo_key = (as_of, since, shape, tuple(sorted((jst.epoch_day(t), amount) for t, amount in supports)))
+        found = self._memo.get(memo_key)
+        if found is not None:
+            return found
         tie = compute_tie(records, self._support_in_year(supports, as_of), as_of, self.params)
         changes = next_change(records, (t for t, _ in supports), as_of, self.params)
-        tie_rows.append(
-            {"participant": participant, "region": region, **tie_columns(tie, records, as_of), "next_change": changes}
-        )
+        months: list[tuple[Any, ...]] = []
         # Kin (地縁・血縁) records count for nothing in the model, so they make nobody active or new.
         counted = [
             r for r in records if not r.revoked and r.timestamp <= as_of and mlit_type_of(r.kind) is not MlitType.KIN
         ]
-        first_month = month_of(min(r.timestamp for r in counted)) if counted else 0
-        if not counted:
-            return
-        per_month: dict[int, int] = defaultdict(int)
-        for r in counted:
-            per_month[month_of(r.timestamp)] += 1
-        month, last_month = first_month, month_of(as_of)
-        last_active = 0
-        while month <= last_month:
-            if per_month.get(month, 0) > 0:
-                last_active = month
-            if month < since:  # a due tie's final month: kept as stored
+        if counted:
+            per_month: Counter[int] = Counter(month_of(r.timestamp) for r in counted)
+            first_month = min(per_month)
+            every: list[int] = []
+            month, last_month = first_month, month_of(as_of)
+            while month <= last_month:
+                every.append(month)
                 month = jst.next_month(month)
-                continue
-            end = min(month_end(month), as_of)
-            at_month = (
-                tie if end == as_of else compute_tie(records, self._support_in_year(supports, end), end, self.params)
-            )
-            month_rows.append(
-                {
-                    "region": region,
-                    "month": month,
-                    "participant": participant,
-                    "first_month": first_month,
-                    "active": per_month.get(month, 0) > 0,
-                    "last_active_month": last_active,
-                    "records": per_month.get(month, 0),
-                    "stage": at_month.stage.value,
-                    "kankei": is_kankei_jinkou(at_month),
-                    "category": kankei_category(at_month),
-                    "visit_band": at_month.components.visit_band,
-                }
-            )
-            month = jst.next_month(month)
+            last_active: dict[int, int] = {}
+            active = 0
+            for month in every:
+                if per_month[month] > 0:
+                    active = month
+                last_active[month] = active
+            written = [m for m in every if m >= since]  # a due tie's earlier months are final: kept as stored
+            # The stage at each month's end; support never enters it (intensity is not a criterion).
+            figures = step_figures_at(records, [min(month_end(m), as_of) for m in written], self.params)
+            months = [
+                (month, first_month, per_month[month] > 0, last_active[month], per_month[month],
+                 at.stage.value, at.kankei, at.category, at.visit_band)
+                for month, at in zip(written, figures, strict=True)
+            ]  # fmt: skip
+        if len(self._memo) >= _MEMO_SHAPES:
+            self._memo.clear()
+        found = self._memo[memo_key] = (tie, changes, months)
+        return found
 
     def _refresh_participants(
         self, conn: Connection, participants: list[str], first_seen: dict[str, tuple[int, int]]

@@ -36,6 +36,7 @@ from ledger.ties import (
     kankei_category,
     next_change,
     season_of_month,
+    step_figures_at,
     tie_reading,
     visit_band,
 )
@@ -768,6 +769,45 @@ def test_next_change_is_where_a_window_or_the_month_turns(
     if counted:
         boundaries.add(max(epoch_day(r.timestamp) for r in counted) + 91)
     assert day in boundaries
+
+
+@settings(max_examples=150, deadline=None, database=None)
+@given(st.data())
+def test_step_figures_are_compute_tie_at_every_moment(data: st.DataObject) -> None:
+    """step_figures_at skips the model between moments where nothing can change (no record made,
+    no window crossed): what it gives must be what compute_tie gives at each moment, records after
+    some moments included (a tie's month rows span its whole history)."""
+    as_of = jst_day_end(jst_date(data.draw(st.integers(*AS_OF_RANGE))))
+    records = data.draw(records_before(as_of))
+    days = data.draw(st.lists(st.integers(min_value=-900, max_value=30), min_size=1, max_size=30, unique=True))
+    moments = sorted(as_of + day * DAY for day in days)
+    figures = step_figures_at(records, moments)
+    for moment, got in zip(moments, figures, strict=True):
+        tie = compute_tie(records, 0, moment)
+        assert got.stage is tie.stage, jst_date(moment)
+        assert got.kankei == is_kankei_jinkou(tie)
+        assert got.category == kankei_category(tie)
+        assert got.visit_band == tie.components.visit_band
+
+
+def test_step_figures_compute_once_while_nothing_can_change(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One visit on 2025-01-10: the stage may change when it is 91 days old (コア needs recency)
+    and when it leaves the year; the month ends in between reuse the first computation."""
+    import ledger.ties as ties_module
+
+    records = [rec(jst(2025, 1, 10), K.SIGHTSEEING)]
+    month_ends = [jst_day_end(month_first(next_month_key(202500 + m)) - timedelta(days=1)) for m in range(1, 13)]
+    moments: list[int] = []
+
+    def counting(records: list[TieRecord], support: int, as_of: int, params: TieParams = DEFAULT_PARAMS) -> Tie:
+        moments.append(as_of)
+        return compute_tie(records, support, as_of, params)
+
+    monkeypatch.setattr(ties_module, "compute_tie", counting)
+    figures = step_figures_at(records, month_ends)
+    assert [f.stage for f in figures] == [Stage.VISITOR] * 12
+    # January's end, then April's end (the visit turned 91 days old on 2025-04-11): nothing else
+    assert [jst_date(m).isoformat() for m in moments] == ["2025-01-31", "2025-04-30"]
 
 
 def test_a_tie_read_on_a_later_day_decays_without_being_recomputed() -> None:
