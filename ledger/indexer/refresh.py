@@ -118,6 +118,7 @@ _T = TypeVar("_T")
 # A tie's model part: the Tie, its next_change, and its month rows' values from ``since`` on
 # (month, first month, active, last active month, records, stage, kankei, category, visit band).
 _Shaped = tuple[Tie, int, list[tuple[Any, ...]]]
+_PG_ARRAY_TYPES: dict[type, str] = {str: "text", bool: "boolean", int: "bigint", float: "double precision"}
 _MEMO_SHAPES = 100_000  # shapes a refresher remembers (~1 KB each)
 
 # The tables a refresh writes, whose planner statistics it keeps (PostgreSQL).
@@ -442,12 +443,19 @@ class DerivedRefresher:
         the filtered rollups or ``participants``."""
         if rows.ties:
             columns = [c for c in rows.ties[0] if c not in ("participant", "region")]
-            mark = "%s" if self._postgres else "?"
-            conn.exec_driver_sql(
-                f"UPDATE ties SET {', '.join(f'{c} = {mark}' for c in columns)} "
-                f"WHERE participant = {mark} AND region = {mark}",
-                [tuple(row[c] for c in [*columns, "participant", "region"]) for row in rows.ties],
-            )
+            values = [tuple(row[c] for c in [*columns, "participant", "region"]) for row in rows.ties]
+            if self._postgres:  # one statement for the batch (see _insert_rows)
+                relation, arrays = self._pg_arrays([*columns, "participant", "region"], values)
+                conn.exec_driver_sql(
+                    f"UPDATE ties t SET {', '.join(f'{c} = k.{c}' for c in columns)} FROM {relation} "
+                    "WHERE t.participant = k.participant AND t.region = k.region",
+                    arrays,
+                )
+            else:
+                conn.exec_driver_sql(
+                    f"UPDATE ties SET {', '.join(f'{c} = ?' for c in columns)} WHERE participant = ? AND region = ?",
+                    values,
+                )
         stored = self._month_rows_since(conn, keys, rows.since)
         fresh = {_month_key(row): _month_values(row) for row in rows.months}
         gone = [k for k, values in stored.items() if fresh.get(k) != values]
@@ -586,10 +594,14 @@ class DerivedRefresher:
 
     def _pg_arrays(self, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> tuple[str, tuple[Any, ...]]:
         """``unnest(%s::text[], %s::bigint[], …) AS k(columns)`` and its arrays: ``rows`` as one
-        relation of any length with one parameter per column (PostgreSQL), so a batch's keys are
-        one cheap statement whatever their number. Columns hold str or int (keys and counts)."""
+        relation of any length with one parameter per column (PostgreSQL), so a batch's keys or rows
+        are one cheap statement whatever their number. A column's array type follows its first
+        non-null value (str, bool, int, float); a column of nulls only is text."""
         arrays = tuple(list(column) for column in zip(*rows, strict=True))
-        types = ["text" if isinstance(rows[0][i], str) else "bigint" for i in range(len(columns))]
+        types = []
+        for values in arrays:
+            sample = next((v for v in values if v is not None), "")
+            types.append(_PG_ARRAY_TYPES[type(sample)])
         unnest = ", ".join(f"%s::{t}[]" for t in types)
         return f"unnest({unnest}) AS k({', '.join(columns)})", arrays
 
