@@ -684,15 +684,19 @@ def step_figures_at(
     out: list[StepFigures] = []
     current: StepFigures | None = None
     holds_until = -1  # the last moment ``current`` is known to hold for
-    for moment in moments:
+    for i, moment in enumerate(moments):
         if current is None or moment > holds_until:
             tie = compute_tie(records, 0, moment, params)
             current = StepFigures(tie.stage, is_kankei_jinkou(tie), kankei_category(tie), tie.components.visit_band)
-            # next_change gives the end of the first day that may differ: hold until the day before.
-            holds_until = next_change(records, (), moment, params, new_month=False) - SECONDS_PER_DAY
             later = bisect_right(times, moment)
-            if later < len(times):
-                holds_until = min(holds_until, times[later] - 1)
+            holds_until = times[later] - 1 if later < len(times) else MAX_TIMESTAMP
+            if i + 1 < len(moments) and moments[i + 1] <= holds_until:
+                # next_change gives the end of the first day that may differ: hold until the day
+                # before. Not asked when a record comes before the next moment anyway (a tie with
+                # records in most months pays the model once per month, as without this function).
+                holds_until = min(
+                    holds_until, next_change(records, (), moment, params, new_month=False) - SECONDS_PER_DAY
+                )
         out.append(current)
     return out
 
