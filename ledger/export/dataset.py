@@ -158,7 +158,7 @@ class ExportPlan:
     def salt_hex(self) -> str | None:
         return None if self.salt is None else self.salt.hex()
 
-    def read_plan(self, fast_sqlite: bool = True) -> ReadPlan:
+    def read_plan(self, fast_reader: bool = True) -> ReadPlan:
         return ReadPlan(
             chain=self.chain,
             range=self.range,
@@ -166,7 +166,7 @@ class ExportPlan:
             pseudonymiser=None if self.salt is None else Pseudonymiser(self.salt),
             k=self.options.k,
             chunk_rows=self.chunk_rows,
-            fast_sqlite=fast_sqlite,
+            fast_reader=fast_reader,
         )
 
 
@@ -323,10 +323,10 @@ def _write_export(
     plan: ExportPlan,
     target: Target,
     fault: Fault | None = None,
-    fast_sqlite: bool = True,
+    fast_reader: bool = True,
 ) -> Generator[None, None, dict[str, Any]]:
     """Write every file of ``plan`` to ``target``, yielding after each chunk; returns the manifest."""
-    read_plan = plan.read_plan(fast_sqlite)
+    read_plan = plan.read_plan(fast_reader)
     fmt = plan.options.format
     rows: dict[str, int] = {}
     files_by_table: dict[str, list[FileRecord]] = {}

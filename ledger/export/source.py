@@ -9,21 +9,27 @@ Parquet row group. Other tables are read through a streaming cursor in chunks of
 Two ways rows become Arrow arrays:
 
 - *generic* (any database, any table): the driver's rows are turned into columns in Python;
-- *SQLite text* (event tables on SQLite, the large ones): SQLite formats each row of a window as
-  one line of unit-separated text (``printf``) and joins the window into one string
-  (``group_concat``), all in C and off the GIL, so a worker thread reads the next window while this
-  one is converted; Arrow's C++ CSV parser turns the string into typed columns, and the window is
-  sorted by key in Arrow when SQLite did not return it in order. Python never handles a row. It is
-  used only where every column is an integer, a boolean or 0x-hex text, which can never contain the
-  separator; anything else makes the parser fail loudly, never misread.
+- *window text* (event tables, the large ones, on SQLite and PostgreSQL): the database formats each
+  row of a window as one line of unit-separated text and joins the window into one value (SQLite:
+  ``printf`` and ``group_concat``; PostgreSQL: ``concat_ws`` and ``string_agg`` in key order, sent
+  as one ``bytea``), all in the database's C code and off the GIL, so a worker thread reads the next
+  window while this one is converted (on PostgreSQL the server process formats it meanwhile); Arrow's
+  C++ CSV parser turns the value into typed columns, and the window is sorted by key in Arrow when
+  it did not come in order. Python never handles a row. It is used only where every column is an
+  integer, a boolean or 0x-hex text, which can never contain the separator; anything else makes the
+  parser fail loudly, never misread. Not ``COPY … TO STDOUT``: libpq hands a COPY over one message
+  per row, and psycopg one Python object per message (2–3 µs of client CPU a row, measured; more
+  than all the rest of the export), see docs/decisions/0019.
 
-Both paths produce the same files (a test exports every table both ways and compares them).
+Both paths produce the same files (tests export every table both ways, on SQLite and on
+PostgreSQL, and compare them).
 """
 
 from __future__ import annotations
 
 import array
 import dataclasses
+import re
 import sqlite3
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -111,7 +117,7 @@ class ReadPlan:
     pseudonymiser: Pseudonymiser | None  # None: raw addresses
     k: int
     chunk_rows: int
-    fast_sqlite: bool = True
+    fast_reader: bool = True  # the window text reader where it applies (False: generic, for tests)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -345,13 +351,13 @@ def _count(conn: Connection, query: _EventQuery, lo: int, hi: int) -> int:
     return total
 
 
-def _windows(conn: Connection, query: _EventQuery, first: int, last: int, chunk: int) -> list[tuple[int, int]]:
+def _windows(conn: Connection, query: _EventQuery, first: int, last: int, chunk: int) -> Iterator[tuple[int, int]]:
     """Block windows over [first, last] of at most about ``2 * chunk`` rows each (a single block can
-    hold more; it is never split). Counting walks the block_number indexes only."""
+    hold more; it is never split). Counting walks the block_number indexes only; each window is
+    counted when it is asked for, so the fast reader counts the next one while this one is converted."""
     total = _count(conn, query, first, last)
     if total == 0:
-        return []
-    windows: list[tuple[int, int]] = []
+        return
     span = max(1, (last - first + 1) * chunk // total)
     lo = first
     while lo <= last:
@@ -362,19 +368,30 @@ def _windows(conn: Connection, query: _EventQuery, first: int, last: int, chunk:
             hi = min(last, lo + span - 1)
             n = _count(conn, query, lo, hi)
         if n:
-            windows.append((lo, hi))
+            yield lo, hi
         if n < chunk // 2:
             span *= 2
         lo = hi + 1
-    return windows
 
 
-def _window_sql(query: _EventQuery, plan: ReadPlan, fast: bool) -> tuple[str, dict[str, Any]]:
+def _window_sql(query: _EventQuery, plan: ReadPlan, fast: str | None) -> tuple[str, dict[str, Any]]:
+    """The SQL of one window: ``fast`` None gives the tail after ``SELECT <columns>`` (generic reader),
+    ``"sqlite"`` / ``"postgresql"`` one value holding the whole window as unit-separated text."""
     params: dict[str, Any] = {"t": plan.range.to_block}
     where = f"WHERE {query.block_column} BETWEEN :a AND :b" + _region_filter(plan, query.region_column, params)
-    if not fast:  # the tail after SELECT <columns>
-        order = ", ".join(f"{c.expr}" for name in query.order for c in query.columns if c.name == name)
+    order = ", ".join(f"{c.expr}" for name in query.order for c in query.columns if c.name == name)
+    if fast is None:
         return f"{query.source} {where} ORDER BY {order}", params
+    if fast == "postgresql":
+        # concat_ws formats each value with its type's output function (a boolean is t / f) and
+        # drops NULLs, so a nullable column's NULL is made '' first (else the columns would shift).
+        # Neither a cast per value nor an ORDER BY in the aggregate: they were 35% and 40% more
+        # server time (the window is in order as the block_number index returns it, and sorted by
+        # the client when it is not). bytea, so the driver hands over bytes without decoding.
+        values = [f"COALESCE(CAST({c.expr} AS text), '')" if c.nullable else c.expr for c in query.columns]
+        line = f"concat_ws(E'\\x1f', {', '.join(values)})"
+        sql = f"SELECT convert_to(string_agg({line}, E'\\n'), 'UTF8') {query.source} {where}"
+        return _psycopg_placeholders(sql, {*params, "a", "b"}), params
     formats, exprs = [], []
     for c in query.columns:
         if c.nullable:
@@ -389,13 +406,18 @@ def _window_sql(query: _EventQuery, plan: ReadPlan, fast: bool) -> tuple[str, di
     return f"SELECT CAST(group_concat({line}, char(10)) AS BLOB) {query.source} {where}", params
 
 
+def _psycopg_placeholders(sql: str, names: set[str]) -> str:
+    """``:name`` → ``%(name)s`` for the driver's cursor (the fast reader bypasses SQLAlchemy)."""
+    return re.sub(r"(?<![:\w]):(\w+)", lambda m: f"%({m[1]})s" if m[1] in names else m[0], sql)
+
+
 def _parse_window(data: bytes, query: _EventQuery) -> pa.RecordBatch | None:
     names = [c.name for c in query.columns]
     convert = pacsv.ConvertOptions(
         column_types={c.name: _db_arrow_type(c.kind) for c in query.columns},
         null_values=[""],
-        true_values=["1"],
-        false_values=["0"],
+        true_values=["1", "t"],  # SQLite's and PostgreSQL's booleans
+        false_values=["0", "f"],
         strings_can_be_null=True,
         quoted_strings_can_be_null=False,
     )
@@ -429,33 +451,58 @@ def _in_block_order(table: pa.Table) -> bool:
 
 
 def _fast_windows(
-    conn: Connection, query: _EventQuery, plan: ReadPlan, windows: list[tuple[int, int]]
+    conn: Connection, query: _EventQuery, plan: ReadPlan, windows: Iterator[tuple[int, int]]
 ) -> Iterator[pa.RecordBatch]:
-    sql, params = _window_sql(query, plan, fast=True)
+    dialect = conn.dialect.name
+    sql, params = _window_sql(query, plan, fast=dialect)
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    # On PostgreSQL the worker thread also counts the next window (its time was spent before the
+    # first row otherwise: 3% of an export); an SQLite connection may be bound to this thread, so
+    # there the windows are counted here, up front, as the worker may have to hand a read back.
+    lazy = dialect == "postgresql"
+    if not lazy:
+        windows = iter(list(windows))
 
-    def fetch(window: tuple[int, int]) -> bytes | None:
-        cursor.execute(sql, {**params, "a": window[0], "b": window[1]})
+    def read(window: tuple[int, int]) -> bytes | None:
+        bound = {**params, "a": window[0], "b": window[1]}
+        if lazy:
+            cursor.execute(sql, bound, binary=True)  # the bytea as it is, no hex text to decode
+        else:
+            cursor.execute(sql, bound)
         row = cursor.fetchone()
         return None if row is None else row[0]
+
+    def job(window: tuple[int, int] | None) -> tuple[tuple[int, int] | None, bytes | None]:
+        """(window, its text); ``window`` None: the next one, counted first (None past the last)."""
+        if window is None:
+            window = next(windows, None)
+            if window is None:
+                return None, None
+        return window, read(window)
+
+    def ahead() -> tuple[int, int] | None:
+        return None if lazy else next(windows, None)
 
     try:
         # The next window is read by a worker thread while this one is parsed and written; the
         # connection is only ever used by one thread at a time.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tsunagari-export") as pool:
             threaded = True
-            future = pool.submit(fetch, windows[0]) if windows else None
-            for i, window in enumerate(windows):
+            planned = ahead()
+            future = pool.submit(job, planned) if lazy or planned is not None else None
+            while future is not None or (not threaded and planned is not None):
                 if threaded and future is not None:
                     try:
-                        data = future.result()
+                        window, data = future.result()
                     except sqlite3.ProgrammingError:  # a connection bound to its thread
                         threaded = False
-                        data = fetch(window)
+                        window, data = job(planned)
                 else:
-                    data = fetch(window)
-                if threaded and i + 1 < len(windows):
-                    future = pool.submit(fetch, windows[i + 1])
+                    window, data = job(planned)
+                if window is None:
+                    break
+                planned = ahead()
+                future = pool.submit(job, planned) if threaded and (lazy or planned is not None) else None
                 batch = _parse_window(data, query) if data else None
                 if batch is not None:
                     yield batch
@@ -466,14 +513,14 @@ def _fast_windows(
 def _window_batches(conn: Connection, query: _EventQuery, plan: ReadPlan) -> Iterator[pa.RecordBatch]:
     windows = _windows(conn, query, plan.range.from_block, plan.range.to_block, plan.chunk_rows)
     fast = (
-        plan.fast_sqlite
-        and conn.dialect.name == "sqlite"
+        plan.fast_reader
+        and conn.dialect.name in ("sqlite", "postgresql")
         and all(c.kind in ("int", "bool", "hex", "code") for c in query.columns)
     )
     if fast:
         yield from _fast_windows(conn, query, plan, windows)
         return
-    tail, params = _window_sql(query, plan, fast=False)
+    tail, params = _window_sql(query, plan, fast=None)
     for lo, hi in windows:
         yield from _generic_batches(conn, query.columns, tail, {**params, "a": lo, "b": hi}, plan.chunk_rows)
 

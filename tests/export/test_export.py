@@ -166,16 +166,14 @@ def test_zip_stream_is_the_same_export(anvil_indexed: Indexed, tmp_path: Path) -
             assert stream.manifest["files"][name]["sha256"] == entry["sha256"], name
 
 
-def test_the_fast_sqlite_reader_and_the_generic_one_write_the_same_files(
-    anvil_indexed: Indexed, tmp_path: Path
-) -> None:
+def test_the_fast_reader_and_the_generic_one_write_the_same_files(anvil_indexed: Indexed, tmp_path: Path) -> None:
     with _snapshot(anvil_indexed.engine) as conn:
         plan = plan_export(conn, anvil_indexed.history.deployment, ExportOptions(format="csv", salt=SALT), chunk_rows=7)
         hashes = []
         for fast in (True, False):
             folder = tmp_path / f"fast-{fast}"
             folder.mkdir()
-            for _ in _write_export(conn, plan, FolderTarget(folder), fast_sqlite=fast):
+            for _ in _write_export(conn, plan, FolderTarget(folder), fast_reader=fast):
                 pass
             hashes.append({p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.glob("*.csv")})
     assert hashes[0] == hashes[1] and len(hashes[0]) == len(TABLES)
