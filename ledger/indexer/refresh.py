@@ -119,7 +119,7 @@ _T = TypeVar("_T")
 # (month, first month, active, last active month, records, stage, kankei, category, visit band).
 _Shaped = tuple[Tie, int, list[tuple[Any, ...]]]
 _PG_ARRAY_TYPES: dict[type, str] = {str: "text", bool: "boolean", int: "bigint", float: "double precision"}
-_MEMO_SHAPES = 100_000  # shapes a refresher remembers (~1 KB each)
+_MEMO_SHAPES = 50_000  # shapes a refresher remembers: ~3 KB each (measured), so at most ~150 MB
 
 # The tables a refresh writes, whose planner statistics it keeps (PostgreSQL).
 _DERIVED_TABLES = (
