@@ -677,7 +677,8 @@ class RegionMonthKind(SQLModel, table=True):
 
 class RegionDailyIssuer(SQLModel, table=True):
     """Per region, JST day and issuer: the day's batches (count, records, coins minted, first and last
-    one), kept by the refresher with ``region_daily``; the issuer audit sums it (migration 0012)."""
+    one) and how many of those records are revoked since, kept by the refresher with ``region_daily``;
+    the issuer audit sums it (migrations 0012 and 0017)."""
 
     __tablename__ = "region_daily_issuers"
 
@@ -693,6 +694,9 @@ class RegionDailyIssuer(SQLModel, table=True):
     last_block: int = Field(sa_type=BigInteger)
     last_tx_hash: str
     last_log_index: int
+    revoked_records: int = Field(
+        default=0, description="the issuer's records of the day revoked since (the issuer audit); migration 0017"
+    )
 
 
 class ParticipantKindYear(SQLModel, table=True):

@@ -699,10 +699,23 @@ class DerivedRefresher:
         return _DayRows(daily, coins, issuers)
 
     def _issuer_day(self, conn: Connection, region: int, day: int) -> list[dict[str, Any]]:
-        """The day's batches of ``region`` per issuer: what the issuer audit sums over a period.
-        A batch's log follows its records in the same block, so its day is dirty with theirs."""
+        """The day's batches of ``region`` per issuer, and how many of the issuer's records of the
+        day are revoked since: what the issuer audit sums over a period. A batch's log follows its
+        records in the same block, so its day is dirty with theirs; a revocation (and a rollback
+        undoing one) marks the revoked record's days dirty, so the revoked count follows too."""
         on = jst.date_of_day_key(day)
         params = {"r": region, "t0": jst.day_start(on), "t1": jst.day_end(on)}
+        revoked = {
+            str(r[0]): int(r[1])
+            for r in conn.execute(
+                text(
+                    "SELECT c.issuer, COUNT(*) FROM contributions c JOIN revocations v ON v.chain_id = c.chain_id "
+                    "AND v.activity_id = c.activity_id AND v.participant = c.participant "
+                    "WHERE c.region = :r AND c.day = :d GROUP BY c.issuer"
+                ),
+                {"r": region, "d": day},
+            )
+        }
         rows = []
         for issuer, batches, records, minted, first_at, last_at, first_block, last_block in conn.execute(
             text(
@@ -733,6 +746,9 @@ class DerivedRefresher:
                     "last_block": int(last_block),
                     "last_tx_hash": str(last_tx),
                     "last_log_index": int(last_log),
+                    # a record's issuer is its batch's (same transaction, same region: the contract
+                    # refuses an activity of another region), so every revoked record has its row here
+                    "revoked_records": revoked.get(str(issuer), 0),
                 }
             )
         return rows
