@@ -398,6 +398,8 @@ class Support(Provenance, table=True):
         UniqueConstraint("chain_id", "tx_hash", "log_index", name="uq_supports_log"),
         Index("ix_supports_supporter_region", "supporter", "region"),
         Index("ix_supports_region_day", "region", "day"),
+        # covers the projects view's raised and supporters (migration 0017): read from the index alone
+        Index("ix_supports_project_totals", "project_id", "chain_id", "supporter", "amount"),
     )
 
     project_id: int = Field(sa_type=BigInteger, index=True)
