@@ -239,7 +239,11 @@ class ActivityRegistration(Provenance, table=True):
     """``ActivityRegistered``."""
 
     __tablename__ = "activity_registrations"
-    __table_args__ = _event_args("activity_registrations")["__table_args__"]
+    __table_args__ = (
+        UniqueConstraint("chain_id", "tx_hash", "log_index", name="uq_activity_registrations_log"),
+        # the region's per-hour and per-day activities without reading all of its activities (migration 0017)
+        Index("ix_activity_registrations_region_unit", "region", "unit", "activity_id", "max_units"),
+    )
 
     activity_id: int = Field(sa_type=BigInteger, index=True)
     region: int = Field(index=True)
