@@ -171,8 +171,8 @@ _CATALOGUE: tuple[Figure, ...] = (
         "audit",
         "発行者監査",
         "Issuer audit",
-        "発行者監査：発行者ごとの記録・発行コイン・取り消し、期間内の取り消し（理由つき）と権限の変更。公開版は参加者アドレスを含まない。",
-        "Issuer audit: per issuer the records, coins and revoked records; revocations in the range with their reasons; role changes. The public version carries no participant address.",
+        "発行者監査：発行者ごとの記録・発行コイン・取り消し、期間内の取り消し（理由つき。新しい順に最大50件と全件数）と権限の変更。公開版は参加者アドレスを含まない。",
+        "Issuer audit: per issuer the records, coins and revoked records; revocations in the range with their reasons (the newest 50 and how many in all); role changes. The public version carries no participant address.",
     ),
     Figure(
         "overlap",
@@ -206,8 +206,8 @@ _CATALOGUE: tuple[Figure, ...] = (
         "index",
         "インデクサの状態",
         "Indexer status",
-        "インデクサの状態：取り込んだブロック、チェーンの先頭との差（ラグ）、未計算の派生行。",
-        "Indexer status: the block indexed, the lag behind the chain head, derived rows waiting.",
+        "インデクサの状態：取り込んだブロック、チェーンの先頭との差（ラグ）、未計算の派生行（1万件まで数え、それ以上は「1万件以上」）。",
+        'Indexer status: the block indexed, the lag behind the chain head, derived rows waiting (counted up to 10,000: beyond, "10,000 or more").',
     ),
     Figure(
         "k",

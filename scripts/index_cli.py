@@ -93,6 +93,7 @@ def index_status(as_json: JsonFlag = False) -> None:
         "confirmations": settings.chain.confirmations,
         "dirty_ties": status.dirty_ties,
         "dirty_days": status.dirty_days,
+        "backlog_cap": status.backlog_cap,
         "undecodable_logs": status.undecodable_logs,
         "checkpoints": [
             {
@@ -122,7 +123,8 @@ def index_status(as_json: JsonFlag = False) -> None:
         emit(data, True)
         return
     typer.echo(f"head: {head if head is not None else 'unreachable'} (confirmations {settings.chain.confirmations})")
-    typer.echo(f"derived work pending: {status.dirty_ties} ties, {status.dirty_days} days")
+    ties, days = (queries.backlog_text(n, "en", status.backlog_cap) for n in (status.dirty_ties, status.dirty_days))
+    typer.echo(f"derived work pending: {ties} ties, {days} days")
     typer.echo(f"undecodable logs: {status.undecodable_logs}")
     if not status.checkpoints:
         typer.echo("nothing indexed yet")

@@ -203,3 +203,18 @@ def region_dashboard(
         ("projects", shown(len(doc.projects))),
     ]
     typer.echo(table(("figure", "value"), rows, (False, True)))
+    audit = doc.audit
+    typer.echo(
+        f"issuer audit: {len(audit.issuers)} issuers; revocations newest first, {len(audit.revocations):,} of "
+        f"{audit.revocations_total:,} listed in --json"
+        + (
+            f" (the rest: GET /api/v1/regions/{jis_code(code)}/audit?revocations_offset={len(audit.revocations)})"
+            if audit.revocations_total > len(audit.revocations)
+            else ""
+        )
+    )
+    if not doc.caught_up and (doc.index.dirty_ties or doc.index.dirty_days):
+        ties, days = (
+            queries.backlog_text(n, "en", doc.index.backlog_cap) for n in (doc.index.dirty_ties, doc.index.dirty_days)
+        )
+        typer.echo(f"derived work pending: {ties} ties, {days} days (figures not up to date yet)")

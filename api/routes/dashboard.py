@@ -55,7 +55,9 @@ def _period(conn: ConnDep, region: int | None, start: date | None, end: date | N
         "Region info; 関係人口 (model definition) and its monthly series; new vs returning; the stage funnel; "
         "MLIT type mix and visit-day bands beside MLIT's national figures; cohort retention; which kinds of "
         "activity bring people back; coins issued / spent on support / revoked and the gift rate; the public "
-        "issuer audit (no participant addresses); overlap with other regions; projects; the indexer's status; "
+        f"issuer audit (no participant addresses; the newest {queries.REVOCATIONS_SHOWN} of `revocations_total` "
+        "revocations: `GET /api/v1/regions/{code}/audit` pages through the rest); overlap with other regions; "
+        "projects; the indexer's status (dirty keys counted up to `backlog_cap`); "
         "`k`; and `definitions` (ja/en) for every figure. Counts below `k` are null."
     ),
 )
@@ -126,11 +128,29 @@ def region_coins(
     responses=problems(404),
     response_model=queries.IssuerAudit,
     summary="Issuer audit (public: no participant addresses)",
-    description="Per issuer: batches, records, coins minted, revoked records; revocations with reasons; role changes.",
+    description=(
+        "Per issuer: batches, records, coins minted, revoked records; the period's revocations with reasons, "
+        f"newest first, `revocations_limit` of them (default {queries.REVOCATIONS_SHOWN}, as on the dashboard) "
+        "from `revocations_offset`, with `revocations_total`; role changes."
+    ),
 )
-def region_audit(region: RegionCode, conn: ConnDep, start: Start = None, end: End = None) -> queries.IssuerAudit:
+def region_audit(
+    region: RegionCode,
+    conn: ConnDep,
+    start: Start = None,
+    end: End = None,
+    revocations_offset: Annotated[
+        int, Query(ge=0, description="revocations to skip, newest first (page through `revocations_total`)")
+    ] = 0,
+    revocations_limit: Annotated[
+        int, Query(ge=0, le=queries.REVOCATIONS_PAGE_MAX, description="revocations to list")
+    ] = queries.REVOCATIONS_SHOWN,
+) -> queries.IssuerAudit:
     start, end = _period(conn, region, start, end)
-    return queries.public_audit(queries.issuer_audit(conn, region, start, end))
+    audit = queries.issuer_audit(
+        conn, region, start, end, revocations_limit=revocations_limit, revocations_offset=revocations_offset
+    )
+    return queries.public_audit(audit)
 
 
 @router.get(

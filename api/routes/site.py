@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Final
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -107,12 +108,12 @@ class IndexBanner:
 
 
 def index_banner(conn: Connection, now: float | None = None) -> IndexBanner:
-    status = queries.index_status(conn)
-    if not status.checkpoints:
+    found = queries.checkpoints(conn)  # not the backlog counts: the banner does not show them
+    if not found:
         return IndexBanner(False, 0, 0, 0, 0, None, True)
-    newest = max(status.checkpoints, key=lambda c: c.block_number)
+    newest = max(found, key=lambda c: c.block_number)
     age = max(0, int((time.time() if now is None else now) - newest.updated_at))
-    error = next((c.last_error for c in status.checkpoints if c.last_error), None)
+    error = next((c.last_error for c in found if c.last_error), None)
     behind = newest.lag_blocks > 0 or error is not None or age > STALE_AFTER_S
     return IndexBanner(True, newest.block_number, newest.block_timestamp, newest.lag_blocks, age, error, behind)
 
@@ -418,6 +419,18 @@ def region_page(request: Request, code: str, conn: ConnDep, settings: SettingsDe
             "cohorts": cohorts,
             "returning_kinds": dashboard.returning_kinds,
             "audit": dashboard.audit,
+            # the rest of the period's revocations, newest first, after the ones the page lists
+            "revocations_url": f"/api/v1/regions/{jis_code(region)}/audit?"
+            + urlencode(
+                {
+                    "start": start.isoformat(),
+                    "end": end.isoformat(),
+                    "revocations_offset": len(dashboard.audit.revocations),
+                    "revocations_limit": queries.REVOCATIONS_PAGE_MAX,
+                }
+            ),
+            "index": dashboard.index,
+            "backlog": lambda count: queries.backlog_text(count, lang, dashboard.index.backlog_cap),
             "overlap": dashboard.overlap,
             "projects": dashboard.projects,
             "k": k,

@@ -239,7 +239,11 @@ class ActivityRegistration(Provenance, table=True):
     """``ActivityRegistered``."""
 
     __tablename__ = "activity_registrations"
-    __table_args__ = _event_args("activity_registrations")["__table_args__"]
+    __table_args__ = (
+        UniqueConstraint("chain_id", "tx_hash", "log_index", name="uq_activity_registrations_log"),
+        # the region's per-hour and per-day activities without reading all of its activities (migration 0017)
+        Index("ix_activity_registrations_region_unit", "region", "unit", "activity_id", "max_units"),
+    )
 
     activity_id: int = Field(sa_type=BigInteger, index=True)
     region: int = Field(index=True)
@@ -398,6 +402,8 @@ class Support(Provenance, table=True):
         UniqueConstraint("chain_id", "tx_hash", "log_index", name="uq_supports_log"),
         Index("ix_supports_supporter_region", "supporter", "region"),
         Index("ix_supports_region_day", "region", "day"),
+        # covers the projects view's raised and supporters (migration 0017): read from the index alone
+        Index("ix_supports_project_totals", "project_id", "chain_id", "supporter", "amount"),
     )
 
     project_id: int = Field(sa_type=BigInteger, index=True)
@@ -677,7 +683,8 @@ class RegionMonthKind(SQLModel, table=True):
 
 class RegionDailyIssuer(SQLModel, table=True):
     """Per region, JST day and issuer: the day's batches (count, records, coins minted, first and last
-    one), kept by the refresher with ``region_daily``; the issuer audit sums it (migration 0012)."""
+    one) and how many of those records are revoked since, kept by the refresher with ``region_daily``;
+    the issuer audit sums it (migrations 0012 and 0017)."""
 
     __tablename__ = "region_daily_issuers"
 
@@ -693,6 +700,9 @@ class RegionDailyIssuer(SQLModel, table=True):
     last_block: int = Field(sa_type=BigInteger)
     last_tx_hash: str
     last_log_index: int
+    revoked_records: int = Field(
+        default=0, description="the issuer's records of the day revoked since (the issuer audit); migration 0017"
+    )
 
 
 class ParticipantKindYear(SQLModel, table=True):

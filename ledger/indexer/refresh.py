@@ -822,12 +822,25 @@ class DerivedRefresher:
         return _DayRows(daily, coins, issuers)
 
     def _issuer_days(self, conn: Connection, region: int, days: set[int]) -> list[dict[str, Any]]:
-        """The batches of ``region`` on ``days`` per issuer and day: what the issuer audit sums over
-        a period. A batch's log follows its records in the same block, so its day is dirty with
-        theirs. Batches carry no day column: their JST day is their block time's."""
+        """The batches of ``region`` on ``days`` per issuer and day, and how many of the issuer's
+        records of the day are revoked since: what the issuer audit sums over a period. A batch's
+        log follows its records in the same block, so its day is dirty with theirs; a revocation
+        (and a rollback undoing one) marks the revoked record's days dirty, so the revoked count
+        follows too. Batches carry no day column: their JST day is their block time's."""
         ordered = sorted(days)
         t0 = jst.day_start(jst.date_of_day_key(ordered[0]))
         t1 = jst.day_end(jst.date_of_day_key(ordered[-1]))
+        revoked = {
+            (str(r[0]), int(r[1])): int(r[2])
+            for r in conn.execute(
+                text(
+                    "SELECT c.issuer, c.day, COUNT(*) FROM contributions c JOIN revocations v "
+                    "ON v.chain_id = c.chain_id AND v.activity_id = c.activity_id AND v.participant = c.participant "
+                    "WHERE c.region = :r AND c.day BETWEEN :d0 AND :d1 GROUP BY c.issuer, c.day"
+                ),
+                {"r": region, "d0": ordered[0], "d1": ordered[-1]},
+            )
+        }
         found: dict[tuple[str, int], dict[str, Any]] = {}
         # Newest first, so the first batch seen of an issuer's day is its last one.
         for issuer, count, minted, timestamp, block, tx_hash, log_index in conn.execute(
@@ -856,6 +869,9 @@ class DerivedRefresher:
                     "last_block": int(block),
                     "last_tx_hash": str(tx_hash),
                     "last_log_index": int(log_index),
+                    # a record's issuer is its batch's (same transaction, same region: the contract
+                    # refuses an activity of another region), so every revoked record has its row here
+                    "revoked_records": revoked.get((str(issuer), day), 0),
                 }
                 continue
             row["batches"] += 1

@@ -99,6 +99,8 @@ from __future__ import annotations
 
 from ledger.queries.audit import (
     REVOCATION_REASONS,
+    REVOCATIONS_PAGE_MAX,
+    REVOCATIONS_SHOWN,
     ROLE_KINDS,
     IssuerActivity,
     IssuerAudit,
@@ -175,10 +177,19 @@ from ledger.queries.region import (
     returning_activities,
     returning_kinds,
 )
-from ledger.queries.status import CheckpointStatus, IndexStatus, index_status
+from ledger.queries.status import (
+    BACKLOG_CAP,
+    CheckpointStatus,
+    IndexStatus,
+    backlog_text,
+    bounded_count,
+    checkpoints,
+    index_status,
+)
 
 __all__ = [
     "ActivityReturn",
+    "BACKLOG_CAP",
     "BandCount",
     "CheckpointStatus",
     "Cohort",
@@ -202,6 +213,8 @@ __all__ = [
     "ProjectEntry",
     "PublicProject",
     "REVOCATION_REASONS",
+    "REVOCATIONS_PAGE_MAX",
+    "REVOCATIONS_SHOWN",
     "ROLE_KINDS",
     "RegionDashboard",
     "RegionInfo",
@@ -220,6 +233,9 @@ __all__ = [
     "UnitTotals",
     "VISIT_BANDS",
     "activity_names",
+    "backlog_text",
+    "bounded_count",
+    "checkpoints",
     "cohort_retention",
     "day_int",
     "default_range",

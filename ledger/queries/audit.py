@@ -81,6 +81,16 @@ class RoleChangeEntry:
     timestamp: int
 
 
+REVOCATIONS_SHOWN = 50
+"""How many of a period's revocations the issuer audit lists by default, newest first (the page, the
+dashboard JSON, the CLI): ``revocations_total`` says how many there are, and
+``GET /api/v1/regions/{code}/audit?revocations_offset=…&revocations_limit=…`` pages through the rest
+(docs/decisions/0017)."""
+
+REVOCATIONS_PAGE_MAX = 1_000
+"""The most revocations one request of the audit lists."""
+
+
 @dataclass(frozen=True, slots=True)
 class IssuerAudit:
     """Who issued what, what was revoked and why, and who got or lost a role — for one region."""
@@ -90,16 +100,35 @@ class IssuerAudit:
     start: date
     end: date
     issuers: tuple[IssuerActivity, ...]  # most coins minted first
-    revocations: tuple[RevocationEntry, ...]  # oldest first
+    revocations: tuple[RevocationEntry, ...]  # newest first: at most the limit asked for, from revocations_offset
     role_changes: tuple[RoleChangeEntry, ...]  # oldest first
+    revocations_total: int  # revocations made on the period's days (the `revocations` figure, never suppressed)
+    revocations_offset: int  # how many newer ones come before revocations[0]
 
 
-def issuer_audit(conn: Connection, region: int, start: date, end: date) -> IssuerAudit:
+def issuer_audit(
+    conn: Connection,
+    region: int,
+    start: date,
+    end: date,
+    revocations_limit: int = REVOCATIONS_SHOWN,
+    revocations_offset: int = 0,
+) -> IssuerAudit:
     """The issuer audit of a region for ``start``..``end`` (JST days; batches and role changes by their
     block time, revocations by their day). An operator view: figures are never suppressed.
+
+    Per issuer, the records of the period's days and how many of them are revoked since come from
+    ``region_daily_issuers`` (kept by the refresher, migrations 0012 and 0017); the period's
+    revocations are counted in full (``revocations_total``) and listed newest first, at most
+    ``revocations_limit`` of them from ``revocations_offset`` on, so the cost does not grow with how
+    many there are beyond the few read.
     """
     _check_region(region)
     _check_range(start, end)
+    if not 0 <= revocations_limit <= REVOCATIONS_PAGE_MAX:
+        raise ValueError(f"revocations_limit must be 0..{REVOCATIONS_PAGE_MAX}, not {revocations_limit}")
+    if revocations_offset < 0:
+        raise ValueError(f"revocations_offset must not be negative, not {revocations_offset}")
     t0, t1 = _day_start(start), _day_start(end + timedelta(days=1))
     params = {"r": region, "t0": t0, "t1": t1, "d0": day_int(start), "d1": day_int(end)}
     current = {
@@ -108,27 +137,18 @@ def issuer_audit(conn: Connection, region: int, start: date, end: date) -> Issue
             text("SELECT account FROM region_roles WHERE region = :r AND role_kind = 2"), {"r": region}
         )
     }
-    revoked_by_issuer = {
-        str(r[0]): int(r[1])
-        for r in conn.execute(
-            text(
-                "SELECT c.issuer, COUNT(*) FROM revocations v JOIN contributions c ON c.chain_id = v.chain_id "
-                "AND c.activity_id = v.activity_id AND c.participant = v.participant "
-                "WHERE v.region = :r AND c.block_timestamp >= :t0 AND c.block_timestamp < :t1 GROUP BY c.issuer"
-            ),
-            params,
-        )
-    }
     issuers = []
     # region_daily_issuers (kept by the refresher with region_daily, migration 0012): a few rows a day
     # instead of every batch of the period; the last batch's transaction is that of the issuer's
-    # latest day in the period.
+    # latest day in the period. revoked_records (migration 0017) is the day's records of the issuer
+    # revoked since: the store marks a revoked record's days dirty, and a rollback of a revocation too.
     for r in conn.execute(
         text(
             "SELECT d.issuer, SUM(d.batches), SUM(d.records), SUM(d.minted), MIN(d.first_at), MAX(d.last_at), "
             "MIN(d.first_block), MAX(d.last_block), "
             "(SELECT l.last_tx_hash FROM region_daily_issuers l WHERE l.region = d.region AND l.issuer = d.issuer "
-            " AND l.day BETWEEN :d0 AND :d1 ORDER BY l.last_block DESC, l.last_log_index DESC LIMIT 1) "
+            " AND l.day BETWEEN :d0 AND :d1 ORDER BY l.last_block DESC, l.last_log_index DESC LIMIT 1), "
+            "SUM(d.revoked_records) "
             "FROM region_daily_issuers d WHERE d.region = :r AND d.day BETWEEN :d0 AND :d1 "
             "GROUP BY d.region, d.issuer"
         ),
@@ -141,7 +161,7 @@ def issuer_audit(conn: Connection, region: int, start: date, end: date) -> Issue
                 batches=int(r[1]),
                 records=int(r[2] or 0),
                 coins_minted=int(r[3] or 0),
-                revoked_records=revoked_by_issuer.get(issuer, 0),
+                revoked_records=int(r[9] or 0),
                 first_batch_at=int(r[4]),
                 last_batch_at=int(r[5]),
                 first_batch_block=int(r[6]),
@@ -151,16 +171,27 @@ def issuer_audit(conn: Connection, region: int, start: date, end: date) -> Issue
             )
         )
     issuers.sort(key=lambda i: (-i.coins_minted, i.issuer))
+    total = int(
+        conn.execute(
+            text("SELECT COUNT(*) FROM revocations WHERE region = :r AND day BETWEEN :d0 AND :d1"), params
+        ).scalar_one()
+    )
     revocations = []
+    # The page's revocations first (an index range of revocations, a top-N sort), then their records:
+    # one contributions lookup per revocation listed, not per revocation of the period.
     for r in conn.execute(
         text(
             "SELECT v.participant, v.activity_id, c.kind, c.issuer, c.day, v.reason, v.clawed_back, v.shortfall, "
-            "v.evidence_hash, v.admin, v.block_number, v.tx_hash, v.block_timestamp, v.day "
-            "FROM revocations v LEFT JOIN contributions c ON c.chain_id = v.chain_id "
+            "v.evidence_hash, v.admin, v.block_number, v.tx_hash, v.block_timestamp, v.day FROM ("
+            " SELECT chain_id, participant, activity_id, reason, clawed_back, shortfall, evidence_hash, admin, "
+            " block_number, log_index, tx_hash, block_timestamp, day FROM revocations "
+            " WHERE region = :r AND day BETWEEN :d0 AND :d1 "
+            " ORDER BY block_number DESC, log_index DESC LIMIT :n OFFSET :o) v "
+            "LEFT JOIN contributions c ON c.chain_id = v.chain_id "
             "AND c.activity_id = v.activity_id AND c.participant = v.participant "
-            "WHERE v.region = :r AND v.day BETWEEN :d0 AND :d1 ORDER BY v.block_number, v.log_index"
+            "ORDER BY v.block_number DESC, v.log_index DESC"
         ),
-        params,
+        {**params, "n": revocations_limit, "o": revocations_offset},
     ):
         reason = int(r[5])
         reason_ja, reason_en = REVOCATION_REASONS.get(reason, (str(reason), str(reason)))
@@ -208,6 +239,8 @@ def issuer_audit(conn: Connection, region: int, start: date, end: date) -> Issue
         issuers=tuple(issuers),
         revocations=tuple(revocations),
         role_changes=tuple(role_changes),
+        revocations_total=total,
+        revocations_offset=revocations_offset,
     )
 
 

@@ -23,7 +23,7 @@ from api.app import create_app
 from ledger import queries
 from ledger.chain.accounts import dev_account
 from ledger.chain.devnet import PyEvmDevnet, free_port
-from ledger.db.engine import make_engine, upgrade_to_head
+from ledger.db.engine import make_engine, upgrade_to_head, write_transaction
 from ledger.settings import Settings
 from tests.indexer.helpers import make_indexer
 from tests.indexer.test_indexer import NAGAOKA, TATEYAMA, build_history
@@ -300,3 +300,49 @@ def test_openapi_documents_the_endpoints(server: Server) -> None:
         operation = spec["paths"][path]["get"]
         assert operation["summary"]
         assert all(p.get("description") for p in operation.get("parameters", [])), path
+
+
+def test_the_revocation_list_is_bounded_and_pages(server: Server) -> None:
+    """The dashboard lists the newest revocations and says how many there are; the audit endpoint
+    pages through them; the page says "N of M" and links to the rest."""
+    with httpx.Client(base_url=server.base) as http:
+        whole = http.get(f"/api/v1/regions/{NAGAOKA}/dashboard", params=server.span).json()["audit"]
+        none = http.get(f"/api/v1/regions/{NAGAOKA}/audit", params={**server.span, "revocations_limit": 0}).json()
+        past = http.get(f"/api/v1/regions/{NAGAOKA}/audit", params={**server.span, "revocations_offset": 1}).json()
+        too_many = http.get(f"/api/v1/regions/{NAGAOKA}/audit", params={"revocations_limit": 100_000})
+        html = http.get(f"/regions/{NAGAOKA:05d}", params={**server.span, "lang": "ja"}).text
+    assert (whole["revocations_total"], whole["revocations_offset"], len(whole["revocations"])) == (1, 0, 1)
+    assert (none["revocations"], none["revocations_total"]) == ([], 1)
+    assert (past["revocations"], past["revocations_total"], past["revocations_offset"]) == ([], 1, 1)
+    assert too_many.status_code == 422 and too_many.json()["error"]
+    assert 'id="audit-revocations-shown" data-shown="1" data-offset="0"' in html
+    assert "新しい順に 1 件を表示" in html and "revocations_offset=" not in html  # nothing more to offer
+
+
+def test_the_backlog_is_counted_up_to_the_cap(server: Server) -> None:
+    """A backlog of more than BACKLOG_CAP dirty ties reads 「1万件以上」 on the page and the cap in the
+    JSON documents; a small one is exact."""
+    cap = queries.BACKLOG_CAP
+    rows = [{"p": f"0x{i:040x}", "r": TATEYAMA} for i in range(cap + 5)]
+    with write_transaction(server.engine) as conn:
+        conn.execute(text("INSERT INTO dirty_ties (participant, region) VALUES (:p, :r)"), rows)
+        conn.execute(text("INSERT INTO dirty_days (region, day) VALUES (:r, 20000101)"), {"r": TATEYAMA})
+    try:
+        with httpx.Client(base_url=server.base) as http:
+            dashboard = http.get(f"/api/v1/regions/{TATEYAMA}/dashboard", params=server.span).json()
+            status = http.get("/api/v1/index/status").json()
+            html = http.get(f"/regions/{TATEYAMA:05d}", params={**server.span, "lang": "ja"}).text
+            english = http.get(f"/regions/{TATEYAMA:05d}", params={**server.span, "lang": "en"}).text
+        for document in (dashboard["index"], status):
+            assert (document["dirty_ties"], document["dirty_days"], document["backlog_cap"]) == (cap, 1, cap)
+        assert dashboard["caught_up"] is False and status["caught_up"] is False
+        assert f'data-dirty-ties="{cap}" data-dirty-days="1"' in html
+        assert "つながり 1万件以上・日別集計 1件" in html
+        assert "10,000 or more ties, 1 region-days" in english
+    finally:
+        with write_transaction(server.engine) as conn:
+            conn.execute(text("DELETE FROM dirty_ties"))
+            conn.execute(text("DELETE FROM dirty_days"))
+    with httpx.Client(base_url=server.base) as http:
+        html = http.get(f"/regions/{TATEYAMA:05d}", params=server.span).text
+    assert 'id="derived-pending"' not in html

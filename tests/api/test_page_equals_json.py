@@ -68,7 +68,8 @@ def _expected_region(document: dict[str, Any]) -> dict[str, list[int | None]]:
         "coins_spent": [coins["spent"]],
         "coins_clawed_back": [coins["clawed_back"]],
         "supports": [coins["supports"]],
-        "revocations": [coins["revocations"]],
+        # the headline's count, then the audit's (the same figure, never suppressed: the audit lists them)
+        "revocations": [coins["revocations"], document["audit"]["revocations_total"]],
         "records": [s["records"]],
         "revoked_records": [s["revoked_records"]],
         "help_hours": [document["units"]["help_hours"]["total"]],
@@ -93,6 +94,8 @@ def test_the_region_page_shows_the_dashboard_document(world: World, region: int)
         assert f'data-start="{document["start"]}" data-end="{document["end"]}"' in html
         assert f'data-as-of="{document["as_of"]}"' in html
         assert document["as_of"] <= str(world.day)  # never a day the index has not reached
+        # one definition: the audit's total is the headline's revocations, unless that one is suppressed
+        assert document["summary"]["coins"]["revocations"] in (None, document["audit"]["revocations_total"])
 
 
 def test_the_national_view_shows_the_national_document(world: World) -> None:

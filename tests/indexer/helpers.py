@@ -35,6 +35,7 @@ DUMPED_TABLES = [m.__tablename__ for m in models.EVENT_TABLES] + [
     "filtered_pair_months",
     "region_daily",
     "region_daily_coins",
+    "region_daily_issuers",
     "dirty_ties",
     "dirty_days",
     "indexed_blocks",

@@ -26,3 +26,13 @@ def test_docs_api_lists_the_catalogue_exactly() -> None:
     assert list(documented) == list(FIGURES)
     for figure_id, figure in FIGURES.items():
         assert f"| {figure.definition_ja} | {figure.definition_en} |" in documented[figure_id]
+
+
+def test_the_definitions_state_the_bounds_the_queries_use() -> None:
+    """The audit's and the status line's definitions name the numbers the code uses (one place each:
+    ``REVOCATIONS_SHOWN``, ``BACKLOG_CAP``), so changing a bound without its definition fails here."""
+    audit, index = FIGURES["audit"], FIGURES["index"]
+    assert f"最大{queries.REVOCATIONS_SHOWN}件" in audit.definition_ja
+    assert f"the newest {queries.REVOCATIONS_SHOWN}" in audit.definition_en
+    assert queries.backlog_text(queries.BACKLOG_CAP, "ja") in index.definition_ja
+    assert queries.backlog_text(queries.BACKLOG_CAP, "en") in index.definition_en

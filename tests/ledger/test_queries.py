@@ -511,10 +511,19 @@ def test_issuer_audit(story: Story, conn: Connection) -> None:
         (r.participant, r.reason, r.reason_en, r.clawed_back, r.shortfall, r.kind, r.record_day)
         for r in audit.revocations
     ]
-    assert revocations == [
-        (story.p(2), 1, "Issued in error", 800, 200, 40, 20310214),
+    assert revocations == [  # newest first
         (story.p(4), 2, "Not present", 300, 0, 20, 20310110),
+        (story.p(2), 1, "Issued in error", 800, 200, 40, 20310214),
     ]  # fmt: skip
+    assert (audit.revocations_total, audit.revocations_offset) == (2, 0)
+    # bounded: a page of one, then the next, with the total unchanged; past the end, none
+    newest, older = (q.issuer_audit(conn, A, *YEAR, revocations_limit=1, revocations_offset=o) for o in (0, 1))
+    assert [r.participant for r in newest.revocations + older.revocations] == [story.p(4), story.p(2)]
+    assert (newest.revocations_total, older.revocations_total, older.revocations_offset) == (2, 2, 1)
+    beyond = q.issuer_audit(conn, A, *YEAR, revocations_offset=2)
+    assert beyond.revocations == () and beyond.revocations_total == 2 and beyond.issuers == audit.issuers
+    with pytest.raises(ValueError):
+        q.issuer_audit(conn, A, *YEAR, revocations_limit=q.REVOCATIONS_PAGE_MAX + 1)
     assert all(r.admin == story.admin.address.lower() and r.day == 20310301 for r in audit.revocations)
     assert all(r.record_issuer == story.issuer.address.lower() for r in audit.revocations)
     assert [(c.role_kind, c.account, c.granted) for c in audit.role_changes] == [
@@ -529,7 +538,7 @@ def test_issuer_audit(story: Story, conn: Connection) -> None:
         (story.issuer2.address.lower(), 1, 3),  # 450 coins
         (story.issuer.address.lower(), 1, 4),  # 400 coins
     ]
-    assert spring.revocations == () and len(spring.role_changes) == 1
+    assert spring.revocations == () and spring.revocations_total == 0 and len(spring.role_changes) == 1
 
 
 # -- between regions -----------------------------------------------------------------------------

@@ -236,7 +236,8 @@ def test_index_backfill_and_status(cli_env: Path) -> None:
     assert out.startswith("indexed 0 logs")
     assert invoke("devnet", "down")[0] == 0
     code, out, _ = invoke("index", "status")  # the node is down: status still answers from the database
-    assert code == 0 and "head: unreachable" in out
+    assert code == 0 and "head: unreachable" in out and "derived work pending: 0 ties, 0 days" in out
+    assert status["backlog_cap"] == 10_000
 
 
 def test_region_dashboard_prints_the_json_dashboard_document(cli_env: Path) -> None:
@@ -265,6 +266,8 @@ def test_region_dashboard_prints_the_json_dashboard_document(cli_env: Path) -> N
     assert json.loads(out) != doc or start == end
     code, out, _ = invoke("region", "dashboard", "12205")
     assert code == 0 and out.startswith("12205 館山市") and "参加者 participants" in out and "{" not in out
+    audit = doc["audit"]  # the same bounded list as the page: how many of how many
+    assert f"revocations newest first, {len(audit['revocations']):,} of {audit['revocations_total']:,}" in out
     code, _, err = invoke("region", "dashboard", "12205", "--start", "2026-4-1")
     assert code == 2 and "YYYY-MM-DD" in err
     code, _, err = invoke("region", "dashboard", "01634")
