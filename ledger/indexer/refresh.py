@@ -575,7 +575,7 @@ class DerivedRefresher:
         per row there, and every statement fires the statement-level rollup triggers of ``ties`` and
         ``tie_months`` (migration 0005) with its own transition table, so the triggers, not the rows,
         were the cost of a batch; a multi-row ``VALUES`` of a batch's ~5,000 month rows is one
-        firing but spends a second planning its 55,000 parameters. ``COPY`` fires the triggers once
+        firing but spends a second planning its ~45,000 parameters (decision 0020). ``COPY`` fires the triggers once
         and plans nothing. SQLite's triggers are per row, so one prepared statement run per row
         (``executemany``) is its fastest path.
         """
