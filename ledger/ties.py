@@ -93,6 +93,7 @@ __all__ = [
     "jst_date",
     "kankei_category",
     "next_change",
+    "FAR_DAY",
     "recency_of",
     "season_of_month",
     "step_figures_at",
@@ -625,10 +626,13 @@ def next_change(
     recent, or (``new_month``) the first day of the next month (a new month row). Until then
     :func:`compute_tie` gives the same figures apart from recency and score; on that day they may
     differ. ``support_times`` are the timestamps of the supports given to the region. Without
-    ``new_month`` and with nothing left to leave a window, the answer is a day ~270 years on."""
+    ``new_month`` and with nothing left to leave a window, the answer is one fixed far day
+    (:data:`FAR_DAY`), the same whatever ``as_of``: so without ``new_month`` the answer computed at
+    any day before it is the same, which lets the refresher store it and carry a tie over a month's
+    turn without asking the model again (``ties.steady_until``, migration 0018)."""
     today = _jst_day(as_of)
     on = date_of_epoch_day(today)
-    best = epoch_day_of_date(month_first_day(next_month(month_key_of_date(on)))) if new_month else today + _FAR_DAYS
+    best = epoch_day_of_date(month_first_day(next_month(month_key_of_date(on)))) if new_month else FAR_DAY
 
     def leave(lo: int, hi: int, window: int) -> None:
         # The first day d + window > today for d in [lo, hi].
@@ -658,7 +662,7 @@ def next_change(
     return (best + 1) * SECONDS_PER_DAY - JST_OFFSET_SECONDS - 1
 
 
-_FAR_DAYS = 100_000  # beyond any window: "no change from the calendar alone"
+FAR_DAY = 200_000  # an epoch day beyond any window (in the year 2517): "no change from the calendar alone"
 
 
 @dataclass(frozen=True, slots=True)

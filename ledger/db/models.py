@@ -520,6 +520,12 @@ class Tie(SQLModel, table=True):
         sa_type=BigInteger,
         description="end of the first JST day on which a stored figure may change (ledger.ties.next_change)",
     )
+    steady_until: int = Field(
+        default=0,
+        sa_type=BigInteger,
+        description="end of the first JST day on which a stored figure may change other than by a month's turn "
+        "(next_change without new_month; 0: not known); migration 0018",
+    )
     help_hours: int = Field(description="hours of help recorded in the year (hour-rewarded activities)")
     stay_days: int = Field(description="days of stays recorded in the year (day-rewarded activities)")
     kin_first_month: int = Field(

@@ -24,7 +24,10 @@ from __future__ import annotations
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
 from itertools import combinations
 from typing import Any, TypeVar
 
@@ -115,11 +118,15 @@ def filtered_rollups(rows: Iterable[tuple[int, int, int, int]]) -> tuple[Counter
 
 _T = TypeVar("_T")
 
-# A tie's model part: the Tie, its next_change, and its month rows' values from ``since`` on
-# (month, first month, active, last active month, records, stage, kankei, category, visit band).
-_Shaped = tuple[Tie, int, list[tuple[Any, ...]]]
+# A tie's model part: the Tie, its next_change and steady_until, and its month rows' values from
+# ``since`` on (month, first month, active, last active month, records, stage, kankei, category,
+# visit band).
+_Shaped = tuple[Tie, int, int, list[tuple[Any, ...]]]
 _PG_ARRAY_TYPES: dict[type, str] = {str: "text", bool: "boolean", int: "bigint", float: "double precision"}
 _MEMO_SHAPES = 50_000  # shapes a refresher remembers: ~3 KB each (measured), so at most ~150 MB
+# Ties carried over a month's turn per statement (see _carry_month_turn): PostgreSQL does a batch in
+# one statement; SQLite runs a prepared statement per tie, so its batches are smaller.
+_CARRY_BATCH = {"postgresql": 20_000, "sqlite": 5_000}
 
 # The tables a refresh writes, whose planner statistics it keeps (PostgreSQL).
 _DERIVED_TABLES = (
@@ -264,7 +271,9 @@ class DerivedRefresher:
 
         A budget keeps a live indexer responsive: a long backfill's ties are spread over many
         short refreshes between new blocks instead of one long stall. Dirty ties come first, then
-        the ties due on the head's day (``next_change <= as_of``), then the dirty days.
+        the ties due on the head's day (``next_change <= as_of``: first those due only for a month's
+        turn, carried in SQL by :meth:`_carry_month_turn`, then the rest through the model), then the
+        dirty days.
 
         Each batch is computed from a read snapshot and written in its own short write transaction
         (SQLite ``BEGIN IMMEDIATE``): the API and the relayer write the same file, and holding the
@@ -281,6 +290,7 @@ class DerivedRefresher:
             budget_s, deadline, "SELECT participant, region FROM dirty_ties ORDER BY participant, region LIMIT :n",
             {}, lambda conn, keys: self._compute_ties(conn, keys, as_of), self._write_ties,
         )  # fmt: skip
+        ties += self._carry_month_turn(budget_s, deadline, as_of)
         ties += self._drain(
             budget_s, deadline, _DUE, {"a": as_of},
             lambda conn, keys: self._compute_ties(conn, keys, as_of, due=True), self._write_due_ties,
@@ -290,6 +300,72 @@ class DerivedRefresher:
             {}, self._compute_days, self._write_days,
         )  # fmt: skip
         return RefreshResult(ties, days, as_of)
+
+    def _carry_month_turn(self, budget_s: float | None, deadline: float | None, as_of: int) -> int:
+        """Carry over the month's turn, in SQL, the due ties that are due for the turn alone.
+
+        A tie due on its month's first day (``next_change`` that day) whose ``steady_until`` has not
+        come has, at ``as_of``, the figures it had at the last month's end (no record since: it is not
+        dirty; no window boundary passed: ``ledger.ties.next_change`` without ``new_month``). So its new
+        month's ``tie_months`` row is the last month's with no record in it (not active, 0 records,
+        the same last active month and step figures), and its ``ties`` row changes only in
+        ``next_change``, the earlier of ``steady_until`` and the next month's turn. Both are written
+        for a batch of ties at a time without the model: on a month's first day that is nearly every
+        tie (decision 0021). The rest of the due ties take the model's path (:meth:`_drain`).
+
+        The keys are chosen and written in one write transaction (on PostgreSQL in one statement whose
+        ``UPDATE`` re-checks ``next_change``, so a tie is carried once even beside another refresher).
+        Returns the ties carried."""
+        month = month_of(as_of)
+        prev = jst.month_key_of_date(jst.month_first_day(month) - timedelta(days=1))
+        turn = jst.day_end(jst.month_first_day(month))
+        next_turn = jst.day_end(jst.month_first_day(jst.next_month(month)))
+        batch = _CARRY_BATCH["postgresql" if self._postgres else "sqlite"]
+        values = {"turn": turn, "a": as_of, "n": batch, "next": next_turn, "month": month, "prev": prev}
+        due = (
+            "SELECT participant, region FROM ties t WHERE next_change = :turn AND steady_until > :a AND NOT EXISTS "
+            "(SELECT 1 FROM dirty_ties d WHERE d.participant = t.participant AND d.region = t.region) "
+            "ORDER BY next_change, participant, region LIMIT :n"
+        )
+        carried = "first_month, false, last_active_month, 0, stage, kankei, category, visit_band FROM tie_months m"
+        done = 0
+        progress = budget_s is None or budget_s > 0
+        while progress or deadline is None or time.monotonic() < deadline:
+            progress = False
+            with write_transaction(self.engine) as conn:
+                if self._postgres:
+                    moved = conn.execute(
+                        text(
+                            f"WITH due AS ({due}), moved AS (UPDATE ties t SET next_change = "
+                            "LEAST(t.steady_until, :next) FROM due WHERE t.participant = due.participant "
+                            "AND t.region = due.region AND t.next_change = :turn RETURNING t.participant, t.region), "
+                            f"added AS (INSERT INTO tie_months ({', '.join(_MONTH_COLUMNS)}) "
+                            f"SELECT m.region, :month, m.participant, {carried} JOIN moved "
+                            "ON m.participant = moved.participant AND m.region = moved.region "
+                            "WHERE m.month = :prev RETURNING 1) "
+                            "SELECT (SELECT COUNT(*) FROM moved), (SELECT COUNT(*) FROM added)"
+                        ),
+                        values,
+                    ).one()[0]
+                else:
+                    keys = [(str(r[0]), int(r[1])) for r in conn.execute(text(due), values)]
+                    moved = len(keys)
+                    if keys:
+                        conn.exec_driver_sql(
+                            "UPDATE ties SET next_change = MIN(steady_until, ?) WHERE participant = ? AND region = ?",
+                            [(next_turn, p, r) for p, r in keys],
+                        )
+                        conn.exec_driver_sql(
+                            f"INSERT INTO tie_months ({', '.join(_MONTH_COLUMNS)}) "
+                            f"SELECT region, ?, participant, {carried.replace('false', '0')} "
+                            "WHERE participant = ? AND region = ? AND month = ?",
+                            [(month, p, r, prev) for p, r in keys],
+                        )
+            if not moved:
+                break
+            done += int(moved)
+            self._keep_statistics(int(moved))
+        return done
 
     def _index_version(self, conn: Connection) -> tuple[Any, ...]:
         """What changes whenever the event tables or the dirty keys do (a chunk, a rollback)."""
@@ -313,26 +389,65 @@ class DerivedRefresher:
         compute: Callable[[Connection, list[tuple[Any, Any]]], _T],
         write: Callable[[Connection, list[tuple[Any, Any]], _T], None],
     ) -> int:
-        """Batches of dirty keys until none is left or the deadline passed; returns the keys done."""
+        """Batches of dirty keys until none is left or the deadline passed; returns the keys done.
+
+        On PostgreSQL a batch is written by a worker thread while the next one is computed: the
+        model is Python (the GIL) and the writes are the server's work, so on two cores they overlap
+        (decision 0021). One batch is in flight at most, and its keys, still marked until it commits,
+        are left out of the next selection. A batch's computation reads only the event tables (and a
+        due tie's own month rows), which no refresh writes, so it does not wait for the batch before.
+        SQLite writes in the same thread: its file has one writer and its batches are small."""
         done = 0
         # A positive budget always gets one batch done, so slow statements cannot stall progress.
         progress = budget_s is None or budget_s > 0
-        while progress or deadline is None or time.monotonic() < deadline:
-            progress = False
-            with self.engine.connect() as conn, conn.begin():
-                version = self._index_version(conn)
-                keys = [(r[0], r[1]) for r in conn.execute(text(select_keys), {**params, "n": self.batch})]
+        pool = ThreadPoolExecutor(1, thread_name_prefix="refresh-write") if self._postgres else None
+        flight: tuple[Future[None], set[tuple[Any, Any]]] | None = None
+        try:
+            while progress or deadline is None or time.monotonic() < deadline:
+                progress = False
+                skip = flight[1] if flight is not None else set()
+                with self.engine.connect() as conn, conn.begin():
+                    version = self._index_version(conn)
+                    found = conn.execute(text(select_keys), {**params, "n": self.batch + len(skip)})
+                    keys = [k for k in ((r[0], r[1]) for r in found) if k not in skip][: self.batch]
+                    if keys:
+                        rows = compute(conn, keys)
+                if flight is not None:
+                    flight[0].result()  # the batch before is written (or its error raised here)
+                    flight = None
                 if not keys:
                     break
-                rows = compute(conn, keys)
-            with write_transaction(self.engine) as conn:
-                if self._index_version(conn) != version:
-                    keys = [(r[0], r[1]) for r in conn.execute(text(select_keys), {**params, "n": self.batch})]
-                    rows = compute(conn, keys)
-                write(conn, keys, rows)
-            done += len(keys)
-            self._keep_statistics(len(keys))
+                job = partial(self._write_batch, select_keys, params, compute, write, version, keys, rows)
+                if pool is None:
+                    job()
+                else:
+                    flight = (pool.submit(job), set(keys))
+                done += len(keys)
+                self._keep_statistics(len(keys))
+            if flight is not None:
+                flight[0].result()
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True)
         return done
+
+    def _write_batch(
+        self,
+        select_keys: str,
+        params: dict[str, Any],
+        compute: Callable[[Connection, list[tuple[Any, Any]]], _T],
+        write: Callable[[Connection, list[tuple[Any, Any]], _T], None],
+        version: tuple[Any, ...],
+        keys: list[tuple[Any, Any]],
+        rows: _T,
+    ) -> None:
+        """One batch's write transaction. If the index moved since the batch's snapshot (another
+        indexer process, a reorg rollback), the batch is selected and computed again under the lock."""
+        with write_transaction(self.engine) as conn:
+            if self._index_version(conn) != version:
+                keys = [(r[0], r[1]) for r in conn.execute(text(select_keys), {**params, "n": self.batch})]
+                rows = compute(conn, keys)
+            write(conn, keys, rows)
 
     def _keep_statistics(self, keys: int) -> None:
         """``ANALYZE`` the derived tables on PostgreSQL each time the keys this refresher has written
@@ -596,14 +711,17 @@ class DerivedRefresher:
         """``unnest(%s::text[], %s::bigint[], …) AS k(columns)`` and its arrays: ``rows`` as one
         relation of any length with one parameter per column (PostgreSQL), so a batch's keys or rows
         are one cheap statement whatever their number. A column's array type follows its first
-        non-null value (str, bool, int, float); a column of nulls only is text."""
-        arrays = tuple(list(column) for column in zip(*rows, strict=True))
+        non-null value (str, bool, int, float); a column of nulls only is text. Each array goes as
+        one array literal (:func:`_array_literal`): the driver's own list adaptation was a tenth of
+        a refresh's time."""
+        parameters = []
         types = []
-        for values in arrays:
+        for values in zip(*rows, strict=True):
             sample = next((v for v in values if v is not None), "")
             types.append(_PG_ARRAY_TYPES[type(sample)])
+            parameters.append(_array_literal(values))
         unnest = ", ".join(f"%s::{t}[]" for t in types)
-        return f"unnest({unnest}) AS k({', '.join(columns)})", arrays
+        return f"unnest({unnest}) AS k({', '.join(columns)})", tuple(parameters)
 
     def _delete_keys(
         self, conn: Connection, table: str, columns: tuple[str, ...], keys: Sequence[tuple[Any, ...]], extra: str = ""
@@ -640,9 +758,11 @@ class DerivedRefresher:
             return  # no record at all (e.g. only coins received by transfer): no tie
         participant, region = key
         shape = self._shaped(records, supports, as_of, since)
-        tie, changes, months = shape
+        tie, changes, steady, months = shape
         columns = tie_columns(tie, records, as_of)
-        tie_rows.append({"participant": participant, "region": region, **columns, "next_change": changes})
+        tie_rows.append(
+            {"participant": participant, "region": region, **columns, "next_change": changes, "steady_until": steady}
+        )
         month_rows += [
             {
                 "region": region,
@@ -691,6 +811,7 @@ class DerivedRefresher:
             return found
         tie = compute_tie(records, self._support_in_year(supports, as_of), as_of, self.params)
         changes = next_change(records, (t for t, _ in supports), as_of, self.params)
+        steady = next_change(records, (t for t, _ in supports), as_of, self.params, new_month=False)
         months: list[tuple[Any, ...]] = []
         # Kin (地縁・血縁) records count for nothing in the model, so they make nobody active or new.
         counted = [
@@ -720,7 +841,7 @@ class DerivedRefresher:
             ]  # fmt: skip
         if len(self._memo) >= _MEMO_SHAPES:
             self._memo.clear()
-        found = self._memo[memo_key] = (tie, changes, months)
+        found = self._memo[memo_key] = (tie, changes, steady, months)
         return found
 
     def _refresh_participants(
@@ -738,16 +859,21 @@ class DerivedRefresher:
                 params,
             )
         }
-        conn.execute(text(f"DELETE FROM participants WHERE address IN ({holders})"), params)
-        rows = [
-            {"a": p, "b": first_seen[p][0], "t": first_seen[p][1], "r": regions.get(p, 0)}
-            for p in participants
-            if p in first_seen
-        ]
-        if rows:
-            conn.execute(
-                text("INSERT INTO participants (address, first_block, first_at, regions) VALUES (:a, :b, :t, :r)"), rows
-            )
+        self._delete_keys(conn, "participants", ("address",), [(p,) for p in participants])
+        self._insert_rows(
+            conn,
+            "participants",
+            [
+                {
+                    "address": p,
+                    "first_block": first_seen[p][0],
+                    "first_at": first_seen[p][1],
+                    "regions": regions.get(p, 0),
+                }
+                for p in participants
+                if p in first_seen
+            ],
+        )
 
     # -- daily aggregates ------------------------------------------------------------------------------
 
@@ -888,6 +1014,23 @@ class DerivedRefresher:
         self._insert_rows(conn, "region_daily", rows.daily)
         self._insert_rows(conn, "region_daily_coins", rows.coins)
         self._insert_rows(conn, "region_daily_issuers", rows.issuers)
+
+
+def _array_element(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if value is True or value is False:
+        return "t" if value else "f"
+    if isinstance(value, int | float):
+        return repr(value)
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _array_literal(values: Iterable[Any]) -> str:
+    """A PostgreSQL array literal (``{1,2,NULL}``, ``{"a","b"}``, ``{t,f}``) of one column's values:
+    strings double-quoted with ``\\`` and ``"`` escaped, so any text survives; numbers as Python
+    prints them, which PostgreSQL reads back exactly."""
+    return "{" + ",".join(map(_array_element, values)) + "}"
 
 
 def _day_runs(keys: Iterable[tuple[int, int]], gap_days: int = 7) -> list[tuple[int, list[int]]]:

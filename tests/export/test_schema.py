@@ -77,9 +77,9 @@ def test_tables_from_views_carry_every_column_and_source_of_the_view(tmp_path: P
 
 
 # ties: recency, score and as_of are not stored but computed for the head's day when read, and
-# next_change is the refresher's bookkeeping (docs/decisions/0016).
+# next_change and steady_until are the refresher's bookkeeping (docs/decisions/0016, 0021).
 _READ_TIME = {"ties": {"recency", "score", "as_of"}}
-_INDEX_ONLY = {"ties": {"next_change"}}
+_INDEX_ONLY = {"ties": {"next_change", "steady_until"}}
 
 
 def test_derived_and_aggregate_tables_carry_every_column_of_the_index() -> None:

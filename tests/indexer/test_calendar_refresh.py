@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import Engine, text
 from web3 import Web3
 
+from ledger import jst
 from ledger.chain.accounts import dev_account
 from ledger.chain.devnet import PyEvmDevnet
 from ledger.indexer.refresh import DerivedRefresher, head_as_of
@@ -186,4 +187,52 @@ def test_a_revocation_and_a_rollback_after_quiet_days_stay_exact(
     assert result is not None and result.rolled_back_to is not None
     indexer.backfill()
     assert count(engine, "revocations") == 1
+    assert dump(engine) == _fresh_dump(devnet, history.deployment, tmp_path)
+
+
+class _Watched(DerivedRefresher):
+    """A refresher that notes the ties it computes through the model."""
+
+    def __init__(self, engine: Engine, chain_id: int) -> None:
+        super().__init__(engine, chain_id)
+        self.modelled: set[tuple[str, int]] = set()
+
+    def _compute_ties(self, conn: Any, keys: list[tuple[str, int]], as_of: int, *, due: bool = False) -> Any:
+        self.modelled |= set(keys)
+        return super()._compute_ties(conn, keys, as_of, due=due)
+
+
+def test_a_months_turn_carries_in_sql_the_ties_due_for_it_alone(
+    history: History, engine: Engine, tmp_path: Path
+) -> None:
+    """On a month's first day the ties due only for the turn (their ``steady_until`` to come) get
+    their new month's row and ``next_change`` without the model (decision 0021), and any other due
+    tie goes through the model; the tables end as a fresh index's. (The day-by-day test above
+    crosses month turns with both kinds of due ties.)"""
+    devnet = history.devnet
+    indexer = make_indexer(devnet, history.deployment, engine)
+    indexer.backfill()
+    last = int(devnet.w3.eth.get_block("latest")["timestamp"])
+    turn = jst.day_end(jst.month_first_day(jst.next_month(jst.month_key(last))))
+    with engine.connect() as conn:
+        ties = conn.execute(text("SELECT participant, region, next_change, steady_until FROM ties")).all()
+        months_before = int(conn.execute(text("SELECT COUNT(*) FROM tie_months")).scalar() or 0)
+    carried = {(str(p), int(r)) for p, r, change, steady in ties if change == turn and steady > turn}
+    modelled = {(str(p), int(r)) for p, r, change, steady in ties if change <= turn} - carried
+    assert carried
+    watched = _Watched(engine, indexer.spec.chain_id)
+    indexer.refresh = watched
+    devnet.set_next_block_timestamp(turn - 3600)  # late on the month's first day
+    devnet.mine(1)
+    indexer.backfill()
+    assert watched.modelled == modelled
+    assert watched.pending() == (0, 0)
+    next_turn = jst.day_end(jst.month_first_day(jst.next_month(jst.month_key(turn))))
+    with engine.connect() as conn:
+        after = {(str(r[0]), int(r[1])): (int(r[2]), int(r[3])) for r in conn.execute(
+            text("SELECT participant, region, next_change, steady_until FROM ties"))}  # fmt: skip
+        added = int(conn.execute(text("SELECT COUNT(*) FROM tie_months")).scalar() or 0) - months_before
+    assert added == len(carried | modelled)  # one new month row each (every tie here has a counted record)
+    steady = {(str(p), int(r)): int(s) for p, r, _, s in ties}
+    assert all(after[key] == (min(steady[key], next_turn), steady[key]) for key in carried)
     assert dump(engine) == _fresh_dump(devnet, history.deployment, tmp_path)
