@@ -210,6 +210,9 @@ def national_graph(
         mlit_type = int(MlitType(mlit_type))
     first, last, _ = _month_window(conn, start, end)
     names = _region_names(conn)
+    # A link of fewer than k people is left out (suppress), so the database leaves it out: at the
+    # national scale a year has ~11,000 region pairs with someone in both and ~1,300 of k or more.
+    least = 1 if k is None else k
     if kind is None and mlit_type is None:
         # From the rollups (kept by triggers on tie_months): nodes are the people of month m1's rows
         # last active in m0 or later; links the pairs of such rows of one person.
@@ -227,9 +230,10 @@ def national_graph(
             link_rows = conn.execute(
                 text(
                     "SELECT region, other, SUM(people) FROM region_pair_months WHERE month = :m1 "
-                    "AND last_active_month >= :m0 AND region < other GROUP BY region, other HAVING SUM(people) > 0"
+                    "AND last_active_month >= :m0 AND region < other GROUP BY region, other "
+                    "HAVING SUM(people) >= :least"
                 ),
-                {"m0": first, "m1": last},
+                {"m0": first, "m1": last, "least": least},
             ).all()
         graph_nodes = [GraphNode(int(r), names.get(int(r)), suppress(int(n), k)) for r, n in node_rows]
         graph_links = [GraphLink(int(a), int(b), int(n)) for a, b, n in link_rows if suppress(int(n), k) is not None]
@@ -240,7 +244,7 @@ def national_graph(
     # previous active month is before m0; pair rows are signed (S_a + S_b - S_a ∪ S_b), so the same
     # sum counts the people active in both regions. The filter and the month lead both keys.
     by, value = ("kind", kind) if kind is not None else ("type", mlit_type)
-    params: dict[str, Any] = {"f": by, "v": value, "m0": first, "m1": last}
+    params: dict[str, Any] = {"f": by, "v": value, "m0": first, "m1": last, "least": least}
     window = "filter_by = :f AND filter_value = :v AND month BETWEEN :m0 AND :m1 AND prev < :m0"
     people = {
         int(r): int(n)
@@ -257,7 +261,7 @@ def national_graph(
         for a, b, n in conn.execute(
             text(
                 f"SELECT region_a, region_b, SUM(people) FROM filtered_pair_months WHERE {window} "
-                "GROUP BY region_a, region_b HAVING SUM(people) > 0"
+                "GROUP BY region_a, region_b HAVING SUM(people) >= :least"
             ),
             params,
         )
