@@ -29,6 +29,12 @@ December 31st, so the first day later is January 1st, a month's first day, when 
 its new month's row (``monthly_refresh_s``), and the second is an ordinary quiet day
 (``daily_refresh_s``, the figure the target is about: the ties whose ``next_change`` has come).
 
+**Vacuum.** Then ``VACUUM (ANALYZE)`` of the schema (``timings.vacuum_s``), as autovacuum does on a
+PostgreSQL server with its default settings; this machine's server runs with ``autovacuum = off``,
+and without it the month's turn leaves every ``ties`` row a dead version and no visibility map is
+set, so index-only scans read the heap (at 10M: region dashboard p95 247 ms unvacuumed, 55–118 ms
+after; decision 0021).
+
 **Measured over HTTP.** The API runs as its own process on the database (one uvicorn worker, no cache;
 a throwaway anvil answers the chain id the certificate route asks for). One keep-alive client sends,
 one at a time, after 10 untimed warm-ups, 100 requests of each: the region dashboard JSON
@@ -759,6 +765,11 @@ def run() -> dict[str, object]:
             result["build_s"] = round(time.perf_counter() - build_started, 1)
             _say(f"built in {result['build_s']} s ({counts['rows']:,} rows, {counts['ties']:,} dirty ties); refreshing")
             result.update(_refresh(engine, timings, counts["ties"]))
+            vacuum_started = time.perf_counter()
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                tables = conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"))
+                conn.execute(text(f"VACUUM (ANALYZE) {', '.join(str(t[0]) for t in tables)}"))
+            timings["vacuum_s"] = round(time.perf_counter() - vacuum_started, 1)
         with engine.connect() as conn:
             result["people"] = int(conn.execute(text("SELECT COUNT(*) FROM participants")).scalar() or 0)
             result["ties"] = int(conn.execute(text("SELECT COUNT(*) FROM ties")).scalar() or 0)
