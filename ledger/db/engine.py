@@ -32,7 +32,7 @@ migration lock and re-checks as before. Skipping is safe: at head, Alembic would
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -51,6 +51,7 @@ __all__ = [
     "make_engine",
     "write_transaction",
     "write_transaction_on",
+    "copy_rows",
     "is_sqlite",
     "set_aside_sqlite",
     "alembic_config",
@@ -137,6 +138,15 @@ def write_transaction_on(connection: Connection) -> Iterator[Connection]:
     conn = connection.execution_options(sqlite_immediate=True)
     with conn.begin():
         yield conn
+
+
+def copy_rows(cursor: Any, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """``COPY table (columns) FROM STDIN`` of ``rows`` through a psycopg 3 ``cursor`` (PostgreSQL),
+    in the cursor's transaction: one statement however many rows, and statement triggers fire once
+    for all of them. The indexer's store, the refresher and the scale bench write bulk rows this way."""
+    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
 
 
 def alembic_config(engine: Engine) -> Config:

@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine, text
 
 from ledger import jst
-from ledger.db.engine import write_transaction
+from ledger.db.engine import copy_rows, write_transaction
 from ledger.taxonomy import MlitType, mlit_type_of
 from ledger.ties import (
     DEFAULT_PARAMS,
@@ -707,9 +707,8 @@ class DerivedRefresher:
         values = [tuple(row[c] for c in columns) for row in rows]
         if self._postgres:
             driver: Any = conn.connection.driver_connection  # psycopg's, inside SQLAlchemy's transaction
-            with driver.cursor() as cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-                for row in values:
-                    copy.write_row(row)
+            with driver.cursor() as cursor:
+                copy_rows(cursor, table, columns, values)
             return
         marks = ", ".join(["?"] * len(columns))
         conn.exec_driver_sql(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", values)

@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
-from ledger.db.engine import write_transaction
+from ledger.db.engine import copy_rows, write_transaction
 from ledger.indexer.handlers import TABLE_COLUMNS, ActivityTerms
 
 _ISSUER = TABLE_COLUMNS["contributions"].index("issuer")
@@ -201,16 +201,16 @@ class IndexStore:
     def _copy(self, conn: Connection, table: str, rows: list[tuple[Any, ...]]) -> None:
         from psycopg.errors import UniqueViolation
 
-        names = ", ".join(self._columns[table])
+        columns = self._columns[table]
+        names = ", ".join(columns)
         driver: Any = conn.connection.driver_connection  # psycopg's, inside SQLAlchemy's transaction
         with driver.cursor() as cursor:
             if table in TABLE_COLUMNS:
                 # Event rows are new unless blocks are read again (a replay): straight into the table,
                 # in chain order; a replay's unique violation undoes the savepoint and takes the way below.
                 try:
-                    with driver.transaction(), cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
-                        for row in rows:
-                            copy.write_row(row)
+                    with driver.transaction():
+                        copy_rows(cursor, table, columns, rows)
                     return
                 except UniqueViolation:
                     pass
@@ -219,9 +219,7 @@ class IndexStore:
             cursor.execute(
                 f"CREATE TEMPORARY TABLE {staging} ON COMMIT DROP AS SELECT {names} FROM {table} WITH NO DATA"
             )
-            with cursor.copy(f"COPY {staging} ({names}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
+            copy_rows(cursor, staging, columns, rows)
             cursor.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging}{order} ON CONFLICT DO NOTHING")
             cursor.execute(f"DROP TABLE {staging}")
 

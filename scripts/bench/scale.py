@@ -86,7 +86,7 @@ from ledger.auth import create_api_key
 from ledger.chain.artifacts import abi_sha256
 from ledger.chain.deploy import Deployment, save_deployment
 from ledger.chain.devnet import AnvilDevnet
-from ledger.db.engine import make_engine, upgrade_to_head, write_transaction
+from ledger.db.engine import copy_rows, make_engine, upgrade_to_head, write_transaction
 from ledger.indexer.handlers import HANDLERS, TABLE_COLUMNS, ActivityTerms, LogContext, jst_day
 from ledger.indexer.refresh import DerivedRefresher
 from ledger.indexer.store import _PROVENANCE_COLUMNS, Checkpoint, ChunkSink, IndexStore
@@ -488,9 +488,8 @@ def _copy_connection(engine: Engine) -> Iterator[Any]:
 
 
 def _copy(raw: Any, table: str, columns: tuple[str, ...], rows: Any) -> None:
-    with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
+    with raw.cursor() as cursor:
+        copy_rows(cursor, table, columns, rows)
 
 
 def _secondary_indexes(engine: Engine, tables: list[str]) -> list[tuple[str, str, str]]:
