@@ -319,7 +319,7 @@ class DerivedRefresher:
         month = month_of(as_of)
         prev = jst.month_key_of_date(jst.month_first_day(month) - timedelta(days=1))
         turn = jst.day_end(jst.month_first_day(month))
-        next_turn = jst.day_end(jst.month_first_day(jst.next_month(month)))
+        next_turn = next_change((), (), as_of, self.params)  # the next month's turn, as _shaped takes it
         batch = _CARRY_BATCH["postgresql" if self._postgres else "sqlite"]
         values = {"turn": turn, "a": as_of, "n": batch, "next": next_turn, "month": month, "prev": prev}
         due = (
@@ -357,7 +357,7 @@ class DerivedRefresher:
                         )
                         conn.exec_driver_sql(
                             f"INSERT INTO tie_months ({', '.join(_MONTH_COLUMNS)}) "
-                            f"SELECT region, ?, participant, {carried.replace('false', '0')} "
+                            f"SELECT region, ?, participant, {carried} "
                             "WHERE participant = ? AND region = ? AND month = ?",
                             [(month, p, r, prev) for p, r in keys],
                         )
@@ -816,8 +816,10 @@ class DerivedRefresher:
         if found is not None:
             return found
         tie = compute_tie(records, self._support_in_year(supports, as_of), as_of, self.params)
-        changes = next_change(records, (t for t, _ in supports), as_of, self.params)
         steady = next_change(records, (t for t, _ in supports), as_of, self.params, new_month=False)
+        # next_change with the month's turn is the earlier of that and the turn itself (which is what
+        # it answers for a tie with nothing to leave a window): one pass over the records, not two.
+        changes = min(steady, next_change((), (), as_of, self.params))
         months: list[tuple[Any, ...]] = []
         # Kin (地縁・血縁) records count for nothing in the model, so they make nobody active or new.
         counted = [

@@ -772,6 +772,24 @@ def test_next_change_is_where_a_window_or_the_month_turns(
 
 
 @settings(max_examples=150, deadline=None, database=None)
+@given(stored_scenarios(), st.integers(min_value=0, max_value=400))
+def test_the_month_turn_and_steady_until_make_next_change(
+    scenario: tuple[list[TieRecord], list[tuple[int, int]], int], later_days: int
+) -> None:
+    """The refresher stores ``steady_until`` (next_change without the month's turn) and takes
+    ``next_change`` as the earlier of it and the turn (next_change of no records); it carries a tie
+    over a turn on the promise that ``steady_until`` is the same computed on any later day before it
+    (FAR_DAY when nothing is left to leave a window)."""
+    records, supports, as_of = scenario
+    times = [t for t, _ in supports]
+    steady = next_change(records, times, as_of, new_month=False)
+    assert next_change(records, times, as_of) == min(steady, next_change((), (), as_of))
+    later = as_of + later_days * DAY
+    if later < steady and all(r.timestamp <= as_of for r in records) and all(t <= as_of for t in times):
+        assert next_change(records, times, later, new_month=False) == steady
+
+
+@settings(max_examples=150, deadline=None, database=None)
 @given(st.data())
 def test_step_figures_are_compute_tie_at_every_moment(data: st.DataObject) -> None:
     """step_figures_at skips the model between moments where nothing can change (no record made,
