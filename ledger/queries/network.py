@@ -236,7 +236,7 @@ def national_graph(
                 {"m0": first, "m1": last, "least": least},
             ).all()
         graph_nodes = [GraphNode(int(r), names.get(int(r)), suppress(int(n), k)) for r, n in node_rows]
-        graph_links = [GraphLink(int(a), int(b), int(n)) for a, b, n in link_rows if suppress(int(n), k) is not None]
+        graph_links = [GraphLink(int(a), int(b), int(n)) for a, b, n in link_rows]  # k or more: HAVING
         graph_links.sort(key=lambda link: (-link.shared, link.source, link.target))
         return NationalGraph(start, end, first, last, kind, mlit_type, k, tuple(graph_nodes), tuple(graph_links))
     # filtered_month_people and filtered_pair_months (kept by the refresher, migration 0013): a
@@ -267,6 +267,6 @@ def national_graph(
         )
     }
     nodes = [GraphNode(region, names.get(region), suppress(people[region], k)) for region in sorted(people)]
-    links = [GraphLink(a, b, n) for (a, b), n in shared.items() if suppress(n, k) is not None]
+    links = [GraphLink(a, b, n) for (a, b), n in shared.items()]  # k or more: HAVING
     links.sort(key=lambda link: (-link.shared, link.source, link.target))
     return NationalGraph(start, end, first, last, kind, mlit_type, k, tuple(nodes), tuple(links))
